@@ -1,0 +1,134 @@
+"""The prepared-data cache: layout, writing and loading.
+
+Layout of ``CACHE_DIR``::
+
+    index.csv                      one row per prepared performance (split, counts)
+    report.json                    the prepare report (also printed)
+    scores/<piece>.npz             per piece: the unfolded score's target table
+    performances/<perf_id>.npz     per performance: its notes and, per note, the index of
+                                   its score note in the piece table (-1 = drop)
+
+``perf_id`` is the ASAP MIDI path without ``.mid`` (e.g. ``Bach/Fugue/bwv_846/Shi05M``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perf2score.errors import Perf2ScoreError
+
+INDEX_FIELDS = [
+    "perf_id",
+    "piece",
+    "split",
+    "robust_alignment",
+    "n_notes",
+    "n_aligned",
+    "n_drop",
+    "n_missing",
+    "n_unresolved",
+]
+
+
+@dataclass
+class PreparedPerformance:
+    """One performance with its note-aligned score targets.
+
+    Attributes:
+        perf_id: ASAP performance id.
+        split: ``train`` / ``validation`` / ``test``.
+        notes: (N,) performance notes (``perf2score.midi.reading.NOTE_DTYPE``).
+        pedal: (P, 2) sustain-pedal intervals in seconds.
+        score_index: (N,) index into ``score`` of each note's score partner, -1 = drop.
+        score: (S,) the piece's unfolded score table (``SCORE_TARGET_DTYPE``).
+        missing: indices into ``score`` of score notes this performance never played
+            (tied continuations excluded: they are never played).
+        ticks_per_quarter: resolution of every ``*_ticks`` field.
+        anacrusis_ticks: length of an incomplete first measure (0 if none).
+    """
+
+    perf_id: str
+    split: str
+    notes: np.ndarray
+    pedal: np.ndarray
+    score_index: np.ndarray
+    score: np.ndarray
+    missing: np.ndarray
+    ticks_per_quarter: int
+    anacrusis_ticks: int
+
+    @property
+    def drop(self) -> np.ndarray:
+        """(N,) True where the performed note has no score partner."""
+        return self.score_index < 0
+
+    def targets(self) -> np.ndarray:
+        """(N,) score attributes per performed note (rows of drops are zero-filled)."""
+        out = np.zeros(len(self.notes), dtype=self.score.dtype)
+        keep = ~self.drop
+        out[keep] = self.score[self.score_index[keep]]
+        return out
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write an ``.npz`` through a temporary file so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def score_path(cache: Path, piece: str) -> Path:
+    return cache / "scores" / f"{piece}.npz"
+
+
+def performance_path(cache: Path, perf_id: str) -> Path:
+    return cache / "performances" / f"{perf_id}.npz"
+
+
+def write_index(cache: Path, rows: list[dict]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=cache, suffix=".csv.tmp")
+    with os.fdopen(fd, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=INDEX_FIELDS)
+        writer.writeheader()
+        for row in sorted(rows, key=lambda r: r["perf_id"]):
+            writer.writerow({k: row[k] for k in INDEX_FIELDS})
+    os.replace(tmp, cache / "index.csv")
+
+
+def load_index(cache: str | os.PathLike, split: str | None = None) -> list[dict]:
+    """Rows of ``index.csv`` (optionally one split only)."""
+    path = Path(cache) / "index.csv"
+    if not path.is_file():
+        raise Perf2ScoreError(f"{cache}: not a prepared cache (no index.csv); run `data prepare`")
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+def load_prepared(cache: str | os.PathLike, perf_id: str) -> PreparedPerformance:
+    """Load one prepared performance and its piece's score table."""
+    cache = Path(cache)
+    with np.load(performance_path(cache, perf_id)) as perf:
+        piece = str(perf["piece"])
+        split = str(perf["split"])
+        notes, pedal = perf["notes"], perf["pedal"]
+        score_index, missing = perf["score_index"], perf["missing"]
+    with np.load(score_path(cache, piece)) as score:
+        table = score["table"]
+        tpq = int(score["ticks_per_quarter"])
+        anacrusis = int(score["anacrusis_ticks"])
+    return PreparedPerformance(
+        perf_id, split, notes, pedal, score_index, table, missing, tpq, anacrusis
+    )
