@@ -3,6 +3,7 @@
 Layout of ``CACHE_DIR``::
 
     index.csv                      one row per prepared performance (split, counts)
+    sources.json                   absolute paths of the ASAP and (n)ASAP folders used
     report.json                    the prepare report (also printed)
     scores/<piece>.npz             per piece: the unfolded score's target table
     performances/<perf_id>.npz     per performance: its notes and, per note, the index of
@@ -14,6 +15,7 @@ Layout of ``CACHE_DIR``::
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -115,6 +117,20 @@ def load_index(cache: str | os.PathLike, split: str | None = None) -> list[dict]
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     return [r for r in rows if split is None or r["split"] == split]
+
+
+def write_sources(cache: Path, sources: dict[str, str]) -> None:
+    """Record where the datasets were read from (the evaluator needs ASAP's scores)."""
+    tmp = cache / "sources.json.tmp"
+    tmp.write_text(json.dumps({k: str(Path(v).resolve()) for k, v in sources.items()}, indent=2))
+    os.replace(tmp, cache / "sources.json")
+
+
+def load_sources(cache: str | os.PathLike) -> dict[str, str]:
+    path = Path(cache) / "sources.json"
+    if not path.is_file():
+        raise Perf2ScoreError(f"{cache}: not a prepared cache (no sources.json)")
+    return json.loads(path.read_text())
 
 
 def load_prepared(cache: str | os.PathLike, perf_id: str) -> PreparedPerformance:

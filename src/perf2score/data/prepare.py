@@ -27,6 +27,7 @@ from perf2score.data.cache import (
     performance_path,
     score_path,
     write_index,
+    write_sources,
 )
 from perf2score.data.targets import score_targets
 from perf2score.errors import Perf2ScoreError
@@ -259,6 +260,7 @@ def prepare(
                     grid[name][0] += off
                     grid[name][1] += total
     write_index(out, rows)
+    write_sources(out, {"asap": str(asap_dir), "nasap": str(nasap_dir)})
     report = build_report(rows, skipped, grid)
     tmp = out / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2))

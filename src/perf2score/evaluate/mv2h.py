@@ -5,8 +5,8 @@ per minute (500 ms per quarter), so both scores live on the same clock:
 
 - ``Note pitch on onVal offVal voice`` (ms; ``on == onVal`` for a score; voices renumbered
   0..V-1; grace notes get 1 ms so note-value scoring never divides by zero);
-- ``Tatum t`` on every sub-beat (tatum = sub-beat: eighths in simple meters with a quarter
-  beat, the beat's half in general, the eighth in compound 6/8, 9/8, 12/8);
+- ``Tatum t`` on every sub-beat (``score.meter.meter_levels``: half a beat in simple
+  meters, a third of the dotted beat in compound ones);
 - ``Hierarchy bpb,sbpb tpsb a=al t`` at every measure whose meter or length changes, ``al``
   being the tatums of an incomplete (pickup) measure;
 - ``Key tonic maj|min t`` from the key signatures.
@@ -30,6 +30,7 @@ from pyMV2H.utils.music import Music
 from pyMV2H.utils.pojos import HIERARCHY, KEY, NOTE, TATUM
 
 from perf2score.evaluate._mv2h_fast import patched
+from perf2score.score.meter import meter_levels
 from perf2score.score.reading import ScoreNotes
 
 MS_PER_QUARTER = 500
@@ -55,13 +56,6 @@ def _ms(ticks, tpq: int):
     return np.rint(np.asarray(ticks, dtype=np.float64) * MS_PER_QUARTER / tpq).astype(np.int64)
 
 
-def _meter_levels(num: int, den: int) -> tuple[int, int, Fraction]:
-    """(beats per bar, sub-beats per beat, sub-beat length in quarters)."""
-    if num % 3 == 0 and num > 3 and den >= 8:
-        return num // 3, 3, Fraction(4, den)
-    return num, 2, Fraction(2, den)
-
-
 def mv2h_lines(score: ScoreNotes) -> list[str]:
     """The score in MV2H's text format, one line per object."""
     tpq = score.ticks_per_quarter
@@ -81,7 +75,7 @@ def mv2h_lines(score: ScoreNotes) -> list[str]:
     previous = None
     for start, stop in zip(starts, bounds, strict=True):
         _, num, den = signatures[max(np.searchsorted(sig_times, start, side="right") - 1, 0)]
-        bpb, sbpb, sub_quarters = _meter_levels(num, den)
+        bpb, sbpb, sub_quarters = meter_levels(num, den)
         step = sub_quarters * tpq  # ticks per tatum (exact)
         length = stop - start
         full = bpb * sbpb * step

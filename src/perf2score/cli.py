@@ -1,0 +1,164 @@
+"""Command-line interface: parses arguments, calls library functions, prints results.
+
+Every user error becomes one line on stderr and exit status 2; nothing here computes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from perf2score.errors import Perf2ScoreError
+
+EXIT_USER_ERROR = 2
+
+RATE_LABELS = [
+    ("e_avg", "E_avg"),
+    ("pitch_er", "pitch"),
+    ("missing_rate", "missing"),
+    ("extra_rate", "extra"),
+    ("onset_er", "onset"),
+    ("offset_er", "offset"),
+    ("voice_er", "voice"),
+    ("hand_er", "hand"),
+]
+
+
+def _add_prepare(sub) -> None:
+    data = sub.add_parser("data", help="prepare training targets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    prep = data_sub.add_parser(
+        "prepare", help="note-aligned targets from ASAP + (n)ASAP into a cache folder"
+    )
+    prep.add_argument("--asap", required=True, help="ASAP folder or asap-m2st.tar.xz")
+    prep.add_argument("--nasap", required=True, help="(n)ASAP folder or nasap.tar.xz")
+    prep.add_argument("--splits", required=True, help="asap_splits.csv")
+    prep.add_argument("--out", required=True, help="cache folder to create or update")
+    prep.add_argument("--workers", type=int, default=2)
+    prep.add_argument("--force", action="store_true", help="redo pieces already in the cache")
+
+
+def _add_evaluate(sub) -> None:
+    ev = sub.add_parser(
+        "evaluate",
+        help="score MusicXML transcriptions",
+        description="Either GT.musicxml EST.musicxml, or --data/--split/--predictions.",
+    )
+    ev.add_argument("gt", nargs="?", help="ground-truth MusicXML")
+    ev.add_argument("est", nargs="?", help="estimated MusicXML")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--no-mv2h", action="store_true", help="skip MV2H (faster)")
+    ev.add_argument("--data", help="prepared cache folder (from `data prepare`)")
+    ev.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    ev.add_argument("--predictions", help="folder of <perf_id>.musicxml files")
+    ev.add_argument("--out", help="where batch results go (default: PREDICTIONS/evaluation)")
+    ev.add_argument("--workers", type=int, default=2)
+
+    cal = sub.add_parser(
+        "calibrate", help="compare our evaluator with the reference MUSTER tool's numbers"
+    )
+    cal.add_argument("--calibration", required=True,
+                     help="calibration-musescore3-test.tar.xz or its folder")
+    cal.add_argument("--asap", required=True, help="ASAP folder or asap-m2st.tar.xz")
+    cal.add_argument("--out", required=True)
+    cal.add_argument("--workers", type=int, default=2)
+    cal.add_argument("--limit", type=int, help="only the first N performances")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perf2score", description="Performance MIDI to score: data, evaluation."
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_prepare(sub)
+    _add_evaluate(sub)
+    return parser
+
+
+def _format_metrics(result: dict) -> str:
+    lines = [f"{label:>8s}: {result[key]:6.2f} %" for key, label in RATE_LABELS]
+    if "mv2h" in result:
+        parts = ", ".join(
+            f"{k.removeprefix('mv2h_')} {result[k]:.3f}"
+            for k in ("mv2h_multi_pitch", "mv2h_voice", "mv2h_meter", "mv2h_value", "mv2h_harmony")
+        )
+        lines.append(f"    MV2H: {result['mv2h']:.4f} ({parts})")
+    lines.append(
+        f"   notes: {result['n_gt']} ground truth, {result['n_est']} estimated,"
+        f" {result['n_matched']} matched"
+    )
+    return "\n".join(lines)
+
+
+def _run_evaluate(args) -> int:
+    if args.data or args.predictions:
+        if not (args.data and args.predictions):
+            raise Perf2ScoreError("batch evaluation needs both --data and --predictions")
+        if args.gt or args.est:
+            raise Perf2ScoreError("give either GT EST files or --data/--predictions, not both")
+        from pathlib import Path
+
+        from perf2score.evaluate.batch import evaluate_folder, markdown_table
+
+        out = args.out or str(Path(args.predictions) / "evaluation")
+        summary = evaluate_folder(
+            args.data, args.split, args.predictions, out, workers=args.workers,
+            with_mv2h=not args.no_mv2h, progress=not args.quiet,
+        )
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            print(markdown_table(summary))
+            print(f"scored {summary['n_scored']}/{summary['n_performances']}; results in {out}")
+        return 1 if summary["failed"] else 0
+    if not (args.gt and args.est):
+        raise Perf2ScoreError("evaluate needs GT.musicxml EST.musicxml (or --data/--predictions)")
+    from perf2score.evaluate.whole import evaluate
+
+    result = evaluate(args.gt, args.est, with_mv2h=not args.no_mv2h)
+    print(json.dumps(result) if args.json else _format_metrics(result))
+    return 0
+
+
+def _run(args) -> int:
+    if args.command == "data":
+        from perf2score.data.prepare import format_report, prepare
+
+        report = prepare(args.asap, args.nasap, args.splits, args.out, workers=args.workers,
+                         force=args.force, progress=not args.quiet)
+        print(format_report(report))
+        print(f"cache: {args.out} (report.json, index.csv)")
+        return 0
+    if args.command == "evaluate":
+        return _run_evaluate(args)
+    if args.command == "calibrate":
+        from perf2score.evaluate.calibration import calibrate, format_report
+
+        report = calibrate(args.calibration, args.asap, args.out, workers=args.workers,
+                           limit=args.limit, progress=not args.quiet)
+        print(format_report(report))
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``perf2score`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="perf2score: %(message)s")
+    try:
+        return _run(args)
+    except Perf2ScoreError as exc:
+        print(f"perf2score: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("perf2score: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Score a folder of estimated MusicXML against the ground truth of a prepared split.
+
+Predictions are named like the performances: ``DIR/<perf_id>.musicxml`` (``.xml`` also
+accepted), e.g. ``DIR/Bach/Fugue/bwv_846/Shi05M.musicxml``. The ground truth is ASAP's
+``<piece>/xml_score.musicxml`` as notated (repeats not unfolded), as in the published
+numbers. Outputs (written atomically): ``per_performance.csv``, ``summary.json`` (means over
+performances and over pieces) and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from perf2score.data.cache import load_index, load_sources
+from perf2score.errors import Perf2ScoreError
+from perf2score.evaluate.beats import evaluate_beats, read_annotations
+from perf2score.evaluate.whole import evaluate
+from perf2score.midi import read_performance
+from perf2score.score.reading import read_score
+
+TABLE_KEYS = [
+    "e_avg", "pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er",
+    "voice_er", "hand_er", "mv2h", "mv2h_multi_pitch", "mv2h_voice", "mv2h_meter",
+    "mv2h_value", "mv2h_harmony", "beat_f", "downbeat_f",
+]  # fmt: skip
+
+
+def find_prediction(folder: Path, perf_id: str) -> Path | None:
+    for suffix in (".musicxml", ".xml"):
+        candidate = folder / f"{perf_id}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _evaluate_one(job: tuple[str, str, Path, Path, Path, bool]) -> dict:
+    perf_id, piece, prediction, gt_file, asap, with_mv2h = job
+    row: dict = {"perf_id": perf_id, "piece": piece, "status": "ok"}
+    try:
+        est = read_score(prediction)
+        row.update(evaluate(read_score(gt_file), est, with_mv2h=with_mv2h))
+        annotations = asap / f"{perf_id}_annotations.txt"
+        midi = asap / f"{perf_id}.mid"
+        if annotations.is_file() and midi.is_file():
+            beats, downbeats = read_annotations(annotations)
+            row.update(evaluate_beats(est, read_performance(midi), beats, downbeats).as_dict())
+    except Perf2ScoreError as exc:
+        row["status"] = f"error: {exc}"
+    return row
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _means(rows: list[dict]) -> dict[str, float]:
+    out = {}
+    for key in TABLE_KEYS:
+        values = [r[key] for r in rows if isinstance(r.get(key), float) and not math.isnan(r[key])]
+        if values:
+            out[key] = float(np.mean(values))
+    return out
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means over performances and over pieces (each piece's performances averaged first)."""
+    scored = [r for r in rows if r["status"] == "ok"]
+    by_piece: dict[str, list[dict]] = defaultdict(list)
+    for r in scored:
+        by_piece[r["piece"]].append(r)
+    piece_means = [_means(v) for v in by_piece.values()]
+    return {
+        "n_performances": len(rows),
+        "n_scored": len(scored),
+        "n_pieces": len(by_piece),
+        "failed": {r["perf_id"]: r["status"] for r in rows if r["status"] != "ok"},
+        "mean_over_performances": _means(scored),
+        "mean_over_pieces": {
+            k: float(np.mean([m[k] for m in piece_means if k in m]))
+            for k in TABLE_KEYS
+            if any(k in m for m in piece_means)
+        },
+    }
+
+
+def markdown_table(summary: dict) -> str:
+    """The summary as a Markdown table (rates in %, MV2H and F-measures in 0–1)."""
+    keys = [k for k in TABLE_KEYS if k in summary["mean_over_performances"]]
+    lines = ["| mean over | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for label, name in (("performances", "mean_over_performances"), ("pieces", "mean_over_pieces")):
+        values = summary[name]
+        lines.append(
+            f"| {label} | " + " | ".join(f"{values.get(k, float('nan')):.3g}" for k in keys) + " |"
+        )
+    return "\n".join(lines)
+
+
+def evaluate_folder(
+    cache: str | os.PathLike,
+    split: str,
+    predictions: str | os.PathLike,
+    out: str | os.PathLike,
+    workers: int = 2,
+    with_mv2h: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Evaluate every performance of ``split`` that has a prediction; return the summary."""
+    rows_index = load_index(cache, split)
+    if not rows_index:
+        raise Perf2ScoreError(f"{cache}: no performances in split '{split}'")
+    asap = Path(load_sources(cache)["asap"])
+    predictions = Path(predictions)
+    if not predictions.is_dir():
+        raise Perf2ScoreError(f"{predictions}: no such folder")
+    jobs, rows = [], []
+    for rec in rows_index:
+        found = find_prediction(predictions, rec["perf_id"])
+        if found is None:
+            rows.append({"perf_id": rec["perf_id"], "piece": rec["piece"], "status": "no prediction"})
+            continue
+        gt_file = asap / rec["piece"] / "xml_score.musicxml"
+        jobs.append((rec["perf_id"], rec["piece"], found, gt_file, asap, with_mv2h))
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        for row in tqdm(pool.map(_evaluate_one, jobs), total=len(jobs), desc="evaluate",
+                        unit="perf", disable=not progress):
+            rows.append(row)
+    rows.sort(key=lambda r: r["perf_id"])
+    summary = summarize(rows)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fields = ["perf_id", "piece", "status", *TABLE_KEYS, "n_gt", "n_est", "n_matched"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write(out / "per_performance.csv", buffer.getvalue())
+    _atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+    _atomic_write(out / "summary.md", markdown_table(summary) + "\n")
+    return summary

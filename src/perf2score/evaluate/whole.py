@@ -1,0 +1,44 @@
+"""Whole-score evaluation of an estimated MusicXML against its ground truth (mir_eval shape)."""
+
+from __future__ import annotations
+
+import os
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.evaluate.muster import evaluate_scores
+from perf2score.evaluate.mv2h import evaluate_mv2h
+from perf2score.score.reading import ScoreNotes, read_score
+
+MAX_NOTES = 100_000  # beyond this a score is almost surely not a piano piece
+
+
+def validate(gt: ScoreNotes, est: ScoreNotes) -> None:
+    """Raise ``Perf2ScoreError`` for inputs the metrics are not defined on."""
+    for name, score in (("ground truth", gt), ("estimate", est)):
+        if len(score) == 0:
+            raise Perf2ScoreError(f"the {name} has no notes")
+        if len(score) > MAX_NOTES:
+            raise Perf2ScoreError(f"the {name} has {len(score)} notes (more than {MAX_NOTES})")
+
+
+def evaluate(
+    gt: ScoreNotes | str | os.PathLike,
+    est: ScoreNotes | str | os.PathLike,
+    with_mv2h: bool = True,
+) -> dict[str, float]:
+    """All whole-score metrics as one flat dict.
+
+    Keys: ``pitch_er``, ``missing_rate``, ``extra_rate``, ``onset_er``, ``offset_er``,
+    ``e_avg``, ``voice_er``, ``hand_er`` (percent); ``mv2h`` and ``mv2h_multi_pitch``,
+    ``mv2h_voice``, ``mv2h_meter``, ``mv2h_value``, ``mv2h_harmony`` (0–1); counts
+    ``n_gt``, ``n_est``, ``n_matched``.
+    """
+    gt_notes = gt if isinstance(gt, ScoreNotes) else read_score(gt)
+    est_notes = est if isinstance(est, ScoreNotes) else read_score(est)
+    validate(gt_notes, est_notes)
+    result = evaluate_scores(gt_notes, est_notes).as_dict()
+    if with_mv2h:
+        mv2h = evaluate_mv2h(gt_notes, est_notes).as_dict()
+        result["mv2h"] = mv2h.pop("mv2h")
+        result.update({f"mv2h_{k}": v for k, v in mv2h.items()})
+    return result
