@@ -30,9 +30,11 @@ import numpy as np
 
 from perf2score.score.reading import ScoreNotes
 
-DEFAULT_TIME_TOLERANCE = 1.0  # quarters of ground-truth time
-DEFAULT_PITCH_ERROR_TIME_TOLERANCE = 0.25  # quarters
-DEFAULT_PITCH_ERROR_SEMITONES = 12
+# Calibrated on the MuseScore 3 calibration set (`perf2score calibrate`): the values that
+# bring our mean rates closest to the reference tool's (see README, "Agreement").
+DEFAULT_TIME_TOLERANCE = 0.32  # quarters of ground-truth time
+DEFAULT_PITCH_ERROR_TIME_TOLERANCE = 0.3  # quarters
+DEFAULT_PITCH_ERROR_SEMITONES = 5
 ANCHOR_MIN_DICE = 0.5
 
 
@@ -141,45 +143,6 @@ def map_times(times: np.ndarray, anchors_est: np.ndarray, anchors_gt: np.ndarray
     return mapped
 
 
-def longest_increasing(values: np.ndarray) -> np.ndarray:
-    """Indices of a longest strictly increasing subsequence (patience sorting, O(n log n))."""
-    tails: list[float] = []
-    tail_index: list[int] = []
-    previous = np.full(len(values), -1)
-    for k, v in enumerate(values):
-        pos = int(np.searchsorted(tails, v, side="left"))
-        if pos == len(tails):
-            tails.append(v)
-            tail_index.append(k)
-        else:
-            tails[pos] = v
-            tail_index[pos] = k
-        previous[k] = tail_index[pos - 1] if pos > 0 else -1
-    out = []
-    k = tail_index[-1] if tail_index else -1
-    while k >= 0:
-        out.append(k)
-        k = previous[k]
-    return np.array(out[::-1], dtype=int)
-
-
-def refined_anchors(
-    est_times: np.ndarray, gt_times: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Dense monotone anchors from matched note pairs (est quarters, gt quarters).
-
-    One anchor per distinct estimated onset (the median ground-truth onset matched to it),
-    then the longest chain increasing in both times.
-    """
-    order = np.argsort(est_times, kind="stable")
-    est_sorted, gt_sorted = est_times[order], gt_times[order]
-    unique_est, starts = np.unique(est_sorted, return_index=True)
-    bounds = np.append(starts, len(est_sorted))
-    gt_median = np.array([np.median(gt_sorted[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
-    keep = longest_increasing(gt_median)
-    return unique_est[keep], gt_median[keep]
-
-
 def _segments(a: np.ndarray, b: np.ndarray, tolerance: float):
     """Split two sorted time lists into independent chunks (no pair can cross a chunk)."""
     events = sorted([(t, 0, k) for k, t in enumerate(a)] + [(t, 1, k) for k, t in enumerate(b)])
@@ -270,7 +233,6 @@ def match_notes(
     time_tolerance: float = DEFAULT_TIME_TOLERANCE,
     pitch_error_time_tolerance: float = DEFAULT_PITCH_ERROR_TIME_TOLERANCE,
     pitch_error_semitones: int = DEFAULT_PITCH_ERROR_SEMITONES,
-    refine_passes: int = 1,
 ) -> NoteMatching:
     """Match the notes of a ground-truth and an estimated score (see the module docstring)."""
     if len(gt) == 0 or len(est) == 0:
@@ -283,14 +245,7 @@ def match_notes(
     gt_pitch = gt.notes["pitch"].astype(int)
     est_pitch = est.notes["pitch"].astype(int)
 
-    est_q = est.notes["onset_ticks"] / est.ticks_per_quarter
     gt_parts, est_parts = _match_same_pitch(gt_t, est_t, gt_pitch, est_pitch, time_tolerance)
-    for _ in range(refine_passes):
-        if len(gt_parts) < 2:
-            break
-        anchors_est, anchors_gt = refined_anchors(est_q[est_parts], gt_t[gt_parts])
-        est_t = map_times(est_q, anchors_est, anchors_gt)
-        gt_parts, est_parts = _match_same_pitch(gt_t, est_t, gt_pitch, est_pitch, time_tolerance)
 
     gt_left = np.setdiff1d(np.arange(len(gt)), gt_parts)
     est_left = np.setdiff1d(np.arange(len(est)), est_parts)

@@ -6,14 +6,14 @@ ISMIR 2021), all in percent:
 - pitch error rate E_p = matched pairs with different pitch / ground-truth notes;
 - missing rate E_m = unmatched ground-truth notes / ground-truth notes;
 - extra rate E_e = unmatched estimated notes / estimated notes;
-- onset error rate E_on = rhythm-correction cost / evaluated matched notes. Over the matched
+- onset error rate E_on = rhythm-correction cost / matched notes. Over the matched
   notes in ground-truth (onset, pitch) order, consecutive onset intervals of the two scores
   are compared exactly. A hidden state is the current scale factor s (estimate interval =
   s × ground-truth interval), drawn from all ratios of standard note values (whole to 64th,
   plain, dotted, double-dotted, triplet). The path starts at s = 1; changing s costs 1, an
   interval pair that does not satisfy the current s costs 1; the minimum total (Viterbi) is
   the rhythm-correction cost. Halving every value therefore costs 1.
-- offset error rate E_off = offset errors / evaluated matched notes. Each estimated offset is
+- offset error rate E_off = offset errors / matched notes. Each estimated offset is
   mapped into ground-truth time piecewise-linearly through the matched onsets around it
   (past the last matched onset, with the final scale of the Viterbi path); a note whose
   mapped offset differs from its ground-truth offset is an offset error.
@@ -217,18 +217,12 @@ def evaluate_scores(
     n_matched = len(matching.gt_index)
     pitch_errors = int(np.sum(g["pitch"] != e["pitch"]))
 
-    timed = np.ones(len(g), dtype=bool)  # every matched note is evaluated for timing
-    cost, final_scale = rhythm_correction(g["onset_ticks"][timed], e["onset_ticks"][timed])
-    n_timed = int(timed.sum())
+    cost, final_scale = rhythm_correction(g["onset_ticks"], e["onset_ticks"])
     offset_wrong = (
         _offset_errors(
-            g["onset_ticks"][timed],
-            g["offset_ticks"][timed],
-            e["onset_ticks"][timed],
-            e["offset_ticks"][timed],
-            final_scale,
+            g["onset_ticks"], g["offset_ticks"], e["onset_ticks"], e["offset_ticks"], final_scale
         )
-        if n_timed
+        if n_matched
         else np.zeros(0, bool)
     )
     n_offset_errors = int(offset_wrong.sum())
@@ -237,8 +231,8 @@ def evaluate_scores(
         "pitch_er": _rate(pitch_errors, len(gt)),
         "missing_rate": _rate(len(matching.missing), len(gt)),
         "extra_rate": _rate(len(matching.extra), len(est)),
-        "onset_er": _rate(cost, n_timed),
-        "offset_er": _rate(n_offset_errors, n_timed),
+        "onset_er": _rate(cost, n_matched),
+        "offset_er": _rate(n_offset_errors, n_matched),
     }
     return MusterResult(
         **rates,
