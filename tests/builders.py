@@ -27,8 +27,9 @@ PIECE = [
 ]
 
 
-def build_part(notes=PIECE, beats: int = 3, beat_type: int = 4, fifths: int = -1,
-               grace: bool = True) -> pt.score.Part:
+def build_part(
+    notes=PIECE, beats: int = 3, beat_type: int = 4, fifths: int = -1, grace: bool = True
+) -> pt.score.Part:
     """A two-staff piano part with a pickup, ties across a bar line, triplets and a grace."""
     part = pt.score.Part("P1", "Piano", quarter_duration=DIVS)
     part.add(pt.score.TimeSignature(beats, beat_type), 12)  # measure 1 is a pickup
@@ -36,12 +37,18 @@ def build_part(notes=PIECE, beats: int = 3, beat_type: int = 4, fifths: int = -1
     part.add(pt.score.Clef(staff=1, sign="G", line=2, octave_change=0), 0)
     part.add(pt.score.Clef(staff=2, sign="F", line=4, octave_change=0), 0)
     for k, (step, octave, alter, start, end, voice, staff) in enumerate(notes):
-        note = pt.score.Note(step=step, octave=octave, alter=alter, voice=voice, staff=staff,
-                             id=f"n{k}")
+        note = pt.score.Note(
+            step=step, octave=octave, alter=alter, voice=voice, staff=staff, id=f"n{k}"
+        )
         part.add(note, start, end)
     if grace:
-        part.add(pt.score.GraceNote(grace_type="acciaccatura", step="F", octave=5, alter=0,
-                                    voice=1, staff=1, id="g1"), 24, 24)
+        part.add(
+            pt.score.GraceNote(
+                grace_type="acciaccatura", step="F", octave=5, alter=0, voice=1, staff=1, id="g1"
+            ),
+            24,
+            24,
+        )
     part.add(pt.score.Measure(number=1), 0, 12)
     pt.score.add_measures(part)
     pt.score.tie_notes(part)
@@ -66,8 +73,20 @@ def random_score(n_notes: int, seed: int = 0, tpq: int = 24) -> ScoreNotes:
         value = int(rng.choice([tpq // 4, tpq // 3, tpq // 2, tpq]))
         pitches = rng.choice(np.arange(36, 96), size=chord, replace=False)
         for p in pitches:
-            notes[k] = (p, onset, onset + value * int(rng.integers(1, 3)), 1 + int(p < 60),
-                        int(p < 60), 1 + int(p < 60), False, "C", 0, 4, 0, f"r{k}")
+            notes[k] = (
+                p,
+                onset,
+                onset + value * int(rng.integers(1, 3)),
+                1 + int(p < 60),
+                int(p < 60),
+                1 + int(p < 60),
+                False,
+                "C",
+                0,
+                4,
+                0,
+                f"r{k}",
+            )
             k += 1
         onset += value
     notes = notes[np.lexsort((notes["pitch"], notes["onset_ticks"]))]
@@ -75,9 +94,12 @@ def random_score(n_notes: int, seed: int = 0, tpq: int = 24) -> ScoreNotes:
     return ScoreNotes(notes, tpq, measures, [(0, 4, 4)], [(0, 0, "major")])
 
 
-def write_midi(path: Path, tracks: list[list[tuple[int, float, float, int]]],
-               drums: list[list[tuple[int, float, float, int]]] = (),
-               pedal: list[tuple[float, int]] = ()) -> Path:
+def write_midi(
+    path: Path,
+    tracks: list[list[tuple[int, float, float, int]]],
+    drums: list[list[tuple[int, float, float, int]]] = (),
+    pedal: list[tuple[float, int]] = (),
+) -> Path:
     """Write a MIDI file; each note is (pitch, onset_sec, offset_sec, velocity)."""
     score = symusic.Score(ttype="second")
     for notes, is_drum in [(t, False) for t in tracks] + [(t, True) for t in drums]:

@@ -52,8 +52,9 @@ def _prepared(n: int = 50) -> PreparedPerformance:
     table["ts_num"], table["ts_den"] = 4, 4
     notes = np.zeros(n + 2, dtype=NOTE_DTYPE)
     index = np.concatenate([np.arange(n), [-1, -1]])  # two drops
-    return PreparedPerformance("x", "test", notes, np.zeros((0, 2)), index, table,
-                               np.zeros(0, int), 24, 0)
+    return PreparedPerformance(
+        "x", "test", notes, np.zeros((0, 2)), index, table, np.zeros(0, int), 24, 0
+    )
 
 
 def test_attribute_metrics_perfect_and_perturbed():

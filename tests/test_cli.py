@@ -9,8 +9,16 @@ def test_evaluate_json_identical(tmp_path, capsys):
     path = write_musicxml(build_part(), tmp_path / "gt.musicxml")
     assert main(["evaluate", str(path), str(path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er", "e_avg",
-                "voice_er", "hand_er"):
+    for key in (
+        "pitch_er",
+        "missing_rate",
+        "extra_rate",
+        "onset_er",
+        "offset_er",
+        "e_avg",
+        "voice_er",
+        "hand_er",
+    ):
         assert result[key] == 0.0
     assert result["mv2h"] == 1.0
 

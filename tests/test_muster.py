@@ -26,8 +26,16 @@ def _with(score, notes):
 def test_identical_scores_give_zero(score):
     result = evaluate_scores(score, score)
     assert result.n_matched == len(score)
-    for key in ("pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er", "e_avg",
-                "voice_er", "hand_er"):
+    for key in (
+        "pitch_er",
+        "missing_rate",
+        "extra_rate",
+        "onset_er",
+        "offset_er",
+        "e_avg",
+        "voice_er",
+        "hand_er",
+    ):
         assert getattr(result, key) == 0.0, key
 
 
@@ -100,8 +108,9 @@ def test_unisons_merge_to_the_longest(score):
 def test_dtw_and_time_map():
     cost = np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0.0]])
     assert dtw_path(cost) == [(0, 0), (1, 1), (2, 2)]
-    mapped = map_times(np.array([-1.0, 0.5, 3.0]), np.array([0.0, 1.0, 2.0]),
-                       np.array([0.0, 2.0, 4.0]))
+    mapped = map_times(
+        np.array([-1.0, 0.5, 3.0]), np.array([0.0, 1.0, 2.0]), np.array([0.0, 2.0, 4.0])
+    )
     np.testing.assert_allclose(mapped, [-2.0, 1.0, 6.0])
 
 

@@ -60,8 +60,9 @@ def _add_evaluate(sub) -> None:
     cal = sub.add_parser(
         "calibrate", help="compare our evaluator with the reference MUSTER tool's numbers"
     )
-    cal.add_argument("--calibration", required=True,
-                     help="calibration-musescore3-test.tar.xz or its folder")
+    cal.add_argument(
+        "--calibration", required=True, help="calibration-musescore3-test.tar.xz or its folder"
+    )
     cal.add_argument("--asap", required=True, help="ASAP folder or asap-m2st.tar.xz")
     cal.add_argument("--out", required=True)
     cal.add_argument("--workers", type=int, default=2)
@@ -106,8 +107,13 @@ def _run_evaluate(args) -> int:
 
         out = args.out or str(Path(args.predictions) / "evaluation")
         summary = evaluate_folder(
-            args.data, args.split, args.predictions, out, workers=args.workers,
-            with_mv2h=not args.no_mv2h, progress=not args.quiet,
+            args.data,
+            args.split,
+            args.predictions,
+            out,
+            workers=args.workers,
+            with_mv2h=not args.no_mv2h,
+            progress=not args.quiet,
         )
         if args.json:
             print(json.dumps(summary, indent=2))
@@ -128,8 +134,15 @@ def _run(args) -> int:
     if args.command == "data":
         from perf2score.data.prepare import format_report, prepare
 
-        report = prepare(args.asap, args.nasap, args.splits, args.out, workers=args.workers,
-                         force=args.force, progress=not args.quiet)
+        report = prepare(
+            args.asap,
+            args.nasap,
+            args.splits,
+            args.out,
+            workers=args.workers,
+            force=args.force,
+            progress=not args.quiet,
+        )
         print(format_report(report))
         print(f"cache: {args.out} (report.json, index.csv)")
         return 0
@@ -138,8 +151,14 @@ def _run(args) -> int:
     if args.command == "calibrate":
         from perf2score.evaluate.calibration import calibrate, format_report
 
-        report = calibrate(args.calibration, args.asap, args.out, workers=args.workers,
-                           limit=args.limit, progress=not args.quiet)
+        report = calibrate(
+            args.calibration,
+            args.asap,
+            args.out,
+            workers=args.workers,
+            limit=args.limit,
+            progress=not args.quiet,
+        )
         print(format_report(report))
         return 0
     raise AssertionError(args.command)

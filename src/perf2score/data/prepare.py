@@ -252,7 +252,9 @@ def prepare(
     grid: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(prepare_piece, jobs)
-        for res in tqdm(results, total=len(jobs), desc="prepare", unit="piece", disable=not progress):
+        for res in tqdm(
+            results, total=len(jobs), desc="prepare", unit="piece", disable=not progress
+        ):
             rows.extend(res.rows)
             skipped.extend(res.skipped)
             if any(r["split"] in ("train", "validation") for r in res.rows):

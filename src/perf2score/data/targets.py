@@ -74,11 +74,17 @@ def score_targets(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
         raise Perf2ScoreError(f"{path}: the score has no measures")
     m_start = np.array([ticks(first_map, m.start.t) for m in measures], dtype=np.int64)
     m_end = np.array([ticks(first_map, m.end.t) for m in measures], dtype=np.int64)
-    m_number = np.array([int(m.number) if m.number is not None else k for k, m in enumerate(measures)])
-    ts = sorted((ticks(first_map, x.start.t), int(x.beats), int(x.beat_type))
-                for x in first.iter_all(pt.score.TimeSignature)) or [(0, 4, 4)]
-    ks = sorted((ticks(first_map, x.start.t), int(x.fifths), KEY_MODES.get(str(x.mode), -1))
-                for x in first.iter_all(pt.score.KeySignature)) or [(0, 0, -1)]
+    m_number = np.array(
+        [int(m.number) if m.number is not None else k for k, m in enumerate(measures)]
+    )
+    ts = sorted(
+        (ticks(first_map, x.start.t), int(x.beats), int(x.beat_type))
+        for x in first.iter_all(pt.score.TimeSignature)
+    ) or [(0, 4, 4)]
+    ks = sorted(
+        (ticks(first_map, x.start.t), int(x.fifths), KEY_MODES.get(str(x.mode), -1))
+        for x in first.iter_all(pt.score.KeySignature)
+    ) or [(0, 0, -1)]
     ts_at = np.array([t for t, _, _ in ts])
     ks_at = np.array([t for t, _, _ in ks])
 

@@ -168,7 +168,9 @@ def _monotone_match(cost: np.ndarray, gap: float) -> list[tuple[int, int]]:
     D[:, 0] = gap * np.arange(n + 1)
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            D[i, j] = min(D[i - 1, j - 1] + cost[i - 1, j - 1], D[i - 1, j] + gap, D[i, j - 1] + gap)
+            D[i, j] = min(
+                D[i - 1, j - 1] + cost[i - 1, j - 1], D[i - 1, j] + gap, D[i, j - 1] + gap
+            )
     pairs = []
     i, j = n, m
     while i > 0 and j > 0:
@@ -189,7 +191,7 @@ def _match_by_time(
     tolerance: float,
     extra_cost: np.ndarray | None = None,
 ) -> list[tuple[int, int]]:
-    """Monotone matching of two sorted time lists; pairs farther apart than tolerance never match."""
+    """Monotone matching of two sorted time lists (pairs beyond ``tolerance`` never match)."""
     pairs: list[tuple[int, int]] = []
     for chunk_a, chunk_b in _segments(gt_times, est_times, tolerance):
         ia = np.array(chunk_a)

@@ -32,8 +32,18 @@ def validate(prepared: PreparedPerformance, predicted: np.ndarray, predicted_dro
             f"{prepared.perf_id}: {len(predicted)} predictions / {len(predicted_drop)} drop flags"
             f" for {n} performed notes"
         )
-    missing = {"onset_ticks", "position_ticks", "duration_ticks", "staff", "voice", "step",
-               "alter", "key_fifths", "ts_num", "ts_den"} - set(predicted.dtype.names or ())
+    missing = {
+        "onset_ticks",
+        "position_ticks",
+        "duration_ticks",
+        "staff",
+        "voice",
+        "step",
+        "alter",
+        "key_fifths",
+        "ts_num",
+        "ts_den",
+    } - set(predicted.dtype.names or ())
     if missing:
         raise Perf2ScoreError(f"predictions lack the fields {sorted(missing)}")
 

@@ -130,13 +130,20 @@ def evaluate_folder(
     for rec in rows_index:
         found = find_prediction(predictions, rec["perf_id"])
         if found is None:
-            rows.append({"perf_id": rec["perf_id"], "piece": rec["piece"], "status": "no prediction"})
+            rows.append(
+                {"perf_id": rec["perf_id"], "piece": rec["piece"], "status": "no prediction"}
+            )
             continue
         gt_file = asap / rec["piece"] / "xml_score.musicxml"
         jobs.append((rec["perf_id"], rec["piece"], found, gt_file, asap, with_mv2h))
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for row in tqdm(pool.map(_evaluate_one, jobs), total=len(jobs), desc="evaluate",
-                        unit="perf", disable=not progress):
+        for row in tqdm(
+            pool.map(_evaluate_one, jobs),
+            total=len(jobs),
+            desc="evaluate",
+            unit="perf",
+            disable=not progress,
+        ):
             rows.append(row)
     rows.sort(key=lambda r: r["perf_id"])
     summary = summarize(rows)

@@ -90,12 +90,17 @@ def calibrate(
         for r in reference
     ]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        ours = list(tqdm(pool.map(_score_one, jobs), total=len(jobs), desc="calibrate",
-                         disable=not progress))
+        ours = list(
+            tqdm(
+                pool.map(_score_one, jobs), total=len(jobs), desc="calibrate", disable=not progress
+            )
+        )
     pieces = sorted({r["piece"] for r in reference})
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        self_jobs = [(p, asap_dir / p / "xml_score.musicxml", asap_dir / p / "xml_score.musicxml")
-                     for p in pieces]
+        self_jobs = [
+            (p, asap_dir / p / "xml_score.musicxml", asap_dir / p / "xml_score.musicxml")
+            for p in pieces
+        ]
         gt_vs_gt = list(pool.map(_score_one, self_jobs))
     report = {
         "n_performances": len(ours),

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
+from itertools import pairwise
 from math import lcm
 
 import numpy as np
@@ -148,28 +149,18 @@ def _offset_errors(
     return ~correct
 
 
-def _voice_errors(score: ScoreNotes, index: np.ndarray, keep: np.ndarray) -> list[frozenset]:
-    """Per matched note, the set of matched-note positions that are its voice successors."""
+def _voice_successors(score: ScoreNotes, index: np.ndarray) -> list[frozenset]:
+    """Per matched note k, the positions (in ``index``) of the notes of its voice at the
+    voice's next onset; only matched notes are considered."""
     notes = score.notes[index]
-    position = {int(n): k for k, n in enumerate(index)}
     successors: list[frozenset] = [frozenset()] * len(index)
-    order = np.lexsort((notes["onset_ticks"], notes["voice"]))
-    voices = notes["voice"][order]
-    onsets = notes["onset_ticks"][order]
-    start = 0
-    while start < len(order):
-        stop = start
-        while stop < len(order) and voices[stop] == voices[start]:
-            stop += 1
-        group_onsets = onsets[start:stop]
-        distinct = np.unique(group_onsets)
-        for a, b in zip(distinct[:-1], distinct[1:], strict=True):
-            now = order[start:stop][group_onsets == a]
-            nxt = frozenset(int(x) for x in order[start:stop][group_onsets == b])
-            for member in now:
-                successors[int(member)] = nxt
-        start = stop
-    del position, keep
+    for voice in np.unique(notes["voice"]):
+        members = np.flatnonzero(notes["voice"] == voice)
+        onsets = notes["onset_ticks"][members]
+        for now, nxt in pairwise(np.unique(onsets)):
+            following = frozenset(int(x) for x in members[onsets == nxt])
+            for member in members[onsets == now]:
+                successors[int(member)] = following
     return successors
 
 
@@ -177,8 +168,8 @@ def voice_error_count(gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching) -
     """Matched notes whose voice successors (among matched notes) differ between the scores."""
     if len(matching.gt_index) == 0:
         return 0
-    gt_succ = _voice_errors(gt, matching.gt_index, matching.gt_index)
-    est_succ = _voice_errors(est, matching.est_index, matching.est_index)
+    gt_succ = _voice_successors(gt, matching.gt_index)
+    est_succ = _voice_successors(est, matching.est_index)
     return sum(1 for a, b in zip(gt_succ, est_succ, strict=True) if a != b)
 
 

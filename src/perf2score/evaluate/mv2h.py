@@ -16,7 +16,8 @@ The non-aligned (DTW) mode follows pyMV2H's ``align_files`` (cost 1 − F1 of th
 multisets of onset clusters, gap penalty 1, anchors interpolated linearly), but the DTW is
 vectorised and only the first optimal alignment is scored (pyMV2H enumerates all optimal
 alignments and keeps the best, which explodes on long pieces; the reference calibration
-numbers cap that enumeration at 100). The metric functions are pyMV2H's own.
+numbers cap that enumeration at 100). The metric functions are pyMV2H's own, except the
+harmony score, whose key-change bug is fixed (see ``_pymv2h_patches``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pyMV2H.metrics.mv2h import mv2h as _pymv2h
 from pyMV2H.utils.music import Music
 from pyMV2H.utils.pojos import HIERARCHY, KEY, NOTE, TATUM
 
-from perf2score.evaluate._mv2h_fast import patched
+from perf2score.evaluate._pymv2h_patches import patched
 from perf2score.score.meter import meter_levels
 from perf2score.score.reading import ScoreNotes
 
@@ -176,15 +177,15 @@ def _aligned(est: Music, gt: Music) -> Music:
 
     def convert(t: int) -> int:
         if len(xs) == 1:
-            return int(round(t - xs[0] + ys[0]))
+            return int(np.rint(t - xs[0] + ys[0]))
         if t <= xs[0]:
             a, b = 0, 1
         elif t >= xs[-1]:
             a, b = len(xs) - 2, len(xs) - 1
         else:
-            return int(round(np.interp(t, xs, ys)))
+            return int(np.rint(np.interp(t, xs, ys)))
         rate = (ys[b] - ys[a]) / (xs[b] - xs[a]) if xs[b] != xs[a] else 1.0
-        return int(round(ys[a] + rate * (t - xs[a])))
+        return int(np.rint(ys[a] + rate * (t - xs[a])))
 
     cache: dict[int, int] = {}
 

@@ -80,9 +80,7 @@ def _pedal_intervals(track: symusic.core.TrackSecond, end_sec: float) -> list[tu
     """Sustain-pedal [down, up] intervals of one track from its CC 64 events."""
     intervals: list[tuple[float, float]] = []
     down_at: float | None = None
-    controls = sorted(
-        (c for c in track.controls if c.number == SUSTAIN_CC), key=lambda c: c.time
-    )
+    controls = sorted((c for c in track.controls if c.number == SUSTAIN_CC), key=lambda c: c.time)
     for control in controls:
         is_down = control.value >= PEDAL_DOWN_THRESHOLD
         if is_down and down_at is None:

@@ -99,7 +99,9 @@ def load_musicxml(path: str | os.PathLike) -> pt.score.Score:
             warnings.simplefilter("ignore")
             score = pt.load_musicxml(str(path))
     except Exception as exc:  # partitura raises many kinds on malformed files
-        raise Perf2ScoreError(f"{path}: cannot read MusicXML ({type(exc).__name__}: {exc})") from exc
+        raise Perf2ScoreError(
+            f"{path}: cannot read MusicXML ({type(exc).__name__}: {exc})"
+        ) from exc
     if not score.parts:
         raise Perf2ScoreError(f"{path}: the score has no parts")
     return score
