@@ -26,7 +26,7 @@ lint: setup
 	$(BIN)/ruff format --check src tests
 
 demo: setup
-	$(BIN)/perf2score demo
+	$(BIN)/python examples/demo.py
 
 prepare: setup
 	$(BIN)/perf2score data prepare --asap $(DATA)/asap-m2st.tar.xz --nasap $(DATA)/nasap.tar.xz \
