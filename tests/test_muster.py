@@ -124,3 +124,12 @@ def test_five_thousand_notes_under_ten_seconds():
     result = evaluate_scores(big, _with(big, notes))
     assert time.perf_counter() - start < 10.0
     assert result.pitch_er > 0
+
+
+def test_oversized_alignment_is_a_clear_error(monkeypatch, score):
+    from perf2score import Perf2ScoreError
+    from perf2score.evaluate import alignment
+
+    monkeypatch.setattr(alignment, "MAX_DTW_CELLS", 100)
+    with pytest.raises(Perf2ScoreError, match="too large to align"):
+        evaluate_scores(score, score)

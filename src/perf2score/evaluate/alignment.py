@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perf2score.errors import Perf2ScoreError
 from perf2score.score.reading import ScoreNotes
 
 # Calibrated on the MuseScore 3 calibration set (`perf2score calibrate`): the values that
@@ -36,6 +37,17 @@ DEFAULT_TIME_TOLERANCE = 0.32  # quarters of ground-truth time
 DEFAULT_PITCH_ERROR_TIME_TOLERANCE = 0.3  # quarters
 DEFAULT_PITCH_ERROR_SEMITONES = 5
 ANCHOR_MIN_DICE = 0.5
+# DTW keeps an (N, M) matrix of onset clusters: cap it (~1 GB) instead of exhausting memory
+MAX_DTW_CELLS = 120_000_000
+
+
+def check_dtw_size(n: int, m: int) -> None:
+    """Raise ``Perf2ScoreError`` when an (n, m) cluster alignment would not fit in memory."""
+    if n * m > MAX_DTW_CELLS:
+        raise Perf2ScoreError(
+            f"too large to align: {n} x {m} onset clusters (at most {MAX_DTW_CELLS:,} pairs);"
+            " split the piece into movements"
+        )
 
 
 @dataclass
@@ -108,6 +120,7 @@ def time_map_anchors(gt: ScoreNotes, est: ScoreNotes) -> tuple[np.ndarray, np.nd
     est_times, est_sets = _clusters(
         est.notes["onset_ticks"] / est.ticks_per_quarter, est.notes["pitch"]
     )
+    check_dtw_size(len(gt_times), len(est_times))
     common = gt_sets @ est_sets.T  # (Cg, Ce) shared pitch counts
     sizes = gt_sets.sum(1)[:, None] + est_sets.sum(1)[None, :]
     dice = 2.0 * common / np.maximum(sizes, 1.0)

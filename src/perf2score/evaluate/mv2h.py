@@ -31,6 +31,7 @@ from pyMV2H.utils.music import Music
 from pyMV2H.utils.pojos import HIERARCHY, KEY, NOTE, TATUM
 
 from perf2score.evaluate._pymv2h_patches import patched
+from perf2score.evaluate.alignment import check_dtw_size
 from perf2score.score.meter import meter_levels
 from perf2score.score.reading import ScoreNotes
 
@@ -131,6 +132,7 @@ def _cluster_pitch_counts(notes: list) -> tuple[np.ndarray, np.ndarray]:
 
 def _alignment(gt_counts: np.ndarray, est_counts: np.ndarray) -> list[int]:
     """pyMV2H's DTW: for each gt cluster, the index of its est cluster or -1."""
+    check_dtw_size(len(gt_counts), len(est_counts))
     # multiset intersection sizes: sum_p min(a_p, b_p) = sum_k [a_p >= k][b_p >= k]
     levels = int(max(gt_counts.max(initial=0), est_counts.max(initial=0)))
     tp = sum(
