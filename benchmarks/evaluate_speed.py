@@ -31,8 +31,20 @@ def generated(n: int, seed: int = 0) -> ScoreNotes:
         value = int(rng.choice([6, 8, 12, 24]))
         for pitch in rng.choice(np.arange(36, 96), size=size, replace=False):
             low = int(pitch < 60)
-            notes[k] = (pitch, onset, onset + value, 1 + 4 * low, low, 1 + low, False,
-                        "C", 0, 4, 0, str(k))
+            notes[k] = (
+                pitch,
+                onset,
+                onset + value,
+                1 + 4 * low,
+                low,
+                1 + low,
+                False,
+                "C",
+                0,
+                4,
+                0,
+                str(k),
+            )
             k += 1
         onset += value
     notes = notes[np.lexsort((notes["pitch"], notes["onset_ticks"]))]
@@ -67,8 +79,10 @@ def timed(gt: ScoreNotes, est: ScoreNotes, label: str) -> None:
     start = time.perf_counter()
     mv2h = evaluate_mv2h(gt, est)
     t_mv2h = time.perf_counter() - start
-    print(f"{label:>28s}: {len(gt):6d} notes  MUSTER {t_muster:6.2f} s  MV2H {t_mv2h:6.2f} s"
-          f"  total {t_muster + t_mv2h:6.2f} s  (E_avg {muster.e_avg:.2f}, MV2H {mv2h.mv2h:.3f})")
+    print(
+        f"{label:>28s}: {len(gt):6d} notes  MUSTER {t_muster:6.2f} s  MV2H {t_mv2h:6.2f} s"
+        f"  total {t_muster + t_mv2h:6.2f} s  (E_avg {muster.e_avg:.2f}, MV2H {mv2h.mv2h:.3f})"
+    )
 
 
 def main() -> None:

@@ -26,8 +26,20 @@ from perf2score.evaluate import evaluate
 OUT = Path(__file__).resolve().parent / "out"
 DIVS = 4  # divisions per quarter: a 16th-note grid
 WRITABLE = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # note values in quarters
-STEPS = {0: ("C", 0), 2: ("D", 0), 4: ("E", 0), 5: ("F", 0), 7: ("G", 0), 9: ("A", 0),
-         11: ("B", 0), 6: ("F", 1), 1: ("C", 1), 3: ("E", -1), 8: ("G", 1), 10: ("B", -1)}
+STEPS = {
+    0: ("C", 0),
+    2: ("D", 0),
+    4: ("E", 0),
+    5: ("F", 0),
+    7: ("G", 0),
+    9: ("A", 0),
+    11: ("B", 0),
+    6: ("F", 1),
+    1: ("C", 1),
+    3: ("E", -1),
+    8: ("G", 1),
+    10: ("B", -1),
+}
 
 
 def piece() -> list[tuple[int, float, float, int]]:
@@ -48,8 +60,11 @@ def piece() -> list[tuple[int, float, float, int]]:
             t += value
         root = bass[bar % len(bass)]
         notes.append((root, start, 1.0, 2))
-        notes.extend([(root + 12, start + 1, 1.0, 2), (root + 16, start + 1, 1.0, 2)]
-                     if bar % 4 != 3 else [(root + 7, start, 3.0, 2)])
+        notes.extend(
+            [(root + 12, start + 1, 1.0, 2), (root + 16, start + 1, 1.0, 2)]
+            if bar % 4 != 3
+            else [(root + 7, start, 3.0, 2)]
+        )
     return notes
 
 
@@ -63,9 +78,18 @@ def write_score(notes, path: Path, title: str) -> None:
         step, alter = STEPS[pitch % 12]
         octave = (pitch - alter) // 12 - 1
         start = round(onset * DIVS)
-        part.add(pt.score.Note(step=step, octave=octave, alter=alter, staff=staff,
-                               voice=1 if staff == 1 else 5, id=f"n{k}"),
-                 start, start + max(1, round(duration * DIVS)))
+        part.add(
+            pt.score.Note(
+                step=step,
+                octave=octave,
+                alter=alter,
+                staff=staff,
+                voice=1 if staff == 1 else 5,
+                id=f"n{k}",
+            ),
+            start,
+            start + max(1, round(duration * DIVS)),
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pt.score.add_measures(part)
@@ -87,8 +111,9 @@ def perform(notes, path: Path) -> None:
         on = seconds(onset) + rng.normal(0, 0.012) + 0.5
         off = seconds(onset + duration) * 0.98 + 0.5
         velocity = int(np.clip(72 - 10 * (staff - 1) + 8 * math.sin(onset / 5), 20, 120))
-        track.notes.append(symusic.Note(max(on, 0.0), max(off - on, 0.05), pitch, velocity,
-                                        ttype="second"))
+        track.notes.append(
+            symusic.Note(max(on, 0.0), max(off - on, 0.05), pitch, velocity, ttype="second")
+        )
     score = symusic.Score(ttype="second")
     score.tracks.append(track)
     score.dump_midi(str(path))
@@ -121,8 +146,16 @@ def main() -> int:
     result = evaluate(truth, guess)
     print(f"naive fixed-tempo transcription -> {guess}")
     print("scored against the ground truth", truth)
-    for key in ("e_avg", "pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er",
-                "voice_er", "hand_er"):
+    for key in (
+        "e_avg",
+        "pitch_er",
+        "missing_rate",
+        "extra_rate",
+        "onset_er",
+        "offset_er",
+        "voice_er",
+        "hand_er",
+    ):
         print(f"  {key:>12s}: {result[key]:6.2f} %")
     print(f"  {'mv2h':>12s}: {result['mv2h']:6.3f}")
     return 0
