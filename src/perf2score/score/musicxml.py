@@ -1,0 +1,298 @@
+"""Write an ``AssembledScore`` as MusicXML 4.0 (one piano part, two staves).
+
+Per measure and per voice, chords are cut at bar lines (tied), gaps are filled with rests,
+and every note or rest is spelled as notatable values (``notation.split_duration``), tied
+within the measure where one value is not enough; triplet values get ``time-modification``
+and tuplet brackets; grace notes precede their chord. Voices 1–4 are on staff 1, 5–8 on
+staff 2 (MusicXML convention). Clefs follow the register: a staff switches between treble
+and bass when a measure's median pitch crosses a threshold (with hysteresis). The first
+measure carries the tempo from the performance; a short first measure is a pickup
+(``implicit="yes"``, number 0).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from perf2score.score.assembly import AssembledScore, Chord, Measure
+from perf2score.score.notation import Piece, split_duration
+
+DOCTYPE = (
+    '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN" '
+    '"http://www.musicxml.org/dtds/partwise.dtd">'
+)
+TREBLE_BELOW = 53  # a treble-clef staff turns bass when its measure median falls below
+BASS_ABOVE = 67  # a bass-clef staff turns treble when its measure median rises above
+
+
+@dataclass
+class _Event:
+    start: int  # ticks from the measure start
+    length: int
+    chord: Chord | None  # None = rest
+    tie_stop: bool = False
+    tie_start: bool = False
+
+
+def _segments(score: AssembledScore) -> dict[tuple[int, int, int], list[_Event]]:
+    """(measure index, staff, voice) -> events of that voice in that measure."""
+    starts = [m.start for m in score.measures]
+    out: dict[tuple[int, int, int], list[_Event]] = defaultdict(list)
+    for chord in score.chords:
+        onset, end = chord.onset, chord.onset + chord.duration
+        k = int(np.searchsorted(starts, onset, side="right")) - 1
+        first = True
+        while onset < end and k < len(score.measures):
+            m = score.measures[k]
+            stop = min(end, m.start + m.length)
+            out[(k, chord.staff, chord.voice)].append(
+                _Event(
+                    onset - m.start, stop - onset, chord, tie_stop=not first, tie_start=stop < end
+                )
+            )
+            first = False
+            onset = stop
+            k += 1
+    return out
+
+
+def _fill_rests(events: list[_Event], length: int) -> list[_Event]:
+    events = sorted(events, key=lambda e: e.start)
+    filled, position = [], 0
+    for event in events:
+        if event.start > position:
+            filled.append(_Event(position, event.start - position, None))
+        filled.append(event)
+        position = max(position, event.start + event.length)
+    if position < length:
+        filled.append(_Event(position, length - position, None))
+    return filled
+
+
+def _clefs(score: AssembledScore) -> list[dict[int, str]]:
+    """Per measure, the clef of each staff ('G' or 'F'), following the register."""
+    pitches: dict[tuple[int, int], list[int]] = defaultdict(list)
+    starts = [m.start for m in score.measures]
+    for chord in score.chords:
+        k = int(np.searchsorted(starts, chord.onset, side="right")) - 1
+        pitches[(k, chord.staff)].extend(p[0] for p in chord.pitches)
+    current = {1: "G", 2: "F"}
+    result = []
+    for k in range(len(starts)):
+        for staff in (1, 2):
+            if pitches[(k, staff)]:
+                median = float(np.median(pitches[(k, staff)]))
+                if current[staff] == "G" and median < TREBLE_BELOW:
+                    current[staff] = "F"
+                elif current[staff] == "F" and median > BASS_ABOVE:
+                    current[staff] = "G"
+        result.append(dict(current))
+    return result
+
+
+def _sub(parent: ET.Element, tag: str, text: str | int | None = None, **attrib) -> ET.Element:
+    element = ET.SubElement(parent, tag, {k.replace("_", "-"): str(v) for k, v in attrib.items()})
+    if text is not None:
+        element.text = str(text)
+    return element
+
+
+def _pitch(note: ET.Element, pitch: tuple[int, str, int, int]) -> None:
+    element = _sub(note, "pitch")
+    _sub(element, "step", pitch[1])
+    if pitch[2]:
+        _sub(element, "alter", pitch[2])
+    _sub(element, "octave", pitch[3])
+
+
+def _attributes(
+    measure_el, measure: Measure, previous: Measure | None, clefs, prev_clefs, tpq: int
+) -> None:
+    parts = []
+    if previous is None:
+        parts.append("divisions")
+    if previous is None or measure.key_fifths != previous.key_fifths:
+        parts.append("key")
+    if previous is None or (measure.ts_num, measure.ts_den) != (previous.ts_num, previous.ts_den):
+        parts.append("time")
+    changed = [s for s in (1, 2) if prev_clefs is None or clefs[s] != prev_clefs[s]]
+    if not parts and not changed:
+        return
+    attributes = _sub(measure_el, "attributes")
+    if "divisions" in parts:
+        _sub(attributes, "divisions", tpq)
+    if "key" in parts:
+        key = _sub(attributes, "key")
+        _sub(key, "fifths", measure.key_fifths)
+        if measure.key_mode in (0, 1):
+            _sub(key, "mode", "major" if measure.key_mode == 0 else "minor")
+    if "time" in parts:
+        time = _sub(attributes, "time")
+        _sub(time, "beats", measure.ts_num)
+        _sub(time, "beat-type", measure.ts_den)
+    if previous is None:
+        _sub(attributes, "staves", 2)
+    for staff in changed:
+        clef = _sub(attributes, "clef", number=staff)
+        _sub(clef, "sign", clefs[staff])
+        _sub(clef, "line", 2 if clefs[staff] == "G" else 4)
+
+
+def _tempo(measure_el, qpm: float) -> None:
+    direction = _sub(measure_el, "direction", placement="above")
+    kind = _sub(direction, "direction-type")
+    metronome = _sub(kind, "metronome")
+    _sub(metronome, "beat-unit", "quarter")
+    _sub(metronome, "per-minute", round(qpm))
+    _sub(direction, "staff", 1)
+    _sub(direction, "sound", tempo=round(qpm, 2))
+
+
+class _Tuplets:
+    """Open and close 3:2 brackets over consecutive triplet pieces of one voice."""
+
+    def __init__(self) -> None:
+        self.filled = Fraction(0)
+        self.span = Fraction(0)
+
+    def mark(self, piece: Piece) -> tuple[bool, bool]:
+        """(starts a bracket, ends a bracket) for this piece."""
+        if not piece.value.tuplet:
+            self.filled = Fraction(0)
+            return False, False
+        start = self.filled == 0
+        if start:
+            self.span = piece.value.quarters * 3  # three triplet notes fill the group
+        self.filled += piece.value.quarters
+        stop = self.filled >= self.span
+        if stop:
+            self.filled = Fraction(0)
+        return start, stop
+
+
+def _write_piece(
+    measure_el,
+    event: _Event,
+    piece: Piece,
+    staff: int,
+    voice: int,
+    tie_in: bool,
+    tie_out: bool,
+    tuplet: tuple[bool, bool],
+    whole_rest: bool,
+) -> None:
+    xml_voice = voice + (4 if staff == 2 else 0)
+    members = event.chord.pitches if event.chord else [None]
+    for index, pitch in enumerate(members):
+        note = _sub(measure_el, "note")
+        if index:
+            _sub(note, "chord")
+        if pitch is None:
+            _sub(note, "rest", measure="yes") if whole_rest else _sub(note, "rest")
+        else:
+            _pitch(note, pitch)
+        _sub(note, "duration", piece.length)
+        if pitch is not None and tie_in:
+            _sub(note, "tie", type="stop")
+        if pitch is not None and tie_out:
+            _sub(note, "tie", type="start")
+        _sub(note, "voice", xml_voice)
+        if not whole_rest:
+            _sub(note, "type", piece.value.type)
+            for _ in range(piece.value.dots):
+                _sub(note, "dot")
+        if piece.value.tuplet:
+            modification = _sub(note, "time-modification")
+            _sub(modification, "actual-notes", 3)
+            _sub(modification, "normal-notes", 2)
+        _sub(note, "staff", staff)
+        marks = []
+        if pitch is not None and tie_in:
+            marks.append(("tied", {"type": "stop"}))
+        if pitch is not None and tie_out:
+            marks.append(("tied", {"type": "start"}))
+        if index == 0 and tuplet[0]:
+            marks.append(("tuplet", {"type": "start", "bracket": "yes"}))
+        if index == 0 and tuplet[1]:
+            marks.append(("tuplet", {"type": "stop"}))
+        if marks:
+            notations = _sub(note, "notations")
+            for tag, attrib in marks:
+                _sub(notations, tag, **attrib)
+
+
+def _write_graces(measure_el, chord: Chord, staff: int, voice: int) -> None:
+    for pitch in chord.grace:
+        note = _sub(measure_el, "note")
+        _sub(note, "grace", slash="yes")
+        _pitch(note, pitch)
+        _sub(note, "voice", voice + (4 if staff == 2 else 0))
+        _sub(note, "type", "eighth")
+        _sub(note, "staff", staff)
+
+
+def to_musicxml(score: AssembledScore) -> str:
+    """The score as a MusicXML 4.0 partwise document (a string)."""
+    tpq = score.ticks_per_quarter
+    root = ET.Element("score-partwise", version="4.0")
+    work = _sub(root, "work")
+    _sub(work, "work-title", score.title or "Transcription")
+    identification = _sub(root, "identification")
+    encoding = _sub(identification, "encoding")
+    _sub(encoding, "software", "perf2score")
+    part_list = _sub(root, "part-list")
+    score_part = _sub(part_list, "score-part", id="P1")
+    _sub(score_part, "part-name", "Piano")
+    part = _sub(root, "part", id="P1")
+
+    segments = _segments(score)
+    clefs = _clefs(score)
+    voices_by_measure: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for k, staff, voice in segments:
+        voices_by_measure[k].add((staff, voice))
+    first = score.measures[0]
+    has_pickup = first.length < first.ts_num * 4 * tpq // first.ts_den
+    previous = None
+    for k, measure in enumerate(score.measures):
+        number = k if has_pickup else k + 1
+        attrib = {"number": str(number)}
+        if has_pickup and k == 0:
+            attrib["implicit"] = "yes"
+        measure_el = ET.SubElement(part, "measure", attrib)
+        _attributes(measure_el, measure, previous, clefs[k], clefs[k - 1] if k else None, tpq)
+        if k == 0:
+            _tempo(measure_el, score.tempo_qpm)
+        streams = voices_by_measure[k] | {(1, 1), (2, 1)}
+        for index, (staff, voice) in enumerate(sorted(streams)):
+            if index:
+                backup = _sub(measure_el, "backup")
+                _sub(backup, "duration", measure.length)
+            events = _fill_rests(segments.get((k, staff, voice), []), measure.length)
+            tuplets = _Tuplets()
+            for event in events:
+                whole_rest = event.chord is None and event.length == measure.length and voice == 1
+                if event.chord is not None and event.tie_stop is False and event.chord.grace:
+                    _write_graces(measure_el, event.chord, staff, voice)
+                pieces = split_duration(event.start, event.length, tpq)
+                for p_index, piece in enumerate(pieces):
+                    first, last = p_index == 0, p_index == len(pieces) - 1
+                    _write_piece(
+                        measure_el,
+                        event,
+                        piece,
+                        staff,
+                        voice,
+                        tie_in=(event.tie_stop if first else True),
+                        tie_out=(event.tie_start if last else True),
+                        tuplet=tuplets.mark(piece),
+                        whole_rest=whole_rest and len(pieces) == 1,
+                    )
+        previous = measure
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{DOCTYPE}\n{body}\n'
