@@ -167,7 +167,7 @@ def assemble(
 
     chords: list[Chord] = []
     streams = defaultdict(list)
-    for (staff, voice, onset), members in notes.items():
+    for staff, voice, onset in notes:
         streams[(staff, voice)].append(onset)
     end = measures[-1].start + measures[-1].length
     for (staff, voice), onsets in streams.items():

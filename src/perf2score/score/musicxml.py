@@ -20,14 +20,16 @@ from fractions import Fraction
 import numpy as np
 
 from perf2score.score.assembly import AssembledScore, Chord, Measure
+from perf2score.score.meter import is_compound, meter_levels
 from perf2score.score.notation import Piece, split_duration
 
 DOCTYPE = (
     '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN" '
     '"http://www.musicxml.org/dtds/partwise.dtd">'
 )
-TREBLE_BELOW = 53  # a treble-clef staff turns bass when its measure median falls below
+TREBLE_BELOW = 56  # a treble-clef staff turns bass when its measure median falls below
 BASS_ABOVE = 67  # a bass-clef staff turns treble when its measure median rises above
+LOWEST_IN_TREBLE = 52  # ... and no note of the measure lies below E3
 
 
 @dataclass
@@ -89,7 +91,11 @@ def _clefs(score: AssembledScore) -> list[dict[int, str]]:
                 median = float(np.median(pitches[(k, staff)]))
                 if current[staff] == "G" and median < TREBLE_BELOW:
                     current[staff] = "F"
-                elif current[staff] == "F" and median > BASS_ABOVE:
+                elif (
+                    current[staff] == "F"
+                    and median > BASS_ABOVE
+                    and min(pitches[(k, staff)]) >= LOWEST_IN_TREBLE
+                ):
                     current[staff] = "G"
         result.append(dict(current))
     return result
@@ -175,6 +181,33 @@ class _Tuplets:
         return start, stop
 
 
+BEAMABLE = {"eighth", "16th", "32nd", "64th", "128th"}
+
+
+def _beams(items: list[tuple[_Event, Piece]], beat_ticks: int) -> list[str | None]:
+    """'begin' / 'continue' / 'end' per piece: notes of an eighth or less within one beat."""
+    marks: list[str | None] = [None] * len(items)
+    group: list[int] = []
+
+    def close() -> None:
+        if len(group) >= 2:
+            marks[group[0]] = "begin"
+            for k in group[1:-1]:
+                marks[k] = "continue"
+            marks[group[-1]] = "end"
+        group.clear()
+
+    for index, (event, piece) in enumerate(items):
+        beamable = event.chord is not None and piece.value.type in BEAMABLE
+        beat = piece.start // beat_ticks
+        if not beamable or (group and items[group[-1]][1].start // beat_ticks != beat):
+            close()
+        if beamable:
+            group.append(index)
+    close()
+    return marks
+
+
 def _write_piece(
     measure_el,
     event: _Event,
@@ -185,6 +218,7 @@ def _write_piece(
     tie_out: bool,
     tuplet: tuple[bool, bool],
     whole_rest: bool,
+    beam: str | None = None,
 ) -> None:
     xml_voice = voice + (4 if staff == 2 else 0)
     members = event.chord.pitches if event.chord else [None]
@@ -202,7 +236,9 @@ def _write_piece(
         if pitch is not None and tie_out:
             _sub(note, "tie", type="start")
         _sub(note, "voice", xml_voice)
-        if not whole_rest:
+        if whole_rest:
+            _sub(note, "type", "whole")
+        else:
             _sub(note, "type", piece.value.type)
             for _ in range(piece.value.dots):
                 _sub(note, "dot")
@@ -211,6 +247,8 @@ def _write_piece(
             _sub(modification, "actual-notes", 3)
             _sub(modification, "normal-notes", 2)
         _sub(note, "staff", staff)
+        if beam is not None and pitch is not None and index == 0:
+            _sub(note, "beam", beam, number=1)
         marks = []
         if pitch is not None and tie_in:
             marks.append(("tied", {"type": "stop"}))
@@ -234,6 +272,11 @@ def _write_graces(measure_el, chord: Chord, staff: int, voice: int) -> None:
         _sub(note, "voice", voice + (4 if staff == 2 else 0))
         _sub(note, "type", "eighth")
         _sub(note, "staff", staff)
+
+
+def _beat_ticks(measure: Measure, tpq: int) -> int:
+    _, sub_beats, sub_beat_quarters = meter_levels(measure.ts_num, measure.ts_den)
+    return max(1, int(sub_beats * sub_beat_quarters * tpq))
 
 
 def to_musicxml(score: AssembledScore) -> str:
@@ -273,25 +316,32 @@ def to_musicxml(score: AssembledScore) -> str:
                 backup = _sub(measure_el, "backup")
                 _sub(backup, "duration", measure.length)
             events = _fill_rests(segments.get((k, staff, voice), []), measure.length)
-            tuplets = _Tuplets()
+            rest_dots = 1 if is_compound(measure.ts_num) else 0
+            items = []  # (event, piece, index of the piece in its event, pieces in the event)
             for event in events:
-                whole_rest = event.chord is None and event.length == measure.length and voice == 1
-                if event.chord is not None and event.tie_stop is False and event.chord.grace:
+                pieces = split_duration(
+                    event.start, event.length, tpq, 2 if event.chord else rest_dots
+                )
+                items.extend((event, piece, i, len(pieces)) for i, piece in enumerate(pieces))
+            beams = _beams([(e, p) for e, p, _, _ in items], _beat_ticks(measure, tpq))
+            tuplets = _Tuplets()
+            for (event, piece, p_index, count), beam in zip(items, beams, strict=True):
+                if p_index == 0 and event.chord is not None and not event.tie_stop:
                     _write_graces(measure_el, event.chord, staff, voice)
-                pieces = split_duration(event.start, event.length, tpq)
-                for p_index, piece in enumerate(pieces):
-                    first, last = p_index == 0, p_index == len(pieces) - 1
-                    _write_piece(
-                        measure_el,
-                        event,
-                        piece,
-                        staff,
-                        voice,
-                        tie_in=(event.tie_stop if first else True),
-                        tie_out=(event.tie_start if last else True),
-                        tuplet=tuplets.mark(piece),
-                        whole_rest=whole_rest and len(pieces) == 1,
-                    )
+                # one rest filling the whole measure with an exact whole rest (4/4, 2/2)
+                whole_rest = event.chord is None and count == 1 and piece.value.type == "whole"
+                _write_piece(
+                    measure_el,
+                    event,
+                    piece,
+                    staff,
+                    voice,
+                    tie_in=(event.tie_stop if p_index == 0 else True),
+                    tie_out=(event.tie_start if p_index == count - 1 else True),
+                    tuplet=tuplets.mark(piece),
+                    whole_rest=whole_rest,
+                    beam=beam,
+                )
         previous = measure
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="unicode")

@@ -72,26 +72,45 @@ class Piece:
     exact: bool
 
 
-def split_duration(start: int, length: int, ticks_per_quarter: int) -> list[Piece]:
-    """Cut [start, start + length) (ticks from the measure start) into notatable pieces."""
+def _greedy(start: int, length: int, tpq: int, max_dots: int, tuplets: bool) -> list[Piece] | None:
+    """Longest-first cut into values starting on their grid; None if it cannot finish."""
     pieces: list[Piece] = []
     position, remaining = start, length
     while remaining > 0:
-        pos_q = Fraction(position, ticks_per_quarter)
-        rem_q = Fraction(remaining, ticks_per_quarter)
+        pos_q = Fraction(position, tpq)
+        rem_q = Fraction(remaining, tpq)
         choice = None
         for value in values():
-            if value.quarters <= rem_q and (pos_q / value.grid).denominator == 1:
-                ticks = value.quarters * ticks_per_quarter
-                if ticks.denominator == 1:
-                    choice = value
-                    break
+            if (
+                (tuplets or not value.tuplet)
+                and value.dots <= max_dots
+                and value.quarters <= rem_q
+                and (pos_q / value.grid).denominator == 1
+                and (value.quarters * tpq).denominator == 1
+            ):
+                choice = value
+                break
         if choice is None:
-            # nothing fits exactly: write the rest of the span as one approximate piece
-            pieces.append(Piece(position, remaining, closest_value(rem_q), False))
-            break
-        ticks = int(choice.quarters * ticks_per_quarter)
+            return None
+        ticks = int(choice.quarters * tpq)
         pieces.append(Piece(position, ticks, choice, True))
         position += ticks
         remaining -= ticks
     return pieces
+
+
+def split_duration(
+    start: int, length: int, ticks_per_quarter: int, max_dots: int = 2
+) -> list[Piece]:
+    """Cut [start, start + length) (ticks from the measure start) into notatable pieces.
+
+    Plain and dotted values are preferred; triplet values are used only when the span
+    cannot be written without them. ``max_dots`` limits dots (rests take fewer than notes).
+    """
+    for tuplets in (False, True):
+        pieces = _greedy(start, length, ticks_per_quarter, max_dots, tuplets)
+        if pieces is not None:
+            return pieces
+    # nothing expresses the span exactly: one piece with the exact duration, closest type
+    rest_q = Fraction(length, ticks_per_quarter)
+    return [Piece(start, length, closest_value(rest_q), False)]

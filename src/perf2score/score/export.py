@@ -1,0 +1,148 @@
+"""Save an ``AssembledScore`` as MusicXML, score MIDI, MEI, SVG, PNG or PDF (atomically).
+
+MusicXML comes from our writer; MEI and SVG from verovio (engraving the MusicXML); PNG
+from cairosvg; PDF from the PNG pages (raster, 150 dpi: cairosvg writes one page per PDF).
+Several pages of SVG/PNG are written as ``name.svg``, ``name-2.svg``, ...; score MIDI
+plays the score at the performance's tempo, one track per staff.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import symusic
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.score.assembly import AssembledScore
+from perf2score.score.musicxml import to_musicxml
+
+FORMATS = ("musicxml", "mid", "mei", "svg", "png", "pdf")
+SUFFIXES = {
+    ".musicxml": "musicxml",
+    ".xml": "musicxml",
+    ".mid": "mid",
+    ".midi": "mid",
+    ".mei": "mei",
+    ".svg": "svg",
+    ".png": "png",
+    ".pdf": "pdf",
+}
+PAGE_OPTIONS = {
+    "pageWidth": 2100,
+    "pageHeight": 2970,
+    "scale": 45,
+    "footer": "none",
+    "header": "auto",
+}
+PNG_WIDTH = 1240  # pixels: A4 at 150 dpi
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """The export format implied by a file name's suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise Perf2ScoreError(
+            f"{path}: unknown output format '{suffix}' (use {', '.join(FORMATS)})"
+        )
+    return SUFFIXES[suffix]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def score_midi(score: AssembledScore) -> bytes:
+    """The score as a MIDI file (bytes): one track per staff, at the score's tempo."""
+    midi = symusic.Score(score.ticks_per_quarter)
+    midi.tempos.append(symusic.Tempo(0, score.tempo_qpm))
+    for staff in (1, 2):
+        track = symusic.Track(name=f"staff {staff}", program=0)
+        for chord in score.chords:
+            if chord.staff == staff:
+                for pitch in chord.pitches:
+                    track.notes.append(
+                        symusic.Note(chord.onset, chord.duration, pitch[0], chord.velocity)
+                    )
+        midi.tracks.append(track)
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "score.mid"
+        midi.dump_midi(str(target))
+        return target.read_bytes()
+
+
+def _toolkit(musicxml: str):
+    import verovio
+
+    toolkit = verovio.toolkit()
+    toolkit.setOptions(PAGE_OPTIONS)
+    if not toolkit.loadData(musicxml):
+        raise Perf2ScoreError("verovio could not read the generated MusicXML")
+    return toolkit
+
+
+def _page_paths(path: Path, pages: int) -> list[Path]:
+    return [
+        path if k == 1 else path.with_name(f"{path.stem}-{k}{path.suffix}")
+        for k in range(1, pages + 1)
+    ]
+
+
+def _png_pages(svgs: list[str]) -> list[bytes]:
+    import cairosvg
+
+    return [
+        cairosvg.svg2png(bytestring=svg.encode(), output_width=PNG_WIDTH, background_color="white")
+        for svg in svgs
+    ]
+
+
+def save(score: AssembledScore, path: str | os.PathLike, fmt: str | None = None) -> list[Path]:
+    """Write ``score`` to ``path`` in ``fmt`` (default: from the suffix); return the files."""
+    path = Path(path)
+    fmt = fmt or format_of(path)
+    musicxml = to_musicxml(score)
+    if fmt == "musicxml":
+        atomic_write(path, musicxml.encode())
+        return [path]
+    if fmt == "mid":
+        atomic_write(path, score_midi(score))
+        return [path]
+    toolkit = _toolkit(musicxml)
+    if fmt == "mei":
+        atomic_write(path, toolkit.getMEI().encode())
+        return [path]
+    svgs = [toolkit.renderToSVG(k) for k in range(1, toolkit.getPageCount() + 1)]
+    if fmt == "svg":
+        paths = _page_paths(path, len(svgs))
+        for target, svg in zip(paths, svgs, strict=True):
+            atomic_write(target, svg.encode())
+        return paths
+    pngs = _png_pages(svgs)
+    if fmt == "png":
+        paths = _page_paths(path, len(pngs))
+        for target, png in zip(paths, pngs, strict=True):
+            atomic_write(target, png)
+        return paths
+    if fmt == "pdf":
+        from PIL import Image
+
+        images = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+        buffer = io.BytesIO()
+        images[0].save(
+            buffer, format="PDF", save_all=True, append_images=images[1:], resolution=150.0
+        )
+        atomic_write(path, buffer.getvalue())
+        return [path]
+    raise Perf2ScoreError(f"unknown output format '{fmt}'")
