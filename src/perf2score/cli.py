@@ -69,6 +69,17 @@ def _add_evaluate(sub) -> None:
     cal.add_argument("--limit", type=int, help="only the first N performances")
 
 
+def _add_oracle(sub) -> None:
+    oracle = sub.add_parser(
+        "oracle",
+        help="assemble the ground-truth attributes of a split into MusicXML (the round trip)",
+    )
+    oracle.add_argument("--data", required=True, help="prepared cache folder")
+    oracle.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    oracle.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
+    oracle.add_argument("--workers", type=int, default=2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perf2score", description="Performance MIDI to score: data, evaluation."
@@ -77,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_prepare(sub)
     _add_evaluate(sub)
+    _add_oracle(sub)
     return parser
 
 
@@ -161,6 +173,19 @@ def _run(args) -> int:
         )
         print(format_report(report))
         return 0
+    if args.command == "oracle":
+        from perf2score.data.oracle import write_oracle_scores
+
+        failures = write_oracle_scores(
+            args.data, args.split, args.out, workers=args.workers, progress=not args.quiet
+        )
+        for perf_id, error in failures.items():
+            print(f"failed: {perf_id}: {error}", file=sys.stderr)
+        print(
+            f"oracle scores in {args.out}; score them with: perf2score evaluate --data "
+            f"{args.data} --split {args.split} --predictions {args.out}"
+        )
+        return 1 if failures else 0
     raise AssertionError(args.command)
 
 

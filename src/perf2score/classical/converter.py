@@ -1,0 +1,125 @@
+"""The classical converter: a performance → per-note score attributes (no learning).
+
+Steps (see ``rhythm`` and ``hands``): onset events, beat tracking, meter and downbeat,
+quantisation of onsets and offsets to the per-beat grid, hand split, voices, then key
+estimation (Krumhansl–Kessler profiles) and pitch spelling (ps13) with partitura on the
+quantised notes. Beats are quarter notes; meters are 2/4, 3/4 or 4/4; notes are never
+dropped. The result has the fields of ``perf2score.data.targets.SCORE_TARGET_DTYPE``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import partitura as pt
+
+from perf2score.classical.hands import assign_voices, split_hands
+from perf2score.classical.rhythm import (
+    TICKS_PER_QUARTER,
+    choose_meter,
+    onset_events,
+    quantize,
+    track_beats,
+)
+from perf2score.data.targets import KEY_MODES, SCORE_TARGET_DTYPE
+from perf2score.midi.reading import Performance
+
+SMALLEST = TICKS_PER_QUARTER // 4  # a 16th: the shortest quantised value
+
+
+def _key_and_spelling(pitches, onsets, durations) -> tuple[int, int, np.ndarray]:
+    notes = np.zeros(
+        len(pitches),
+        dtype=[
+            ("pitch", "i4"),
+            ("onset_beat", "f4"),
+            ("duration_beat", "f4"),
+            ("onset_quarter", "f4"),
+            ("duration_quarter", "f4"),
+            ("id", "U12"),
+        ],
+    )
+    notes["pitch"] = pitches
+    notes["onset_beat"] = notes["onset_quarter"] = onsets / TICKS_PER_QUARTER
+    notes["duration_beat"] = notes["duration_quarter"] = durations / TICKS_PER_QUARTER
+    notes["id"] = [f"n{k}" for k in range(len(pitches))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        key = pt.musicanalysis.estimate_key(notes)
+        spelling = pt.musicanalysis.estimate_spelling(notes)
+    fifths, mode = pt.utils.music.key_name_to_fifths_mode(key)
+    return int(fifths), KEY_MODES.get(str(mode), -1), spelling
+
+
+def legato_durations(onsets: np.ndarray, durations: np.ndarray, staff: np.ndarray) -> np.ndarray:
+    """Notes released near the next onset of their staff end exactly there.
+
+    Performed releases are noisy (articulation, pedalling): a note that sounds for at least
+    half the time to the next onset of its hand and at most an eighth beyond it is written
+    as lasting until that onset.
+    """
+    out = durations.copy()
+    for s in (1, 2):
+        members = np.flatnonzero(staff == s)
+        times = np.unique(onsets[members])
+        k = np.searchsorted(times, onsets[members], side="right")
+        has_next = k < len(times)
+        gap = np.where(has_next, times[np.minimum(k, len(times) - 1)] - onsets[members], 0)
+        snap = (
+            has_next
+            & (durations[members] * 2 >= gap)
+            & (durations[members] <= gap + TICKS_PER_QUARTER // 2)
+        )
+        out[members[snap]] = gap[snap]
+    return out
+
+
+def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, float]:
+    """(attributes (N,), ticks per quarter, tempo in quarters per minute) for a performance.
+
+    Rows follow the performance's note order; nothing is dropped.
+    """
+    notes = performance.notes
+    onsets, offsets = notes["onset_sec"], notes["offset_sec"]
+    pitches = notes["pitch"].astype(int)
+    events = onset_events(onsets, offsets, pitches, notes["velocity"].astype(float))
+    beats = track_beats(events)
+    meter, phase = choose_meter(events, beats)
+
+    event_ticks = quantize(events.times, beats)
+    onset_ticks = event_ticks[events.of_note]
+    offset_ticks = quantize(offsets, beats)
+    durations = np.maximum(offset_ticks - onset_ticks, SMALLEST)
+
+    staff = split_hands(pitches, events.of_note)
+    durations = legato_durations(onset_ticks, durations, staff)
+    voice = assign_voices(onset_ticks, durations, staff, min_overhang=SMALLEST)
+    fifths, mode, spelling = _key_and_spelling(pitches, onset_ticks, durations)
+
+    bar = meter * TICKS_PER_QUARTER
+    pickup = phase * TICKS_PER_QUARTER  # beats before the first downbeat
+    shifted = onset_ticks - pickup
+    measure = np.where(shifted < 0, 0, shifted // bar + (1 if pickup else 0))
+    measure_start = np.where(shifted < 0, 0, (measure - (1 if pickup else 0)) * bar + pickup)
+
+    out = np.zeros(len(notes), dtype=SCORE_TARGET_DTYPE)
+    out["id"] = [f"n{k}" for k in range(len(notes))]
+    out["pitch"] = pitches
+    out["onset_ticks"] = onset_ticks
+    out["measure"] = measure
+    out["measure_number"] = measure + (0 if pickup else 1)
+    out["measure_start_ticks"] = measure_start
+    out["measure_length_ticks"] = np.where((measure == 0) & (pickup > 0), pickup, bar)
+    out["ts_num"], out["ts_den"] = meter, 4
+    out["position_ticks"] = onset_ticks - measure_start
+    out["duration_ticks"] = durations
+    out["staff"] = staff
+    out["voice"] = voice
+    out["step"] = spelling["step"]
+    out["alter"] = spelling["alter"]
+    out["octave"] = spelling["octave"]
+    out["key_fifths"], out["key_mode"] = fifths, mode
+    periods = np.diff(beats)
+    tempo = float(np.clip(60.0 / np.median(periods), 20.0, 300.0)) if len(periods) else 100.0
+    return out, TICKS_PER_QUARTER, tempo

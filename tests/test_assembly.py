@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from builders import build_part, write_musicxml
+from partitura.io.importmusicxml import validate_musicxml
+
+from perf2score import read_performance
+from perf2score.data.targets import SCORE_TARGET_DTYPE, score_targets
+from perf2score.evaluate.muster import evaluate_scores
+from perf2score.score import read_score
+from perf2score.score.assembly import assemble
+from perf2score.score.export import FORMATS, format_of, save
+from perf2score.score.musicxml import to_musicxml
+from perf2score.score.notation import split_duration
+
+
+@pytest.fixture(scope="module")
+def piece(tmp_path_factory):
+    path = write_musicxml(build_part(), tmp_path_factory.mktemp("piece") / "piece.musicxml")
+    table, tpq, _ = score_targets(path)
+    return path, table[~table["tie_stop"]], tpq  # performed notes: no tied continuations
+
+
+def test_round_trip_reproduces_the_score(piece, tmp_path):
+    path, table, tpq = piece
+    score = assemble(table, tpq, title="round trip")
+    out = tmp_path / "out.musicxml"
+    save(score, out)
+    assert validate_musicxml(str(out))
+    result = evaluate_scores(read_score(path), read_score(out))
+    for key in ("pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er", "hand_er",
+                "voice_er"):
+        assert getattr(result, key) == 0.0, key
+    text = out.read_text()
+    assert '<tie type="start"' in text and "<time-modification>" in text and "<grace" in text
+    assert 'implicit="yes"' in text  # the pickup measure
+
+
+def test_implausible_attributes_are_repaired(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = np.zeros(40, dtype=SCORE_TARGET_DTYPE)
+    rows["pitch"] = rng.integers(30, 100, 40)
+    rows["step"], rows["octave"] = "C", 4
+    rows["measure"] = np.sort(rng.integers(-1, 6, 40))
+    rows["measure_length_ticks"] = rng.choice([0, 96, 72], 40)
+    rows["ts_num"], rows["ts_den"] = rng.choice([4, 0, 3], 40), rng.choice([4, 3, 8], 40)
+    rows["position_ticks"] = rng.integers(-20, 150, 40)
+    rows["duration_ticks"] = rng.integers(-5, 200, 40)
+    rows["staff"] = rng.integers(0, 4, 40)
+    rows["voice"] = rng.integers(0, 9, 40)
+    rows["key_fifths"] = rng.integers(-9, 9, 40)
+    score = assemble(rows, 24)
+    assert score.repairs
+    out = tmp_path / "repaired.musicxml"
+    save(score, out)
+    assert validate_musicxml(str(out))
+    assert len(read_score(out)) > 0
+
+
+def test_every_format(piece, tmp_path):
+    _, table, tpq = piece
+    score = assemble(table, tpq, tempo_qpm=90)
+    for fmt in FORMATS:
+        written = save(score, tmp_path / f"piece.{fmt}")
+        assert written and all(p.stat().st_size > 100 for p in written), fmt
+        assert format_of(written[0]) == fmt
+    midi = read_performance(tmp_path / "piece.mid")
+    assert len(midi) == int((~table["is_grace"]).sum())
+    assert (tmp_path / "piece.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "piece.pdf").read_bytes()[:4] == b"%PDF"
+    assert "<mei" in (tmp_path / "piece.mei").read_text()[:500]
+
+
+def test_split_duration_tiles_the_span():
+    for start, length in [(0, 72), (6, 30), (8, 16), (0, 5), (12, 84), (0, 1)]:
+        pieces = split_duration(start, length, 24)
+        assert pieces[0].start == start
+        assert sum(p.length for p in pieces) == length
+        assert all(a.start + a.length == b.start for a, b in zip(pieces, pieces[1:]))
+    assert [p.value.type for p in split_duration(0, 72, 24, max_dots=0)] == ["half", "quarter"]
+    assert split_duration(0, 8, 24)[0].value.tuplet  # a triplet eighth
+
+
+def test_musicxml_is_deterministic(piece):
+    _, table, tpq = piece
+    assert to_musicxml(assemble(table, tpq)) == to_musicxml(assemble(table, tpq))
