@@ -27,6 +27,56 @@ RATE_LABELS = [
 ]
 
 
+def _add_convert(sub) -> None:
+    conv = sub.add_parser(
+        "convert",
+        help="convert performance MIDI files to scores",
+        description="Convert performance MIDI files (or folders of them) to engraved scores.",
+    )
+    conv.add_argument("inputs", nargs="+", help="MIDI files or folders")
+    where = conv.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", help="output file (one input, one format)")
+    where.add_argument("--out-dir", help="folder for the outputs (default: beside each input)")
+    conv.add_argument(
+        "--format",
+        nargs="+",
+        default=None,
+        choices=["musicxml", "mid", "mei", "svg", "png", "pdf"],
+        help="output formats (default: musicxml, or the -o suffix)",
+    )
+    conv.add_argument("--backend", default="auto", choices=["auto", "neural", "classical"])
+    conv.add_argument("--workers", type=int, default=2)
+
+
+def _run_convert(args) -> int:
+    from perf2score.batch_convert import plan, run
+    from perf2score.convert import resolve_backend
+    from perf2score.score.export import format_of
+
+    formats = args.format or ([format_of(args.output)] if args.output else ["musicxml"])
+    backend = resolve_backend(args.backend)
+    if args.backend == "auto":
+        print(f"backend: {backend} (auto)", file=sys.stderr)
+    jobs = plan(args.inputs, args.output, args.out_dir, formats, backend)
+    failures = []
+    for source, written, error, _ in run(jobs, workers=args.workers, progress=not args.quiet):
+        if error:
+            failures.append((source, error))
+        else:
+            for path in written:
+                print(path)
+    for source, error in failures:
+        print(
+            f"perf2score: failed: {error}"
+            if error.startswith(source)
+            else f"perf2score: failed: {source}: {error}",
+            file=sys.stderr,
+        )
+    if len(jobs) > 1:
+        print(f"converted {len(jobs) - len(failures)}/{len(jobs)} files", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def _add_prepare(sub) -> None:
     data = sub.add_parser("data", help="prepare training targets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -82,10 +132,12 @@ def _add_oracle(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="perf2score", description="Performance MIDI to score: data, evaluation."
+        prog="perf2score",
+        description="Performance MIDI to score: conversion, data preparation, evaluation.",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_convert(sub)
     _add_prepare(sub)
     _add_evaluate(sub)
     _add_oracle(sub)
@@ -143,6 +195,8 @@ def _run_evaluate(args) -> int:
 
 
 def _run(args) -> int:
+    if args.command == "convert":
+        return _run_convert(args)
     if args.command == "data":
         from perf2score.data.prepare import format_report, prepare
 

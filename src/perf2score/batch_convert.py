@@ -1,0 +1,100 @@
+"""Convert many performance files: discovery, output naming, parallel work, failures.
+
+One failing file never stops the batch: its error is collected and reported at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from perf2score.errors import Perf2ScoreError
+
+MIDI_SUFFIXES = (".mid", ".midi")
+EXTENSIONS = {
+    "musicxml": ".musicxml",
+    "mid": ".mid",
+    "mei": ".mei",
+    "svg": ".svg",
+    "png": ".png",
+    "pdf": ".pdf",
+}
+
+
+@dataclass
+class Job:
+    source: Path
+    outputs: list[tuple[Path, str]]  # (path, format)
+    backend: str
+
+
+def discover(inputs: list[str]) -> list[tuple[Path, Path]]:
+    """(file, path relative to its root) for every MIDI file named or inside a named folder."""
+    found = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.suffix.lower() in MIDI_SUFFIXES and child.is_file():
+                    found.append((child, child.relative_to(path)))
+        elif path.exists():
+            found.append((path, Path(path.name)))
+        else:
+            raise Perf2ScoreError(f"{path}: no such file or folder")
+    if not found:
+        raise Perf2ScoreError("no MIDI files found in the inputs")
+    return found
+
+
+def plan(
+    inputs: list[str], output: str | None, out_dir: str | None, formats: list[str], backend: str
+) -> list[Job]:
+    """The conversions to run: which file goes where, in which formats."""
+    files = discover(inputs)
+    if output and (len(files) > 1 or len(formats) > 1):
+        raise Perf2ScoreError("-o names one output file: use --out-dir for several")
+    jobs = []
+    for source, relative in files:
+        if output:
+            outputs = [(Path(output), formats[0])]
+        else:
+            base = Path(out_dir) / relative if out_dir else source
+            outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
+        jobs.append(Job(source, outputs, backend))
+    return jobs
+
+
+def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
+    """(source, written files, error or None, backend used)."""
+    from perf2score.convert import convert
+
+    try:
+        score = convert(job.source, backend=job.backend)
+        written = []
+        for path, fmt in job.outputs:
+            written.extend(str(p) for p in score.save(path, fmt))
+        return str(job.source), written, None, score.backend
+    except Perf2ScoreError as exc:
+        return str(job.source), [], str(exc), job.backend
+    except Exception as exc:  # a bug must not stop the batch; it is reported per file
+        return str(job.source), [], f"internal error: {type(exc).__name__}: {exc}", job.backend
+
+
+def run(jobs: list[Job], workers: int = 2, progress: bool = True):
+    """Run the jobs (in parallel when several); yield ``run_job`` results."""
+    if len(jobs) == 1 or workers <= 1:
+        for job in tqdm(jobs, desc="convert", unit="file", disable=not progress or len(jobs) == 1):
+            yield run_job(job)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1)) as pool:
+        yield from tqdm(
+            pool.map(run_job, jobs),
+            total=len(jobs),
+            desc="convert",
+            unit="file",
+            disable=not progress,
+        )

@@ -1,0 +1,97 @@
+"""``perf2score.convert``: a performance MIDI (or its notes) → an engraved ``Score``.
+
+Backends: ``classical`` (beat tracking and quantisation, no weights), ``neural`` (the
+shipped model; not trained yet) and ``auto`` (the neural model when its weights are in the
+package, else the classical converter). Converting imports no training code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.midi import Performance, read_performance
+from perf2score.score.assembly import AssembledScore, assemble
+from perf2score.score.export import save
+from perf2score.score.musicxml import to_musicxml
+
+BACKENDS = ("auto", "neural", "classical")
+MAX_NOTES = 100_000
+MAX_SECONDS = 3 * 3600.0
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass
+class Score:
+    """A converted score: ``save(path)`` writes MusicXML, MIDI, MEI, SVG, PNG or PDF."""
+
+    assembled: AssembledScore
+    backend: str
+    source: str = ""
+
+    def save(self, path: str | os.PathLike, fmt: str | None = None) -> list[Path]:
+        """Write the score (format from ``fmt`` or the suffix); return the files written."""
+        return save(self.assembled, path, fmt)
+
+    def to_musicxml(self) -> str:
+        return to_musicxml(self.assembled)
+
+    @property
+    def repairs(self) -> list[str]:
+        return self.assembled.repairs
+
+
+def neural_available() -> bool:
+    """Whether trained weights ship with the package."""
+    return (WEIGHTS_DIR / "config.json").is_file()
+
+
+def resolve_backend(backend: str) -> str:
+    """The backend that ``backend`` means here (``auto`` picks one)."""
+    if backend not in BACKENDS:
+        raise Perf2ScoreError(f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
+    if backend == "auto":
+        return "neural" if neural_available() else "classical"
+    if backend == "neural" and not neural_available():
+        raise Perf2ScoreError(
+            "no trained neural model ships with this version; use --backend classical"
+        )
+    return backend
+
+
+def _check(performance: Performance) -> None:
+    if len(performance) > MAX_NOTES:
+        raise Perf2ScoreError(
+            f"{performance.source or 'input'}: {len(performance)} notes (at most {MAX_NOTES:,})"
+        )
+    if performance.duration_sec > MAX_SECONDS:
+        raise Perf2ScoreError(
+            f"{performance.source or 'input'}: lasts {performance.duration_sec / 3600:.1f} h"
+            f" (at most {MAX_SECONDS / 3600:.0f} h)"
+        )
+
+
+def convert(source: str | os.PathLike | Performance, backend: str = "auto") -> Score:
+    """Convert a performance MIDI file (or an already read ``Performance``) to a ``Score``."""
+    performance = source if isinstance(source, Performance) else read_performance(source)
+    _check(performance)
+    chosen = resolve_backend(backend)
+    if chosen == "classical":
+        from perf2score.classical import classical_attributes
+
+        attributes, tpq, tempo = classical_attributes(performance)
+        drop = None
+    else:  # pragma: no cover - no weights ship yet
+        raise Perf2ScoreError("the neural backend is not available in this version")
+    title = Path(performance.source).stem if performance.source else "Transcription"
+    assembled = assemble(
+        attributes,
+        tpq,
+        drop=drop,
+        velocities=performance.notes["velocity"],
+        tempo_qpm=tempo,
+        title=title,
+    )
+    return Score(assembled, chosen, performance.source)
