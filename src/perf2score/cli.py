@@ -119,15 +119,21 @@ def _add_evaluate(sub) -> None:
     cal.add_argument("--limit", type=int, help="only the first N performances")
 
 
-def _add_oracle(sub) -> None:
-    oracle = sub.add_parser(
-        "oracle",
-        help="assemble the ground-truth attributes of a split into MusicXML (the round trip)",
+def _add_predict(sub) -> None:
+    predict = sub.add_parser(
+        "predict",
+        help="write a score for every performance of a prepared split (oracle or classical)",
     )
-    oracle.add_argument("--data", required=True, help="prepared cache folder")
-    oracle.add_argument("--split", default="validation", choices=["train", "validation", "test"])
-    oracle.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
-    oracle.add_argument("--workers", type=int, default=2)
+    predict.add_argument("--data", required=True, help="prepared cache folder")
+    predict.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+    predict.add_argument(
+        "--source",
+        default="classical",
+        choices=["oracle", "classical"],
+        help="oracle = ground-truth attributes (the round trip)",
+    )
+    predict.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
+    predict.add_argument("--workers", type=int, default=2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(sub)
     _add_prepare(sub)
     _add_evaluate(sub)
-    _add_oracle(sub)
+    _add_predict(sub)
     return parser
 
 
@@ -227,19 +233,28 @@ def _run(args) -> int:
         )
         print(format_report(report))
         return 0
-    if args.command == "oracle":
-        from perf2score.data.oracle import write_oracle_scores
+    if args.command == "predict":
+        from perf2score.predict import predict_split
 
-        failures = write_oracle_scores(
-            args.data, args.split, args.out, workers=args.workers, progress=not args.quiet
+        result = predict_split(
+            args.data,
+            args.split,
+            args.out,
+            source=args.source,
+            workers=args.workers,
+            progress=not args.quiet,
         )
-        for perf_id, error in failures.items():
+        for perf_id, error in result["failures"].items():
             print(f"failed: {perf_id}: {error}", file=sys.stderr)
         print(
-            f"oracle scores in {args.out}; score them with: perf2score evaluate --data "
-            f"{args.data} --split {args.split} --predictions {args.out}"
+            f"{args.source} scores in {args.out} ({result['notes']} notes,"
+            f" {result['notes_per_second']:.0f} notes/s per worker, MusicXML included)"
         )
-        return 1 if failures else 0
+        print(
+            f"score them with: perf2score evaluate --data {args.data} --split {args.split}"
+            f" --predictions {args.out}"
+        )
+        return 1 if result["failures"] else 0
     raise AssertionError(args.command)
 
 

@@ -7,17 +7,10 @@ under every model's error.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
-
 import numpy as np
-from tqdm import tqdm
 
-from perf2score.data.cache import PreparedPerformance, load_index, load_prepared
-from perf2score.errors import Perf2ScoreError
+from perf2score.data.cache import PreparedPerformance
 from perf2score.score.assembly import AssembledScore, assemble
-from perf2score.score.export import save
 
 
 def oracle_attributes(prepared: PreparedPerformance) -> tuple[np.ndarray, np.ndarray]:
@@ -51,35 +44,3 @@ def oracle_score(prepared: PreparedPerformance) -> AssembledScore:
         tempo_qpm=performance_tempo(prepared),
         title=f"{prepared.perf_id} (oracle)",
     )
-
-
-def _write_one(job: tuple[str, str, str]) -> tuple[str, str | None]:
-    cache, perf_id, out = job
-    try:
-        score = oracle_score(load_prepared(cache, perf_id))
-        save(score, Path(out) / f"{perf_id}.musicxml")
-    except Perf2ScoreError as exc:
-        return perf_id, str(exc)
-    return perf_id, None
-
-
-def write_oracle_scores(
-    cache: str | os.PathLike,
-    split: str,
-    out: str | os.PathLike,
-    workers: int = 2,
-    progress: bool = True,
-) -> dict[str, str]:
-    """Write ``OUT/<perf_id>.musicxml`` for every performance of ``split``; return failures."""
-    rows = load_index(cache, split)
-    if not rows:
-        raise Perf2ScoreError(f"{cache}: no performances in split '{split}'")
-    jobs = [(str(cache), r["perf_id"], str(out)) for r in rows]
-    failures: dict[str, str] = {}
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for perf_id, error in tqdm(
-            pool.map(_write_one, jobs), total=len(jobs), desc="oracle", disable=not progress
-        ):
-            if error:
-                failures[perf_id] = error
-    return failures

@@ -1,0 +1,77 @@
+"""Scores for every performance of a prepared split, from a chosen attribute source.
+
+``oracle``: the ground-truth attributes (the round trip that measures assembly's floor);
+``classical``: the classical converter. The files are named like the performances
+(``OUT/<perf_id>.musicxml``), ready for ``perf2score evaluate --data ... --predictions OUT``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from perf2score.data.cache import load_index, load_prepared
+from perf2score.errors import Perf2ScoreError
+from perf2score.midi import Performance
+
+SOURCES = ("oracle", "classical")
+
+
+def _predict_one(job: tuple[str, str, str, str]) -> tuple[str, str | None, float, int]:
+    cache, perf_id, out, source = job
+    start = time.perf_counter()
+    try:
+        prepared = load_prepared(cache, perf_id)
+        if source == "oracle":
+            from perf2score.data.oracle import oracle_score
+
+            assembled = oracle_score(prepared)
+        else:
+            from perf2score.convert import convert
+
+            performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
+            assembled = convert(performance, backend="classical").assembled
+        from perf2score.score.export import save
+
+        save(assembled, Path(out) / f"{perf_id}.musicxml")
+    except Perf2ScoreError as exc:
+        return perf_id, str(exc), 0.0, 0
+    return perf_id, None, time.perf_counter() - start, len(prepared.notes)
+
+
+def predict_split(
+    cache: str | os.PathLike,
+    split: str,
+    out: str | os.PathLike,
+    source: str = "classical",
+    workers: int = 2,
+    progress: bool = True,
+) -> dict:
+    """Write one MusicXML per performance; return failures and the conversion speed."""
+    if source not in SOURCES:
+        raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
+    rows = load_index(cache, split)
+    if not rows:
+        raise Perf2ScoreError(f"{cache}: no performances in split '{split}'")
+    jobs = [(str(cache), r["perf_id"], str(out), source) for r in rows]
+    failures: dict[str, str] = {}
+    seconds, notes = 0.0, 0
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(_predict_one, jobs)
+        for perf_id, error, spent, count in tqdm(
+            results, total=len(jobs), desc=source, disable=not progress
+        ):
+            if error:
+                failures[perf_id] = error
+            seconds += spent
+            notes += count
+    return {
+        "failures": failures,
+        "notes": notes,
+        "seconds": seconds,
+        "notes_per_second": notes / seconds if seconds else 0.0,
+    }
