@@ -1,10 +1,10 @@
-"""The demo: a piece, an expressive performance of it, a naive transcription, and its scores.
+"""The demo: a piece, an expressive performance of it, its conversion, and the scores.
 
 Everything is generated here (no dataset file): a 16-bar minuet-like piece in 3/4 is
-written as MusicXML, played with a rubato tempo curve, timing noise and velocity shaping
-into a performance MIDI, read back with ``perf2score.read_performance``, transcribed by
-naive fixed-tempo quantisation to a 16th-note grid, and the transcription is scored with
-the project's evaluator. (The real converter arrives with `perf2score convert`.)
+written as MusicXML (the ground truth) and played with a rubato tempo curve, timing noise
+and velocity shaping into ``examples/out/performance.mid``. ``perf2score.convert`` turns the
+performance into a score (MusicXML and PNG); both it and a naive fixed-tempo transcription
+(a 16th-note grid) are scored against the ground truth with the project's evaluator.
 
 Run: ``make demo`` (or ``.venv/bin/python examples/demo.py``). Outputs go to examples/out/.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import partitura as pt
 import symusic
 
-from perf2score import read_performance
+from perf2score import convert, read_performance
 from perf2score.evaluate import evaluate
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -134,30 +134,41 @@ def naive_transcription(performance) -> list[tuple[int, float, float, int]]:
     return out
 
 
+def _report(label: str, truth: Path, estimate: Path) -> None:
+    result = evaluate(truth, estimate)
+    rates = "  ".join(
+        f"{name} {result[key]:.1f}"
+        for key, name in (
+            ("e_avg", "E_avg"),
+            ("onset_er", "onset"),
+            ("offset_er", "offset"),
+            ("missing_rate", "missing"),
+            ("extra_rate", "extra"),
+            ("hand_er", "hand"),
+        )
+    )
+    print(f"  {label:<34s} {rates}  MV2H {result['mv2h']:.3f}")
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     notes = piece()
-    truth, midi, guess = OUT / "truth.musicxml", OUT / "performance.mid", OUT / "naive.musicxml"
+    truth, midi = OUT / "truth.musicxml", OUT / "performance.mid"
     write_score(notes, truth, "Demo minuet")
     perform(notes, midi)
     performance = read_performance(midi)
     print(f"performance: {len(performance)} notes, {performance.duration_sec:.1f} s -> {midi}")
-    write_score(naive_transcription(performance), guess, "Naive transcription")
-    result = evaluate(truth, guess)
-    print(f"naive fixed-tempo transcription -> {guess}")
-    print("scored against the ground truth", truth)
-    for key in (
-        "e_avg",
-        "pitch_er",
-        "missing_rate",
-        "extra_rate",
-        "onset_er",
-        "offset_er",
-        "voice_er",
-        "hand_er",
-    ):
-        print(f"  {key:>12s}: {result[key]:6.2f} %")
-    print(f"  {'mv2h':>12s}: {result['mv2h']:6.3f}")
+
+    score = convert(midi)
+    written = score.save(OUT / "performance.musicxml") + score.save(OUT / "performance.png")
+    print(f"converted with the {score.backend} backend:")
+    for path in written:
+        print(f"  {path}")
+    naive = OUT / "naive.musicxml"
+    write_score(naive_transcription(performance), naive, "Naive transcription")
+    print(f"scored against the ground truth {truth} (rates in %):")
+    _report("perf2score convert", truth, OUT / "performance.musicxml")
+    _report("naive fixed-tempo 16th grid", truth, naive)
     return 0
 
 

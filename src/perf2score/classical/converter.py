@@ -97,6 +97,10 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     voice = assign_voices(onset_ticks, durations, staff, min_overhang=SMALLEST)
     fifths, mode, spelling = _key_and_spelling(pitches, onset_ticks, durations)
 
+    # start at the first played beat (the tracker may have added an empty beat before it)
+    first_beat = int(onset_ticks.min()) // TICKS_PER_QUARTER
+    onset_ticks = onset_ticks - first_beat * TICKS_PER_QUARTER
+    phase = (phase - first_beat) % meter
     bar = meter * TICKS_PER_QUARTER
     pickup = phase * TICKS_PER_QUARTER  # beats before the first downbeat
     shifted = onset_ticks - pickup

@@ -90,6 +90,16 @@ def build_measures(attrs: np.ndarray, tpq: int, repairs: list[str]) -> list[Meas
         by_measure[m].append(row)
     measures: list[Measure] = []
     previous = Measure(0, 4 * tpq, 4, 4, 0, -1)
+    if by_measure:  # empty leading measures take the meter and key of the first full one
+        first = attrs[by_measure[min(by_measure)]]
+        previous = Measure(
+            0,
+            4 * tpq,
+            int(first["ts_num"][0]),
+            int(first["ts_den"][0]) or 4,
+            int(first["key_fifths"][0]),
+            int(first["key_mode"][0]),
+        )
     start = 0
     for m in range(count):
         rows = by_measure.get(m)
