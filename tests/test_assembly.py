@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from builders import build_part, write_musicxml
@@ -27,8 +29,15 @@ def test_round_trip_reproduces_the_score(piece, tmp_path):
     save(score, out)
     assert validate_musicxml(str(out))
     result = evaluate_scores(read_score(path), read_score(out))
-    for key in ("pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er", "hand_er",
-                "voice_er"):
+    for key in (
+        "pitch_er",
+        "missing_rate",
+        "extra_rate",
+        "onset_er",
+        "offset_er",
+        "hand_er",
+        "voice_er",
+    ):
         assert getattr(result, key) == 0.0, key
     text = out.read_text()
     assert '<tie type="start"' in text and "<time-modification>" in text and "<grace" in text
@@ -75,7 +84,7 @@ def test_split_duration_tiles_the_span():
         pieces = split_duration(start, length, 24)
         assert pieces[0].start == start
         assert sum(p.length for p in pieces) == length
-        assert all(a.start + a.length == b.start for a, b in zip(pieces, pieces[1:]))
+        assert all(a.start + a.length == b.start for a, b in pairwise(pieces))
     assert [p.value.type for p in split_duration(0, 72, 24, max_dots=0)] == ["half", "quarter"]
     assert split_duration(0, 8, 24)[0].value.tuplet  # a triplet eighth
 

@@ -1,7 +1,7 @@
 """Beat tracking, meter and quantisation of performed onsets.
 
 1. Onsets within ``CHORD_SEC`` of each other form one event (a chord, maybe spread).
-2. An onset-strength envelope on a 10 ms grid puts each event's salience (notes, loudness,
+2. An onset-strength envelope on a 20 ms grid puts each event's salience (notes, loudness,
    duration, bass weight) at its time. The beat period is the autocorrelation peak of the
    envelope within 0.3–1.3 s, weighted towards 0.6 s (a log-Gaussian prior).
 3. Beats by dynamic programming (Ellis 2007): score(t) = envelope(t) +
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 TICKS_PER_QUARTER = 24
-FRAME_SEC = 0.01
+FRAME_SEC = 0.02
 CHORD_SEC = 0.035
 SNAP_SEC = 0.07
 GRIDS = {4: 0.0, 2: 0.0, 3: 0.004, 6: 0.008, 8: 0.010}  # divisions of a beat: penalty
@@ -65,7 +65,7 @@ def _envelope(events: Events) -> np.ndarray:
     frames = int(np.ceil(events.times.max() / FRAME_SEC)) + 3
     env = np.zeros(frames)
     np.add.at(env, np.rint(events.times / FRAME_SEC).astype(int), events.salience)
-    kernel = np.array([0.25, 0.5, 1.0, 0.5, 0.25])
+    kernel = np.array([0.5, 1.0, 0.5])
     return np.convolve(env, kernel, mode="same")
 
 
@@ -89,14 +89,19 @@ def track_beats(events: Events, alpha: float = 8.0) -> np.ndarray:
     penalty = -alpha * np.log(taus / period) ** 2
     score = env.copy()
     back = np.full(len(env), -1)
-    for t in range(taus[0], len(env)):
-        previous = t - taus
-        valid = previous >= 0
-        candidates = score[previous[valid]] + penalty[valid]
+    longest = int(taus[-1])
+    for t in range(int(taus[0]), len(env)):
+        if t >= longest:
+            previous = t - taus
+            candidates = score[previous] + penalty
+        else:
+            valid = taus <= t
+            previous = t - taus[valid]
+            candidates = score[previous] + penalty[valid]
         best = int(np.argmax(candidates))
         if candidates[best] > 0:
             score[t] = env[t] + candidates[best]
-            back[t] = previous[valid][best]
+            back[t] = previous[best]
     last_window = max(0, len(env) - int(period) - 1)
     t = last_window + int(np.argmax(score[last_window:]))
     frames = []

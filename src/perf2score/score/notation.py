@@ -99,18 +99,20 @@ def _greedy(start: int, length: int, tpq: int, max_dots: int, tuplets: bool) -> 
     return pieces
 
 
+@lru_cache(maxsize=65536)
 def split_duration(
     start: int, length: int, ticks_per_quarter: int, max_dots: int = 2
-) -> list[Piece]:
+) -> tuple[Piece, ...]:
     """Cut [start, start + length) (ticks from the measure start) into notatable pieces.
 
     Plain and dotted values are preferred; triplet values are used only when the span
     cannot be written without them. ``max_dots`` limits dots (rests take fewer than notes).
+    Results are cached: scores repeat the same spans over and over.
     """
     for tuplets in (False, True):
         pieces = _greedy(start, length, ticks_per_quarter, max_dots, tuplets)
         if pieces is not None:
-            return pieces
+            return tuple(pieces)
     # nothing expresses the span exactly: one piece with the exact duration, closest type
     rest_q = Fraction(length, ticks_per_quarter)
-    return [Piece(start, length, closest_value(rest_q), False)]
+    return (Piece(start, length, closest_value(rest_q), False),)
