@@ -159,26 +159,34 @@ def _tempo(measure_el, qpm: float) -> None:
     _sub(direction, "sound", tempo=round(qpm, 2))
 
 
-class _Tuplets:
-    """Open and close 3:2 brackets over consecutive triplet pieces of one voice."""
+def _tuplet_marks(pieces: list[Piece]) -> list[tuple[bool, bool]]:
+    """(opens a 3:2 bracket, closes it) per piece.
 
-    def __init__(self) -> None:
-        self.filled = Fraction(0)
-        self.span = Fraction(0)
+    Consecutive triplet pieces are grouped until they fill three triplet notes of the first
+    one's value; a group that a plain value interrupts is closed on its last triplet piece.
+    """
+    marks = [(False, False)] * len(pieces)
+    group: list[int] = []
+    filled = span = Fraction(0)
 
-    def mark(self, piece: Piece) -> tuple[bool, bool]:
-        """(starts a bracket, ends a bracket) for this piece."""
+    def close() -> None:
+        if len(group) > 1:  # a lone triplet value keeps its time-modification, no bracket
+            marks[group[0]] = (True, False)
+            marks[group[-1]] = (False, True)
+        group.clear()
+
+    for index, piece in enumerate(pieces):
         if not piece.value.tuplet:
-            self.filled = Fraction(0)
-            return False, False
-        start = self.filled == 0
-        if start:
-            self.span = piece.value.quarters * 3  # three triplet notes fill the group
-        self.filled += piece.value.quarters
-        stop = self.filled >= self.span
-        if stop:
-            self.filled = Fraction(0)
-        return start, stop
+            close()
+            continue
+        if not group:
+            filled, span = Fraction(0), piece.value.quarters * 3
+        group.append(index)
+        filled += piece.value.quarters
+        if filled >= span:
+            close()
+    close()
+    return marks
 
 
 BEAMABLE = {"eighth", "16th", "32nd", "64th", "128th"}
@@ -324,8 +332,10 @@ def to_musicxml(score: AssembledScore) -> str:
                 )
                 items.extend((event, piece, i, len(pieces)) for i, piece in enumerate(pieces))
             beams = _beams([(e, p) for e, p, _, _ in items], _beat_ticks(measure, tpq))
-            tuplets = _Tuplets()
-            for (event, piece, p_index, count), beam in zip(items, beams, strict=True):
+            tuplets = _tuplet_marks([p for _, p, _, _ in items])
+            for (event, piece, p_index, count), beam, tuplet in zip(
+                items, beams, tuplets, strict=True
+            ):
                 if p_index == 0 and event.chord is not None and not event.tie_stop:
                     _write_graces(measure_el, event.chord, staff, voice)
                 # one rest filling the whole measure with an exact whole rest (4/4, 2/2)
@@ -338,7 +348,7 @@ def to_musicxml(score: AssembledScore) -> str:
                     voice,
                     tie_in=(event.tie_stop if p_index == 0 else True),
                     tie_out=(event.tie_start if p_index == count - 1 else True),
-                    tuplet=tuplets.mark(piece),
+                    tuplet=tuplet,
                     whole_rest=whole_rest,
                     beam=beam,
                 )
