@@ -78,3 +78,52 @@ def test_rerun_uses_the_cache(subset_cache, asap_dir, nasap_dir):
     assert time.perf_counter() - start < 10
     assert again["processed"] == report["processed"]
     assert again["aligned_notes"] == report["aligned_notes"]
+
+
+def test_oracle_round_trip_and_batch_evaluation(subset_cache, tmp_path):
+    from perf2score.evaluate.batch import evaluate_folder
+    from perf2score.predict import predict_split
+
+    cache, _, _ = subset_cache
+    written = predict_split(cache, "test", tmp_path / "oracle", source="oracle", progress=False)
+    assert not written["failures"] and written["notes"] > 0
+    summary = evaluate_folder(
+        cache, "test", tmp_path / "oracle", tmp_path / "eval", with_mv2h=False, progress=False
+    )
+    assert summary["n_scored"] == summary["n_performances"] > 0
+    means = summary["mean_over_performances"]
+    assert means["e_avg"] < 2.0 and means["pitch_er"] < 0.1 and means["onset_er"] < 1.0
+    assert {p.name for p in (tmp_path / "eval").iterdir()} == {
+        "per_performance.csv",
+        "summary.json",
+        "summary.md",
+    }
+
+
+def test_classical_predictions_on_a_validation_piece(subset_cache, tmp_path):
+    from perf2score.evaluate.batch import evaluate_folder
+    from perf2score.predict import predict_split
+
+    cache, _, _ = subset_cache
+    result = predict_split(cache, "validation", tmp_path / "classical", progress=False)
+    assert not result["failures"]
+    summary = evaluate_folder(
+        cache,
+        "validation",
+        tmp_path / "classical",
+        tmp_path / "eval",
+        with_mv2h=False,
+        progress=False,
+    )
+    means = summary["mean_over_performances"]
+    # a Bach fugue: the classical converter gets most rhythms right (E_avg ~10 % here)
+    assert 0 < means["e_avg"] < 25 and means["missing_rate"] < 10
+
+
+def test_calibration_command_on_two_files(asap_dir, calibration_dir, tmp_path):
+    from perf2score.evaluate.calibration import calibrate
+
+    report = calibrate(calibration_dir, asap_dir, tmp_path, limit=2, progress=False)
+    assert report["n_performances"] == 2
+    assert report["gt_vs_gt_max_e_avg"] == 0.0
+    assert abs(report["rates"]["e_avg"]["difference"]) < 2.0

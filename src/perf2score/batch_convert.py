@@ -6,13 +6,11 @@ One failing file never stops the batch: its error is collected and reported at t
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from perf2score.errors import Perf2ScoreError
+from perf2score.parallel import parallel_map
 
 MIDI_SUFFIXES = (".mid", ".midi")
 EXTENSIONS = {
@@ -85,16 +83,5 @@ def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
 
 
 def run(jobs: list[Job], workers: int = 2, progress: bool = True):
-    """Run the jobs (in parallel when several); yield ``run_job`` results."""
-    if len(jobs) == 1 or workers <= 1:
-        for job in tqdm(jobs, desc="convert", unit="file", disable=not progress or len(jobs) == 1):
-            yield run_job(job)
-        return
-    with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1)) as pool:
-        yield from tqdm(
-            pool.map(run_job, jobs),
-            total=len(jobs),
-            desc="convert",
-            unit="file",
-            disable=not progress,
-        )
+    """Run the jobs (in parallel when several); yield ``run_job`` results in job order."""
+    yield from parallel_map(run_job, jobs, min(workers, os.cpu_count() or 1), "convert", progress)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-
-from tqdm import tqdm
 
 from perf2score.data.cache import load_index, load_prepared
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi import Performance
+from perf2score.parallel import parallel_map
 
 SOURCES = ("oracle", "classical")
 
@@ -60,15 +58,11 @@ def predict_split(
     jobs = [(str(cache), r["perf_id"], str(out), source) for r in rows]
     failures: dict[str, str] = {}
     seconds, notes = 0.0, 0
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(_predict_one, jobs)
-        for perf_id, error, spent, count in tqdm(
-            results, total=len(jobs), desc=source, disable=not progress
-        ):
-            if error:
-                failures[perf_id] = error
-            seconds += spent
-            notes += count
+    for perf_id, error, spent, count in parallel_map(_predict_one, jobs, workers, source, progress):
+        if error:
+            failures[perf_id] = error
+        seconds += spent
+        notes += count
     return {
         "failures": failures,
         "notes": notes,

@@ -14,12 +14,10 @@ import json
 import logging
 import os
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from perf2score.data.archives import resolve_dataset
 from perf2score.data.cache import (
@@ -32,6 +30,7 @@ from perf2score.data.cache import (
 from perf2score.data.targets import score_targets
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi import read_performance
+from perf2score.parallel import parallel_map
 
 log = logging.getLogger(__name__)
 
@@ -250,17 +249,13 @@ def prepare(
     jobs, skipped = _jobs(asap_dir, nasap_dir, Path(splits), out, force)
     rows: list[dict] = []
     grid: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(prepare_piece, jobs)
-        for res in tqdm(
-            results, total=len(jobs), desc="prepare", unit="piece", disable=not progress
-        ):
-            rows.extend(res.rows)
-            skipped.extend(res.skipped)
-            if any(r["split"] in ("train", "validation") for r in res.rows):
-                for name, (off, total) in res.grid.items():
-                    grid[name][0] += off
-                    grid[name][1] += total
+    for res in parallel_map(prepare_piece, jobs, workers, "prepare", progress):
+        rows.extend(res.rows)
+        skipped.extend(res.skipped)
+        if any(r["split"] in ("train", "validation") for r in res.rows):
+            for name, (off, total) in res.grid.items():
+                grid[name][0] += off
+                grid[name][1] += total
     write_index(out, rows)
     write_sources(out, {"asap": str(asap_dir), "nasap": str(nasap_dir)})
     report = build_report(rows, skipped, grid)

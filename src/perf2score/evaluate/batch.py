@@ -16,17 +16,16 @@ import math
 import os
 import tempfile
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from perf2score.data.cache import load_index, load_sources
 from perf2score.errors import Perf2ScoreError
 from perf2score.evaluate.beats import evaluate_beats, read_annotations
 from perf2score.evaluate.whole import evaluate
 from perf2score.midi import read_performance
+from perf2score.parallel import parallel_map
 from perf2score.score.reading import read_score
 
 TABLE_KEYS = [
@@ -136,15 +135,7 @@ def evaluate_folder(
             continue
         gt_file = asap / rec["piece"] / "xml_score.musicxml"
         jobs.append((rec["perf_id"], rec["piece"], found, gt_file, asap, with_mv2h))
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        for row in tqdm(
-            pool.map(_evaluate_one, jobs),
-            total=len(jobs),
-            desc="evaluate",
-            unit="perf",
-            disable=not progress,
-        ):
-            rows.append(row)
+    rows.extend(parallel_map(_evaluate_one, jobs, workers, "evaluate", progress))
     rows.sort(key=lambda r: r["perf_id"])
     summary = summarize(rows)
     out = Path(out)

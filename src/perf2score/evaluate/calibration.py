@@ -11,15 +11,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from perf2score.data.archives import resolve_dataset
 from perf2score.errors import Perf2ScoreError
 from perf2score.evaluate.muster import evaluate_scores
+from perf2score.parallel import parallel_map
 from perf2score.score.reading import read_score
 
 # our key -> the reference CSV's column
@@ -89,19 +88,13 @@ def calibrate(
         )
         for r in reference
     ]
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        ours = list(
-            tqdm(
-                pool.map(_score_one, jobs), total=len(jobs), desc="calibrate", disable=not progress
-            )
-        )
+    ours = list(parallel_map(_score_one, jobs, workers, "calibrate", progress))
     pieces = sorted({r["piece"] for r in reference})
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        self_jobs = [
-            (p, asap_dir / p / "xml_score.musicxml", asap_dir / p / "xml_score.musicxml")
-            for p in pieces
-        ]
-        gt_vs_gt = list(pool.map(_score_one, self_jobs))
+    self_jobs = [
+        (p, asap_dir / p / "xml_score.musicxml", asap_dir / p / "xml_score.musicxml")
+        for p in pieces
+    ]
+    gt_vs_gt = list(parallel_map(_score_one, self_jobs, workers, "ground truth", progress))
     report = {
         "n_performances": len(ours),
         "rates": compare(ours, reference),

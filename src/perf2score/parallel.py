@@ -1,0 +1,29 @@
+"""Map a function over jobs in worker processes, with a progress bar, results in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+from tqdm import tqdm
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+
+def parallel_map(
+    function: Callable[[Job], Result],
+    jobs: Iterable[Job],
+    workers: int = 2,
+    desc: str = "",
+    progress: bool = True,
+) -> Iterator[Result]:
+    """``map(function, jobs)`` over ``workers`` processes (in-process when 1), in job order."""
+    jobs = list(jobs)
+    bar = {"total": len(jobs), "desc": desc, "disable": not progress or len(jobs) < 2}
+    if workers <= 1 or len(jobs) < 2:
+        yield from tqdm(map(function, jobs), **bar)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from tqdm(pool.map(function, jobs), **bar)
