@@ -10,7 +10,8 @@ records each repair in ``AssembledScore.repairs``:
 - measures are numbered by ``measure`` (0, 1, ...); a measure's length, time and key
   signature are the most common among its notes (or carried over from the previous one);
 - positions outside the measure are clamped into it; non-positive values get a 32nd;
-- staff outside 1–2 is chosen by pitch; voices are clamped to 1–4 per staff;
+- staves are renumbered so the topmost one in use is staff 1 and those below are staff 2;
+  a staff still outside 1–2 is chosen by pitch; voices are clamped to 1–4 per staff;
 - notes of one voice at the same onset form a chord sharing one duration; a chord that
   would overlap the next onset of its voice is shortened to it.
 Rests, ties, tuplets, clefs and the written note values are the writer's job
@@ -148,6 +149,13 @@ def assemble(
         attrs = attrs.copy()
         attrs["measure"] = np.maximum(attrs["measure"], 0)
     measures = build_measures(attrs, tpq, repairs)
+    used = sorted({int(s) for s in attrs["staff"] if s > 0})
+    if len(used) and used[0] != 1:  # music on staves 3-4 of a 4-staff score, say
+        repairs.append(f"staves {used} renumbered from 1")
+        attrs = attrs.copy()
+        attrs["staff"] = np.where(
+            attrs["staff"] == used[0], 1, np.where(attrs["staff"] > used[0], 2, attrs["staff"])
+        )
     smallest = tpq // 8 if tpq % 8 == 0 else 1
 
     notes = defaultdict(list)  # (staff, voice, onset) -> [(duration, pitch tuple, velocity)]

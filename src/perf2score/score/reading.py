@@ -5,8 +5,9 @@ MusicXML divisions), so every onset and duration is an exact fraction of a quart
 Tied notes are merged into one note (onset of the first, offset of the last), as partitura's
 ``note_array`` does. Grace notes are kept with zero duration and ``is_grace`` set.
 
-Hands: in a one-part score the staff gives the hand (staff 1 → 0 = right hand, staff 2+ →
-1 = left hand); in a score with several parts (P1/P2 piano encodings) the part index does.
+Hands: in a one-part score the staff gives the hand (the topmost staff in use → 0 = right
+hand, every staff below → 1 = left hand); in a score with several parts (P1/P2 piano
+encodings) the part index does.
 Voices are made unique across parts and staves: ``voice = part * 100 + musicxml_voice``.
 """
 
@@ -156,6 +157,10 @@ def score_notes_from_part(parts: list[pt.score.Part], source: str = "") -> Score
                 )
             )
     notes = np.array(rows, dtype=SCORE_NOTE_DTYPE)
+    if len(parts) == 1 and len(notes):
+        # scores with ossia or extra staves (4 staves, music on 3-4): the topmost staff in
+        # use is the right hand, every staff below it the left
+        notes["hand"] = (notes["staff"] > notes["staff"].min()).astype(np.int8)
     notes = notes[np.lexsort((notes["offset_ticks"], notes["pitch"], notes["onset_ticks"]))]
 
     first, first_map = parts[0], maps[0]
