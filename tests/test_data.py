@@ -127,3 +127,29 @@ def test_calibration_command_on_two_files(asap_dir, calibration_dir, tmp_path):
     assert report["n_performances"] == 2
     assert report["gt_vs_gt_max_e_avg"] == 0.0
     assert abs(report["rates"]["e_avg"]["difference"]) < 2.0
+
+
+def test_tokens_round_trip_on_prepared_data(subset_cache):
+    from perf2score.midi import Performance
+    from perf2score.tokens import decode_score, encode_performance, encode_score
+
+    cache, _, _ = subset_cache
+    for row in load_index(cache):
+        prepared = load_prepared(cache, row["perf_id"])
+        targets = prepared.targets()
+        tokens, off_grid = encode_score(targets, prepared.ticks_per_quarter, prepared.drop)
+        back, drop = decode_score(tokens, prepared.notes["pitch"], prepared.ticks_per_quarter)
+        keep = ~drop
+        on_grid = (targets["position_ticks"] * 24) % prepared.ticks_per_quarter == 0
+        tpq = prepared.ticks_per_quarter
+        expected = sum(
+            int(np.sum((targets[name][keep] * 24) % tpq != 0))
+            for name in ("position_ticks", "duration_ticks", "measure_length_ticks")
+        )
+        assert off_grid == expected  # dropped rows are zero-filled, hence on the grid
+        assert np.array_equal(
+            back["position_ticks"][keep & on_grid], targets["position_ticks"][keep & on_grid]
+        )
+        assert np.array_equal(back["staff"][keep], targets["staff"][keep])
+        perf_tokens = encode_performance(Performance(prepared.notes, prepared.pedal))
+        assert all(len(ids) == len(prepared.notes) for ids in perf_tokens.values())
