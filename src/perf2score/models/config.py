@@ -1,0 +1,52 @@
+"""Model configurations: typed, validated, saved as JSON next to the weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from perf2score.tokens.spec import PERFORMANCE_STREAMS, SCORE_STREAMS, STREAMS
+
+
+@dataclass
+class LMConfig:
+    """A transformer language model over compound note tokens."""
+
+    kind: str = "performance"  # "performance" (bidirectional encoder) or "score" (causal)
+    d_model: int = 256  # width of every layer
+    n_layers: int = 6  # transformer blocks
+    n_heads: int = 4  # attention heads (d_model must divide evenly)
+    d_ff: int = 768  # hidden width of the feed-forward sub-layer
+    dropout: float = 0.1  # on attention weights and residual branches
+    max_notes: int = 1024  # longest window (rotary positions need no table, this is a guard)
+    rope_base: float = 10_000.0  # rotary position frequency base
+    input_streams: tuple[str, ...] = field(default=())  # embedded streams ("" = by kind)
+    output_streams: tuple[str, ...] = field(default=())  # predicted streams ("" = by kind)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("performance", "score"):
+            raise ValueError(f"kind must be 'performance' or 'score', not {self.kind!r}")
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError("d_model / n_heads must be an even integer (rotary pairs)")
+        if min(self.n_layers, self.d_ff, self.max_notes) <= 0 or not 0 <= self.dropout < 1:
+            raise ValueError("n_layers, d_ff, max_notes must be positive; 0 <= dropout < 1")
+        default = PERFORMANCE_STREAMS if self.kind == "performance" else SCORE_STREAMS
+        names = tuple(s.name for s in default)
+        self.input_streams = tuple(self.input_streams) or names
+        self.output_streams = tuple(self.output_streams) or names
+        unknown = set(self.input_streams + self.output_streams) - set(STREAMS)
+        if unknown:
+            raise ValueError(f"unknown streams {sorted(unknown)}")
+
+    @property
+    def causal(self) -> bool:
+        return self.kind == "score"
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> LMConfig:
+        data = json.loads(Path(path).read_text())
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})

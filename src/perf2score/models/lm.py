@@ -1,0 +1,81 @@
+"""``NoteLM``: a transformer over compound note tokens (the performance LM and the score LM).
+
+Each note's token is the sum of one embedding per input stream; each output stream has its
+own linear head. ``kind="performance"`` attends both ways (masked-note modelling);
+``kind="score"`` is causal and supports a KV cache for note-by-note decoding. ``forward``
+also returns every layer's hidden states (the embedding output first): the adapter reads
+them. Shapes: B batch, T notes, C model width, V a stream's vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from perf2score.models.blocks import Block
+from perf2score.models.config import LMConfig
+from perf2score.tokens.spec import BOS, STREAMS
+
+
+class NoteLM(nn.Module):
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embeddings = nn.ModuleDict(
+            {name: nn.Embedding(STREAMS[name].size, c.d_model) for name in c.input_streams}
+        )
+        self.blocks = nn.ModuleList(
+            Block(c.d_model, c.n_heads, c.d_ff, c.dropout, c.rope_base) for _ in range(c.n_layers)
+        )
+        self.norm = nn.LayerNorm(c.d_model)
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(c.d_model, STREAMS[name].size) for name in c.output_streams}
+        )
+
+    def embed(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sum of the input streams' embeddings: tokens[name] (B, T) -> (B, T, C)."""
+        return sum(self.embeddings[name](tokens[name]) for name in self.config.input_streams)
+
+    def forward(
+        self,
+        tokens: dict[str, torch.Tensor],
+        padding: torch.Tensor | None = None,
+        cache: list[dict] | None = None,
+        start: int = 0,
+    ) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+        """(logits per output stream (B, T, V), hidden states [(B, T, C)] * (n_layers + 1)).
+
+        ``padding`` (B, T) is True at padded notes; ``cache`` (one dict per layer) and
+        ``start`` (the position of the first given note) are for incremental decoding.
+        """
+        x = self.embed(tokens)  # (B, T, C)
+        T = x.shape[1]
+        if start + T > self.config.max_notes:
+            raise ValueError(f"{start + T} notes exceed max_notes={self.config.max_notes}")
+        positions = torch.arange(start, start + T, device=x.device)  # (T,)
+        hidden = [x]
+        for index, block in enumerate(self.blocks):
+            layer_cache = cache[index] if cache is not None else None
+            x = block(x, positions, self.config.causal, padding, layer_cache)  # (B, T, C)
+            hidden.append(x)
+        x = self.norm(x)  # (B, T, C)
+        return {name: head(x) for name, head in self.heads.items()}, hidden
+
+    def new_cache(self) -> list[dict]:
+        """An empty KV cache (one dict per layer) for causal decoding."""
+        if not self.config.causal:
+            raise ValueError("only the causal (score) model decodes incrementally")
+        return [{} for _ in self.blocks]
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def shift_right(tokens: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Teacher forcing: each note sees the previous note's tokens (BOS before the first)."""
+    shifted = {}
+    for name, ids in tokens.items():  # ids (B, T)
+        first = torch.full_like(ids[:, :1], BOS)  # (B, 1)
+        shifted[name] = torch.cat((first, ids[:, :-1]), dim=1)  # (B, T)
+    return shifted
