@@ -92,3 +92,10 @@ def test_split_duration_tiles_the_span():
 def test_musicxml_is_deterministic(piece):
     _, table, tpq = piece
     assert to_musicxml(assemble(table, tpq)) == to_musicxml(assemble(table, tpq))
+
+
+def test_assembly_refuses_input_without_the_attribute_fields():
+    from perf2score import Perf2ScoreError
+
+    with pytest.raises(Perf2ScoreError, match="lacks the fields"):
+        assemble(np.zeros(3, dtype=[("pitch", "i2")]), 24)

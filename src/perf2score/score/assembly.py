@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perf2score.errors import Perf2ScoreError
+
 ATTRIBUTE_FIELDS = (
     "pitch", "measure", "measure_length_ticks", "ts_num", "ts_den", "position_ticks",
     "duration_ticks", "staff", "voice", "step", "alter", "octave", "key_fifths", "key_mode",
@@ -139,6 +141,11 @@ def assemble(
     title: str = "",
 ) -> AssembledScore:
     """Turn per-note attributes (N,) into an ``AssembledScore`` (see the module docstring)."""
+    missing = set(ATTRIBUTE_FIELDS) - set(attributes.dtype.names or ())
+    if missing:
+        raise Perf2ScoreError(f"assembly input lacks the fields {sorted(missing)}")
+    if ticks_per_quarter <= 0:
+        raise Perf2ScoreError(f"ticks_per_quarter must be positive, not {ticks_per_quarter}")
     tpq = ticks_per_quarter
     repairs: list[str] = []
     keep = np.ones(len(attributes), bool) if drop is None else ~np.asarray(drop, bool)
