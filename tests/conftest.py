@@ -18,31 +18,27 @@ def _need(path: Path) -> None:
         pytest.skip(f"needs the shared dataset: {path} is absent")
 
 
-@pytest.fixture(scope="session")
-def asap_dir() -> Path:
+def _extracted(archive_name: str) -> Path:
     from perf2score.data.archives import resolve_dataset
 
-    archive = SHARED_DATA / "asap-m2st.tar.xz"
+    archive = SHARED_DATA / archive_name
     _need(archive)
     return resolve_dataset(archive, TEST_CACHE)
+
+
+@pytest.fixture(scope="session")
+def asap_dir() -> Path:
+    return _extracted("asap-m2st.tar.xz")
 
 
 @pytest.fixture(scope="session")
 def nasap_dir() -> Path:
-    from perf2score.data.archives import resolve_dataset
-
-    archive = SHARED_DATA / "nasap.tar.xz"
-    _need(archive)
-    return resolve_dataset(archive, TEST_CACHE)
+    return _extracted("nasap.tar.xz")
 
 
 @pytest.fixture(scope="session")
 def calibration_dir() -> Path:
-    from perf2score.data.archives import resolve_dataset
-
-    archive = SHARED_DATA / "calibration-musescore3-test.tar.xz"
-    _need(archive)
-    return resolve_dataset(archive, TEST_CACHE)
+    return _extracted("calibration-musescore3-test.tar.xz")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from partitura.io.importmusicxml import validate_musicxml
 
 from perf2score import read_performance
 from perf2score.data.targets import SCORE_TARGET_DTYPE, score_targets
-from perf2score.evaluate.muster import evaluate_scores
+from perf2score.evaluate.muster import ERROR_RATES, evaluate_scores
 from perf2score.score import read_score
 from perf2score.score.assembly import assemble
 from perf2score.score.export import FORMATS, format_of, save
@@ -29,15 +29,7 @@ def test_round_trip_reproduces_the_score(piece, tmp_path):
     save(score, out)
     assert validate_musicxml(str(out))
     result = evaluate_scores(read_score(path), read_score(out))
-    for key in (
-        "pitch_er",
-        "missing_rate",
-        "extra_rate",
-        "onset_er",
-        "offset_er",
-        "hand_er",
-        "voice_er",
-    ):
+    for key in ERROR_RATES:
         assert getattr(result, key) == 0.0, key
     text = out.read_text()
     assert '<tie type="start"' in text and "<time-modification>" in text and "<grace" in text

@@ -3,23 +3,15 @@ import json
 from builders import build_part, write_musicxml
 
 from perf2score.cli import main
+from perf2score.evaluate.muster import ERROR_RATES
 
 
 def test_evaluate_json_identical(tmp_path, capsys):
     path = write_musicxml(build_part(), tmp_path / "gt.musicxml")
     assert main(["evaluate", str(path), str(path), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in (
-        "pitch_er",
-        "missing_rate",
-        "extra_rate",
-        "onset_er",
-        "offset_er",
-        "e_avg",
-        "voice_er",
-        "hand_er",
-    ):
-        assert result[key] == 0.0
+    for key in ERROR_RATES:
+        assert result[key] == 0.0, key
     assert result["mv2h"] == 1.0
 
 

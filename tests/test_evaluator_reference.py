@@ -6,22 +6,13 @@ import csv
 
 import pytest
 
-from perf2score.evaluate.muster import evaluate_scores
+from perf2score.evaluate.muster import ERROR_RATES, evaluate_scores
 from perf2score.evaluate.mv2h import evaluate_mv2h
 from perf2score.score import read_score
 
 pytestmark = pytest.mark.data
 
-RATES = (
-    "pitch_er",
-    "missing_rate",
-    "extra_rate",
-    "onset_er",
-    "offset_er",
-    "e_avg",
-    "voice_er",
-    "hand_er",
-)
+RATES = ERROR_RATES
 
 
 def _test_pieces(splits_csv) -> list[str]:

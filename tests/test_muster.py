@@ -7,6 +7,7 @@ from builders import random_score
 
 from perf2score.evaluate.alignment import dtw_path, map_times
 from perf2score.evaluate.muster import (
+    ERROR_RATES,
     evaluate_scores,
     merge_unisons,
     rhythm_correction,
@@ -26,16 +27,7 @@ def _with(score, notes):
 def test_identical_scores_give_zero(score):
     result = evaluate_scores(score, score)
     assert result.n_matched == len(score)
-    for key in (
-        "pitch_er",
-        "missing_rate",
-        "extra_rate",
-        "onset_er",
-        "offset_er",
-        "e_avg",
-        "voice_er",
-        "hand_er",
-    ):
+    for key in ERROR_RATES:
         assert getattr(result, key) == 0.0, key
 
 

@@ -47,6 +47,18 @@ import numpy as np
 from perf2score.evaluate.alignment import NoteMatching, match_notes
 from perf2score.score.reading import ScoreNotes
 
+# every rate of ``MusterResult``, in percent
+ERROR_RATES = (
+    "pitch_er",
+    "missing_rate",
+    "extra_rate",
+    "onset_er",
+    "offset_er",
+    "e_avg",
+    "voice_er",
+    "hand_er",
+)
+
 
 @dataclass
 class MusterResult:
