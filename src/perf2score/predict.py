@@ -52,9 +52,7 @@ def predict_split(
     """Write one MusicXML per performance; return failures and the conversion speed."""
     if source not in SOURCES:
         raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
-    rows = load_index(cache, split)
-    if not rows:
-        raise Perf2ScoreError(f"{cache}: no performances in split '{split}'")
+    rows = load_index(cache, split, required=True)
     jobs = [(str(cache), r["perf_id"], str(out), source) for r in rows]
     failures: dict[str, str] = {}
     seconds, notes = 0.0, 0

@@ -15,15 +15,16 @@ Layout of ``CACHE_DIR``::
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
 
 INDEX_FIELDS = [
     "perf_id",
@@ -79,16 +80,10 @@ class PreparedPerformance:
 
 
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write an ``.npz`` through a temporary file so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write a compressed ``.npz`` atomically."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
 
 
 def score_path(cache: Path, piece: str) -> Path:
@@ -100,30 +95,32 @@ def performance_path(cache: Path, perf_id: str) -> Path:
 
 
 def write_index(cache: Path, rows: list[dict]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=cache, suffix=".csv.tmp")
-    with os.fdopen(fd, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=INDEX_FIELDS)
-        writer.writeheader()
-        for row in sorted(rows, key=lambda r: r["perf_id"]):
-            writer.writerow({k: row[k] for k in INDEX_FIELDS})
-    os.replace(tmp, cache / "index.csv")
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=INDEX_FIELDS)
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: r["perf_id"]):
+        writer.writerow({k: row[k] for k in INDEX_FIELDS})
+    atomic_write(cache / "index.csv", buffer.getvalue())
 
 
-def load_index(cache: str | os.PathLike, split: str | None = None) -> list[dict]:
-    """Rows of ``index.csv`` (optionally one split only)."""
+def load_index(
+    cache: str | os.PathLike, split: str | None = None, required: bool = False
+) -> list[dict]:
+    """Rows of ``index.csv`` (optionally one split only; ``required``: raise if none)."""
     path = Path(cache) / "index.csv"
     if not path.is_file():
         raise Perf2ScoreError(f"{cache}: not a prepared cache (no index.csv); run `data prepare`")
     with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [r for r in rows if split is None or r["split"] == split]
+        rows = [r for r in csv.DictReader(handle) if split is None or r["split"] == split]
+    if required and not rows:
+        raise Perf2ScoreError(f"{cache}: no performances in split '{split}'")
+    return rows
 
 
 def write_sources(cache: Path, sources: dict[str, str]) -> None:
     """Record where the datasets were read from (the evaluator needs ASAP's scores)."""
-    tmp = cache / "sources.json.tmp"
-    tmp.write_text(json.dumps({k: str(Path(v).resolve()) for k, v in sources.items()}, indent=2))
-    os.replace(tmp, cache / "sources.json")
+    resolved = {k: str(Path(v).resolve()) for k, v in sources.items()}
+    atomic_write(cache / "sources.json", json.dumps(resolved, indent=2))
 
 
 def load_sources(cache: str | os.PathLike) -> dict[str, str]:

@@ -29,6 +29,7 @@ from perf2score.data.cache import (
 )
 from perf2score.data.targets import score_targets
 from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
 from perf2score.midi import read_performance
 from perf2score.parallel import parallel_map
 
@@ -259,9 +260,7 @@ def prepare(
     write_index(out, rows)
     write_sources(out, {"asap": str(asap_dir), "nasap": str(nasap_dir)})
     report = build_report(rows, skipped, grid)
-    tmp = out / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, out / "report.json")
+    atomic_write(out / "report.json", json.dumps(report, indent=2))
     return report
 
 

@@ -14,7 +14,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from perf2score.data.cache import load_index, load_sources
 from perf2score.errors import Perf2ScoreError
 from perf2score.evaluate.beats import evaluate_beats, read_annotations
 from perf2score.evaluate.whole import evaluate
+from perf2score.files import atomic_write
 from perf2score.midi import read_performance
 from perf2score.parallel import parallel_map
 from perf2score.score.reading import read_score
@@ -57,13 +57,6 @@ def _evaluate_one(job: tuple[str, str, Path, Path, Path, bool]) -> dict:
     except Perf2ScoreError as exc:
         row["status"] = f"error: {exc}"
     return row
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _means(rows: list[dict]) -> dict[str, float]:
@@ -118,9 +111,7 @@ def evaluate_folder(
     progress: bool = True,
 ) -> dict:
     """Evaluate every performance of ``split`` that has a prediction; return the summary."""
-    rows_index = load_index(cache, split)
-    if not rows_index:
-        raise Perf2ScoreError(f"{cache}: no performances in split '{split}'")
+    rows_index = load_index(cache, split, required=True)
     asap = Path(load_sources(cache)["asap"])
     predictions = Path(predictions)
     if not predictions.is_dir():
@@ -145,7 +136,7 @@ def evaluate_folder(
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(out / "per_performance.csv", buffer.getvalue())
-    _atomic_write(out / "summary.json", json.dumps(summary, indent=2))
-    _atomic_write(out / "summary.md", markdown_table(summary) + "\n")
+    atomic_write(out / "per_performance.csv", buffer.getvalue())
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+    atomic_write(out / "summary.md", markdown_table(summary) + "\n")
     return summary

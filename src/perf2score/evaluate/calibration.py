@@ -9,6 +9,7 @@ difference, the mean absolute per-performance difference and the Pearson correla
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from perf2score.data.archives import resolve_dataset
 from perf2score.errors import Perf2ScoreError
 from perf2score.evaluate.muster import evaluate_scores
+from perf2score.files import atomic_write
 from perf2score.parallel import parallel_map
 from perf2score.score.reading import read_score
 
@@ -101,11 +103,12 @@ def calibrate(
         "gt_vs_gt_max_e_avg": max((r["e_avg"] for r in gt_vs_gt), default=0.0),
         "gt_vs_gt_pieces": len(gt_vs_gt),
     }
-    with open(out / "per_performance.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(ours[0].keys()) if ours else ["perf_id"])
-        writer.writeheader()
-        writer.writerows(ours)
-    (out / "calibration.json").write_text(json.dumps(report, indent=2))
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(ours[0].keys()) if ours else ["perf_id"])
+    writer.writeheader()
+    writer.writerows(ours)
+    atomic_write(out / "per_performance.csv", buffer.getvalue())
+    atomic_write(out / "calibration.json", json.dumps(report, indent=2))
     return report
 
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from perf2score.files import atomic_write
 from perf2score.tokens.spec import PERFORMANCE_STREAMS, SCORE_STREAMS, STREAMS
 
 
@@ -43,8 +44,11 @@ class LMConfig:
     def causal(self) -> bool:
         return self.kind == "score"
 
+    def to_json_text(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
     def to_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2))
+        atomic_write(path, self.to_json_text())
 
     @classmethod
     def from_json(cls, path: str | Path) -> LMConfig:

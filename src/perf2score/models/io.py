@@ -5,20 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
 from perf2score.models.config import LMConfig
 from perf2score.models.lm import NoteLM
 
 
 def save_model(model: NoteLM, folder: str | os.PathLike) -> None:
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors.tmp"))
-    os.replace(folder / "model.safetensors.tmp", folder / "model.safetensors")
-    model.config.to_json(folder / "config.json")
+    atomic_write(folder / "model.safetensors", save(state))
+    atomic_write(folder / "config.json", model.config.to_json_text())
 
 
 def load_model(folder: str | os.PathLike) -> NoteLM:

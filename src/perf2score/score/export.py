@@ -16,6 +16,7 @@ from pathlib import Path
 import symusic
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
 from perf2score.score.assembly import AssembledScore
 from perf2score.score.musicxml import to_musicxml
 
@@ -48,19 +49,6 @@ def format_of(path: str | os.PathLike) -> str:
             f"{path}: unknown output format '{suffix}' (use {', '.join(FORMATS)})"
         )
     return SUFFIXES[suffix]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def score_midi(score: AssembledScore) -> bytes:
