@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data
 CACHE ?= .cache
 
-.PHONY: setup test lint demo prepare calibrate clean
+.PHONY: setup test lint demo prepare corpus calibrate clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ demo: setup
 prepare: setup
 	$(BIN)/perf2score data prepare --asap $(DATA)/asap-m2st.tar.xz --nasap $(DATA)/nasap.tar.xz \
 		--splits $(DATA)/splits/asap_splits.csv --out $(CACHE)/prepared
+
+corpus: setup
+	$(BIN)/perf2score data corpus --corpus $(DATA)/scores-corpus.tar.xz \
+		--prepared $(CACHE)/prepared --out $(CACHE)/corpus
 
 calibrate: setup
 	$(BIN)/perf2score evaluate calibrate --calibration $(DATA)/calibration-musescore3-test.tar.xz \

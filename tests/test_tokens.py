@@ -55,6 +55,20 @@ def test_performance_round_trip_within_one_bucket(tmp_path):
     assert np.all(tokens["pedal_duration"] >= tokens["duration"])
 
 
+def test_extreme_times_stay_in_the_vocabulary():
+    from perf2score.midi.reading import NOTE_DTYPE, Performance
+
+    notes = np.zeros(4, dtype=NOTE_DTYPE)
+    notes["pitch"] = [10, 60, 61, 120]  # below and above the piano too
+    notes["onset_sec"] = [0.0, 0.0, 30.0, 30.0005]  # a 30 s gap, a 0.5 ms gap
+    notes["offset_sec"] = notes["onset_sec"] + [0.001, 25.0, 9.0, 0.01]
+    notes["velocity"] = [0, 127, 64, 1]
+    tokens = encode_performance(Performance(notes, np.array([[0.0, 60.0]])))
+    for name, ids in tokens.items():
+        assert ids.min() >= FIRST_VALUE and ids.max() < STREAMS[name].size, name
+    assert tokens["duration"][1] == STREAMS["duration"].size - 1  # 25 s: the last bucket
+
+
 def test_score_round_trip_is_exact(tmp_path):
     table, tpq, _ = score_targets(write_musicxml(build_part(), tmp_path / "s.musicxml"))
     table = table[~table["tie_stop"]]

@@ -89,6 +89,14 @@ def _add_prepare(sub) -> None:
     prep.add_argument("--out", required=True, help="cache folder to create or update")
     prep.add_argument("--workers", type=int, default=2)
     prep.add_argument("--force", action="store_true", help="redo pieces already in the cache")
+    corpus = data_sub.add_parser(
+        "corpus", help="score-LM pre-training tables from the piano score corpus"
+    )
+    corpus.add_argument("--corpus", required=True, help="corpus folder or scores-corpus.tar.xz")
+    corpus.add_argument("--out", required=True, help="cache folder to create or update")
+    corpus.add_argument("--prepared", help="prepared ASAP cache: its validation works are left out")
+    corpus.add_argument("--workers", type=int, default=2)
+    corpus.add_argument("--limit", type=int, help="first N scores of the manifest only")
 
 
 def _add_evaluate(sub) -> None:
@@ -147,7 +155,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_evaluate(sub)
     _add_predict(sub)
+    _add_train(sub)
     return parser
+
+
+def _add_train(sub) -> None:
+    tr = sub.add_parser(
+        "train",
+        help="pre-train a language model",
+        description="Train from a TOML configuration into a run folder (resumable).",
+    )
+    tr.add_argument("task", choices=["perf-lm", "score-lm"])
+    tr.add_argument("--config", required=True, help="TOML file ([model] [data] [augment] [train])")
+    tr.add_argument("--out", required=True, help="run folder (checkpoints, log, best model)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--steps", type=int, help="override [train] steps (the schedule's length)")
+    tr.add_argument("--until", type=int, help="stop at this step (checkpointed; --resume later)")
+
+
+def _run_train(args) -> int:
+    from perf2score.train.config import load_run_config
+    from perf2score.train.loop import train
+    from perf2score.train.tasks import KINDS, build_task
+
+    config = load_run_config(args.config, KINDS[args.task])
+    if args.steps:
+        config.train.steps = args.steps
+    summary = train(
+        build_task(args.task, config), args.out, args.resume, not args.quiet, args.until
+    )
+    if summary:
+        print(json.dumps(summary, indent=2))
+    return 0
 
 
 def _format_metrics(result: dict) -> str:
@@ -203,6 +242,17 @@ def _run_evaluate(args) -> int:
 def _run(args) -> int:
     if args.command == "convert":
         return _run_convert(args)
+    if args.command == "data" and args.data_command == "corpus":
+        from perf2score.data.corpus import prepare_corpus
+
+        report = prepare_corpus(
+            args.corpus, args.out, args.prepared, args.workers, args.limit, not args.quiet
+        )
+        print(
+            f"corpus: {report['scores']} scores, {report['notes']} notes, "
+            f"{report['skipped']} skipped (see {args.out}/report.json)"
+        )
+        return 0
     if args.command == "data":
         from perf2score.data.prepare import format_report, prepare
 
@@ -220,6 +270,8 @@ def _run(args) -> int:
         return 0
     if args.command == "evaluate":
         return _run_evaluate(args)
+    if args.command == "train":
+        return _run_train(args)
     if args.command == "calibrate":
         from perf2score.evaluate.calibration import calibrate, format_report
 

@@ -14,6 +14,7 @@ ARCHIVE_ROOTS = {
     "asap-m2st.tar.xz": "asap-m2st",
     "nasap.tar.xz": "nasap",
     "calibration-musescore3-test.tar.xz": "musescore3-asap-test",
+    "scores-corpus.tar.xz": ".",  # manifest.csv beside scores/
 }
 
 

@@ -22,8 +22,8 @@ class LMConfig:
     dropout: float = 0.1  # on attention weights and residual branches
     max_notes: int = 1024  # longest window (rotary positions need no table, this is a guard)
     rope_base: float = 10_000.0  # rotary position frequency base
-    input_streams: tuple[str, ...] = field(default=())  # embedded streams ("" = by kind)
-    output_streams: tuple[str, ...] = field(default=())  # predicted streams ("" = by kind)
+    input_streams: tuple[str, ...] = field(default=())  # embedded streams (() = by kind)
+    output_streams: tuple[str, ...] = field(default=())  # predicted streams (() = by kind)
 
     def __post_init__(self) -> None:
         if self.kind not in ("performance", "score"):
@@ -34,7 +34,10 @@ class LMConfig:
             raise ValueError("n_layers, d_ff, max_notes must be positive; 0 <= dropout < 1")
         default = PERFORMANCE_STREAMS if self.kind == "performance" else SCORE_STREAMS
         names = tuple(s.name for s in default)
-        self.input_streams = tuple(self.input_streams) or names
+        # The score LM also reads the pitch of the note it predicts (known from the
+        # performance when converting): see ``perf2score.models.lm.score_inputs``.
+        inputs = names if self.kind == "performance" else (*names, "pitch")
+        self.input_streams = tuple(self.input_streams) or inputs
         self.output_streams = tuple(self.output_streams) or names
         unknown = set(self.input_streams + self.output_streams) - set(STREAMS)
         if unknown:

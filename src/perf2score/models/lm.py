@@ -79,3 +79,14 @@ def shift_right(tokens: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         first = torch.full_like(ids[:, :1], BOS)  # (B, 1)
         shifted[name] = torch.cat((first, ids[:, :-1]), dim=1)  # (B, T)
     return shifted
+
+
+def score_inputs(score: dict[str, torch.Tensor], pitch: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The score LM's inputs: the previous note's score tokens and this note's pitch.
+
+    ``score`` maps score streams to ids (B, T) in decoding order; ``pitch`` (B, T) holds the
+    performance-token pitch ids of the same notes (the converter knows every pitch).
+    """
+    inputs = shift_right(score)  # (B, T) per stream
+    inputs["pitch"] = pitch  # (B, T)
+    return inputs

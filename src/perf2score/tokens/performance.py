@@ -18,8 +18,9 @@ DURATION_EDGES = np.geomspace(0.01, 8.0, STREAMS["duration"].values + 1)
 VELOCITY_STEP = 128 // STREAMS["velocity"].values
 
 
-def _bucket(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 1)
+def _bucket(values: np.ndarray, edges: np.ndarray, count: int) -> np.ndarray:
+    """Bucket index in 0..count-1 (values below the first edge -> 0, beyond -> count-1)."""
+    return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, count - 1)
 
 
 def pedal_extended_offsets(performance: Performance) -> np.ndarray:
@@ -36,15 +37,19 @@ def encode_performance(performance: Performance) -> dict[str, np.ndarray]:
     notes = performance.notes
     onsets = notes["onset_sec"]
     ioi = np.diff(onsets, prepend=onsets[:1] if len(onsets) else onsets)
-    ioi_ids = np.where(ioi < IOI_EDGES[0], 0, _bucket(ioi, IOI_EDGES) + 1)
+    ioi_ids = np.where(ioi < IOI_EDGES[0], 0, _bucket(ioi, IOI_EDGES, len(IOI_EDGES)) + 1)
     ioi_ids = np.minimum(ioi_ids, STREAMS["ioi"].values - 1)
     duration = notes["offset_sec"] - onsets
     pedal = pedal_extended_offsets(performance) - onsets
     return {
         "pitch": np.clip(notes["pitch"].astype(np.int64) - LOWEST_KEY, 0, 87) + FIRST_VALUE,
         "ioi": ioi_ids.astype(np.int64) + FIRST_VALUE,
-        "duration": _bucket(duration, DURATION_EDGES).astype(np.int64) + FIRST_VALUE,
-        "pedal_duration": _bucket(pedal, DURATION_EDGES).astype(np.int64) + FIRST_VALUE,
+        "duration": _bucket(duration, DURATION_EDGES, STREAMS["duration"].values).astype(np.int64)
+        + FIRST_VALUE,
+        "pedal_duration": _bucket(pedal, DURATION_EDGES, STREAMS["pedal_duration"].values).astype(
+            np.int64
+        )
+        + FIRST_VALUE,
         "velocity": np.clip(
             notes["velocity"].astype(np.int64) // VELOCITY_STEP, 0, STREAMS["velocity"].values - 1
         )

@@ -1,0 +1,115 @@
+"""Training configuration: a TOML file parsed into typed dataclasses.
+
+A file has up to four tables, each optional (defaults below)::
+
+    [model]      # perf2score.models.LMConfig fields (kind is set by the task)
+    [data]       # where the prepared caches are, window length, synthetic share
+    [augment]    # augmentation strengths
+    [train]      # steps, batch, optimiser, schedule, validation, checkpoints, precision
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.models.config import LMConfig
+
+
+@dataclass
+class DataConfig:
+    prepared: str = ".cache/prepared"  # `data prepare` cache (ASAP performances + scores)
+    corpus: str = ""  # `data corpus` cache ("" = ASAP scores only)
+    window: int = 256  # notes per training example
+    synthetic_share: float = 0.3  # perf LM: share of windows rendered from scores
+    corpus_share: float = 0.7  # score LM: share of windows from the corpus (when given)
+    lieder_weight: float = 0.3  # weight of song accompaniments within the corpus
+    mask_ratio: float = 0.15  # perf LM: share of notes masked
+    validation_windows: int = 64  # fixed validation windows (the same in every run)
+
+
+@dataclass
+class AugmentConfig:
+    tempo: tuple[float, float] = (0.8, 1.25)  # tempo scale range
+    transpose: int = 6  # semitones up or down (scores are respelled)
+    velocity_jitter: float = 8.0  # std of velocity noise (MIDI units)
+    drop_notes: float = 0.03  # max share of performed notes removed
+    insert_notes: float = 0.03  # max share of spurious notes inserted
+    asynchrony: float = 0.012  # std of chord-note onset jitter (seconds)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # optimiser steps in all
+    batch_size: int = 16  # windows per step (per process under torchrun)
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    warmup: int = 100  # linear warm-up steps, then cosine decay to lr/10
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = 200  # steps between validations (and checkpoints)
+    log_every: int = 10  # steps between log lines
+    seed: int = 0
+    threads: int = 0  # torch threads (0 = leave torch's default)
+    precision: str = "auto"  # fp32 | bf16 | auto (bf16 only where the hardware has it)
+
+
+@dataclass
+class RunConfig:
+    model: LMConfig = field(default_factory=LMConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls, table: dict, where: str):
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(table) - set(known)
+    if unknown:
+        raise Perf2ScoreError(f"[{where}]: unknown keys {sorted(unknown)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise Perf2ScoreError(f"[{where}]: {exc}") from exc
+
+
+def run_config_from_dict(data: dict, kind: str) -> RunConfig:
+    """Build a ``RunConfig`` from parsed TOML; ``kind`` (performance | score) fixes the LM."""
+    unknown = set(data) - {"model", "data", "augment", "train"}
+    if unknown:
+        raise Perf2ScoreError(f"unknown tables {sorted(unknown)}")
+    model = dict(data.get("model", {}))
+    if model.setdefault("kind", kind) != kind:
+        raise Perf2ScoreError(f"[model] kind = {model['kind']!r}, but this task trains {kind!r}")
+    config = RunConfig(
+        model=_build(LMConfig, model, "model"),
+        data=_build(DataConfig, data.get("data", {}), "data"),
+        augment=_build(AugmentConfig, data.get("augment", {}), "augment"),
+        train=_build(TrainConfig, data.get("train", {}), "train"),
+    )
+    if config.train.precision not in ("fp32", "bf16", "auto"):
+        raise Perf2ScoreError("[train] precision must be fp32, bf16 or auto")
+    if config.data.window > config.model.max_notes:
+        raise Perf2ScoreError("[data] window is longer than [model] max_notes")
+    return config
+
+
+def load_run_config(path: str | Path, kind: str) -> RunConfig:
+    """Parse a TOML training configuration (one-line errors for bad files)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise Perf2ScoreError(f"{path}: no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise Perf2ScoreError(f"{path}: not valid TOML ({exc})") from exc
+    try:
+        return run_config_from_dict(data, kind)
+    except Perf2ScoreError as exc:
+        raise Perf2ScoreError(f"{path}: {exc}") from exc

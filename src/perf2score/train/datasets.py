@@ -1,0 +1,233 @@
+"""Pre-training examples for the two language models.
+
+``PerformanceLMData``: windows of ASAP training performances (augmented) and of synthetic
+performances rendered from training scores, with masked-note targets. ``ScoreLMData``:
+windows of training scores (ASAP training pieces and the corpus), transposed, with next-note
+targets. ``sample(rng, batch)`` draws a training batch; ``validation()`` returns the fixed
+validation batches (real validation performances / scores, no augmentation, fixed masks).
+
+A batch is a dict: ``inputs`` and ``targets`` (stream -> (B, T) int64 tensors; targets use
+``IGNORE_INDEX`` where nothing is predicted) and ``padding`` ((B, T) bool, True = padded).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from perf2score.data.cache import load_index, load_prepared, score_path
+from perf2score.data.corpus import load_corpus_index, load_corpus_score
+from perf2score.errors import Perf2ScoreError
+from perf2score.midi.reading import Performance
+from perf2score.tokens.performance import LOWEST_KEY, encode_performance
+from perf2score.tokens.score import encode_score
+from perf2score.tokens.spec import (
+    BOS,
+    FIRST_VALUE,
+    IGNORE_INDEX,
+    MASK,
+    PAD,
+    PERFORMANCE_STREAMS,
+    SCORE_STREAMS,
+)
+from perf2score.train.augment import (
+    augment_performance,
+    render_performance,
+    transpose_score,
+    transposition,
+)
+from perf2score.train.config import RunConfig
+
+PERFORMANCE_NAMES = tuple(s.name for s in PERFORMANCE_STREAMS)
+SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
+VALIDATION_SEED = 20_241_125
+
+
+def pitch_ids(pitches: np.ndarray) -> np.ndarray:
+    """Performance-token pitch ids (N,) int64 of MIDI pitches (N,)."""
+    return np.clip(pitches.astype(np.int64) - LOWEST_KEY, 0, 87) + FIRST_VALUE
+
+
+def collate(examples: list[tuple[dict, dict]], length: int) -> dict:
+    """Pad (inputs, targets) pairs of (n,) arrays to (B, length) tensors."""
+    batch = {"inputs": {}, "targets": {}}
+    padding = np.ones((len(examples), length), dtype=bool)
+    for part, fill in (("inputs", PAD), ("targets", IGNORE_INDEX)):
+        names = examples[0][0 if part == "inputs" else 1].keys()
+        for name in names:
+            array = np.full((len(examples), length), fill, dtype=np.int64)
+            for row, example in enumerate(examples):
+                values = example[0 if part == "inputs" else 1][name][:length]
+                array[row, : len(values)] = values
+                padding[row, : len(values)] = False
+            batch[part][name] = torch.from_numpy(array)
+    batch["padding"] = torch.from_numpy(padding)
+    return batch
+
+
+def _crop(rng: np.random.Generator, n: int, length: int) -> slice:
+    start = int(rng.integers(0, n - length + 1)) if n > length else 0
+    return slice(start, start + length)
+
+
+def score_example(rows: np.ndarray, ticks_per_quarter: int) -> tuple[dict, dict]:
+    """Next-note (inputs, targets) of score rows (n,) in decoding order.
+
+    Inputs: the previous note's score tokens (``BOS`` first) and this note's pitch (see
+    ``perf2score.models.lm.score_inputs``); targets: this note's score tokens.
+    """
+    tokens, _ = encode_score(rows, ticks_per_quarter)
+    inputs = {name: np.concatenate([[BOS], ids[:-1]]) for name, ids in tokens.items()}
+    inputs["pitch"] = pitch_ids(rows["pitch"])
+    return inputs, tokens
+
+
+def mask_notes(
+    rng: np.random.Generator, tokens: dict[str, np.ndarray], ratio: float
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Masked-note modelling: (inputs, targets) from (n,) token ids per stream.
+
+    A share ``ratio`` of notes is chosen (at least one); 70 % of them lose every stream,
+    the others a random non-empty subset of streams (e.g. only the IOI, so the model learns
+    to infer timing from context). Targets hold the original ids where masked.
+    """
+    n = len(next(iter(tokens.values())))
+    chosen = rng.random(n) < ratio
+    if n and not chosen.any():
+        chosen[rng.integers(n)] = True
+    names = list(tokens)
+    full = rng.random(n) < 0.7
+    partial = rng.random((n, len(names))) < 0.5
+    partial[np.arange(n), rng.integers(0, len(names), n)] = True  # non-empty subsets
+    inputs, targets = {}, {}
+    for k, name in enumerate(names):
+        masked = chosen & (full | partial[:, k])
+        inputs[name] = np.where(masked, MASK, tokens[name])
+        targets[name] = np.where(masked, tokens[name], IGNORE_INDEX)
+    return inputs, targets
+
+
+class PerformanceLMData:
+    """Masked-note examples from prepared performances and synthetic renderings."""
+
+    def __init__(self, config: RunConfig, split: str = "train"):
+        self.config = config
+        cache = Path(config.data.prepared)
+        rows = load_index(cache, split, required=True)
+        self.performances: list[Performance] = []
+        self.scores: list[tuple[np.ndarray, int]] = []
+        pieces: set[str] = set()
+        for row in rows:
+            prepared = load_prepared(cache, row["perf_id"])
+            self.performances.append(Performance(prepared.notes, prepared.pedal))
+            if row["piece"] not in pieces:
+                pieces.add(row["piece"])
+                self.scores.append((prepared.score, prepared.ticks_per_quarter))
+        if config.data.corpus:
+            self.scores += list(_corpus_tables(config.data.corpus))
+        self.weights = _weights([len(p.notes) for p in self.performances])
+        self.split = split
+
+    def _real(self, rng: np.random.Generator, augment: bool) -> dict[str, np.ndarray]:
+        window = self.config.data.window
+        performance = self.performances[rng.choice(len(self.performances), p=self.weights)]
+        rows = _crop(rng, len(performance.notes), int(window * 1.1) + 8)
+        part = Performance(performance.notes[rows], performance.pedal)
+        if augment:
+            part, _ = augment_performance(rng, part, self.config.augment)
+        tokens = encode_performance(part)
+        return {k: v[:window] for k, v in tokens.items()}
+
+    def _synthetic(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        table, tpq = self.scores[int(rng.integers(len(self.scores)))]
+        table = table[~table["tie_stop"]]
+        rows = table[_crop(rng, len(table), self.config.data.window)]
+        rows = transpose_score(
+            rows, transposition(rng, rows["pitch"], self.config.augment.transpose)
+        )
+        return encode_performance(render_performance(rng, rows, tpq))
+
+    def example(self, rng: np.random.Generator, augment: bool = True) -> tuple[dict, dict]:
+        synthetic = augment and rng.random() < self.config.data.synthetic_share
+        tokens = self._synthetic(rng) if synthetic else self._real(rng, augment)
+        return mask_notes(rng, tokens, self.config.data.mask_ratio)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
+        examples = [self.example(rng) for _ in range(batch_size)]
+        return collate(examples, self.config.data.window)
+
+    def validation(self, batch_size: int) -> list[dict]:
+        rng = np.random.default_rng(VALIDATION_SEED)
+        examples = [
+            self.example(rng, augment=False) for _ in range(self.config.data.validation_windows)
+        ]
+        return [
+            collate(examples[i : i + batch_size], self.config.data.window)
+            for i in range(0, len(examples), batch_size)
+        ]
+
+
+class ScoreLMData:
+    """Next-note examples from training scores (ASAP pieces and the score corpus)."""
+
+    def __init__(self, config: RunConfig, split: str = "train"):
+        self.config = config
+        cache = Path(config.data.prepared)
+        pieces = sorted({r["piece"] for r in load_index(cache, split, required=True)})
+        self.asap = [_asap_table(cache, piece) for piece in pieces]
+        self.corpus: list[tuple[np.ndarray, int]] = []
+        corpus_weights: list[float] = []
+        if config.data.corpus and split == "train":
+            for table, tpq, group in _corpus_tables(config.data.corpus, with_group=True):
+                self.corpus.append((table, tpq))
+                lied = group.startswith("OpenScore-Lieder")
+                corpus_weights.append(len(table) * (config.data.lieder_weight if lied else 1.0))
+        self.asap_weights = _weights([len(t) for t, _ in self.asap])
+        self.corpus_weights = _weights(corpus_weights) if self.corpus else None
+
+    def example(self, rng: np.random.Generator, augment: bool = True) -> tuple[dict, dict]:
+        use_corpus = self.corpus and rng.random() < self.config.data.corpus_share
+        tables, weights = (
+            (self.corpus, self.corpus_weights) if use_corpus else (self.asap, self.asap_weights)
+        )
+        table, tpq = tables[rng.choice(len(tables), p=weights)]
+        rows = table[_crop(rng, len(table), self.config.data.window)]
+        if augment:
+            rows = transpose_score(
+                rows, transposition(rng, rows["pitch"], self.config.augment.transpose)
+            )
+        return score_example(rows, tpq)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
+        return collate([self.example(rng) for _ in range(batch_size)], self.config.data.window)
+
+    def validation(self, batch_size: int) -> list[dict]:
+        rng = np.random.default_rng(VALIDATION_SEED)
+        examples = [
+            self.example(rng, augment=False) for _ in range(self.config.data.validation_windows)
+        ]
+        return [
+            collate(examples[i : i + batch_size], self.config.data.window)
+            for i in range(0, len(examples), batch_size)
+        ]
+
+
+def _weights(sizes: list[float]) -> np.ndarray:
+    sizes = np.asarray(sizes, dtype=float)
+    if len(sizes) == 0 or sizes.sum() <= 0:
+        raise Perf2ScoreError("no training examples")
+    return sizes / sizes.sum()
+
+
+def _asap_table(cache: Path, piece: str) -> tuple[np.ndarray, int]:
+    with np.load(score_path(cache, piece)) as data:
+        table = data["table"]
+        return table[~table["tie_stop"]], int(data["ticks_per_quarter"])
+
+
+def _corpus_tables(cache: str, with_group: bool = False):
+    for row in load_corpus_index(cache):
+        table, tpq = load_corpus_score(cache, row["id"])
+        yield (table, tpq, row["group"]) if with_group else (table, tpq)

@@ -1,0 +1,291 @@
+"""The training loop shared by every task: AdamW with warm-up + cosine decay, gradient
+clipping, periodic validation (loss and accuracy per stream), checkpoints that resume
+exactly, the best model kept apart, a JSONL log and a final summary. Runs unchanged under
+``torchrun`` (DDP; gloo on CPU, NCCL on GPU): every process draws its own batches, rank 0
+validates, logs and writes.
+
+Exact resume: the examples of step ``s`` on rank ``r`` come from a generator seeded with
+``(seed, r, s)`` and dropout from a torch seed derived from the same, so a run resumed from
+a checkpoint takes the same steps as one that never stopped.
+
+Run folder: ``log.jsonl``, ``run.json`` (the configuration), ``checkpoint/`` (latest:
+``model.safetensors``, ``config.json``, ``optimizer.safetensors``, ``state.json``),
+``best/`` (lowest validation loss: ``model.safetensors`` + ``config.json``), ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save
+from torch import nn
+from tqdm import tqdm
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
+from perf2score.models.losses import stream_losses
+from perf2score.tokens.spec import IGNORE_INDEX
+from perf2score.train.config import RunConfig
+
+LossFn = Callable[[nn.Module, dict], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class Task:
+    """What to train: the model, its data, how to compute the loss, how to save it."""
+
+    name: str
+    model: nn.Module
+    data: object  # training examples: sample(rng, batch_size) -> batch
+    validation_data: object  # validation(batch_size) -> [batch] (fixed batches)
+    config: RunConfig
+    forward: LossFn  # (model, batch) -> (loss, logits per stream (B, T, V))
+    save: Callable[[nn.Module, Path], None]  # writes model.safetensors + config.json
+
+
+def lm_forward(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss and logits of a ``NoteLM`` on a batch of ``inputs`` / ``targets`` / ``padding``."""
+    logits, _ = model(batch["inputs"], padding=batch["padding"])
+    loss, _ = stream_losses(logits, batch["targets"])
+    return loss, logits
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """True where bf16 autocast is fast: a CUDA GPU with bf16, or a CPU with AVX512-BF16/AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def learning_rate(step: int, config: RunConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to ``lr / 10`` at the last step."""
+    t = config.train
+    if step < t.warmup:
+        return t.lr * (step + 1) / t.warmup
+    progress = min((step - t.warmup) / max(t.steps - t.warmup, 1), 1.0)
+    return t.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {
+        k: {n: t.to(device) for n, t in v.items()} if isinstance(v, dict) else v.to(device)
+        for k, v in batch.items()
+    }
+
+
+@torch.no_grad()
+def validate(task: Task, model: nn.Module, batches: list[dict], device, autocast) -> dict:
+    """Mean loss and per-stream loss / accuracy over the validation batches."""
+    model.eval()
+    total, count = 0.0, 0
+    stream_loss: dict[str, float] = {}
+    correct: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for batch in batches:
+        batch = _to(batch, device)
+        with autocast():
+            loss, logits = task.forward(model, batch)
+        total += float(loss) * len(batch["padding"])
+        count += len(batch["padding"])
+        for name, scores in logits.items():
+            target = batch["targets"][name]  # (B, T)
+            valid = target != IGNORE_INDEX
+            n = int(valid.sum())
+            if not n:
+                continue
+            ce = torch.nn.functional.cross_entropy(
+                scores.float()[valid], target[valid], reduction="sum"
+            )
+            stream_loss[name] = stream_loss.get(name, 0.0) + float(ce)
+            correct[name] = correct.get(name, 0) + int((scores.argmax(-1) == target)[valid].sum())
+            seen[name] = seen.get(name, 0) + n
+    model.train()
+    return {
+        "loss": total / max(count, 1),
+        "streams": {
+            name: {
+                "loss": stream_loss[name] / seen[name],
+                "accuracy": correct[name] / seen[name],
+                "targets": seen[name],
+            }
+            for name in sorted(seen)
+        },
+    }
+
+
+def _save_checkpoint(folder: Path, task: Task, model, optimizer, state: dict) -> None:
+    task.save(model, folder)
+    tensors, meta = {}, {"param_groups": optimizer.state_dict()["param_groups"], "state": {}}
+    for index, values in optimizer.state_dict()["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().contiguous()
+            else:
+                meta["state"].setdefault(str(index), {})[key] = value
+    atomic_write(folder / "optimizer.safetensors", save(tensors))
+    atomic_write(folder / "state.json", json.dumps({**state, "optimizer": meta}, indent=2))
+
+
+def _load_checkpoint(folder: Path, model, optimizer) -> dict:
+    state = json.loads((folder / "state.json").read_text())
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    meta = state.pop("optimizer")
+    per_param: dict[int, dict] = {}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        per_param.setdefault(int(index), {})[name] = value
+    for index, values in meta["state"].items():
+        per_param.setdefault(int(index), {}).update(values)
+    optimizer.load_state_dict({"state": per_param, "param_groups": meta["param_groups"]})
+    return state
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def train(
+    task: Task,
+    out: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    until: int | None = None,
+) -> dict:
+    """Train ``task`` into the run folder ``out``; return the summary (also summary.json).
+
+    ``until``: stop at that step (validated and checkpointed) although the schedule runs to
+    ``[train] steps``; ``resume`` continues later exactly as if never stopped.
+    """
+    out = Path(out)
+    config = task.config
+    checkpoint = out / "checkpoint"
+    if checkpoint.exists() and not resume:
+        raise Perf2ScoreError(f"{out}: a run is already there (pass --resume to continue it)")
+    if resume and not (checkpoint / "state.json").is_file():
+        raise Perf2ScoreError(f"{out}: no checkpoint to resume")
+    rank, world = _distributed()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    device = torch.device(
+        f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+    )
+    precision = config.train.precision
+    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(device))
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+    model = task.model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        trainable, lr=config.train.lr, weight_decay=config.train.weight_decay
+    )
+    state = {"step": 0, "best_loss": None, "wall_s": 0.0, "notes": 0}
+    if resume:
+        state = _load_checkpoint(checkpoint, model, optimizer)
+    ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    validation = task.validation_data.validation(config.train.batch_size) if rank == 0 else []
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(
+            out / "run.json", json.dumps({"task": task.name, **config.to_dict()}, indent=2)
+        )
+    log = open(out / "log.jsonl", "a") if rank == 0 else None  # noqa: SIM115 (closed below)
+    steps = config.train.steps
+    stop = min(steps, until) if until else steps
+    bar = tqdm(
+        total=steps, initial=state["step"], desc=task.name, disable=not progress or rank != 0
+    )
+    started, last = time.perf_counter(), None
+    window_notes, window_start = 0, time.perf_counter()
+    model.train()
+    try:
+        while state["step"] < stop:
+            step = state["step"]
+            rng = np.random.default_rng([config.train.seed, rank, step])
+            torch.manual_seed(config.train.seed * 1_000_003 + step * 101 + rank)
+            batch = _to(task.data.sample(rng, config.train.batch_size), device)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, config)
+            with autocast():
+                loss, _ = task.forward(ddp, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(trainable, config.train.grad_clip)
+            optimizer.step()
+            loss_value = float(loss.detach())
+            notes = int((~batch["padding"]).sum()) * world
+            state["step"], state["notes"] = step + 1, state["notes"] + notes
+            window_notes += notes
+            bar.update(1)
+            if rank == 0 and (
+                state["step"] % config.train.log_every == 0 or state["step"] == steps
+            ):
+                rate = window_notes / max(time.perf_counter() - window_start, 1e-9)
+                window_notes, window_start = 0, time.perf_counter()
+                bar.set_postfix(loss=f"{loss_value:.3f}", notes_s=f"{rate:.0f}")
+                entry = {
+                    "step": state["step"],
+                    "loss": loss_value,
+                    "lr": learning_rate(step, config),
+                    "grad_norm": float(norm),
+                    "notes_per_s": rate,
+                }
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+            if state["step"] % config.train.eval_every == 0 or state["step"] in (steps, stop):
+                state["wall_s"] += time.perf_counter() - started
+                started = time.perf_counter()
+                if rank == 0:
+                    last = validate(task, model, validation, device, autocast)
+                    log.write(json.dumps({"step": state["step"], "validation": last}) + "\n")
+                    log.flush()
+                    if state["best_loss"] is None or last["loss"] < state["best_loss"]:
+                        state["best_loss"] = last["loss"]
+                        state["best_step"] = state["step"]
+                        task.save(model, out / "best")
+                    _save_checkpoint(checkpoint, task, model, optimizer, state)
+                    bar.write(f"step {state['step']}: validation loss {last['loss']:.4f}")
+                if world > 1:
+                    dist.barrier()
+    finally:
+        bar.close()
+        if log:
+            log.close()
+    summary = {}
+    if rank == 0:
+        params = sum(p.numel() for p in model.parameters())
+        summary = {
+            "task": task.name,
+            "steps": state["step"],
+            "wall_s": round(state["wall_s"], 1),
+            "notes_seen": state["notes"],
+            "notes_per_s": round(state["notes"] / max(state["wall_s"], 1e-9), 1),
+            "parameters": params,
+            "trainable_parameters": sum(p.numel() for p in trainable),
+            "precision": "bf16" if use_bf16 else "fp32",
+            "processes": world,
+            "best_step": state.get("best_step"),
+            "best_validation_loss": state["best_loss"],
+            "final_validation": last,
+        }
+        atomic_write(out / "summary.json", json.dumps(summary, indent=2))
+    return summary

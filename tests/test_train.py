@@ -1,0 +1,151 @@
+"""Training: configuration files, augmentation, the loop (learning, checkpoints, exact resume,
+DDP with two CPU processes). Uses generated scores only; the data tests are in test_data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import generated_table, tiny_task
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.models import LMConfig
+from perf2score.tokens import encode_performance
+from perf2score.train.augment import augment_performance, render_performance, transpose_score
+from perf2score.train.config import AugmentConfig, load_run_config
+from perf2score.train.datasets import mask_notes
+from perf2score.train.loop import train
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return generated_table(tmp_path_factory.mktemp("score"))
+
+
+def _task(kind, table, steps, seed=0):
+    return tiny_task(kind, table, steps, seed)
+
+
+@pytest.mark.parametrize("kind", ["performance", "score"])
+def test_a_tiny_model_learns_and_writes_its_run(kind, table, tmp_path):
+    summary = train(_task(kind, table, 60), tmp_path / "run", progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [e["validation"]["loss"] for e in log if "validation" in e]
+    assert len(losses) == 6 and losses[-1] < 0.7 * losses[0]
+    assert summary["steps"] == 60 and summary["parameters"] == summary["trainable_parameters"]
+    streams = summary["final_validation"]["streams"]
+    assert set(streams) <= set(LMConfig(kind=kind).output_streams) and streams
+    for name in ("model.safetensors", "config.json"):
+        assert (tmp_path / "run" / "best" / name).is_file()
+    assert (tmp_path / "run" / "checkpoint" / "optimizer.safetensors").is_file()
+
+
+def test_resume_continues_the_same_run(table, tmp_path):
+    straight = _task("performance", table, 20)
+    train(straight, tmp_path / "a", progress=False)
+    first = _task("performance", table, 20)
+    train(first, tmp_path / "b", progress=False, until=10)  # an interrupted run
+    with pytest.raises(Perf2ScoreError, match="--resume"):
+        train(_task("performance", table, 20), tmp_path / "b", progress=False)
+    resumed = _task("performance", table, 20, seed=99)  # other initial weights: all restored
+    train(resumed, tmp_path / "b", resume=True, progress=False)
+    for (name, a), (_, b) in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(HERE), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        str(HERE / "ddp_worker.py"),
+        str(tmp_path),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["steps"] == 6
+    sums = [float((tmp_path / f"rank{r}.txt").read_text()) for r in (0, 1)]
+    assert sums[0] == pytest.approx(sums[1], abs=1e-6)  # the replicas stayed identical
+
+
+def test_config_files(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('[model]\nd_model = 64\nn_heads = 2\n[train]\nsteps = 5\nprecision = "fp32"\n')
+    config = load_run_config(good, "score")
+    assert config.model.kind == "score" and config.model.d_model == 64 and config.train.steps == 5
+    for text, message in [
+        ("[model]\nwidth = 3\n", "unknown keys"),
+        ("[trainer]\n", "unknown tables"),
+        ('[model]\nkind = "performance"\n', "this task trains"),
+        ("[model]\nd_model = 30\nn_heads = 4\n", "even integer"),
+        ("[train\n", "not valid TOML"),
+    ]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(Perf2ScoreError, match=message):
+            load_run_config(bad, "score")
+    shipped = sorted((HERE.parent / "configs").glob("*.toml"))
+    assert shipped
+    for path in shipped:
+        kind = "performance" if "perf" in path.name else "score"
+        load_run_config(path, kind)
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
+    from perf2score.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nwidth = 3\n")
+    assert main(["train", "perf-lm", "--config", str(bad), "--out", str(tmp_path / "r")]) == 2
+    error = capsys.readouterr().err
+    assert "unknown keys" in error and "Traceback" not in error and error.count("\n") == 1
+
+
+def test_transposition_respells_notes_and_keys(table):
+    rows, _ = table
+    up = transpose_score(rows, 2)  # F major (1 flat) -> G major (1 sharp)
+    assert np.array_equal(up["pitch"], rows["pitch"] + 2)
+    assert np.all(up["key_fifths"] == rows["key_fifths"] + 2)
+    natural = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+    spelled = np.array([natural[s] for s in up["step"]]) + up["alter"] + 12 * (up["octave"] + 1)
+    assert np.array_equal(spelled, up["pitch"])
+    down = transpose_score(rows, -1)  # F -> E major (4 sharps), not Fb major (8 flats)
+    assert np.all(down["key_fifths"] == 4)
+    spelled = np.array([natural[s] for s in down["step"]]) + down["alter"]
+    assert np.array_equal(spelled % 12, down["pitch"] % 12)
+
+
+def test_performance_augmentation_and_rendering(table):
+    rows, tpq = table
+    rng = np.random.default_rng(3)
+    performance = render_performance(rng, rows, tpq)
+    notes = performance.notes
+    assert len(notes) == len(rows) and np.all(np.diff(notes["onset_sec"]) >= 0)
+    assert np.all(notes["offset_sec"] > notes["onset_sec"])
+    config = AugmentConfig(drop_notes=0.2, insert_notes=0.2)
+    augmented, source = augment_performance(rng, performance, config)
+    out = augmented.notes
+    assert np.all(np.diff(out["onset_sec"]) >= 0) and len(out) == len(source)
+    assert out["pitch"].min() >= 21 and out["pitch"].max() <= 108
+    shift = {
+        int(o) - int(notes["pitch"][s]) for o, s in zip(out["pitch"], source, strict=True) if s >= 0
+    }
+    assert len(shift) == 1 and abs(shift.pop()) <= config.transpose
+    tokens = encode_performance(augmented)
+    inputs, targets = mask_notes(rng, tokens, 0.5)
+    masked = targets["pitch"] != -100
+    assert masked.any() and np.all(inputs["pitch"][masked] == 1)  # MASK

@@ -1,0 +1,57 @@
+"""Tiny training tasks on a generated score (shared by test_train and ddp_worker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from builders import build_part, write_musicxml
+
+from perf2score.data.targets import score_targets
+from perf2score.models import LMConfig, NoteLM, save_model
+from perf2score.tokens import encode_performance
+from perf2score.train.augment import render_performance
+from perf2score.train.config import RunConfig, TrainConfig
+from perf2score.train.datasets import collate, mask_notes, score_example
+from perf2score.train.loop import Task, lm_forward
+
+TINY = {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
+
+
+def generated_table(folder: Path) -> tuple[np.ndarray, int]:
+    """(score rows without tied continuations, ticks per quarter) of the builders' piece."""
+    table, tpq, _ = score_targets(write_musicxml(build_part(), folder / "s.musicxml"))
+    return table[~table["tie_stop"]], tpq
+
+
+class FixedData:
+    """A fixed window; performance masks drawn from the step's generator (exact resume)."""
+
+    def __init__(self, kind: str, table: np.ndarray, tpq: int):
+        self.kind = kind
+        if kind == "performance":
+            rng = np.random.default_rng(1)
+            self.tokens = encode_performance(render_performance(rng, table, tpq))
+        else:
+            self.example = score_example(table, tpq)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
+        if self.kind == "performance":
+            examples = [mask_notes(rng, self.tokens, 0.3) for _ in range(batch_size)]
+        else:
+            examples = [self.example] * batch_size
+        return collate(examples, 40)
+
+    def validation(self, batch_size: int) -> list[dict]:
+        return [self.sample(np.random.default_rng(0), batch_size)]
+
+
+def tiny_task(kind: str, table: tuple[np.ndarray, int], steps: int, seed: int = 0) -> Task:
+    torch.manual_seed(seed)
+    config = RunConfig(
+        model=LMConfig(kind=kind, **TINY),
+        train=TrainConfig(steps=steps, batch_size=4, lr=3e-3, warmup=5, eval_every=10, log_every=5),
+    )
+    data = FixedData(kind, *table)
+    return Task(kind, NoteLM(config.model), data, data, config, lm_forward, save_model)
