@@ -87,6 +87,10 @@ class Block(nn.Module):
         self.feed_forward = FeedForward(d_model, d_ff, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, positions, causal, padding=None, cache=None) -> torch.Tensor:
+    def forward(self, x, positions, causal, padding=None, cache=None, cross=None) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C); ``cross`` (optional) maps x to a residual update
+        between self-attention and the feed-forward sub-layer (the adapter's hook)."""
         x = x + self.drop(self.attention(self.norm1(x), positions, causal, padding, cache))
+        if cross is not None:
+            x = x + cross(x)  # (B, T, C)
         return x + self.feed_forward(self.norm2(x))  # (B, T, C)

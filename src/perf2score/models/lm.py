@@ -43,11 +43,13 @@ class NoteLM(nn.Module):
         padding: torch.Tensor | None = None,
         cache: list[dict] | None = None,
         start: int = 0,
+        cross: list | None = None,
     ) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
         """(logits per output stream (B, T, V), hidden states [(B, T, C)] * (n_layers + 1)).
 
         ``padding`` (B, T) is True at padded notes; ``cache`` (one dict per layer) and
-        ``start`` (the position of the first given note) are for incremental decoding.
+        ``start`` (the position of the first given note) are for incremental decoding;
+        ``cross`` (one callable per layer, or None) is the adapter's hook in each block.
         """
         x = self.embed(tokens)  # (B, T, C)
         T = x.shape[1]
@@ -57,7 +59,8 @@ class NoteLM(nn.Module):
         hidden = [x]
         for index, block in enumerate(self.blocks):
             layer_cache = cache[index] if cache is not None else None
-            x = block(x, positions, self.config.causal, padding, layer_cache)  # (B, T, C)
+            hook = cross[index] if cross is not None else None
+            x = block(x, positions, self.config.causal, padding, layer_cache, hook)  # (B, T, C)
             hidden.append(x)
         x = self.norm(x)  # (B, T, C)
         return {name: head(x) for name, head in self.heads.items()}, hidden

@@ -1,0 +1,116 @@
+"""The function-alignment adapter: a function-preserving start, layer mappings, parameter
+efficiency, cached decoding, LoRA, learning."""
+
+import math
+
+import pytest
+import torch
+
+from perf2score.models import LMConfig, NoteLM
+from perf2score.models.adapter import AdapterConfig, AlignedModel, adapter_state
+from perf2score.models.losses import stream_losses
+from perf2score.tokens.spec import FIRST_VALUE, STREAMS
+
+TINY = {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "dropout": 0.0}
+
+
+def _models(perf_layers: int = 3, score_layers: int = 2):
+    torch.manual_seed(0)
+    perf = NoteLM(LMConfig(kind="performance", **{**TINY, "n_layers": perf_layers}))
+    score = NoteLM(LMConfig(kind="score", **{**TINY, "n_layers": score_layers}))
+    return perf, score
+
+
+def _tokens(config: LMConfig, batch: int = 2, notes: int = 10, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        n: torch.randint(FIRST_VALUE, STREAMS[n].size, (batch, notes), generator=g)
+        for n in config.input_streams
+    }
+
+
+def _adapter(**kw) -> AdapterConfig:
+    return AdapterConfig(rank=8, n_heads=2, dropout=0.0, **kw)
+
+
+def test_training_starts_from_the_unchanged_score_lm():
+    perf, score = _models()
+    perf_tokens, score_tokens = _tokens(perf.config), _tokens(score.config, seed=1)
+    alone, _ = score.eval()(score_tokens)
+    model = AlignedModel(perf, score, _adapter(lora_rank=4)).eval()
+    joined = model(perf_tokens, score_tokens)
+    for name in alone:
+        assert torch.allclose(alone[name], joined[name], atol=1e-5), name
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [("mix", [[0, 1, 2, 3], [0, 1, 2, 3]]), ("one-to-one", [[2], [3]]), ("last", [[3], [3]])],
+)
+def test_layer_mappings(mapping, expected):
+    model = AlignedModel(*_models(), _adapter(mapping=mapping))
+    assert model.sources == expected
+    weights = model.mixture_weights()
+    assert len(weights) == 2 and all(len(row) == 4 for row in weights)
+    assert all(abs(sum(row) - 1) < 1e-6 for row in weights)
+
+
+def test_frozen_training_is_parameter_efficient_and_saves_only_what_it_trains():
+    frozen = AlignedModel(*_models(), _adapter())
+    counts = frozen.parameter_counts()
+    assert 0 < counts["trainable"] < counts["total"]
+    assert not any(p.requires_grad for p in frozen.performance.parameters())
+    assert not any(p.requires_grad for p in frozen.score.blocks.parameters())
+    state = adapter_state(frozen)
+    assert any(k.startswith("adapters.") for k in state)
+    assert not any(k.startswith("performance.") for k in state)
+    lora = AlignedModel(*_models(), _adapter(lora_rank=4))
+    assert lora.parameter_counts()["trainable"] > counts["trainable"]
+    full = AlignedModel(*_models(), _adapter(mode="full-finetune"))
+    assert full.parameter_counts()["trainable"] == full.parameter_counts()["total"]
+
+
+def test_cached_decoding_matches_the_full_forward():
+    perf, score = _models()
+    model = AlignedModel(perf, score, _adapter())
+    with torch.no_grad():
+        for adapter in model.adapters:
+            adapter.gate.fill_(0.5)  # the adapters must matter in this test
+    model.eval()
+    perf_tokens, score_tokens = _tokens(perf.config), _tokens(score.config, seed=1)
+    full = model(perf_tokens, score_tokens)
+    memory = model.encode(perf_tokens)
+    cache = model.score.new_cache()
+    steps = [
+        model(
+            None,
+            {k: v[:, t : t + 1] for k, v in score_tokens.items()},
+            memory=memory,
+            cache=cache,
+            start=t,
+        )["position"]
+        for t in range(10)
+    ]
+    assert torch.allclose(torch.cat(steps, dim=1), full["position"], atol=1e-4)
+
+
+def test_the_adapter_learns_to_read_the_performance():
+    """A task only the performance can solve: the score value equals the performance IOI."""
+    perf, score = _models()
+    model = AlignedModel(perf, score, _adapter(lora_rank=4)).train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for step in range(200):
+        perf_tokens = {k: torch.full_like(v, FIRST_VALUE) for k, v in _tokens(perf.config).items()}
+        perf_tokens["ioi"] = _tokens(perf.config, seed=step)["ioi"] % 8 + FIRST_VALUE
+        score_tokens = _tokens(score.config, seed=1000 + step)
+        target = {"value": perf_tokens["ioi"]}
+        logits = model(perf_tokens, score_tokens)
+        loss, _ = stream_losses({"value": logits["value"]}, target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    chance = math.log(8)  # the best loss without reading the performance
+    assert sum(losses[-10:]) / 10 < 0.5 * chance
+    assert all(abs(float(a.gate.detach())) > 0.1 for a in model.adapters)
