@@ -137,15 +137,56 @@ def test_performance_augmentation_and_rendering(table):
     assert len(notes) == len(rows) and np.all(np.diff(notes["onset_sec"]) >= 0)
     assert np.all(notes["offset_sec"] > notes["onset_sec"])
     config = AugmentConfig(drop_notes=0.2, insert_notes=0.2)
-    augmented, source = augment_performance(rng, performance, config)
+    augmented, source, semitones = augment_performance(rng, performance, config)
     out = augmented.notes
     assert np.all(np.diff(out["onset_sec"]) >= 0) and len(out) == len(source)
     assert out["pitch"].min() >= 21 and out["pitch"].max() <= 108
     shift = {
         int(o) - int(notes["pitch"][s]) for o, s in zip(out["pitch"], source, strict=True) if s >= 0
     }
-    assert len(shift) == 1 and abs(shift.pop()) <= config.transpose
+    assert shift == {semitones} and abs(semitones) <= config.transpose
     tokens = encode_performance(augmented)
     inputs, targets = mask_notes(rng, tokens, 0.5)
     masked = targets["pitch"] != -100
     assert masked.any() and np.all(inputs["pitch"][masked] == 1)  # MASK
+
+
+def test_the_adapter_fine_tunes_saves_and_loads(table, tmp_path):
+    from train_helpers import FixedAlignedData
+
+    from perf2score.models.io import load_aligned, load_aligned_weights, save_aligned
+    from perf2score.train.config import RunConfig, TrainConfig
+    from perf2score.train.loop import Task
+    from perf2score.train.tasks import aligned_forward, build_aligned
+
+    for kind in ("performance", "score"):
+        train(tiny_task(kind, table, 10), tmp_path / kind, progress=False)
+    config = RunConfig(train=TrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=5, eval_every=20))
+    config.base.performance, config.base.score = (
+        str(tmp_path / "performance" / "best"),
+        str(tmp_path / "score" / "best"),
+    )
+    config.adapter.rank, config.adapter.n_heads, config.adapter.lora_rank = 16, 2, 4
+    base = {"performance": config.base.performance, "score": config.base.score}
+    data = FixedAlignedData(*table)
+    task = Task(
+        "align",
+        build_aligned(config),
+        data,
+        data,
+        config,
+        aligned_forward,
+        lambda model, folder: save_aligned(model, folder, base),
+        load_aligned_weights,
+    )
+    summary = train(task, tmp_path / "align", progress=False)
+    assert summary["trainable_parameters"] < summary["parameters"]
+    log = (tmp_path / "align" / "log.jsonl").read_text().splitlines()
+    losses = [json.loads(e)["validation"]["loss"] for e in log if "validation" in e]
+    assert losses[-1] < 0.7 * losses[0]
+    loaded = load_aligned(tmp_path / "align" / "best")
+    task.model.eval()
+    batch = data.sample(np.random.default_rng(0), 2)
+    expected = task.model(batch["performance"], batch["inputs"])
+    got = loaded(batch["performance"], batch["inputs"])
+    assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)

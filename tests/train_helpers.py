@@ -13,7 +13,13 @@ from perf2score.models import LMConfig, NoteLM, save_model
 from perf2score.tokens import encode_performance
 from perf2score.train.augment import render_performance
 from perf2score.train.config import RunConfig, TrainConfig
-from perf2score.train.datasets import collate, mask_notes, score_example
+from perf2score.train.datasets import (
+    align_example,
+    collate,
+    collate_aligned,
+    mask_notes,
+    score_example,
+)
 from perf2score.train.loop import Task, lm_forward
 
 TINY = {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
@@ -55,3 +61,27 @@ def tiny_task(kind: str, table: tuple[np.ndarray, int], steps: int, seed: int = 
     )
     data = FixedData(kind, *table)
     return Task(kind, NoteLM(config.model), data, data, config, lm_forward, save_model)
+
+
+class FixedAlignedData:
+    """One rendered performance of the generated score, note-aligned to its rows."""
+
+    def __init__(self, table: np.ndarray, tpq: int):
+        performance = render_performance(np.random.default_rng(1), table, tpq)
+        rows = table[np.lexsort((table["pitch"], table["onset_ticks"]))]
+        drop = np.zeros(len(rows), bool)
+        self.example = align_example(performance, _pair(performance.notes, rows), drop, tpq)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
+        return collate_aligned([self.example] * batch_size, 40)
+
+    def validation(self, batch_size: int) -> list[dict]:
+        return [self.sample(np.random.default_rng(0), batch_size)]
+
+
+def _pair(notes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Score rows in the notes' order: the k-th note of a pitch gets that pitch's k-th row."""
+    out = np.zeros(len(notes), dtype=rows.dtype)
+    for pitch in np.unique(notes["pitch"]):
+        out[np.flatnonzero(notes["pitch"] == pitch)] = rows[rows["pitch"] == pitch]
+    return out

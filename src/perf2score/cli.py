@@ -162,11 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train(sub) -> None:
     tr = sub.add_parser(
         "train",
-        help="pre-train a language model",
+        help="pre-train a language model or fine-tune the adapter",
         description="Train from a TOML configuration into a run folder (resumable).",
     )
-    tr.add_argument("task", choices=["perf-lm", "score-lm"])
-    tr.add_argument("--config", required=True, help="TOML file ([model] [data] [augment] [train])")
+    tr.add_argument("task", choices=["perf-lm", "score-lm", "align"])
+    tr.add_argument(
+        "--config",
+        required=True,
+        help="TOML file ([model] or [base] [adapter]; [data] [augment] [train])",
+    )
     tr.add_argument("--out", required=True, help="run folder (checkpoints, log, best model)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--steps", type=int, help="override [train] steps (the schedule's length)")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from safetensors.torch import load_file, save
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
+from perf2score.models.adapter import AdapterConfig, AlignedModel, adapter_state
 from perf2score.models.config import LMConfig
 from perf2score.models.lm import NoteLM
 
@@ -26,4 +29,53 @@ def load_model(folder: str | os.PathLike) -> NoteLM:
         raise Perf2ScoreError(f"{folder}: no model (config.json + model.safetensors)")
     model = NoteLM(LMConfig.from_json(folder / "config.json"))
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.eval()
+
+
+def save_aligned(model: AlignedModel, folder: str | os.PathLike, base: dict[str, str]) -> None:
+    """Save an aligned model like a peft adapter: ``adapter.safetensors`` (only the trained
+    weights when the LMs are frozen, else all) and ``adapter.json`` (the adapter config, both
+    LM configs, and ``base``: the folders of the pre-trained LMs, relative to ``folder``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "adapter": asdict(model.config),
+        "performance": asdict(model.performance.config),
+        "score": asdict(model.score.config),
+        "base": {k: os.path.relpath(Path(v).resolve(), folder.resolve()) for k, v in base.items()},
+    }
+    atomic_write(folder / "adapter.safetensors", save(adapter_state(model)))
+    atomic_write(folder / "adapter.json", json.dumps(config, indent=2))
+
+
+def _lm_config(data: dict) -> LMConfig:
+    return LMConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def load_aligned_weights(model: AlignedModel, folder: str | os.PathLike) -> None:
+    """Load ``adapter.safetensors`` into an aligned model (frozen weights stay as they are)."""
+    state = load_file(str(Path(folder) / "adapter.safetensors"))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    if unexpected or trained & set(missing):
+        raise Perf2ScoreError(f"{folder}: adapter weights do not fit this model")
+
+
+def load_aligned(folder: str | os.PathLike) -> AlignedModel:
+    """An aligned model from ``adapter.json``: the base LMs' weights (unless the adapter holds
+    every weight), then the adapter's."""
+    folder = Path(folder)
+    path = folder / "adapter.json"
+    if not path.is_file() or not (folder / "adapter.safetensors").is_file():
+        raise Perf2ScoreError(f"{folder}: no aligned model (adapter.json + adapter.safetensors)")
+    config = json.loads(path.read_text())
+    adapter = AdapterConfig(**config["adapter"])
+    if adapter.mode == "frozen":
+        performance = load_model(folder / config["base"]["performance"])
+        score = load_model(folder / config["base"]["score"])
+    else:
+        performance = NoteLM(_lm_config(config["performance"]))
+        score = NoteLM(_lm_config(config["score"]))
+    model = AlignedModel(performance, score, adapter)
+    load_aligned_weights(model, folder)
     return model.eval()

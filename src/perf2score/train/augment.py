@@ -31,11 +31,10 @@ def augment_performance(
     rng: np.random.Generator,
     performance: Performance,
     config: AugmentConfig,
-    keep: np.ndarray | None = None,
-) -> tuple[Performance, np.ndarray]:
-    """(augmented performance sorted by onset, source row of each note; -1 = inserted).
+) -> tuple[Performance, np.ndarray, int]:
+    """(augmented performance sorted by onset, source row of each note (-1 = inserted),
+    transposition in semitones).
 
-    ``keep`` (N,) bool marks notes that may not be dropped (e.g. none: all may).
     """
     notes = performance.notes.copy()
     n = len(notes)
@@ -43,8 +42,6 @@ def augment_performance(
     source = np.arange(n)
     drop_share = rng.uniform(0, config.drop_notes)
     kept = rng.random(n) >= drop_share
-    if keep is not None:
-        kept |= keep
     notes, source = notes[kept], source[kept]
     shift = transposition(rng, notes["pitch"], config.transpose)
     notes["pitch"] += shift
@@ -77,7 +74,7 @@ def augment_performance(
         source = np.concatenate([source, np.full(n_insert, -1)])
     order = np.lexsort((notes["pitch"], notes["onset_sec"]))
     pedal = np.asarray(performance.pedal, dtype=float).reshape(-1, 2) * scale
-    return Performance(notes[order], pedal), source[order]
+    return Performance(notes[order], pedal), source[order], shift
 
 
 def transpose_score(table: np.ndarray, semitones: int) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 A file has up to four tables, each optional (defaults below)::
 
-    [model]      # perf2score.models.LMConfig fields (kind is set by the task)
+    [model]      # perf2score.models.LMConfig fields (kind is set by the task; LMs only)
+    [base]       # align only: folders of the pre-trained performance and score LMs
+    [adapter]    # align only: perf2score.models.adapter.AdapterConfig fields
     [data]       # where the prepared caches are, window length, synthetic share
     [augment]    # augmentation strengths
     [train]      # steps, batch, optimiser, schedule, validation, checkpoints, precision
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.models.adapter import AdapterConfig
 from perf2score.models.config import LMConfig
 
 
@@ -57,8 +60,16 @@ class TrainConfig:
 
 
 @dataclass
+class BaseConfig:
+    performance: str = "runs/perf-lm/best"  # pre-trained performance LM folder
+    score: str = "runs/score-lm/best"  # pre-trained score LM folder
+
+
+@dataclass
 class RunConfig:
     model: LMConfig = field(default_factory=LMConfig)
+    base: BaseConfig = field(default_factory=BaseConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -80,15 +91,22 @@ def _build(cls, table: dict, where: str):
 
 
 def run_config_from_dict(data: dict, kind: str) -> RunConfig:
-    """Build a ``RunConfig`` from parsed TOML; ``kind`` (performance | score) fixes the LM."""
-    unknown = set(data) - {"model", "data", "augment", "train"}
+    """Build a ``RunConfig`` from parsed TOML; ``kind``: performance | score (an LM) or align."""
+    tables = {"data", "augment", "train"} | ({"base", "adapter"} if kind == "align" else {"model"})
+    unknown = set(data) - tables
     if unknown:
-        raise Perf2ScoreError(f"unknown tables {sorted(unknown)}")
+        raise Perf2ScoreError(
+            f"unknown tables {sorted(unknown)} (this task reads {sorted(tables)})"
+        )
     model = dict(data.get("model", {}))
+    if kind == "align":
+        model["kind"] = kind = "score"  # unused: the base LMs define the architectures
     if model.setdefault("kind", kind) != kind:
         raise Perf2ScoreError(f"[model] kind = {model['kind']!r}, but this task trains {kind!r}")
     config = RunConfig(
         model=_build(LMConfig, model, "model"),
+        base=_build(BaseConfig, data.get("base", {}), "base"),
+        adapter=_build(AdapterConfig, data.get("adapter", {}), "adapter"),
         data=_build(DataConfig, data.get("data", {}), "data"),
         augment=_build(AugmentConfig, data.get("augment", {}), "augment"),
         train=_build(TrainConfig, data.get("train", {}), "train"),

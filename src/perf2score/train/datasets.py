@@ -136,7 +136,7 @@ class PerformanceLMData:
         rows = _crop(rng, len(performance.notes), int(window * 1.1) + 8)
         part = Performance(performance.notes[rows], performance.pedal)
         if augment:
-            part, _ = augment_performance(rng, part, self.config.augment)
+            part, _, _ = augment_performance(rng, part, self.config.augment)
         tokens = encode_performance(part)
         return {k: v[:window] for k, v in tokens.items()}
 
@@ -231,3 +231,80 @@ def _corpus_tables(cache: str, with_group: bool = False):
     for row in load_corpus_index(cache):
         table, tpq = load_corpus_score(cache, row["id"])
         yield (table, tpq, row["group"]) if with_group else (table, tpq)
+
+
+def align_example(
+    performance: Performance, targets: np.ndarray, drop: np.ndarray, ticks_per_quarter: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """One fine-tuning example of n performed notes and their score attributes (n,).
+
+    Returns ``performance`` (performance token ids), ``inputs`` (score-LM inputs: the
+    previous note's score tokens and this note's pitch) and ``targets`` (this note's score
+    tokens; a dropped note has only its ``drop`` target).
+    """
+    score, _ = encode_score(targets, ticks_per_quarter, drop)
+    inputs = {name: np.concatenate([[BOS], ids[:-1]]) for name, ids in score.items()}
+    inputs["pitch"] = pitch_ids(performance.notes["pitch"])
+    goals = {
+        name: ids if name == "drop" else np.where(drop, IGNORE_INDEX, ids)
+        for name, ids in score.items()
+    }
+    return {"performance": encode_performance(performance), "inputs": inputs, "targets": goals}
+
+
+class AlignData:
+    """Note-aligned (performance, score) windows of prepared performances for fine-tuning.
+
+    Augmentation (training only): tempo, transposition (the targets are respelled),
+    velocity, dropped notes, inserted notes (their target is ``drop``), chord asynchrony.
+    """
+
+    def __init__(self, config: RunConfig, split: str = "train"):
+        self.config = config
+        cache = Path(config.data.prepared)
+        self.items = []
+        for row in load_index(cache, split, required=True):
+            p = load_prepared(cache, row["perf_id"])
+            self.items.append(
+                (Performance(p.notes, p.pedal), p.targets(), p.drop, p.ticks_per_quarter)
+            )
+        self.weights = _weights([len(item[0].notes) for item in self.items])
+
+    def example(self, rng: np.random.Generator, augment: bool = True) -> dict:
+        window = self.config.data.window
+        performance, targets, drop, tpq = self.items[rng.choice(len(self.items), p=self.weights)]
+        rows = _crop(rng, len(performance.notes), int(window * 1.05) if augment else window)
+        part = Performance(performance.notes[rows], performance.pedal)
+        targets, drop = targets[rows], drop[rows]
+        if augment:
+            part, source, shift = augment_performance(rng, part, self.config.augment)
+            inserted = source < 0
+            targets = transpose_score(targets[np.maximum(source, 0)], shift)
+            drop = drop[np.maximum(source, 0)] | inserted
+        example = align_example(part, targets, drop, tpq)
+        return {
+            part_name: {k: v[:window] for k, v in streams.items()}
+            for part_name, streams in example.items()
+        }
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
+        return collate_aligned(
+            [self.example(rng) for _ in range(batch_size)], self.config.data.window
+        )
+
+    def validation(self, batch_size: int) -> list[dict]:
+        rng = np.random.default_rng(VALIDATION_SEED)
+        examples = [
+            self.example(rng, augment=False) for _ in range(self.config.data.validation_windows)
+        ]
+        return [
+            collate_aligned(examples[i : i + batch_size], self.config.data.window)
+            for i in range(0, len(examples), batch_size)
+        ]
+
+
+def collate_aligned(examples: list[dict], length: int) -> dict:
+    """Aligned examples padded to (B, length): performance, inputs, targets, padding."""
+    batch = collate([(e["inputs"], e["targets"]) for e in examples], length)
+    batch["performance"] = collate([(e["performance"], {}) for e in examples], length)["inputs"]
+    return batch

@@ -49,7 +49,8 @@ class Task:
     validation_data: object  # validation(batch_size) -> [batch] (fixed batches)
     config: RunConfig
     forward: LossFn  # (model, batch) -> (loss, logits per stream (B, T, V))
-    save: Callable[[nn.Module, Path], None]  # writes model.safetensors + config.json
+    save: Callable[[nn.Module, Path], None]  # writes the model's files into a folder
+    load: Callable[[nn.Module, Path], None] | None = None  # reads them (default: strict)
 
 
 def lm_forward(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -139,9 +140,12 @@ def _save_checkpoint(folder: Path, task: Task, model, optimizer, state: dict) ->
     atomic_write(folder / "state.json", json.dumps({**state, "optimizer": meta}, indent=2))
 
 
-def _load_checkpoint(folder: Path, model, optimizer) -> dict:
+def _load_checkpoint(folder: Path, task: Task, model, optimizer) -> dict:
     state = json.loads((folder / "state.json").read_text())
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    if task.load is not None:
+        task.load(model, folder)
+    else:
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
     tensors = load_file(str(folder / "optimizer.safetensors"))
     meta = state.pop("optimizer")
     per_param: dict[int, dict] = {}
@@ -200,7 +204,7 @@ def train(
     )
     state = {"step": 0, "best_loss": None, "wall_s": 0.0, "notes": 0}
     if resume:
-        state = _load_checkpoint(checkpoint, model, optimizer)
+        state = _load_checkpoint(checkpoint, task, model, optimizer)
     ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     validation = task.validation_data.validation(config.train.batch_size) if rank == 0 else []
     if rank == 0:

@@ -1,22 +1,62 @@
-"""The training tasks by name: ``perf-lm`` (masked-note modelling) and ``score-lm``
-(next-note modelling)."""
+"""The training tasks by name: ``perf-lm`` (masked-note modelling), ``score-lm`` (next-note
+modelling) and ``align`` (fine-tuning the adapter between the two pre-trained LMs)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
+
 from perf2score.errors import Perf2ScoreError
-from perf2score.models.io import save_model
+from perf2score.models.adapter import AlignedModel
+from perf2score.models.config import LMConfig
+from perf2score.models.io import load_aligned_weights, load_model, save_aligned, save_model
 from perf2score.models.lm import NoteLM
+from perf2score.models.losses import stream_losses
 from perf2score.train.config import RunConfig
-from perf2score.train.datasets import PerformanceLMData, ScoreLMData
+from perf2score.train.datasets import AlignData, PerformanceLMData, ScoreLMData
 from perf2score.train.loop import Task, lm_forward
 
-KINDS = {"perf-lm": "performance", "score-lm": "score"}
+KINDS = {"perf-lm": "performance", "score-lm": "score", "align": "align"}
+
+
+def aligned_forward(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss and logits of an ``AlignedModel`` on a batch of aligned windows."""
+    logits = model(batch["performance"], batch["inputs"], padding=batch["padding"])
+    loss, _ = stream_losses(logits, batch["targets"])
+    return loss, logits
+
+
+def build_aligned(config: RunConfig) -> AlignedModel:
+    """Both LMs (pre-trained, or fresh in ``scratch`` mode) joined by new adapters."""
+    folders = {"performance": Path(config.base.performance), "score": Path(config.base.score)}
+    for name, folder in folders.items():
+        if not (folder / "config.json").is_file():
+            raise Perf2ScoreError(f"[base] {name} = {folder}: no pre-trained LM there")
+    if config.adapter.mode == "scratch":
+        lms = [NoteLM(LMConfig.from_json(f / "config.json")) for f in folders.values()]
+    else:
+        lms = [load_model(f).train() for f in folders.values()]
+    return AlignedModel(*lms, config.adapter)
 
 
 def build_task(name: str, config: RunConfig) -> Task:
     """The ``Task`` for ``name`` (one of ``KINDS``) with a freshly initialised model."""
     if name not in KINDS:
         raise Perf2ScoreError(f"unknown task {name!r} (known: {', '.join(KINDS)})")
+    torch.manual_seed(config.train.seed)  # the same initial weights for the same seed
+    if name == "align":
+        base = {"performance": config.base.performance, "score": config.base.score}
+        return Task(
+            name,
+            build_aligned(config),
+            AlignData(config, "train"),
+            AlignData(config, "validation"),
+            config,
+            aligned_forward,
+            lambda model, folder: save_aligned(model, folder, base),
+            load_aligned_weights,
+        )
     data_class = PerformanceLMData if name == "perf-lm" else ScoreLMData
     train, validation = data_class(config, "train"), data_class(config, "validation")
     return Task(name, NoteLM(config.model), train, validation, config, lm_forward, save_model)
