@@ -28,6 +28,7 @@ class Job:
     source: Path
     outputs: list[tuple[Path, str]]  # (path, format)
     backend: str
+    model: str | None = None  # aligned-model folder (neural backend), None = shipped
 
 
 def discover(inputs: list[str]) -> list[tuple[Path, Path]]:
@@ -49,7 +50,12 @@ def discover(inputs: list[str]) -> list[tuple[Path, Path]]:
 
 
 def plan(
-    inputs: list[str], output: str | None, out_dir: str | None, formats: list[str], backend: str
+    inputs: list[str],
+    output: str | None,
+    out_dir: str | None,
+    formats: list[str],
+    backend: str,
+    model: str | None = None,
 ) -> list[Job]:
     """The conversions to run: which file goes where, in which formats."""
     files = discover(inputs)
@@ -62,7 +68,7 @@ def plan(
         else:
             base = Path(out_dir) / relative if out_dir else source
             outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
-        jobs.append(Job(source, outputs, backend))
+        jobs.append(Job(source, outputs, backend, model))
     return jobs
 
 
@@ -71,7 +77,7 @@ def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
     from perf2score.convert import convert
 
     try:
-        score = convert(job.source, backend=job.backend)
+        score = convert(job.source, backend=job.backend, model=job.model)
         written = []
         for path, fmt in job.outputs:
             written.extend(str(p) for p in score.save(path, fmt))
@@ -84,4 +90,6 @@ def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
 
 def run(jobs: list[Job], workers: int = 2, progress: bool = True):
     """Run the jobs (in parallel when several); yield ``run_job`` results in job order."""
+    if len(jobs) > 1 and workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker (no oversubscription)
     yield from parallel_map(run_job, jobs, min(workers, os.cpu_count() or 1), "convert", progress)

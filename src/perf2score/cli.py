@@ -45,6 +45,7 @@ def _add_convert(sub) -> None:
         help="output formats (default: musicxml, or the -o suffix)",
     )
     conv.add_argument("--backend", default="auto", choices=["auto", "neural", "classical"])
+    conv.add_argument("--model", help="aligned-model folder for the neural backend")
     conv.add_argument("--workers", type=int, default=2)
 
 
@@ -54,10 +55,12 @@ def _run_convert(args) -> int:
     from perf2score.score.export import format_of
 
     formats = args.format or ([format_of(args.output)] if args.output else ["musicxml"])
-    backend = resolve_backend(args.backend)
+    backend = (
+        "neural" if args.model and args.backend != "classical" else resolve_backend(args.backend)
+    )
     if args.backend == "auto":
         print(f"backend: {backend} (auto)", file=sys.stderr)
-    jobs = plan(args.inputs, args.output, args.out_dir, formats, backend)
+    jobs = plan(args.inputs, args.output, args.out_dir, formats, backend, args.model)
     failures = []
     for source, written, error, _ in run(jobs, workers=args.workers, progress=not args.quiet):
         if error:
@@ -137,9 +140,10 @@ def _add_predict(sub) -> None:
     predict.add_argument(
         "--source",
         default="classical",
-        choices=["oracle", "classical"],
+        choices=["oracle", "classical", "neural"],
         help="oracle = ground-truth attributes (the round trip)",
     )
+    predict.add_argument("--model", help="aligned-model folder (neural; default: shipped)")
     predict.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
     predict.add_argument("--workers", type=int, default=2)
 
@@ -298,6 +302,7 @@ def _run(args) -> int:
             args.out,
             source=args.source,
             workers=args.workers,
+            model=args.model,
             progress=not args.quiet,
         )
         for perf_id, error in result["failures"].items():

@@ -45,7 +45,7 @@ class Score:
 
 def neural_available() -> bool:
     """Whether trained weights ship with the package."""
-    return (WEIGHTS_DIR / "config.json").is_file()
+    return (WEIGHTS_DIR / "adapter" / "adapter.json").is_file()
 
 
 def resolve_backend(backend: str) -> str:
@@ -73,18 +73,28 @@ def _check(performance: Performance) -> None:
         )
 
 
-def convert(source: str | os.PathLike | Performance, backend: str = "auto") -> Score:
-    """Convert a performance MIDI file (or an already read ``Performance``) to a ``Score``."""
+def convert(
+    source: str | os.PathLike | Performance,
+    backend: str = "auto",
+    model: str | os.PathLike | None = None,
+) -> Score:
+    """Convert a performance MIDI file (or an already read ``Performance``) to a ``Score``.
+
+    ``model``: an aligned-model folder (``adapter.json``) for the neural backend instead of
+    the shipped one.
+    """
     performance = source if isinstance(source, Performance) else read_performance(source)
     _check(performance)
-    chosen = resolve_backend(backend)
+    chosen = "neural" if model is not None and backend != "classical" else resolve_backend(backend)
     if chosen == "classical":
         from perf2score.classical import classical_attributes
 
         attributes, tpq, tempo = classical_attributes(performance)
         drop = None
-    else:  # pragma: no cover - no weights ship yet
-        raise Perf2ScoreError("the neural backend is not available in this version")
+    else:
+        from perf2score.neural.converter import neural_attributes
+
+        attributes, tpq, tempo, drop = neural_attributes(performance, model)
     title = Path(performance.source).stem if performance.source else "Transcription"
     assembled = assemble(
         attributes,

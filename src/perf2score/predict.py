@@ -1,7 +1,8 @@
 """Scores for every performance of a prepared split, from a chosen attribute source.
 
 ``oracle``: the ground-truth attributes (the round trip that measures assembly's floor);
-``classical``: the classical converter. The files are named like the performances
+``classical``: the classical converter; ``neural``: an aligned model (``--model``, default
+the shipped one). The files are named like the performances
 (``OUT/<perf_id>.musicxml``), ready for ``perf2score evaluate --data ... --predictions OUT``.
 """
 
@@ -16,11 +17,11 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.midi import Performance
 from perf2score.parallel import parallel_map
 
-SOURCES = ("oracle", "classical")
+SOURCES = ("oracle", "classical", "neural")
 
 
-def _predict_one(job: tuple[str, str, str, str]) -> tuple[str, str | None, float, int]:
-    cache, perf_id, out, source = job
+def _predict_one(job: tuple) -> tuple[str, str | None, float, int]:
+    cache, perf_id, out, source, model = job
     start = time.perf_counter()
     try:
         prepared = load_prepared(cache, perf_id)
@@ -32,7 +33,7 @@ def _predict_one(job: tuple[str, str, str, str]) -> tuple[str, str | None, float
             from perf2score.convert import convert
 
             performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
-            assembled = convert(performance, backend="classical").assembled
+            assembled = convert(performance, backend=source, model=model).assembled
         from perf2score.score.export import save
 
         save(assembled, Path(out) / f"{perf_id}.musicxml")
@@ -48,12 +49,15 @@ def predict_split(
     source: str = "classical",
     workers: int = 2,
     progress: bool = True,
+    model: str | os.PathLike | None = None,
 ) -> dict:
     """Write one MusicXML per performance; return failures and the conversion speed."""
     if source not in SOURCES:
         raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
     rows = load_index(cache, split, required=True)
-    jobs = [(str(cache), r["perf_id"], str(out), source) for r in rows]
+    jobs = [(str(cache), r["perf_id"], str(out), source, model) for r in rows]
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker
     failures: dict[str, str] = {}
     seconds, notes = 0.0, 0
     for perf_id, error, spent, count in parallel_map(_predict_one, jobs, workers, source, progress):

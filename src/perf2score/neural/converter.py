@@ -1,0 +1,64 @@
+"""The neural backend: the shipped (or a given) aligned model → per-note score attributes."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.midi.reading import Performance
+from perf2score.tokens.spec import GRID_PER_QUARTER
+
+SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "adapter"
+
+
+def shipped_available() -> bool:
+    """Whether the package holds a trained aligned model."""
+    return (SHIPPED / "adapter.json").is_file()
+
+
+@lru_cache(maxsize=2)
+def _model(folder: str):
+    from perf2score.models.io import load_aligned
+
+    return load_aligned(folder)
+
+
+def estimate_tempo(attributes: np.ndarray, drop: np.ndarray, onsets_sec: np.ndarray) -> float:
+    """Average tempo (quarters per minute) implied by the decoded score and the played onsets."""
+    keep = ~drop & ~attributes["is_grace"]
+    if keep.sum() < 2:
+        return 100.0
+    measures = attributes["measure"][keep]
+    lengths = {}
+    lengths_ticks = attributes["measure_length_ticks"][keep].tolist()
+    for m, length in zip(measures.tolist(), lengths_ticks, strict=True):
+        lengths.setdefault(m, max(length, 1))
+    starts, total = {}, 0
+    for m in range(min(lengths), max(lengths) + 1):
+        starts[m] = total
+        total += lengths.get(m, lengths[min(lengths)])
+    onset_q = (
+        np.array([starts[m] for m in measures.tolist()]) + attributes["position_ticks"][keep]
+    ) / GRID_PER_QUARTER
+    span_q, span_s = float(np.ptp(onset_q)), float(np.ptp(onsets_sec[keep]))
+    if span_q <= 0 or span_s <= 0:
+        return 100.0
+    return float(np.clip(60.0 * span_q / span_s, 20.0, 300.0))
+
+
+def neural_attributes(
+    performance: Performance, model_folder: str | os.PathLike | None = None
+) -> tuple[np.ndarray, int, float, np.ndarray]:
+    """(attributes (N,), ticks per quarter, tempo in quarters/min, drop (N,)) of a performance."""
+    from perf2score.neural.decode import decode_windows
+
+    folder = Path(model_folder) if model_folder else SHIPPED
+    if not (folder / "adapter.json").is_file():
+        raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
+    attributes, drop = decode_windows(_model(str(folder)), performance)
+    tempo = estimate_tempo(attributes, drop, performance.notes["onset_sec"])
+    return attributes, GRID_PER_QUARTER, tempo, drop

@@ -1,0 +1,133 @@
+"""Decoding: a performance → per-note score attributes with an ``AlignedModel``.
+
+The performance is cut into windows of ``window`` notes overlapping by ``overlap``; all
+windows are encoded at once and decoded together, note by note, with the score LM's KV
+cache (greedy). Constraints at every step: no special ids; the position lies inside the
+predicted measure; within a measure, onsets do not go backwards (unless the note is played
+together with the previous one, as in a rolled chord); the spelling (``alter``) fits the
+pitch. Windows are stitched in the middle of their overlaps; measure numbers continue
+across windows by the most common offset on the shared notes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from perf2score.midi.reading import Performance
+from perf2score.models.adapter import AlignedModel
+from perf2score.tokens.performance import encode_performance
+from perf2score.tokens.score import NATURAL_STEPS, decode_score
+from perf2score.tokens.spec import BOS, FIRST_VALUE, GRID_PER_QUARTER, PAD, SCORE_STREAMS
+
+SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
+CHORD_SECONDS = 0.035  # notes closer than this may be one chord (any order)
+
+
+def _windows(n: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    step = max(window - overlap, 1)
+    starts = list(range(0, max(n - overlap, 1), step))
+    return [(s, min(s + window, n)) for s in starts]
+
+
+def _alter_allowed(pitches: torch.Tensor) -> torch.Tensor:
+    """(B, 5) True where alter -2..+2 spells a note of each pitch (B,) with a natural step."""
+    alters = torch.arange(-2, 3)  # (5,)
+    natural = (pitches[:, None] - alters[None, :]) % 12  # (B, 5)
+    allowed = torch.zeros_like(natural, dtype=torch.bool)
+    for pc in NATURAL_STEPS:
+        allowed |= natural == pc
+    return allowed
+
+
+@torch.no_grad()
+def decode_windows(
+    model: AlignedModel, performance: Performance, window: int = 256, overlap: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(score attributes (N,) ``SCORE_TARGET_DTYPE`` at ``GRID_PER_QUARTER`` ticks per
+    quarter, drop (N,) bool) for the performance's notes in their stored order."""
+    notes = performance.notes
+    n = len(notes)
+    tokens = encode_performance(performance)
+    spans = _windows(n, window, overlap)
+    B, T = len(spans), max(e - s for s, e in spans)
+    perf = {k: torch.full((B, T), PAD, dtype=torch.long) for k in tokens}
+    padding = torch.ones(B, T, dtype=torch.bool)
+    pitch = torch.zeros(B, T, dtype=torch.long)
+    onset = torch.zeros(B, T, dtype=torch.float64)
+    for b, (s, e) in enumerate(spans):
+        for k, ids in tokens.items():
+            perf[k][b, : e - s] = torch.from_numpy(ids[s:e])
+        padding[b, : e - s] = False
+        pitch[b, : e - s] = torch.from_numpy(notes["pitch"][s:e].astype(np.int64))
+        onset[b, : e - s] = torch.from_numpy(notes["onset_sec"][s:e])
+    memory = model.encode(perf, padding)
+    cache = model.score.new_cache()
+    previous = {k: torch.full((B, 1), BOS, dtype=torch.long) for k in SCORE_NAMES}
+    out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
+    last_position = torch.full((B,), -1, dtype=torch.long)
+    for t in range(T):
+        inputs = dict(previous)
+        inputs["pitch"] = perf["pitch"][:, t : t + 1]  # (B, 1)
+        logits = model(None, inputs, padding=padding, memory=memory, cache=cache, start=t)
+        chosen = {}
+        for name in SCORE_NAMES:
+            scores = logits[name][:, -1].float()  # (B, V)
+            scores[:, :FIRST_VALUE] = -torch.inf
+            if name == "position":
+                length = chosen["measure_length"] - FIRST_VALUE  # (B,)
+                values = torch.arange(scores.shape[1]) - FIRST_VALUE  # (V,)
+                inside = values[None, :] < torch.clamp(length, min=1)[:, None]  # (B, V)
+                same_measure = chosen["bar"] == FIRST_VALUE  # advance 0
+                close = (onset[:, t] - onset[:, max(t - 1, 0)]) < CHORD_SECONDS
+                forward = values[None, :] >= last_position[:, None]
+                need = (same_measure & ~close & (last_position >= 0))[:, None]
+                allowed = inside & (forward | ~need)
+                scores = torch.where(allowed | ~allowed.any(1, keepdim=True), scores, -torch.inf)
+            if name == "alter":
+                allowed = _alter_allowed(pitch[:, t])  # (B, 5)
+                scores[:, FIRST_VALUE:] = torch.where(allowed, scores[:, FIRST_VALUE:], -torch.inf)
+            chosen[name] = scores.argmax(-1)  # (B,)
+        dropped = chosen["drop"] == FIRST_VALUE + 1
+        for name in SCORE_NAMES:
+            if name != "drop":
+                chosen[name] = torch.where(dropped, FIRST_VALUE, chosen[name])
+            out[name][:, t] = chosen[name]
+            previous[name] = chosen[name][:, None]
+        moved = (chosen["bar"] != FIRST_VALUE) & ~dropped
+        last_position = torch.where(moved, -1, last_position)
+        last_position = torch.where(dropped, last_position, chosen["position"] - FIRST_VALUE)
+    return _stitch(out, spans, notes["pitch"], overlap)
+
+
+def _stitch(
+    out: dict[str, torch.Tensor], spans: list[tuple[int, int]], pitches: np.ndarray, overlap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Join the windows' token ids (B, T) into attributes and drops for all N notes."""
+    n = len(pitches)
+    attributes, drop = None, np.zeros(n, bool)
+    previous = None  # (start, absolute measures, drops) of the previous window
+    for b, (s, e) in enumerate(spans):
+        ids = {k: v[b, : e - s].numpy() for k, v in out.items()}
+        window_attrs, window_drop = decode_score(ids, pitches[s:e], GRID_PER_QUARTER)
+        if attributes is None:
+            attributes = np.zeros(n, dtype=window_attrs.dtype)
+        relative = window_attrs["measure"].astype(np.int64)
+        offset = 0
+        if previous is not None:
+            p_start, p_measure, p_drop = previous
+            shared = np.arange(s, min(e, p_start + len(p_measure)))
+            both = shared[~p_drop[shared - p_start] & ~window_drop[shared - s]]
+            if len(both):
+                offsets = p_measure[both - p_start] - relative[both - s]
+                offset = int(np.bincount(offsets - offsets.min()).argmax() + offsets.min())
+            else:
+                offset = int(p_measure.max()) + 1
+        absolute = relative + offset
+        keep_from = s if b == 0 else s + overlap // 2
+        rows = slice(keep_from - s, e - s)
+        attributes[keep_from:e] = window_attrs[rows]
+        attributes["measure"][keep_from:e] = absolute[rows]
+        drop[keep_from:e] = window_drop[rows]
+        previous = (s, absolute, window_drop)
+    return attributes, drop
