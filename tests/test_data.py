@@ -153,3 +153,52 @@ def test_tokens_round_trip_on_prepared_data(subset_cache):
         assert np.array_equal(back["staff"][keep], targets["staff"][keep])
         perf_tokens = encode_performance(Performance(prepared.notes, prepared.pedal))
         assert all(len(ids) == len(prepared.notes) for ids in perf_tokens.values())
+
+
+def _in_vocabulary(batch: dict) -> None:
+    from perf2score.tokens.spec import IGNORE_INDEX, STREAMS
+
+    for part in ("inputs", "targets", "performance"):
+        for name, ids in batch.get(part, {}).items():
+            real = ids[ids != IGNORE_INDEX]
+            assert real.min() >= 0 and real.max() < STREAMS[name].size, (part, name)
+
+
+def test_training_examples_from_prepared_data(subset_cache):
+    from perf2score.tokens.spec import IGNORE_INDEX
+    from perf2score.train.config import DataConfig, RunConfig
+    from perf2score.train.datasets import AlignData, PerformanceLMData, ScoreLMData
+
+    cache, _, _ = subset_cache
+    config = RunConfig(data=DataConfig(prepared=str(cache), window=64, validation_windows=4))
+    rng = np.random.default_rng(0)
+    for data_class in (PerformanceLMData, ScoreLMData, AlignData):
+        train = data_class(config, "train")
+        batch = train.sample(rng, 4)
+        assert batch["padding"].shape == (4, 64)
+        _in_vocabulary(batch)
+        validation = data_class(config, "validation").validation(2)
+        assert len(validation) == 2
+        again = data_class(config, "validation").validation(2)
+        assert all(
+            (a["targets"][k] == b["targets"][k]).all()
+            for a, b in zip(validation, again, strict=True)
+            for k in a["targets"]
+        )  # fixed validation windows
+    batch = AlignData(config, "train").sample(rng, 8)
+    dropped = batch["targets"]["drop"] == 4  # FIRST_VALUE + 1
+    assert (batch["targets"]["position"][dropped] == IGNORE_INDEX).all()
+
+
+def test_corpus_preparation_skips_validation_works(tmp_path, subset_cache):
+    from conftest import SHARED_DATA
+
+    from perf2score.data.corpus import load_corpus_index, prepare_corpus
+
+    cache, _, _ = subset_cache
+    archive = SHARED_DATA / "scores-corpus.tar.xz"
+    if not archive.is_file():
+        pytest.skip("scores-corpus.tar.xz absent")
+    report = prepare_corpus(archive, tmp_path, cache, workers=1, limit=3, progress=False)
+    assert report["scores"] + report["skipped"] == 3
+    assert len(load_corpus_index(tmp_path)) == report["scores"] > 0

@@ -190,3 +190,31 @@ def test_the_adapter_fine_tunes_saves_and_loads(table, tmp_path):
     expected = task.model(batch["performance"], batch["inputs"])
     got = loaded(batch["performance"], batch["inputs"])
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
+
+
+def test_corpus_leaves_out_validation_works(tmp_path):
+    from perf2score.data.cache import INDEX_FIELDS, write_index
+    from perf2score.data.corpus import validation_works
+
+    row = dict.fromkeys(INDEX_FIELDS, 0)
+    rows = [
+        {**row, "perf_id": "a/x", "piece": "Beethoven/Piano_Sonatas/26-1", "split": "validation"},
+        {**row, "perf_id": "b/y", "piece": "Beethoven/Piano_Sonatas/9-2", "split": "train"},
+    ]
+    write_index(tmp_path, rows)
+    patterns = validation_works(tmp_path)
+    hits = [
+        name
+        for name in (
+            "dcmlab-beethoven_piano_sonatas/26-1",
+            "craigsapp-beethoven-piano-sonatas/sonata26-1",
+            "dcmlab-beethoven_piano_sonatas/26-2",
+            "craigsapp-beethoven-piano-sonatas/sonata16-1",
+            "dcmlab-beethoven_piano_sonatas/09-2",
+        )
+        if any(p.search(name) for p in patterns)
+    ]
+    assert hits == [
+        "dcmlab-beethoven_piano_sonatas/26-1",
+        "craigsapp-beethoven-piano-sonatas/sonata26-1",
+    ]
