@@ -170,3 +170,16 @@ def test_musescore3_opens_and_renders_our_musicxml(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_outputs_get_ordinary_file_permissions(tmp_path):
+    import os
+
+    from perf2score.files import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write(tmp_path / "x.musicxml", "<x/>")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

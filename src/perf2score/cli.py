@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_predict(sub)
     _add_train(sub)
+    _add_ship(sub)
     return parser
 
 
@@ -179,6 +180,25 @@ def _add_train(sub) -> None:
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--steps", type=int, help="override [train] steps (the schedule's length)")
     tr.add_argument("--until", type=int, help="stop at this step (checkpointed; --resume later)")
+
+
+def _add_ship(sub) -> None:
+    ship = sub.add_parser(
+        "ship",
+        help="copy a trained aligned model (fp16) into the package's weights folder",
+    )
+    ship.add_argument("model", help="aligned-model folder (e.g. runs/align-mix/best)")
+    ship.add_argument("--out", help="destination (default: the package's weights folder)")
+
+
+def _run_ship(args) -> int:
+    from perf2score.convert import WEIGHTS_DIR
+    from perf2score.models.io import ship_aligned
+
+    sizes = ship_aligned(args.model, args.out or WEIGHTS_DIR)
+    for name, size in sizes.items():
+        print(f"{name}: {size / 1e6:.1f} MB")
+    return 0
 
 
 def _run_train(args) -> int:
@@ -280,6 +300,8 @@ def _run(args) -> int:
         return _run_evaluate(args)
     if args.command == "train":
         return _run_train(args)
+    if args.command == "ship":
+        return _run_ship(args)
     if args.command == "calibrate":
         from perf2score.evaluate.calibration import calibrate, format_report
 

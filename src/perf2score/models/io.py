@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from safetensors.torch import load_file, save
 
 from perf2score.errors import Perf2ScoreError
@@ -79,3 +80,36 @@ def load_aligned(folder: str | os.PathLike) -> AlignedModel:
     model = AlignedModel(performance, score, adapter)
     load_aligned_weights(model, folder)
     return model.eval()
+
+
+def ship_aligned(folder: str | os.PathLike, dest: str | os.PathLike) -> dict[str, int]:
+    """Copy an aligned model and its base LMs into ``dest`` (``performance/``, ``score/``,
+    ``adapter/``) with fp16 weights, so the package can find and load it. Returns bytes per part.
+    """
+    model = load_aligned(folder)
+    dest = Path(dest)
+    sizes = {}
+    parts = {"performance": model.performance, "score": model.score}
+    for name, lm in parts.items():
+        state = {k: v.detach().half().contiguous() for k, v in _base_state(lm).items()}
+        atomic_write(dest / name / "model.safetensors", save(state))
+        atomic_write(dest / name / "config.json", lm.config.to_json_text())
+        sizes[name] = (dest / name / "model.safetensors").stat().st_size
+    base = {name: str(dest / name) for name in parts}
+    save_aligned(model, dest / "adapter", base)
+    half = {
+        k: v.half() for k, v in load_file(str(dest / "adapter" / "adapter.safetensors")).items()
+    }
+    atomic_write(dest / "adapter" / "adapter.safetensors", save(half))
+    sizes["adapter"] = (dest / "adapter" / "adapter.safetensors").stat().st_size
+    return sizes
+
+
+def _base_state(lm: NoteLM) -> dict[str, torch.Tensor]:
+    """An LM's own weights without LoRA (``qkv.base.weight`` is saved as ``qkv.weight``)."""
+    state = {}
+    for key, value in lm.state_dict().items():
+        if ".down." in key or ".up." in key:
+            continue
+        state[key.replace(".base.", ".")] = value
+    return state
