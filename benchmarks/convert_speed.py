@@ -1,8 +1,10 @@
-"""Time ``perf2score.convert`` (classical backend) on generated performances.
+"""Time ``perf2score.convert`` (classical and neural backends) on generated performances.
 
 Performances of 1k / 5k / 20k notes (two hands, chords, rubato) are converted and written
 as MusicXML; reported: seconds, notes per second and the process's peak resident memory.
-Run: ``.venv/bin/python benchmarks/convert_speed.py [--sizes 1000 5000]``
+The neural backend runs with the shipped model, or ``--model FOLDER`` (an aligned model);
+it is skipped when neither exists. The model is loaded once before timing.
+Run: ``.venv/bin/python benchmarks/convert_speed.py [--sizes 1000 5000] [--model DIR]``
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from perf2score import convert
+from perf2score.convert import neural_available
 from perf2score.midi.reading import NOTE_DTYPE, Performance
 
 
@@ -44,19 +47,25 @@ def generated(n: int, seed: int = 0) -> Performance:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
+    parser.add_argument("--model", help="aligned-model folder (default: the shipped model)")
     args = parser.parse_args()
+    backends = ["classical"]
+    if args.model or neural_available():
+        backends.append("neural")
+        convert(generated(50), backend="neural", model=args.model)  # load the model once
     with tempfile.TemporaryDirectory() as folder:
-        for size in args.sizes:
-            performance = generated(size)
-            start = time.perf_counter()
-            score = convert(performance, backend="classical")
-            score.save(Path(folder) / "out.musicxml")
-            seconds = time.perf_counter() - start
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-            print(
-                f"{size:6d} notes: {seconds:6.2f} s  {size / seconds:7.0f} notes/s"
-                f"  peak {peak:6.1f} MiB (classical, MusicXML written)"
-            )
+        for backend in backends:
+            for size in args.sizes:
+                performance = generated(size)
+                start = time.perf_counter()
+                score = convert(performance, backend=backend, model=args.model)
+                score.save(Path(folder) / "out.musicxml")
+                seconds = time.perf_counter() - start
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+                print(
+                    f"{size:6d} notes: {seconds:6.2f} s  {size / seconds:7.0f} notes/s"
+                    f"  peak {peak:6.1f} MiB ({backend}, MusicXML written)"
+                )
 
 
 if __name__ == "__main__":

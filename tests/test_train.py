@@ -20,7 +20,7 @@ from perf2score.tokens import encode_performance
 from perf2score.train.augment import augment_performance, render_performance, transpose_score
 from perf2score.train.config import AugmentConfig, load_run_config
 from perf2score.train.datasets import mask_notes
-from perf2score.train.loop import train
+from perf2score.train.loop import train, validate_best
 
 HERE = Path(__file__).parent
 
@@ -46,6 +46,9 @@ def test_a_tiny_model_learns_and_writes_its_run(kind, table, tmp_path):
     for name in ("model.safetensors", "config.json"):
         assert (tmp_path / "run" / "best" / name).is_file()
     assert (tmp_path / "run" / "checkpoint" / "optimizer.safetensors").is_file()
+    again = validate_best(_task(kind, table, 60, seed=5), tmp_path / "run")
+    assert again["loss"] == pytest.approx(summary["best_validation_loss"], rel=1e-5)
+    assert all(0 <= s["accuracy"] <= s["within_one"] <= 1 for s in again["streams"].values())
 
 
 def test_resume_continues_the_same_run(table, tmp_path):

@@ -180,6 +180,9 @@ def _add_train(sub) -> None:
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--steps", type=int, help="override [train] steps (the schedule's length)")
     tr.add_argument("--until", type=int, help="stop at this step (checkpointed; --resume later)")
+    tr.add_argument(
+        "--validate", action="store_true", help="only validate the run's best model (no training)"
+    )
 
 
 def _add_ship(sub) -> None:
@@ -209,6 +212,11 @@ def _run_train(args) -> int:
     config = load_run_config(args.config, KINDS[args.task])
     if args.steps:
         config.train.steps = args.steps
+    if args.validate:
+        from perf2score.train.loop import validate_best
+
+        print(json.dumps(validate_best(build_task(args.task, config), args.out), indent=2))
+        return 0
     summary = train(
         build_task(args.task, config), args.out, args.resume, not args.quiet, args.until
     )

@@ -94,6 +94,7 @@ def validate(task: Task, model: nn.Module, batches: list[dict], device, autocast
     total, count = 0.0, 0
     stream_loss: dict[str, float] = {}
     correct: dict[str, int] = {}
+    near: dict[str, int] = {}  # within one bucket (meaningful for ordered streams)
     seen: dict[str, int] = {}
     for batch in batches:
         batch = _to(batch, device)
@@ -111,7 +112,9 @@ def validate(task: Task, model: nn.Module, batches: list[dict], device, autocast
                 scores.float()[valid], target[valid], reduction="sum"
             )
             stream_loss[name] = stream_loss.get(name, 0.0) + float(ce)
-            correct[name] = correct.get(name, 0) + int((scores.argmax(-1) == target)[valid].sum())
+            guess = scores.argmax(-1)[valid]  # (n,)
+            correct[name] = correct.get(name, 0) + int((guess == target[valid]).sum())
+            near[name] = near.get(name, 0) + int(((guess - target[valid]).abs() <= 1).sum())
             seen[name] = seen.get(name, 0) + n
     model.train()
     return {
@@ -120,6 +123,7 @@ def validate(task: Task, model: nn.Module, batches: list[dict], device, autocast
             name: {
                 "loss": stream_loss[name] / seen[name],
                 "accuracy": correct[name] / seen[name],
+                "within_one": near[name] / seen[name],
                 "targets": seen[name],
             }
             for name in sorted(seen)
@@ -293,3 +297,24 @@ def train(
         }
         atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def validate_best(task: Task, out: str | os.PathLike) -> dict:
+    """Validation metrics of the run's best model (``out/best``), also written as
+    ``out/best_validation.json`` (for runs whose log predates a metric)."""
+    out = Path(out)
+    folder = out / "best"
+    if not folder.is_dir():
+        raise Perf2ScoreError(f"{out}: no best model to validate")
+    if task.load is not None:
+        task.load(task.model, folder)
+    else:
+        task.model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    batches = task.validation_data.validation(task.config.train.batch_size)
+    result = validate(task, task.model, batches, torch.device("cpu"), _no_autocast)
+    atomic_write(out / "best_validation.json", json.dumps(result, indent=2))
+    return result
+
+
+def _no_autocast():
+    return torch.autocast("cpu", enabled=False)
