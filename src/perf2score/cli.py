@@ -190,15 +190,23 @@ def _add_ship(sub) -> None:
         "ship",
         help="copy a trained aligned model (fp16) into the package's weights folder",
     )
-    ship.add_argument("model", help="aligned-model folder (e.g. runs/align-mix/best)")
+    ship.add_argument(
+        "model", help="aligned-model folder (runs/align-mix/best) or an LM's (runs/perf-lm/best)"
+    )
     ship.add_argument("--out", help="destination (default: the package's weights folder)")
 
 
 def _run_ship(args) -> int:
-    from perf2score.convert import WEIGHTS_DIR
-    from perf2score.models.io import ship_aligned
+    from pathlib import Path
 
-    sizes = ship_aligned(args.model, args.out or WEIGHTS_DIR)
+    from perf2score.convert import WEIGHTS_DIR
+    from perf2score.models.io import load_model, ship_aligned, ship_lm
+
+    if (Path(args.model) / "adapter.json").is_file():
+        sizes = ship_aligned(args.model, args.out or WEIGHTS_DIR)
+    else:  # one pre-trained LM: weights/performance or weights/score
+        lm = load_model(args.model)
+        sizes = {lm.config.kind: ship_lm(lm, args.out or WEIGHTS_DIR / lm.config.kind)}
     for name, size in sizes.items():
         print(f"{name}: {size / 1e6:.1f} MB")
     return 0

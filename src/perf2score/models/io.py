@@ -82,20 +82,24 @@ def load_aligned(folder: str | os.PathLike) -> AlignedModel:
     return model.eval()
 
 
+def ship_lm(lm: NoteLM, dest: str | os.PathLike) -> int:
+    """Write an LM's own weights (LoRA folded away) as fp16 into ``dest``; return bytes."""
+    dest = Path(dest)
+    state = {k: v.detach().half().contiguous() for k, v in _base_state(lm).items()}
+    atomic_write(dest / "model.safetensors", save(state))
+    atomic_write(dest / "config.json", lm.config.to_json_text())
+    return (dest / "model.safetensors").stat().st_size
+
+
 def ship_aligned(folder: str | os.PathLike, dest: str | os.PathLike) -> dict[str, int]:
     """Copy an aligned model and its base LMs into ``dest`` (``performance/``, ``score/``,
     ``adapter/``) with fp16 weights, so the package can find and load it. Returns bytes per part.
     """
     model = load_aligned(folder)
     dest = Path(dest)
-    sizes = {}
-    parts = {"performance": model.performance, "score": model.score}
-    for name, lm in parts.items():
-        state = {k: v.detach().half().contiguous() for k, v in _base_state(lm).items()}
-        atomic_write(dest / name / "model.safetensors", save(state))
-        atomic_write(dest / name / "config.json", lm.config.to_json_text())
-        sizes[name] = (dest / name / "model.safetensors").stat().st_size
-    base = {name: str(dest / name) for name in parts}
+    sizes = {name: ship_lm(lm, dest / name) for name, lm in
+             (("performance", model.performance), ("score", model.score))}  # fmt: skip
+    base = {name: str(dest / name) for name in ("performance", "score")}
     save_aligned(model, dest / "adapter", base)
     half = {
         k: v.half() for k, v in load_file(str(dest / "adapter" / "adapter.safetensors")).items()
