@@ -109,7 +109,35 @@ def mask_notes(
     return inputs, targets
 
 
-class PerformanceLMData:
+class WindowData:
+    """Batches of windows: subclasses define ``example(rng, augment)`` and may change
+    ``collate``; ``config`` is the ``RunConfig``."""
+
+    config: RunConfig
+
+    def example(self, rng: np.random.Generator, augment: bool = True):
+        raise NotImplementedError
+
+    def collate(self, examples: list, length: int) -> dict:
+        return collate(examples, length)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
+        """A training batch of ``batch_size`` augmented windows."""
+        examples = [self.example(rng) for _ in range(batch_size)]
+        return self.collate(examples, self.config.data.window)
+
+    def validation(self, batch_size: int) -> list[dict]:
+        """The fixed validation batches (the same windows and masks in every run)."""
+        rng = np.random.default_rng(VALIDATION_SEED)
+        count = self.config.data.validation_windows
+        examples = [self.example(rng, augment=False) for _ in range(count)]
+        return [
+            self.collate(examples[i : i + batch_size], self.config.data.window)
+            for i in range(0, len(examples), batch_size)
+        ]
+
+
+class PerformanceLMData(WindowData):
     """Masked-note examples from prepared performances and synthetic renderings."""
 
     def __init__(self, config: RunConfig, split: str = "train"):
@@ -154,22 +182,8 @@ class PerformanceLMData:
         tokens = self._synthetic(rng) if synthetic else self._real(rng, augment)
         return mask_notes(rng, tokens, self.config.data.mask_ratio)
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
-        examples = [self.example(rng) for _ in range(batch_size)]
-        return collate(examples, self.config.data.window)
 
-    def validation(self, batch_size: int) -> list[dict]:
-        rng = np.random.default_rng(VALIDATION_SEED)
-        examples = [
-            self.example(rng, augment=False) for _ in range(self.config.data.validation_windows)
-        ]
-        return [
-            collate(examples[i : i + batch_size], self.config.data.window)
-            for i in range(0, len(examples), batch_size)
-        ]
-
-
-class ScoreLMData:
+class ScoreLMData(WindowData):
     """Next-note examples from training scores (ASAP pieces and the score corpus)."""
 
     def __init__(self, config: RunConfig, split: str = "train"):
@@ -199,19 +213,6 @@ class ScoreLMData:
                 rows, transposition(rng, rows["pitch"], self.config.augment.transpose)
             )
         return score_example(rows, tpq)
-
-    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
-        return collate([self.example(rng) for _ in range(batch_size)], self.config.data.window)
-
-    def validation(self, batch_size: int) -> list[dict]:
-        rng = np.random.default_rng(VALIDATION_SEED)
-        examples = [
-            self.example(rng, augment=False) for _ in range(self.config.data.validation_windows)
-        ]
-        return [
-            collate(examples[i : i + batch_size], self.config.data.window)
-            for i in range(0, len(examples), batch_size)
-        ]
 
 
 def _weights(sizes: list[float]) -> np.ndarray:
@@ -252,7 +253,7 @@ def align_example(
     return {"performance": encode_performance(performance), "inputs": inputs, "targets": goals}
 
 
-class AlignData:
+class AlignData(WindowData):
     """Note-aligned (performance, score) windows of prepared performances for fine-tuning.
 
     Augmentation (training only): tempo, transposition (the targets are respelled),
@@ -270,6 +271,9 @@ class AlignData:
             )
         self.weights = _weights([len(item[0].notes) for item in self.items])
 
+    def collate(self, examples: list, length: int) -> dict:
+        return collate_aligned(examples, length)
+
     def example(self, rng: np.random.Generator, augment: bool = True) -> dict:
         window = self.config.data.window
         performance, targets, drop, tpq = self.items[rng.choice(len(self.items), p=self.weights)]
@@ -286,21 +290,6 @@ class AlignData:
             part_name: {k: v[:window] for k, v in streams.items()}
             for part_name, streams in example.items()
         }
-
-    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
-        return collate_aligned(
-            [self.example(rng) for _ in range(batch_size)], self.config.data.window
-        )
-
-    def validation(self, batch_size: int) -> list[dict]:
-        rng = np.random.default_rng(VALIDATION_SEED)
-        examples = [
-            self.example(rng, augment=False) for _ in range(self.config.data.validation_windows)
-        ]
-        return [
-            collate_aligned(examples[i : i + batch_size], self.config.data.window)
-            for i in range(0, len(examples), batch_size)
-        ]
 
 
 def collate_aligned(examples: list[dict], length: int) -> dict:
