@@ -107,3 +107,19 @@ def test_the_neural_backend_converts_with_a_given_model(aligned, tmp_path):
     assert score.backend == "neural"
     written = score.save(tmp_path / "out.musicxml")
     assert written[0].stat().st_size > 0 and "<score-partwise" in written[0].read_text()
+
+
+def test_shipping_writes_fp16_weights_the_package_can_load(aligned, tmp_path):
+    from perf2score.cli import main
+    from perf2score.models.io import load_aligned
+
+    model, folder = aligned
+    assert main(["ship", str(folder), "--out", str(tmp_path / "weights")]) == 0
+    for part in ("performance", "score", "adapter"):
+        assert any((tmp_path / "weights" / part).glob("*.safetensors"))
+    shipped = load_aligned(tmp_path / "weights" / "adapter")
+    performance, _ = _performance(40)
+    a, _ = decode_windows(model, performance)
+    b, _ = decode_windows(shipped, performance)
+    agree = np.mean(a["position_ticks"] == b["position_ticks"])
+    assert agree > 0.9  # fp16 rounding may flip a near tie, not the decoding
