@@ -202,3 +202,25 @@ def test_corpus_preparation_skips_validation_works(tmp_path, subset_cache):
     report = prepare_corpus(archive, tmp_path, cache, workers=1, limit=3, progress=False)
     assert report["scores"] + report["skipped"] == 3
     assert len(load_corpus_index(tmp_path)) == report["scores"] > 0
+
+
+def test_decoded_validation_scores_transcribed_excerpts(subset_cache):
+    import torch
+
+    from perf2score.models import LMConfig, NoteLM
+    from perf2score.models.adapter import AdapterConfig, AlignedModel
+    from perf2score.neural.validation import decoded_metrics, validation_excerpts
+
+    cache, _, _ = subset_cache
+    excerpts = validation_excerpts(cache, count=1, notes=64)
+    assert len(excerpts) == 1 and len(excerpts[0].notes) == 64
+    torch.manual_seed(0)
+    tiny = {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64}
+    model = AlignedModel(
+        NoteLM(LMConfig(kind="performance", **tiny)),
+        NoteLM(LMConfig(kind="score", **tiny)),
+        AdapterConfig(rank=8, n_heads=2),
+    ).eval()
+    metrics = decoded_metrics(model, excerpts)
+    assert {"rhythm", "position", "value", "staff", "spelling", "drop_f1", "mean"} <= set(metrics)
+    assert all(0.0 <= v <= 100.0 for v in metrics.values())

@@ -47,7 +47,7 @@ def test_a_tiny_model_learns_and_writes_its_run(kind, table, tmp_path):
         assert (tmp_path / "run" / "best" / name).is_file()
     assert (tmp_path / "run" / "checkpoint" / "optimizer.safetensors").is_file()
     again = validate_best(_task(kind, table, 60, seed=5), tmp_path / "run")
-    assert again["loss"] == pytest.approx(summary["best_validation_loss"], rel=1e-5)
+    assert again["loss"] == pytest.approx(summary["best_validation_score"], rel=1e-5)
     assert all(0 <= s["accuracy"] <= s["within_one"] <= 1 for s in again["streams"].values())
 
 

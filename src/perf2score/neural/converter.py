@@ -27,23 +27,37 @@ def _model(folder: str):
     return load_aligned(folder)
 
 
+def onset_ticks(attributes: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """(N,) absolute onsets in ticks from measure indices, measure lengths and positions
+    (a measure's length is that of its first kept note; dropped notes get 0)."""
+    keep = ~drop
+    out = np.zeros(len(attributes), dtype=np.int64)
+    if not keep.any():
+        return out
+    measures = attributes["measure"][keep].astype(np.int64)
+    lengths: dict[int, int] = {}
+    for m, length in zip(
+        measures.tolist(), attributes["measure_length_ticks"][keep].tolist(), strict=True
+    ):
+        lengths.setdefault(m, max(int(length), 1))
+    first = min(lengths)
+    starts, total = {}, 0
+    for m in range(first, max(lengths) + 1):
+        starts[m] = total
+        total += lengths.get(m, lengths[first])
+    out[keep] = (
+        np.array([starts[m] for m in measures.tolist()]) + attributes["position_ticks"][keep]
+    )
+    return out
+
+
 def estimate_tempo(attributes: np.ndarray, drop: np.ndarray, onsets_sec: np.ndarray) -> float:
-    """Average tempo (quarters per minute) implied by the decoded score and the played onsets."""
+    """Average tempo (quarters per minute) implied by the decoded score and the played onsets
+    (attributes at ``GRID_PER_QUARTER`` ticks per quarter)."""
     keep = ~drop & ~attributes["is_grace"]
     if keep.sum() < 2:
         return 100.0
-    measures = attributes["measure"][keep]
-    lengths = {}
-    lengths_ticks = attributes["measure_length_ticks"][keep].tolist()
-    for m, length in zip(measures.tolist(), lengths_ticks, strict=True):
-        lengths.setdefault(m, max(length, 1))
-    starts, total = {}, 0
-    for m in range(min(lengths), max(lengths) + 1):
-        starts[m] = total
-        total += lengths.get(m, lengths[min(lengths)])
-    onset_q = (
-        np.array([starts[m] for m in measures.tolist()]) + attributes["position_ticks"][keep]
-    ) / GRID_PER_QUARTER
+    onset_q = onset_ticks(attributes, drop)[keep] / GRID_PER_QUARTER
     span_q, span_s = float(np.ptp(onset_q)), float(np.ptp(onsets_sec[keep]))
     if span_q <= 0 or span_s <= 0:
         return 100.0

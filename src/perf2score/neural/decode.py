@@ -40,23 +40,31 @@ def _alter_allowed(pitches: torch.Tensor) -> torch.Tensor:
     return allowed
 
 
-@torch.no_grad()
 def decode_windows(
     model: AlignedModel, performance: Performance, window: int = 256, overlap: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score attributes (N,) ``SCORE_TARGET_DTYPE`` at ``GRID_PER_QUARTER`` ticks per
     quarter, drop (N,) bool) for the performance's notes in their stored order."""
-    notes = performance.notes
-    n = len(notes)
-    tokens = encode_performance(performance)
-    spans = _windows(n, window, overlap)
-    B, T = len(spans), max(e - s for s, e in spans)
-    perf = {k: torch.full((B, T), PAD, dtype=torch.long) for k in tokens}
+    return decode_many(model, [performance], window, overlap)[0]
+
+
+@torch.no_grad()
+def decode_many(
+    model: AlignedModel, performances: list[Performance], window: int = 256, overlap: int = 64
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``decode_windows`` for several performances at once (all their windows in one batch)."""
+    jobs = []  # (performance index, start, end)
+    for index, performance in enumerate(performances):
+        jobs += [(index, s, e) for s, e in _windows(len(performance.notes), window, overlap)]
+    tokens = [encode_performance(p) for p in performances]
+    B, T = len(jobs), max(e - s for _, s, e in jobs)
+    perf = {k: torch.full((B, T), PAD, dtype=torch.long) for k in tokens[0]}
     padding = torch.ones(B, T, dtype=torch.bool)
     pitch = torch.zeros(B, T, dtype=torch.long)
     onset = torch.zeros(B, T, dtype=torch.float64)
-    for b, (s, e) in enumerate(spans):
-        for k, ids in tokens.items():
+    for b, (index, s, e) in enumerate(jobs):
+        notes = performances[index].notes
+        for k, ids in tokens[index].items():
             perf[k][b, : e - s] = torch.from_numpy(ids[s:e])
         padding[b, : e - s] = False
         pitch[b, : e - s] = torch.from_numpy(notes["pitch"][s:e].astype(np.int64))
@@ -97,7 +105,13 @@ def decode_windows(
         moved = (chosen["bar"] != FIRST_VALUE) & ~dropped
         last_position = torch.where(moved, -1, last_position)
         last_position = torch.where(dropped, last_position, chosen["position"] - FIRST_VALUE)
-    return _stitch(out, spans, notes["pitch"], overlap)
+    results = []
+    for index, performance in enumerate(performances):
+        rows = [b for b, job in enumerate(jobs) if job[0] == index]
+        spans = [jobs[b][1:] for b in rows]
+        ids = {k: v[rows] for k, v in out.items()}
+        results.append(_stitch(ids, spans, performance.notes["pitch"], overlap))
+    return results
 
 
 def _stitch(

@@ -57,6 +57,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch threads (0 = leave torch's default)
     precision: str = "auto"  # fp32 | bf16 | auto (bf16 only where the hardware has it)
+    select: str = "loss"  # best model by: loss | decoded (align: transcription accuracy)
+    decoded_excerpts: int = 8  # align: validation performances transcribed at each validation
 
 
 @dataclass
@@ -113,6 +115,8 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
     )
     if config.train.precision not in ("fp32", "bf16", "auto"):
         raise Perf2ScoreError("[train] precision must be fp32, bf16 or auto")
+    if config.train.select not in ("loss", "decoded"):
+        raise Perf2ScoreError("[train] select must be loss or decoded")
     if config.data.window > config.model.max_notes:
         raise Perf2ScoreError("[data] window is longer than [model] max_notes")
     return config

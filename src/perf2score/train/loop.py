@@ -51,6 +51,7 @@ class Task:
     forward: LossFn  # (model, batch) -> (loss, logits per stream (B, T, V))
     save: Callable[[nn.Module, Path], None]  # writes the model's files into a folder
     load: Callable[[nn.Module, Path], None] | None = None  # reads them (default: strict)
+    decoded_validation: Callable[[nn.Module], dict] | None = None  # metrics of transcriptions
 
 
 def lm_forward(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -129,6 +130,14 @@ def validate(task: Task, model: nn.Module, batches: list[dict], device, autocast
             for name in sorted(seen)
         },
     }
+
+
+def _selection_score(result: dict, select: str) -> float:
+    """Lower is better: the validation loss, or minus the decoded transcriptions' mean
+    attribute accuracy (``select = "decoded"``, when the task decodes)."""
+    if select == "decoded" and "decoded" in result:
+        return -result["decoded"]["mean"]
+    return result["loss"]
 
 
 def _save_checkpoint(folder: Path, task: Task, model, optimizer, state: dict) -> None:
@@ -264,10 +273,15 @@ def train(
                 started = time.perf_counter()
                 if rank == 0:
                     last = validate(task, model, validation, device, autocast)
+                    if task.decoded_validation is not None:
+                        model.eval()
+                        last["decoded"] = task.decoded_validation(model)
+                        model.train()
                     log.write(json.dumps({"step": state["step"], "validation": last}) + "\n")
                     log.flush()
-                    if state["best_loss"] is None or last["loss"] < state["best_loss"]:
-                        state["best_loss"] = last["loss"]
+                    score = _selection_score(last, config.train.select)
+                    if state["best_loss"] is None or score < state["best_loss"]:
+                        state["best_loss"] = score
                         state["best_step"] = state["step"]
                         task.save(model, out / "best")
                     _save_checkpoint(checkpoint, task, model, optimizer, state)
@@ -292,7 +306,8 @@ def train(
             "precision": "bf16" if use_bf16 else "fp32",
             "processes": world,
             "best_step": state.get("best_step"),
-            "best_validation_loss": state["best_loss"],
+            "selected_by": config.train.select,
+            "best_validation_score": state["best_loss"],
             "final_validation": last,
         }
         atomic_write(out / "summary.json", json.dumps(summary, indent=2))
