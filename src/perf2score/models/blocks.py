@@ -48,11 +48,19 @@ class SelfAttention(nn.Module):
         q, k, v = (t.view(B, T, self.n_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
         cos, sin = rotary_tables(positions, self.head_dim, self.rope_base)  # (T, D/2)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)  # (B, H, T, D)
-        if cache is not None:
-            if "k" in cache:
-                k = torch.cat((cache["k"], k), dim=2)  # (B, H, S, D)
-                v = torch.cat((cache["v"], v), dim=2)  # (B, H, S, D)
-            cache["k"], cache["v"] = k, v
+        if cache is not None:  # buffers grown by doubling, written in place (no O(T²) copies)
+            end = cache.get("length", 0) + T
+            if "k" not in cache or cache["k"].shape[2] < end:
+                size = max(end, 2 * cache["k"].shape[2] if "k" in cache else 64)
+                for name in ("k", "v"):
+                    grown = k.new_zeros(B, self.n_heads, size, self.head_dim)  # (B, H, cap, D)
+                    if name in cache:
+                        grown[:, :, : cache["length"]] = cache[name][:, :, : cache["length"]]
+                    cache[name] = grown
+            cache["k"][:, :, end - T : end] = k
+            cache["v"][:, :, end - T : end] = v
+            cache["length"] = end
+            k, v = cache["k"][:, :, :end], cache["v"][:, :, :end]  # (B, H, S, D)
         S = k.shape[2]
         mask = None
         if causal and T > 1:
