@@ -123,3 +123,17 @@ def test_shipping_writes_fp16_weights_the_package_can_load(aligned, tmp_path):
     b, _ = decode_windows(shipped, performance)
     agree = np.mean(a["position_ticks"] == b["position_ticks"])
     assert agree > 0.9  # fp16 rounding may flip a near tie, not the decoding
+
+
+def test_inspect_reports_counts_gates_and_the_mixture(aligned, tmp_path, capsys):
+    import json
+
+    from perf2score.cli import main
+
+    _, folder = aligned
+    assert main(["inspect", str(folder), "--svg", str(tmp_path / "mix.svg")]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["mapping"] == "mix" and len(facts["gates"]) == 2
+    assert all(abs(sum(row) - 1) < 1e-3 for row in facts["mixture"])
+    assert facts["parameters"]["trainable"] < facts["parameters"]["total"]
+    assert (tmp_path / "mix.svg").read_text().startswith("<svg")

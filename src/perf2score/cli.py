@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     _add_train(sub)
     _add_ship(sub)
+    _add_inspect(sub)
     return parser
 
 
@@ -194,6 +195,27 @@ def _add_ship(sub) -> None:
         "model", help="aligned-model folder (runs/align-mix/best) or an LM's (runs/perf-lm/best)"
     )
     ship.add_argument("--out", help="destination (default: the package's weights folder)")
+
+
+def _add_inspect(sub) -> None:
+    inspect = sub.add_parser(
+        "inspect", help="parameter counts, gates and layer mixture of an aligned model"
+    )
+    inspect.add_argument("model", help="aligned-model folder (adapter.json)")
+    inspect.add_argument("--svg", help="write the mixture weights as an SVG heat map")
+
+
+def _run_inspect(args) -> int:
+    from perf2score.files import atomic_write
+    from perf2score.models.io import load_aligned
+    from perf2score.neural.inspect import describe, mixture_svg
+
+    facts = describe(load_aligned(args.model))
+    print(json.dumps(facts, indent=2))
+    if args.svg:
+        title = f"{facts['mapping']} ({facts['mode']}): mixture weights per score layer"
+        atomic_write(args.svg, mixture_svg(facts["mixture"], title))
+    return 0
 
 
 def _run_ship(args) -> int:
@@ -318,6 +340,8 @@ def _run(args) -> int:
         return _run_train(args)
     if args.command == "ship":
         return _run_ship(args)
+    if args.command == "inspect":
+        return _run_inspect(args)
     if args.command == "calibrate":
         from perf2score.evaluate.calibration import calibrate, format_report
 
