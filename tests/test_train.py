@@ -104,7 +104,9 @@ def test_config_files(tmp_path):
     shipped = sorted((HERE.parent / "configs").glob("*.toml"))
     assert shipped
     for path in shipped:
-        kind = "performance" if "perf" in path.name else "score"
+        kind = (
+            "align" if "align" in path.name else "performance" if "perf" in path.name else "score"
+        )
         load_run_config(path, kind)
 
 
