@@ -63,8 +63,8 @@ class TrainConfig:
 
 @dataclass
 class BaseConfig:
-    performance: str = "runs/perf-lm/best"  # pre-trained performance LM folder
-    score: str = "runs/score-lm/best"  # pre-trained score LM folder
+    performance: str = "src/perf2score/weights/performance"  # pre-trained performance LM
+    score: str = "src/perf2score/weights/score"  # pre-trained score LM folder
 
 
 @dataclass
