@@ -90,6 +90,4 @@ def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
 
 def run(jobs: list[Job], workers: int = 2, progress: bool = True):
     """Run the jobs (in parallel when several); yield ``run_job`` results in job order."""
-    if len(jobs) > 1 and workers > 1:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker (no oversubscription)
     yield from parallel_map(run_job, jobs, min(workers, os.cpu_count() or 1), "convert", progress)

@@ -55,9 +55,7 @@ def _run_convert(args) -> int:
     from perf2score.score.export import format_of
 
     formats = args.format or ([format_of(args.output)] if args.output else ["musicxml"])
-    backend = (
-        "neural" if args.model and args.backend != "classical" else resolve_backend(args.backend)
-    )
+    backend = resolve_backend(args.backend, args.model)
     if args.backend == "auto":
         print(f"backend: {backend} (auto)", file=sys.stderr)
     jobs = plan(args.inputs, args.output, args.out_dir, formats, backend, args.model)

@@ -48,10 +48,13 @@ def neural_available() -> bool:
     return (WEIGHTS_DIR / "adapter" / "adapter.json").is_file()
 
 
-def resolve_backend(backend: str) -> str:
-    """The backend that ``backend`` means here (``auto`` picks one)."""
+def resolve_backend(backend: str, model: str | os.PathLike | None = None) -> str:
+    """The backend that ``backend`` means here (``auto`` picks one; a given aligned-model
+    folder ``model`` makes ``auto`` and ``neural`` use it)."""
     if backend not in BACKENDS:
         raise Perf2ScoreError(f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
+    if model is not None and backend != "classical":
+        return "neural"
     if backend == "auto":
         return "neural" if neural_available() else "classical"
     if backend == "neural" and not neural_available():
@@ -85,7 +88,7 @@ def convert(
     """
     performance = source if isinstance(source, Performance) else read_performance(source)
     _check(performance)
-    chosen = "neural" if model is not None and backend != "classical" else resolve_backend(backend)
+    chosen = resolve_backend(backend, model)
     if chosen == "classical":
         from perf2score.classical import classical_attributes
 

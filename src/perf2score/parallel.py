@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -25,5 +27,12 @@ def parallel_map(
     if workers <= 1 or len(jobs) < 2:
         yield from tqdm(map(function, jobs), **bar)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # One math thread per worker process (torch/numpy would otherwise oversubscribe the cores).
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
         yield from tqdm(pool.map(function, jobs), **bar)
+
+
+def _one_thread() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:  # forked after torch started: set it directly
+        sys.modules["torch"].set_num_threads(1)

@@ -56,8 +56,6 @@ def predict_split(
         raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
     rows = load_index(cache, split, required=True)
     jobs = [(str(cache), r["perf_id"], str(out), source, model) for r in rows]
-    if workers > 1:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per worker
     failures: dict[str, str] = {}
     seconds, notes = 0.0, 0
     for perf_id, error, spent, count in parallel_map(_predict_one, jobs, workers, source, progress):

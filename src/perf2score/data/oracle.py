@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from perf2score.data.cache import PreparedPerformance
-from perf2score.score.assembly import AssembledScore, assemble
+from perf2score.score.assembly import AssembledScore, assemble, average_tempo
 
 
 def oracle_attributes(prepared: PreparedPerformance) -> tuple[np.ndarray, np.ndarray]:
@@ -22,15 +22,8 @@ def performance_tempo(prepared: PreparedPerformance) -> float:
     """Average tempo (quarters per minute) of the performance over its aligned notes."""
     targets = prepared.targets()
     keep = ~prepared.drop & ~targets["is_grace"]
-    if keep.sum() < 2:
-        return 100.0
     onsets_q = targets["onset_ticks"][keep] / prepared.ticks_per_quarter
-    onsets_s = prepared.notes["onset_sec"][keep]
-    span_q = float(onsets_q.max() - onsets_q.min())
-    span_s = float(onsets_s.max() - onsets_s.min())
-    if span_q <= 0 or span_s <= 0:
-        return 100.0
-    return float(np.clip(60.0 * span_q / span_s, 20.0, 300.0))
+    return average_tempo(onsets_q, prepared.notes["onset_sec"][keep])
 
 
 def oracle_score(prepared: PreparedPerformance) -> AssembledScore:

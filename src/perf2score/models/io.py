@@ -33,10 +33,16 @@ def load_model(folder: str | os.PathLike) -> NoteLM:
     return model.eval()
 
 
-def save_aligned(model: AlignedModel, folder: str | os.PathLike, base: dict[str, str]) -> None:
+def save_aligned(
+    model: AlignedModel,
+    folder: str | os.PathLike,
+    base: dict[str, str],
+    dtype: torch.dtype | None = None,
+) -> None:
     """Save an aligned model like a peft adapter: ``adapter.safetensors`` (only the trained
-    weights when the LMs are frozen, else all) and ``adapter.json`` (the adapter config, both
-    LM configs, and ``base``: the folders of the pre-trained LMs, relative to ``folder``)."""
+    weights when the LMs are frozen, else all; cast to ``dtype`` when given) and
+    ``adapter.json`` (the adapter config, both LM configs, and ``base``: the folders of the
+    pre-trained LMs, relative to ``folder``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {
@@ -45,7 +51,10 @@ def save_aligned(model: AlignedModel, folder: str | os.PathLike, base: dict[str,
         "score": asdict(model.score.config),
         "base": {k: os.path.relpath(Path(v).resolve(), folder.resolve()) for k, v in base.items()},
     }
-    atomic_write(folder / "adapter.safetensors", save(adapter_state(model)))
+    state = adapter_state(model)
+    if dtype is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    atomic_write(folder / "adapter.safetensors", save(state))
     atomic_write(folder / "adapter.json", json.dumps(config, indent=2))
 
 
@@ -100,11 +109,7 @@ def ship_aligned(folder: str | os.PathLike, dest: str | os.PathLike) -> dict[str
     sizes = {name: ship_lm(lm, dest / name) for name, lm in
              (("performance", model.performance), ("score", model.score))}  # fmt: skip
     base = {name: str(dest / name) for name in ("performance", "score")}
-    save_aligned(model, dest / "adapter", base)
-    half = {
-        k: v.half() for k, v in load_file(str(dest / "adapter" / "adapter.safetensors")).items()
-    }
-    atomic_write(dest / "adapter" / "adapter.safetensors", save(half))
+    save_aligned(model, dest / "adapter", base, dtype=torch.float16)
     sizes["adapter"] = (dest / "adapter" / "adapter.safetensors").stat().st_size
     return sizes
 

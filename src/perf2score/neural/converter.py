@@ -10,6 +10,7 @@ import numpy as np
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
+from perf2score.score.assembly import average_tempo
 from perf2score.tokens.spec import GRID_PER_QUARTER
 
 SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "adapter"
@@ -55,13 +56,8 @@ def estimate_tempo(attributes: np.ndarray, drop: np.ndarray, onsets_sec: np.ndar
     """Average tempo (quarters per minute) implied by the decoded score and the played onsets
     (attributes at ``GRID_PER_QUARTER`` ticks per quarter)."""
     keep = ~drop & ~attributes["is_grace"]
-    if keep.sum() < 2:
-        return 100.0
     onset_q = onset_ticks(attributes, drop)[keep] / GRID_PER_QUARTER
-    span_q, span_s = float(np.ptp(onset_q)), float(np.ptp(onsets_sec[keep]))
-    if span_q <= 0 or span_s <= 0:
-        return 100.0
-    return float(np.clip(60.0 * span_q / span_s, 20.0, 300.0))
+    return average_tempo(onset_q, onsets_sec[keep])
 
 
 def neural_attributes(

@@ -18,7 +18,7 @@ from perf2score.midi.reading import Performance
 from perf2score.models.adapter import AlignedModel
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import NATURAL_STEPS, decode_score
-from perf2score.tokens.spec import BOS, FIRST_VALUE, GRID_PER_QUARTER, PAD, SCORE_STREAMS
+from perf2score.tokens.spec import BOS, FIRST_VALUE, GRID_PER_QUARTER, PAD, SCORE_STREAMS, STREAMS
 
 SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
 CHORD_SECONDS = 0.035  # notes closer than this may be one chord (any order)
@@ -30,14 +30,13 @@ def _windows(n: int, window: int, overlap: int) -> list[tuple[int, int]]:
     return [(s, min(s + window, n)) for s in starts]
 
 
-def _alter_allowed(pitches: torch.Tensor) -> torch.Tensor:
-    """(B, 5) True where alter -2..+2 spells a note of each pitch (B,) with a natural step."""
-    alters = torch.arange(-2, 3)  # (5,)
-    natural = (pitches[:, None] - alters[None, :]) % 12  # (B, 5)
-    allowed = torch.zeros_like(natural, dtype=torch.bool)
-    for pc in NATURAL_STEPS:
-        allowed |= natural == pc
-    return allowed
+def _alter_table() -> torch.Tensor:
+    """(12, 5) True where alter -2..+2 spells pitch class 0..11 with a natural step."""
+    natural = (torch.arange(12)[:, None] - torch.arange(-2, 3)[None, :]) % 12  # (12, 5)
+    return torch.isin(natural, torch.tensor(list(NATURAL_STEPS)))
+
+
+ALTER_ALLOWED = _alter_table()
 
 
 def decode_windows(
@@ -74,6 +73,7 @@ def decode_many(
     previous = {k: torch.full((B, 1), BOS, dtype=torch.long) for k in SCORE_NAMES}
     out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
     last_position = torch.full((B,), -1, dtype=torch.long)
+    values = torch.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) position values
     for t in range(T):
         inputs = dict(previous)
         inputs["pitch"] = perf["pitch"][:, t : t + 1]  # (B, 1)
@@ -84,7 +84,6 @@ def decode_many(
             scores[:, :FIRST_VALUE] = -torch.inf
             if name == "position":
                 length = chosen["measure_length"] - FIRST_VALUE  # (B,)
-                values = torch.arange(scores.shape[1]) - FIRST_VALUE  # (V,)
                 inside = values[None, :] < torch.clamp(length, min=1)[:, None]  # (B, V)
                 same_measure = chosen["bar"] == FIRST_VALUE  # advance 0
                 close = (onset[:, t] - onset[:, max(t - 1, 0)]) < CHORD_SECONDS
@@ -93,7 +92,7 @@ def decode_many(
                 allowed = inside & (forward | ~need)
                 scores = torch.where(allowed | ~allowed.any(1, keepdim=True), scores, -torch.inf)
             if name == "alter":
-                allowed = _alter_allowed(pitch[:, t])  # (B, 5)
+                allowed = ALTER_ALLOWED[pitch[:, t] % 12]  # (B, 5)
                 scores[:, FIRST_VALUE:] = torch.where(allowed, scores[:, FIRST_VALUE:], -torch.inf)
             chosen[name] = scores.argmax(-1)  # (B,)
         dropped = chosen["drop"] == FIRST_VALUE + 1

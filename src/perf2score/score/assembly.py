@@ -132,6 +132,18 @@ def build_measures(attrs: np.ndarray, tpq: int, repairs: list[str]) -> list[Meas
     return measures
 
 
+def average_tempo(onset_quarters: np.ndarray, onset_seconds: np.ndarray) -> float:
+    """Quarters per minute over the span of matching score (quarters) and played (seconds)
+    onsets, (K,) each, clipped to 20–300; 100 when there is no span."""
+    if len(onset_quarters) < 2:
+        return 100.0
+    span_q = float(np.ptp(onset_quarters))
+    span_s = float(np.ptp(onset_seconds))
+    if span_q <= 0 or span_s <= 0:
+        return 100.0
+    return float(np.clip(60.0 * span_q / span_s, 20.0, 300.0))
+
+
 def assemble(
     attributes: np.ndarray,
     ticks_per_quarter: int,

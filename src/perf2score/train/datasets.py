@@ -153,7 +153,7 @@ class PerformanceLMData(WindowData):
             if row["piece"] not in pieces:
                 pieces.add(row["piece"])
                 self.scores.append((prepared.score, prepared.ticks_per_quarter))
-        if config.data.corpus:
+        if config.data.corpus and split == "train":  # only training renders synthetic windows
             self.scores += list(_corpus_tables(config.data.corpus))
         self.weights = _weights([len(p.notes) for p in self.performances])
         self.split = split

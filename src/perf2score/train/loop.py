@@ -153,12 +153,17 @@ def _save_checkpoint(folder: Path, task: Task, model, optimizer, state: dict) ->
     atomic_write(folder / "state.json", json.dumps({**state, "optimizer": meta}, indent=2))
 
 
-def _load_checkpoint(folder: Path, task: Task, model, optimizer) -> dict:
-    state = json.loads((folder / "state.json").read_text())
+def _load_weights(task: Task, model: nn.Module, folder: Path) -> None:
+    """Read what ``task.save`` wrote (strictly, unless the task has its own loader)."""
     if task.load is not None:
         task.load(model, folder)
     else:
         model.load_state_dict(load_file(str(folder / "model.safetensors")))
+
+
+def _load_checkpoint(folder: Path, task: Task, model, optimizer) -> dict:
+    state = json.loads((folder / "state.json").read_text())
+    _load_weights(task, model, folder)
     tensors = load_file(str(folder / "optimizer.safetensors"))
     meta = state.pop("optimizer")
     per_param: dict[int, dict] = {}
@@ -321,10 +326,7 @@ def validate_best(task: Task, out: str | os.PathLike) -> dict:
     folder = out / "best"
     if not folder.is_dir():
         raise Perf2ScoreError(f"{out}: no best model to validate")
-    if task.load is not None:
-        task.load(task.model, folder)
-    else:
-        task.model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    _load_weights(task, task.model, folder)
     batches = task.validation_data.validation(task.config.train.batch_size)
     result = validate(task, task.model, batches, torch.device("cpu"), _no_autocast)
     atomic_write(out / "best_validation.json", json.dumps(result, indent=2))
