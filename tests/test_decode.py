@@ -15,9 +15,18 @@ from perf2score.midi.reading import Performance
 from perf2score.models import LMConfig, NoteLM
 from perf2score.models.adapter import AdapterConfig, AlignedModel
 from perf2score.models.io import save_aligned, save_model
-from perf2score.neural.decode import _stitch, _windows, decode_windows
+from perf2score.neural.converter import respell
+from perf2score.neural.decode import (
+    FIRST_VALUE,
+    _bar_and_position,
+    _stitch,
+    _Timeline,
+    _windows,
+    decode_windows,
+    measure_grid,
+)
 from perf2score.tokens.score import encode_score
-from perf2score.tokens.spec import GRID_PER_QUARTER
+from perf2score.tokens.spec import GRID_PER_QUARTER, STREAMS
 from perf2score.train.augment import render_performance
 
 NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -98,6 +107,108 @@ def test_windows_are_stitched_into_one_measure_sequence():
     measures = attributes["measure"] - attributes["measure"][0]
     assert np.array_equal(measures, targets["measure"] - targets["measure"][0])
     assert np.array_equal(attributes["position_ticks"], targets["position_ticks"])
+
+
+def _window_tokens(targets: np.ndarray, spans: list[tuple[int, int]], width: int) -> dict:
+    out: dict[str, torch.Tensor] = {}
+    for b, (s, e) in enumerate(spans):
+        tokens, _ = encode_score(targets[s:e], GRID_PER_QUARTER)
+        for name, ids in tokens.items():
+            out.setdefault(name, torch.zeros(len(spans), width, dtype=torch.long))
+            out[name][b, : e - s] = torch.from_numpy(ids)
+    return out
+
+
+def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
+    """The second window puts its bar lines a quarter later: time still runs on evenly and
+    only the measure at the junction gets an irregular length."""
+    n = 80
+    from perf2score.data.targets import SCORE_TARGET_DTYPE
+
+    onset = np.arange(n) * 12  # eighths, 96 ticks (4 quarters) per measure
+    targets = np.zeros(n, dtype=SCORE_TARGET_DTYPE)
+    targets["measure_length_ticks"], targets["ts_num"], targets["ts_den"] = 96, 4, 4
+    targets["duration_ticks"], targets["staff"], targets["voice"] = 12, 1, 1
+    targets["pitch"] = 60
+    spans = _windows(n, 48, 16)
+    assert len(spans) == 2
+    shifted = [targets.copy(), targets.copy()]
+    for k, phase in enumerate((0, 24)):
+        shifted[k]["measure"] = (onset + phase) // 96
+        shifted[k]["position_ticks"] = (onset + phase) % 96
+    tokens = _window_tokens(shifted[0], spans, 48)
+    second = _window_tokens(shifted[1], spans, 48)
+    for name in tokens:
+        tokens[name][1] = second[name][1]
+    attributes, drop = _stitch(tokens, spans, targets["pitch"], 16)
+    onsets, bars = measure_grid(attributes, drop)
+    assert np.array_equal(np.diff(onsets), np.full(n - 1, 12))  # no jump anywhere
+    lengths = np.diff(bars)
+    assert np.sum(lengths != 96) == 1  # one irregular measure, at the junction
+    assert np.all(attributes["position_ticks"] < attributes["measure_length_ticks"])
+
+
+def _choice(position_logits: list[float], bar_logits: list[float], state: _Timeline, gap: float):
+    position = torch.full((1, STREAMS["position"].size), -30.0)
+    position[0, FIRST_VALUE : FIRST_VALUE + len(position_logits)] = torch.tensor(position_logits)
+    bar = torch.full((1, STREAMS["bar"].size), -30.0)
+    bar[0, FIRST_VALUE : FIRST_VALUE + len(bar_logits)] = torch.tensor(bar_logits)
+    chosen = {
+        "bar": bar.argmax(1),
+        "measure_length": torch.tensor([FIRST_VALUE + 4 * GRID_PER_QUARTER]),
+    }
+    b, p = _bar_and_position(bar, position, chosen, torch.tensor([gap], dtype=torch.float64), state)
+    return int(b[0]) - FIRST_VALUE, int(p[0]) - FIRST_VALUE
+
+
+def test_notes_played_apart_never_share_an_onset_and_open_a_measure_when_it_is_full():
+    state = _Timeline(1)
+    state.last_position[:] = 3 * GRID_PER_QUARTER
+    state.last_onset[:] = 3 * GRID_PER_QUARTER
+    state.measure_length[:] = 4 * GRID_PER_QUARTER
+    logits = [0.0] * (4 * GRID_PER_QUARTER)
+    logits[3 * GRID_PER_QUARTER] = 10.0  # the model wants the previous note's onset
+    # played together: the same onset is fine
+    assert _choice(logits, [5.0, 0.0], state, 0.01) == (0, 3 * GRID_PER_QUARTER)
+    # played 0.2 s later: a later position in the measure
+    bar, position = _choice(logits, [20.0, 0.0], state, 0.2)
+    assert bar == 0 and position > 3 * GRID_PER_QUARTER
+    # nothing left in the measure: the note opens the next one
+    state.last_position[:] = 4 * GRID_PER_QUARTER - 1
+    assert _choice(logits, [20.0, 0.0], state, 0.2)[0] == 1
+
+
+def test_the_running_tempo_steers_positions():
+    state = _Timeline(1)
+    state.last_position[:] = 0
+    state.last_onset[:] = 0
+    state.measure_length[:] = 4 * GRID_PER_QUARTER
+    state.log_tempo[:] = float(np.log(2 * GRID_PER_QUARTER))  # two quarters per second
+    logits = [0.0] * (4 * GRID_PER_QUARTER)
+    logits[GRID_PER_QUARTER // 2] = 1.0  # an eighth, slightly preferred by the model
+    # 0.5 s at two quarters per second is a quarter: the tempo outweighs the small preference
+    assert _choice(logits, [5.0, 0.0], state, 0.5) == (0, GRID_PER_QUARTER)
+
+
+def test_respelling_picks_the_enharmonic_key_the_model_voted_for():
+    from perf2score.data.targets import SCORE_TARGET_DTYPE
+
+    scale = [66, 68, 70, 71, 73, 75, 77, 78] * 4  # F# / Gb major
+    attributes = np.zeros(len(scale), dtype=SCORE_TARGET_DTYPE)
+    attributes["pitch"] = scale
+    attributes["position_ticks"] = np.arange(len(scale)) % 4 * GRID_PER_QUARTER
+    attributes["measure"] = np.arange(len(scale)) // 4
+    attributes["measure_length_ticks"] = 4 * GRID_PER_QUARTER
+    attributes["duration_ticks"] = GRID_PER_QUARTER
+    drop = np.zeros(len(scale), bool)
+    for voted, fifths, first in ((-6, -6, ("G", -1)), (6, 6, ("F", 1))):
+        table = attributes.copy()
+        table["key_fifths"] = voted
+        respell(table, drop)
+        assert set(table["key_fifths"].tolist()) == {fifths}
+        assert (table["step"][0], table["alter"][0]) == first
+        spelled = np.array([NATURAL[s] for s in table["step"]]) + table["alter"]
+        assert np.array_equal(spelled % 12, table["pitch"] % 12)
 
 
 def test_the_neural_backend_converts_with_a_given_model(aligned, tmp_path):

@@ -28,7 +28,11 @@ from perf2score.midi.reading import Performance
 SMALLEST = TICKS_PER_QUARTER // 4  # a 16th: the shortest quantised value
 
 
-def _key_and_spelling(pitches, onsets, durations) -> tuple[int, int, np.ndarray]:
+def key_and_spelling(
+    pitches: np.ndarray, onsets: np.ndarray, durations: np.ndarray
+) -> tuple[int, int, np.ndarray]:
+    """(key fifths, key mode, spelling (N,) with step/alter/octave) of notes with onsets and
+    durations in ticks: partitura's Krumhansl-Kessler key and ps13 pitch spelling."""
     notes = np.zeros(
         len(pitches),
         dtype=[
@@ -95,7 +99,7 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     staff = split_hands(pitches, events.of_note)
     durations = legato_durations(onset_ticks, durations, staff)
     voice = assign_voices(onset_ticks, durations, staff, min_overhang=SMALLEST)
-    fifths, mode, spelling = _key_and_spelling(pitches, onset_ticks, durations)
+    fifths, mode, spelling = key_and_spelling(pitches, onset_ticks, durations)
 
     # start at the first played beat (the tracker may have added an empty beat before it)
     first_beat = int(onset_ticks.min()) // TICKS_PER_QUARTER

@@ -28,36 +28,40 @@ def _model(folder: str):
     return load_aligned(folder)
 
 
-def onset_ticks(attributes: np.ndarray, drop: np.ndarray) -> np.ndarray:
-    """(N,) absolute onsets in ticks from measure indices, measure lengths and positions
-    (a measure's length is that of its first kept note; dropped notes get 0)."""
-    keep = ~drop
-    out = np.zeros(len(attributes), dtype=np.int64)
-    if not keep.any():
-        return out
-    measures = attributes["measure"][keep].astype(np.int64)
-    lengths: dict[int, int] = {}
-    for m, length in zip(
-        measures.tolist(), attributes["measure_length_ticks"][keep].tolist(), strict=True
-    ):
-        lengths.setdefault(m, max(int(length), 1))
-    first = min(lengths)
-    starts, total = {}, 0
-    for m in range(first, max(lengths) + 1):
-        starts[m] = total
-        total += lengths.get(m, lengths[first])
-    out[keep] = (
-        np.array([starts[m] for m in measures.tolist()]) + attributes["position_ticks"][keep]
-    )
-    return out
-
-
 def estimate_tempo(attributes: np.ndarray, drop: np.ndarray, onsets_sec: np.ndarray) -> float:
     """Average tempo (quarters per minute) implied by the decoded score and the played onsets
     (attributes at ``GRID_PER_QUARTER`` ticks per quarter)."""
     keep = ~drop & ~attributes["is_grace"]
-    onset_q = onset_ticks(attributes, drop)[keep] / GRID_PER_QUARTER
+    from perf2score.neural.decode import measure_grid
+
+    onset_q = measure_grid(attributes, drop)[0][keep] / GRID_PER_QUARTER
     return average_tempo(onset_q, onsets_sec[keep])
+
+
+def respell(attributes: np.ndarray, drop: np.ndarray) -> None:
+    """Key signature and spelling of the decoded notes, in place: partitura's key (KK) and
+    ps13 spelling over the decoded onsets and values, which beat the model's own heads on
+    validation; between enharmonic keys (F# / Gb major) the model's key decides."""
+    from perf2score.classical.converter import key_and_spelling
+    from perf2score.neural.decode import measure_grid
+    from perf2score.tokens.score import shift_spelling
+
+    keep = ~drop
+    if not keep.any():
+        return
+    onsets = measure_grid(attributes, drop)[0][keep]
+    durations = np.maximum(attributes["duration_ticks"][keep], 1)
+    fifths, mode, spelling = key_and_spelling(attributes["pitch"][keep], onsets, durations)
+    kept = attributes[keep]
+    for field in ("step", "alter", "octave"):
+        kept[field] = spelling[field]
+    twin = fifths - 12 if fifths > 0 else fifths + 12  # the enharmonic key
+    voted = float(np.median(kept["key_fifths"]))
+    if abs(twin) <= 7 and abs(twin - voted) < abs(fifths - voted):
+        shift_spelling(kept, twin - fifths)
+        fifths = twin
+    kept["key_fifths"], kept["key_mode"] = fifths, mode
+    attributes[keep] = kept
 
 
 def neural_attributes(
@@ -70,5 +74,6 @@ def neural_attributes(
     if not (folder / "adapter.json").is_file():
         raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
     attributes, drop = decode_windows(_model(str(folder)), performance)
+    respell(attributes, drop)
     tempo = estimate_tempo(attributes, drop, performance.notes["onset_sec"])
     return attributes, GRID_PER_QUARTER, tempo, drop

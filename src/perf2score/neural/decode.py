@@ -4,9 +4,10 @@ The performance is cut into windows of ``window`` notes overlapping by ``overlap
 windows are encoded at once and decoded together, note by note, with the score LM's KV
 cache (greedy). Constraints at every step: no special ids; the position lies inside the
 predicted measure; within a measure, onsets do not go backwards (unless the note is played
-together with the previous one, as in a rolled chord); the spelling (``alter``) fits the
-pitch. Windows are stitched in the middle of their overlaps; measure numbers continue
-across windows by the most common offset on the shared notes.
+within ``CHORD_SECONDS`` of the previous one, as in a rolled chord) and notes played more
+than ``APART_SECONDS`` apart do not share an onset (when the measure has no room left, the
+note opens the next measure); the spelling (``alter``) fits the pitch. Windows are
+stitched in the middle of their overlaps, in time (see ``_stitch``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ import torch
 from perf2score.midi.reading import Performance
 from perf2score.models.adapter import AlignedModel
 from perf2score.tokens.performance import encode_performance
-from perf2score.tokens.score import NATURAL_STEPS, decode_score
-from perf2score.tokens.spec import BOS, FIRST_VALUE, GRID_PER_QUARTER, PAD, SCORE_STREAMS, STREAMS
+from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score
+from perf2score.tokens.spec import (
+    BOS,
+    FIRST_VALUE,
+    GRID_PER_QUARTER,
+    PAD,
+    SCORE_STREAMS,
+    STREAMS,
+)
 
 SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
 CHORD_SECONDS = 0.035  # notes closer than this may be one chord (any order)
+APART_SECONDS = 0.07  # notes further apart than this never share an onset (0.5 % of ASAP's)
 
 
 def _windows(n: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -45,6 +54,97 @@ def decode_windows(
     """(score attributes (N,) ``SCORE_TARGET_DTYPE`` at ``GRID_PER_QUARTER`` ticks per
     quarter, drop (N,) bool) for the performance's notes in their stored order."""
     return decode_many(model, [performance], window, overlap)[0]
+
+
+POSITION_VALUES = torch.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid units
+TEMPO_WEIGHT = 3.0  # nats per unit of |log(score IOI / expected IOI)| (validation: 0, 1, 3, 6, 12)
+TEMPO_SLACK = GRID_PER_QUARTER // 4  # grid units added to both IOIs (a 16th)
+
+
+class _Timeline:
+    """Per-window decoding state in the window's own score time (grid units): the current
+    measure's start and length, the last kept note's position and onset, and a running
+    tempo (log grid units per second) from the notes decoded so far."""
+
+    def __init__(self, rows: int):
+        self.measure_start = torch.zeros(rows, dtype=torch.long)
+        self.measure_length = torch.zeros(rows, dtype=torch.long)
+        self.last_position = torch.full((rows,), -1, dtype=torch.long)
+        self.last_onset = torch.full((rows,), -1, dtype=torch.long)
+        self.log_tempo = torch.full((rows,), torch.nan, dtype=torch.float64)
+
+    def advance(self, chosen: dict[str, torch.Tensor], kept: torch.Tensor, gap: torch.Tensor):
+        """Take in the notes just decoded (token ids (B,)); ``gap`` (B,) in seconds."""
+        advance = chosen["bar"] - FIRST_VALUE
+        length = chosen["measure_length"] - FIRST_VALUE
+        position = chosen["position"] - FIRST_VALUE
+        moved = kept & (advance >= 1) & (advance < BACKWARDS)
+        jump = self.measure_length + (advance - 1).clamp(min=0) * length
+        self.measure_start = torch.where(moved, self.measure_start + jump, self.measure_start)
+        backwards = kept & (advance == BACKWARDS)  # a repeat: the tempo carries on, time restarts
+        self.measure_length = torch.where(kept, length, self.measure_length)
+        onset = self.measure_start + position
+        ioi = (onset - self.last_onset).double()
+        seen = kept & ~backwards & (self.last_onset >= 0) & (gap > APART_SECONDS) & (ioi > 0)
+        observed = torch.log(ioi.clamp(min=1) / gap.clamp(min=1e-3))
+        blended = torch.where(
+            torch.isnan(self.log_tempo), observed, 0.8 * self.log_tempo + 0.2 * observed
+        )
+        self.log_tempo = torch.where(seen, blended, self.log_tempo)
+        self.last_onset = torch.where(kept & ~backwards, onset, self.last_onset)
+        self.last_onset = torch.where(backwards, -1, self.last_onset)
+        self.last_position = torch.where(moved | backwards, -1, self.last_position)
+        self.last_position = torch.where(kept, position, self.last_position)
+
+
+def _bar_and_position(
+    bar_logits: torch.Tensor,
+    position_scores: torch.Tensor,
+    chosen: dict[str, torch.Tensor],
+    gap: torch.Tensor,
+    state: _Timeline,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bar, position) token ids (B,): staying in the measure or opening the next one,
+    whichever scores best, each with its best position; a position's score is its log
+    probability minus a penalty for a score-time step out of line with the running tempo.
+
+    Staying needs a position inside the measure, not before the previous note unless the
+    two were played within ``CHORD_SECONDS``, and after it when played more than
+    ``APART_SECONDS`` apart. Bar advances of 2+ measures or backwards are kept as chosen."""
+    values = POSITION_VALUES[None, :]  # (1, V)
+    length = chosen["measure_length"] - FIRST_VALUE  # (B,)
+    inside = values < torch.clamp(length, min=1)[:, None]  # (B, V)
+    last = state.last_position[:, None]
+    forward = torch.where((gap > APART_SECONDS)[:, None], values > last, values >= last)
+    need = ((gap >= CHORD_SECONDS) & (state.last_position >= 0))[:, None]
+    stay_ok = inside & (forward | ~need)
+    position_lp = torch.log_softmax(position_scores, -1)
+    bar_logits = bar_logits.clone()
+    bar_logits[:, :FIRST_VALUE] = -torch.inf
+    bar_lp = torch.log_softmax(bar_logits, -1)  # (B, 5 + FIRST_VALUE)
+
+    known = (~torch.isnan(state.log_tempo) & (state.last_onset >= 0))[:, None]
+    expected = (gap * torch.exp(torch.nan_to_num(state.log_tempo)))[:, None]  # (B, 1) grid
+
+    def penalised(start: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
+        ioi = (start[:, None] + values - state.last_onset[:, None]).clamp(min=0).double()
+        off = torch.abs(torch.log((ioi + TEMPO_SLACK) / (expected + TEMPO_SLACK)))
+        score = position_lp - torch.where(known, TEMPO_WEIGHT * off, 0.0).float()
+        return torch.where(ok, score, -torch.inf)
+
+    stay = penalised(state.measure_start, stay_ok).max(1)
+    move = penalised(state.measure_start + state.measure_length, inside).max(1)
+    stay_total = stay.values + bar_lp[:, FIRST_VALUE]
+    move_total = move.values + bar_lp[:, FIRST_VALUE + 1]
+    opens = move_total > stay_total
+    joint = chosen["bar"] <= FIRST_VALUE + 1
+    bar = torch.where(joint, torch.where(opens, FIRST_VALUE + 1, FIRST_VALUE), chosen["bar"])
+    position = torch.where(opens, move.indices, stay.indices)
+    free = torch.where(inside, position_scores, -torch.inf).argmax(1)
+    position = torch.where(joint, position, free)
+    none_left = torch.isinf(torch.where(opens, move_total, stay_total))
+    position = torch.where(joint & none_left, position_scores.argmax(1), position)
+    return bar, position
 
 
 @torch.no_grad()
@@ -72,8 +172,7 @@ def decode_many(
     cache = model.score.new_cache()
     previous = {k: torch.full((B, 1), BOS, dtype=torch.long) for k in SCORE_NAMES}
     out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
-    last_position = torch.full((B,), -1, dtype=torch.long)
-    values = torch.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) position values
+    state = _Timeline(B)
     for t in range(T):
         inputs = dict(previous)
         inputs["pitch"] = perf["pitch"][:, t : t + 1]  # (B, 1)
@@ -83,14 +182,11 @@ def decode_many(
             scores = logits[name][:, -1].float()  # (B, V)
             scores[:, :FIRST_VALUE] = -torch.inf
             if name == "position":
-                length = chosen["measure_length"] - FIRST_VALUE  # (B,)
-                inside = values[None, :] < torch.clamp(length, min=1)[:, None]  # (B, V)
-                same_measure = chosen["bar"] == FIRST_VALUE  # advance 0
-                close = (onset[:, t] - onset[:, max(t - 1, 0)]) < CHORD_SECONDS
-                forward = values[None, :] >= last_position[:, None]
-                need = (same_measure & ~close & (last_position >= 0))[:, None]
-                allowed = inside & (forward | ~need)
-                scores = torch.where(allowed | ~allowed.any(1, keepdim=True), scores, -torch.inf)
+                gap = onset[:, t] - onset[:, max(t - 1, 0)]  # (B,) seconds
+                chosen["bar"], chosen[name] = _bar_and_position(
+                    logits["bar"][:, -1].float(), scores, chosen, gap, state
+                )
+                continue
             if name == "alter":
                 allowed = ALTER_ALLOWED[pitch[:, t] % 12]  # (B, 5)
                 scores[:, FIRST_VALUE:] = torch.where(allowed, scores[:, FIRST_VALUE:], -torch.inf)
@@ -101,9 +197,7 @@ def decode_many(
                 chosen[name] = torch.where(dropped, FIRST_VALUE, chosen[name])
             out[name][:, t] = chosen[name]
             previous[name] = chosen[name][:, None]
-        moved = (chosen["bar"] != FIRST_VALUE) & ~dropped
-        last_position = torch.where(moved, -1, last_position)
-        last_position = torch.where(dropped, last_position, chosen["position"] - FIRST_VALUE)
+        state.advance(chosen, ~dropped, onset[:, t] - onset[:, max(t - 1, 0)])
     results = []
     for index, performance in enumerate(performances):
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
@@ -113,34 +207,123 @@ def decode_many(
     return results
 
 
+def measure_grid(attributes: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(onsets (N,), bar lines (M + 1,)) in ticks from the notes' measure indices, measure
+    lengths and positions: measure m of the kept notes spans ``bars[m - first]`` to
+    ``bars[m - first + 1]`` (its length is that of its first kept note; measures without
+    notes take the first measure's length). Dropped notes get onset 0."""
+    keep = ~drop
+    onsets = np.zeros(len(attributes), dtype=np.int64)
+    if not keep.any():
+        return onsets, np.zeros(2, dtype=np.int64)
+    measures = attributes["measure"][keep].astype(np.int64)
+    lengths: dict[int, int] = {}
+    for m, length in zip(
+        measures.tolist(), attributes["measure_length_ticks"][keep].tolist(), strict=True
+    ):
+        lengths.setdefault(m, max(int(length), 1))
+    first = min(lengths)
+    sizes = [lengths.get(m, lengths[first]) for m in range(first, max(lengths) + 1)]
+    bars = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    onsets[keep] = bars[measures - first] + attributes["position_ticks"][keep]
+    return onsets, bars
+
+
+def _junction_offset(previous: np.ndarray, current: np.ndarray, junction: int) -> int | None:
+    """Shift (ticks) that puts ``current`` window onsets onto ``previous`` global onsets:
+    the most common difference over up to 16 shared notes nearest the junction."""
+    if not len(previous):
+        return None
+    near = np.argsort(np.abs(np.arange(len(previous)) - junction), kind="stable")[:16]
+    differences = previous[near] - current[near]
+    values, counts = np.unique(differences, return_counts=True)
+    best = values[counts == counts.max()]
+    for d in differences:  # ties: the difference of the note nearest the junction
+        if d in best:
+            return int(d)
+    return None
+
+
 def _stitch(
     out: dict[str, torch.Tensor], spans: list[tuple[int, int]], pitches: np.ndarray, overlap: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Join the windows' token ids (B, T) into attributes and drops for all N notes."""
+    """Join the windows' token ids (B, T) into attributes and drops for all N notes.
+
+    Each window has its own frame (bar phase, measure lengths). Windows are joined in the
+    middle of their overlaps: window b's onsets are shifted onto window b - 1's on the
+    shared notes nearest the junction, so time runs on without a jump; each note keeps the
+    bar lines of the window it comes from. Where two windows disagree on the bar phase, the
+    measure holding the junction gets an irregular length instead of a jump in time.
+    """
     n = len(pitches)
     attributes, drop = None, np.zeros(n, bool)
-    previous = None  # (start, absolute measures, drops) of the previous window
+    onsets = np.zeros(n, dtype=np.int64)
+    bars: list[int] = []
+    previous: tuple[int, np.ndarray, np.ndarray] | None = None  # start, onsets, kept
     for b, (s, e) in enumerate(spans):
         ids = {k: v[b, : e - s].numpy() for k, v in out.items()}
         window_attrs, window_drop = decode_score(ids, pitches[s:e], GRID_PER_QUARTER)
         if attributes is None:
             attributes = np.zeros(n, dtype=window_attrs.dtype)
-        relative = window_attrs["measure"].astype(np.int64)
+        window_onsets, window_bars = measure_grid(window_attrs, window_drop)
+        keep_from = s if b == 0 else s + overlap // 2
         offset = 0
         if previous is not None:
-            p_start, p_measure, p_drop = previous
-            shared = np.arange(s, min(e, p_start + len(p_measure)))
-            both = shared[~p_drop[shared - p_start] & ~window_drop[shared - s]]
-            if len(both):
-                offsets = p_measure[both - p_start] - relative[both - s]
-                offset = int(np.bincount(offsets - offsets.min()).argmax() + offsets.min())
-            else:
-                offset = int(p_measure.max()) + 1
-        absolute = relative + offset
-        keep_from = s if b == 0 else s + overlap // 2
+            p_start, p_onsets, p_kept = previous
+            shared = np.arange(s, min(e, p_start + len(p_onsets)))
+            both = shared[p_kept[shared - p_start] & ~window_drop[shared - s]]
+            found = _junction_offset(
+                p_onsets[both - p_start],
+                window_onsets[both - s],
+                int(np.searchsorted(both, keep_from)),
+            )
+            last = max(bars[-1] if bars else 0, int(onsets[:keep_from].max(initial=0)))
+            offset = (
+                found
+                if found is not None
+                else last - int(window_onsets[~window_drop].min(initial=0))
+            )
+        global_onsets = window_onsets + offset
+        global_bars = window_bars + offset
         rows = slice(keep_from - s, e - s)
+        kept = ~window_drop[rows]
+        if kept.any():
+            junction = int(global_onsets[rows][kept][0])
+            before = [x for x in bars if x <= junction]
+            holding = global_bars[global_bars <= junction]
+            if len(holding) and (not before or holding[-1] > before[-1]):
+                before.append(int(holding[-1]))
+            bars = before + [int(x) for x in global_bars[global_bars > junction]]
         attributes[keep_from:e] = window_attrs[rows]
-        attributes["measure"][keep_from:e] = absolute[rows]
+        onsets[keep_from:e] = global_onsets[rows]
         drop[keep_from:e] = window_drop[rows]
-        previous = (s, absolute, window_drop)
+        previous = (s, global_onsets, ~window_drop)
+    return _rebar(attributes, drop, onsets, np.asarray(bars, dtype=np.int64))
+
+
+def _rebar(
+    attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray, bars: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Measure indices, positions and lengths of the kept notes from global onsets and bar
+    lines (ticks); a dropped note takes the measure of the kept note before it."""
+    keep = ~drop
+    if not keep.any():
+        return attributes, drop
+    low = int(onsets[keep].min())
+    if low < bars[0]:  # notes before the first bar line: one more measure in front
+        bars = np.concatenate([[low], bars])
+    if onsets[keep].max() >= bars[-1]:
+        bars = np.concatenate([bars, [int(onsets[keep].max()) + 1]])
+    measure = np.searchsorted(bars, onsets, side="right") - 1
+    measure = np.clip(measure, 0, len(bars) - 2)
+    kept_rows = np.flatnonzero(keep)
+    source = kept_rows[
+        np.clip(np.searchsorted(kept_rows, np.arange(len(drop)), "right") - 1, 0, None)
+    ]
+    measure = np.where(keep, measure, measure[source])
+    used = np.unique(measure[keep])
+    first = int(used.min())
+    attributes["measure"] = measure - first
+    attributes["measure_length_ticks"] = bars[measure + 1] - bars[measure]
+    attributes["position_ticks"] = np.where(keep, onsets - bars[measure], 0)
     return attributes, drop

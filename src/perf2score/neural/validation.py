@@ -13,8 +13,7 @@ import numpy as np
 from perf2score.data.cache import PreparedPerformance, load_index, load_prepared
 from perf2score.evaluate.attributes import ATTRIBUTES, attribute_metrics
 from perf2score.midi.reading import Performance
-from perf2score.neural.converter import onset_ticks
-from perf2score.neural.decode import decode_many
+from perf2score.neural.decode import decode_many, measure_grid
 from perf2score.tokens.spec import GRID_PER_QUARTER
 
 TICK_FIELDS = ("onset_ticks", "position_ticks", "duration_ticks", "measure_length_ticks")
@@ -44,7 +43,7 @@ def decoded_metrics(model, excerpts: list[PreparedPerformance]) -> dict[str, flo
         for name in attributes.dtype.names:
             if name in predicted.dtype.names:
                 predicted[name] = attributes[name]
-        predicted["onset_ticks"] = onset_ticks(attributes, drop)
+        predicted["onset_ticks"] = measure_grid(attributes, drop)[0]
         scale = prepared.ticks_per_quarter / GRID_PER_QUARTER
         for name in TICK_FIELDS:
             predicted[name] = np.rint(predicted[name] * scale).astype(np.int64)

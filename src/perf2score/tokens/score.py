@@ -63,6 +63,22 @@ def encode_score(
     return tokens, off_p + off_v + off_m
 
 
+STEP_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
+FIFTHS_STEPS = "FCGDAEB"
+
+
+def shift_spelling(table: np.ndarray, fifths: int) -> np.ndarray:
+    """Move a table's spellings (``step``, ``alter``, ``octave`` for its ``pitch``) by
+    ``fifths`` along the line of fifths, in place; returns the table. A shift of 12 spells
+    each pitch enharmonically (Gb -> F#), other shifts go with a transposition."""
+    line = np.array([STEP_FIFTHS.get(s, 0) for s in table["step"]], dtype=np.int64)
+    line = line + 7 * table["alter"].astype(np.int64) + fifths
+    table["step"] = np.array([FIFTHS_STEPS[i] for i in (line + 1) % 7])
+    table["alter"] = (line + 1) // 7
+    table["octave"] = (table["pitch"] - table["alter"]) // 12 - 1
+    return table
+
+
 def _spell(pitch: int, alter: int) -> tuple[str, int, int]:
     natural = (pitch - alter) % 12
     if natural not in NATURAL_STEPS:  # the alter does not fit this pitch: simplest spelling

@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from perf2score.midi.reading import NOTE_DTYPE, Performance
+from perf2score.tokens.score import shift_spelling
 from perf2score.train.config import AugmentConfig
 
 LOWEST, HIGHEST = 21, 108
-STEP_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
-FIFTHS_STEPS = "FCGDAEB"
 
 
 def transposition(rng: np.random.Generator, pitches: np.ndarray, limit: int) -> int:
@@ -93,11 +92,7 @@ def transpose_score(table: np.ndarray, semitones: int) -> np.ndarray:
     out = table.copy()
     out["pitch"] += semitones
     out["key_fifths"] = np.clip(keys + delta, -7, 7)
-    line = np.array([STEP_FIFTHS.get(s, 0) for s in table["step"]]) + 7 * table["alter"] + delta
-    out["step"] = np.array([FIFTHS_STEPS[i] for i in (line + 1) % 7])
-    out["alter"] = (line + 1) // 7
-    out["octave"] = (out["pitch"] - out["alter"]) // 12 - 1
-    return out
+    return shift_spelling(out, delta)
 
 
 def render_performance(
