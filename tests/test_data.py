@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -87,6 +88,8 @@ def test_oracle_round_trip_and_batch_evaluation(subset_cache, tmp_path):
     cache, _, _ = subset_cache
     written = predict_split(cache, "test", tmp_path / "oracle", source="oracle", progress=False)
     assert not written["failures"] and written["notes"] > 0
+    recorded = json.loads((tmp_path / "oracle" / "predict.json").read_text())
+    assert recorded["source"] == "oracle" and recorded["notes"] == written["notes"]
     summary = evaluate_folder(
         cache, "test", tmp_path / "oracle", tmp_path / "eval", with_mv2h=False, progress=False
     )

@@ -3,17 +3,21 @@
 ``oracle``: the ground-truth attributes (the round trip that measures assembly's floor);
 ``classical``: the classical converter; ``neural``: an aligned model (``--model``, default
 the shipped one). The files are named like the performances
-(``OUT/<perf_id>.musicxml``), ready for ``perf2score evaluate --data ... --predictions OUT``.
+(``OUT/<perf_id>.musicxml``), ready for ``perf2score evaluate --data ... --predictions OUT``;
+``OUT/predict.json`` records the source, the model, failures and the speed (notes per second
+of conversion time, per worker).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 from perf2score.data.cache import load_index, load_prepared
 from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
 from perf2score.midi import Performance
 from perf2score.parallel import parallel_map
 
@@ -63,9 +67,16 @@ def predict_split(
             failures[perf_id] = error
         seconds += spent
         notes += count
-    return {
+    result = {
+        "source": source,
+        "model": str(model) if model else None,
+        "split": split,
+        "workers": workers,
         "failures": failures,
         "notes": notes,
         "seconds": seconds,
         "notes_per_second": notes / seconds if seconds else 0.0,
     }
+    Path(out).mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(out) / "predict.json", json.dumps(result, indent=2))
+    return result
