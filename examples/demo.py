@@ -164,11 +164,18 @@ def main() -> int:
     print(f"converted with the {score.backend} backend:")
     for path in written:
         print(f"  {path}")
+    others = []
+    if score.backend != "classical":  # the shipped model next to the classical converter
+        classical = OUT / "classical.musicxml"
+        convert(midi, backend="classical").save(classical)
+        others.append(("classical backend", classical))
     naive = OUT / "naive.musicxml"
     write_score(naive_transcription(performance), naive, "Naive transcription")
+    others.append(("naive fixed-tempo 16th grid", naive))
     print(f"scored against the ground truth {truth} (rates in %):")
-    _report("perf2score convert", truth, OUT / "performance.musicxml")
-    _report("naive fixed-tempo 16th grid", truth, naive)
+    _report(f"perf2score convert ({score.backend})", truth, OUT / "performance.musicxml")
+    for label, path in others:
+        _report(label, truth, path)
     return 0
 
 

@@ -52,17 +52,24 @@ def test_convert_a_steady_waltz(tmp_path):
     assert {int(h) for h in notes["hand"][notes["pitch"] < 52]} == {1}
 
 
-def test_api_accepts_notes_and_reports_the_backend(tmp_path):
+def test_api_accepts_notes_and_reports_the_backend(tmp_path, monkeypatch):
+    import perf2score.neural.converter as neural
+
     notes = np.zeros(8, dtype=NOTE_DTYPE)
     notes["pitch"] = [60, 62, 64, 65, 67, 69, 71, 72]
     notes["onset_sec"] = np.arange(8) * 0.5
     notes["offset_sec"] = notes["onset_sec"] + 0.45
     notes["velocity"] = 64
-    score = convert(Performance(notes, np.zeros((0, 2))), backend="auto")
-    assert score.backend == "classical"  # no neural weights ship yet
+    performance = Performance(notes, np.zeros((0, 2)))
+    assert neural.shipped_available()  # the package ships a fine-tuned model
+    score = convert(performance, backend="auto")
+    assert score.backend == "neural"
     assert "<score-partwise" in score.to_musicxml()
+    assert convert(performance, backend="classical").backend == "classical"
+    monkeypatch.setattr(neural, "SHIPPED", tmp_path / "none")  # a package without weights
+    assert convert(performance, backend="auto").backend == "classical"
     with pytest.raises(Perf2ScoreError, match="no trained neural model"):
-        convert(Performance(notes, np.zeros((0, 2))), backend="neural")
+        convert(performance, backend="neural")
 
 
 def test_zero_length_and_very_late_notes_give_sane_scores(tmp_path):

@@ -236,6 +236,31 @@ def test_shipping_writes_fp16_weights_the_package_can_load(aligned, tmp_path):
     assert agree > 0.9  # fp16 rounding may flip a near tie, not the decoding
 
 
+def test_shipping_keeps_the_pre_trained_score_lm_and_puts_tuned_heads_in_the_adapter(
+    aligned, tmp_path
+):
+    import json
+
+    from safetensors.torch import load_file
+
+    from perf2score.models.io import load_aligned, load_model, ship_aligned
+
+    _, folder = aligned
+    tuned = load_aligned(folder)
+    name, head = next((n, p) for n, p in tuned.score.named_parameters() if "head" in n)
+    with torch.no_grad():
+        head.add_(1.0)  # as fine-tuning moves the score heads
+    base = json.loads((folder / "adapter.json").read_text())["base"]
+    base = {k: str((folder / v).resolve()) for k, v in base.items()}
+    save_aligned(tuned, tmp_path / "tuned", base)
+    ship_aligned(tmp_path / "tuned", tmp_path / "weights")
+    shipped_lm = load_file(str(tmp_path / "weights" / "score" / "model.safetensors"))
+    original = load_model(base["score"]).state_dict()[name]
+    assert torch.allclose(shipped_lm[name].float(), original, atol=1e-2)
+    shipped = load_aligned(tmp_path / "weights" / "adapter")
+    assert torch.allclose(dict(shipped.score.named_parameters())[name], head, atol=1e-2)
+
+
 def test_inspect_reports_counts_gates_and_the_mixture(aligned, tmp_path, capsys):
     import json
 

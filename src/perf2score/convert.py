@@ -1,7 +1,7 @@
 """``perf2score.convert``: a performance MIDI (or its notes) → an engraved ``Score``.
 
 Backends: ``classical`` (beat tracking and quantisation, no weights), ``neural`` (the
-shipped model; not trained yet) and ``auto`` (the neural model when its weights are in the
+shipped fine-tuned model: pre-trained LMs joined by the function-alignment adapter) and ``auto`` (the neural model when its weights are in the
 package, else the classical converter). Converting imports no training code.
 """
 
@@ -45,7 +45,9 @@ class Score:
 
 def neural_available() -> bool:
     """Whether trained weights ship with the package."""
-    return (WEIGHTS_DIR / "adapter" / "adapter.json").is_file()
+    from perf2score.neural.converter import shipped_available
+
+    return shipped_available()
 
 
 def resolve_backend(backend: str, model: str | os.PathLike | None = None) -> str:

@@ -101,13 +101,21 @@ def ship_lm(lm: NoteLM, dest: str | os.PathLike) -> int:
 
 
 def ship_aligned(folder: str | os.PathLike, dest: str | os.PathLike) -> dict[str, int]:
-    """Copy an aligned model and its base LMs into ``dest`` (``performance/``, ``score/``,
-    ``adapter/``) with fp16 weights, so the package can find and load it. Returns bytes per part.
-    """
+    """Copy an aligned model into ``dest`` (``adapter/``, and ``performance/`` + ``score/``
+    for the base LMs) with fp16 weights, so the package can find and load it. Returns bytes
+    per part written.
+
+    The base LMs are shipped as they were pre-trained (read from the adapter's base folders,
+    not from the aligned model, whose score heads were fine-tuned and live in the adapter);
+    a model that trained every weight (``full-finetune``, ``scratch``) needs no base."""
+    folder, dest = Path(folder), Path(dest)
     model = load_aligned(folder)
-    dest = Path(dest)
-    sizes = {name: ship_lm(lm, dest / name) for name, lm in
-             (("performance", model.performance), ("score", model.score))}  # fmt: skip
+    sizes: dict[str, int] = {}
+    config = json.loads((folder / "adapter.json").read_text())
+    for name in ("performance", "score"):
+        source = (folder / config["base"][name]).resolve()
+        if model.config.mode == "frozen" and source != (dest / name).resolve():
+            sizes[name] = ship_lm(load_model(source), dest / name)
     base = {name: str(dest / name) for name in ("performance", "score")}
     save_aligned(model, dest / "adapter", base, dtype=torch.float16)
     sizes["adapter"] = (dest / "adapter" / "adapter.safetensors").stat().st_size
