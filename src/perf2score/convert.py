@@ -1,8 +1,9 @@
 """``perf2score.convert``: a performance MIDI (or its notes) → an engraved ``Score``.
 
 Backends: ``classical`` (beat tracking and quantisation, no weights), ``neural`` (the
-shipped fine-tuned model: pre-trained LMs joined by the function-alignment adapter) and ``auto`` (the neural model when its weights are in the
-package, else the classical converter). Converting imports no training code.
+shipped fine-tuned model: pre-trained LMs joined by the function-alignment adapter) and
+``auto`` (the neural model when its weights are in the package, else the classical
+converter). Converting imports no training code.
 """
 
 from __future__ import annotations
