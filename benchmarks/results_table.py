@@ -40,9 +40,8 @@ def main(argv: list[str]) -> int:
     for arg in argv:
         label, folder = arg.split("=", 1)
         rows.append(_row(label, Path(folder)))
-    print(
-        "| row | E_avg | pitch | missing | extra | onset | offset | voice | hand | scored | notes/s |"
-    )
+    header = "E_avg | pitch | missing | extra | onset | offset | voice | hand | scored | notes/s"
+    print(f"| row | {header} |")
     print("|---|" + "---|" * 10)
     print("\n".join(r[0] for r in rows))
     print()
