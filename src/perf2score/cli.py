@@ -131,7 +131,7 @@ def _add_evaluate(sub) -> None:
 def _add_predict(sub) -> None:
     predict = sub.add_parser(
         "predict",
-        help="write a score for every performance of a prepared split (oracle or classical)",
+        help="write a score for every performance of a split (oracle, classical or neural)",
     )
     predict.add_argument("--data", required=True, help="prepared cache folder")
     predict.add_argument("--split", default="validation", choices=["train", "validation", "test"])
