@@ -13,10 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-MUSTER = ("e_avg", "pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er",
-          "voice_er", "hand_er")  # fmt: skip
-MV2H = ("mv2h", "mv2h_multi_pitch", "mv2h_voice", "mv2h_meter", "mv2h_value", "mv2h_harmony",
-        "beat_f", "downbeat_f")  # fmt: skip
+from perf2score.evaluate.batch import TABLE_KEYS
+
+MUSTER, MV2H = TABLE_KEYS[:8], TABLE_KEYS[8:]  # error rates; MV2H and beat F-measures
 
 
 def _row(label: str, folder: Path) -> tuple[str, str]:

@@ -204,7 +204,7 @@ def test_respelling_picks_the_enharmonic_key_the_model_voted_for():
     for voted, fifths, first in ((-6, -6, ("G", -1)), (6, 6, ("F", 1))):
         table = attributes.copy()
         table["key_fifths"] = voted
-        respell(table, drop)
+        respell(table, drop, measure_grid(table, drop)[0])
         assert set(table["key_fifths"].tolist()) == {fifths}
         assert (table["step"][0], table["alter"][0]) == first
         spelled = np.array([NATURAL[s] for s in table["step"]]) + table["alter"]

@@ -28,30 +28,19 @@ def _model(folder: str):
     return load_aligned(folder)
 
 
-def estimate_tempo(attributes: np.ndarray, drop: np.ndarray, onsets_sec: np.ndarray) -> float:
-    """Average tempo (quarters per minute) implied by the decoded score and the played onsets
-    (attributes at ``GRID_PER_QUARTER`` ticks per quarter)."""
-    keep = ~drop & ~attributes["is_grace"]
-    from perf2score.neural.decode import measure_grid
-
-    onset_q = measure_grid(attributes, drop)[0][keep] / GRID_PER_QUARTER
-    return average_tempo(onset_q, onsets_sec[keep])
-
-
-def respell(attributes: np.ndarray, drop: np.ndarray) -> None:
-    """Key signature and spelling of the decoded notes, in place: partitura's key (KK) and
-    ps13 spelling over the decoded onsets and values, which beat the model's own heads on
-    validation; between enharmonic keys (F# / Gb major) the model's key decides."""
+def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> None:
+    """Key signature and spelling of the decoded notes (``onsets`` (N,) in ticks), in place:
+    partitura's key (KK) and ps13 spelling over the decoded onsets and values, which beat the
+    model's own heads on validation; between enharmonic keys (F# / Gb major) the model's key
+    decides."""
     from perf2score.classical.converter import key_and_spelling
-    from perf2score.neural.decode import measure_grid
     from perf2score.tokens.score import shift_spelling
 
     keep = ~drop
     if not keep.any():
         return
-    onsets = measure_grid(attributes, drop)[0][keep]
     durations = np.maximum(attributes["duration_ticks"][keep], 1)
-    fifths, mode, spelling = key_and_spelling(attributes["pitch"][keep], onsets, durations)
+    fifths, mode, spelling = key_and_spelling(attributes["pitch"][keep], onsets[keep], durations)
     kept = attributes[keep]
     for field in ("step", "alter", "octave"):
         kept[field] = spelling[field]
@@ -68,12 +57,14 @@ def neural_attributes(
     performance: Performance, model_folder: str | os.PathLike | None = None
 ) -> tuple[np.ndarray, int, float, np.ndarray]:
     """(attributes (N,), ticks per quarter, tempo in quarters/min, drop (N,)) of a performance."""
-    from perf2score.neural.decode import decode_windows
+    from perf2score.neural.decode import decode_windows, measure_grid
 
     folder = Path(model_folder) if model_folder else SHIPPED
     if not (folder / "adapter.json").is_file():
         raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
     attributes, drop = decode_windows(_model(str(folder)), performance)
-    respell(attributes, drop)
-    tempo = estimate_tempo(attributes, drop, performance.notes["onset_sec"])
+    onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
+    respell(attributes, drop, onsets)
+    timed = ~drop & ~attributes["is_grace"]
+    tempo = average_tempo(onsets[timed] / GRID_PER_QUARTER, performance.notes["onset_sec"][timed])
     return attributes, GRID_PER_QUARTER, tempo, drop

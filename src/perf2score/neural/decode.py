@@ -141,10 +141,7 @@ def _bar_and_position(
     bar = torch.where(joint, torch.where(opens, FIRST_VALUE + 1, FIRST_VALUE), chosen["bar"])
     position = torch.where(opens, move.indices, stay.indices)
     free = torch.where(inside, position_scores, -torch.inf).argmax(1)
-    position = torch.where(joint, position, free)
-    none_left = torch.isinf(torch.where(opens, move_total, stay_total))
-    position = torch.where(joint & none_left, position_scores.argmax(1), position)
-    return bar, position
+    return bar, torch.where(joint, position, free)
 
 
 @torch.no_grad()
@@ -177,12 +174,12 @@ def decode_many(
         inputs = dict(previous)
         inputs["pitch"] = perf["pitch"][:, t : t + 1]  # (B, 1)
         logits = model(None, inputs, padding=padding, memory=memory, cache=cache, start=t)
+        gap = onset[:, t] - onset[:, max(t - 1, 0)]  # (B,) seconds since the previous note
         chosen = {}
         for name in SCORE_NAMES:
             scores = logits[name][:, -1].float()  # (B, V)
             scores[:, :FIRST_VALUE] = -torch.inf
             if name == "position":
-                gap = onset[:, t] - onset[:, max(t - 1, 0)]  # (B,) seconds
                 chosen["bar"], chosen[name] = _bar_and_position(
                     logits["bar"][:, -1].float(), scores, chosen, gap, state
                 )
@@ -197,7 +194,7 @@ def decode_many(
                 chosen[name] = torch.where(dropped, FIRST_VALUE, chosen[name])
             out[name][:, t] = chosen[name]
             previous[name] = chosen[name][:, None]
-        state.advance(chosen, ~dropped, onset[:, t] - onset[:, max(t - 1, 0)])
+        state.advance(chosen, ~dropped, gap)
     results = []
     for index, performance in enumerate(performances):
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
@@ -277,12 +274,10 @@ def _stitch(
                 window_onsets[both - s],
                 int(np.searchsorted(both, keep_from)),
             )
-            last = max(bars[-1] if bars else 0, int(onsets[:keep_from].max(initial=0)))
-            offset = (
-                found
-                if found is not None
-                else last - int(window_onsets[~window_drop].min(initial=0))
-            )
+            if found is None:  # no shared kept note: start after everything so far
+                last = max(bars[-1] if bars else 0, int(onsets[:keep_from].max(initial=0)))
+                found = last - int(window_onsets[~window_drop].min(initial=0))
+            offset = found
         global_onsets = window_onsets + offset
         global_bars = window_bars + offset
         rows = slice(keep_from - s, e - s)
@@ -321,8 +316,7 @@ def _rebar(
         np.clip(np.searchsorted(kept_rows, np.arange(len(drop)), "right") - 1, 0, None)
     ]
     measure = np.where(keep, measure, measure[source])
-    used = np.unique(measure[keep])
-    first = int(used.min())
+    first = int(measure[keep].min())
     attributes["measure"] = measure - first
     attributes["measure_length_ticks"] = bars[measure + 1] - bars[measure]
     attributes["position_ticks"] = np.where(keep, onsets - bars[measure], 0)
