@@ -37,7 +37,7 @@ corpus: setup
 		--prepared $(CACHE)/prepared --out $(CACHE)/corpus
 
 calibrate: setup
-	$(BIN)/perf2score evaluate calibrate --calibration $(DATA)/calibration-musescore3-test.tar.xz \
+	$(BIN)/perf2score calibrate --calibration $(DATA)/calibration-musescore3-test.tar.xz \
 		--asap $(DATA)/asap-m2st.tar.xz --out $(CACHE)/calibration
 
 clean:

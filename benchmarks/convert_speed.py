@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from perf2score import convert
-from perf2score.convert import neural_available
+from perf2score.conversion import neural_available
 from perf2score.midi.reading import NOTE_DTYPE, Performance
 
 

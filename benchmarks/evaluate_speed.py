@@ -17,7 +17,8 @@ import numpy as np
 
 from perf2score.evaluate.muster import evaluate_scores
 from perf2score.evaluate.mv2h import evaluate_mv2h
-from perf2score.score.reading import SCORE_NOTE_DTYPE, ScoreNotes, read_score
+from perf2score.score.attributes import SCORE_NOTE_DTYPE
+from perf2score.score.reading import ScoreNotes, read_score
 
 TPQ = 24
 

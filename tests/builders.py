@@ -9,7 +9,8 @@ import numpy as np
 import partitura as pt
 import symusic
 
-from perf2score.score.reading import SCORE_NOTE_DTYPE, ScoreNotes
+from perf2score.score.attributes import SCORE_NOTE_DTYPE
+from perf2score.score.reading import ScoreNotes
 
 # (step, octave, alter, start, end, voice, staff) in divisions of DIVS per quarter
 DIVS = 12

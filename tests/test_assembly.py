@@ -6,10 +6,11 @@ from builders import build_part, write_musicxml
 from partitura.io.importmusicxml import validate_musicxml
 
 from perf2score import read_performance
-from perf2score.data.targets import SCORE_TARGET_DTYPE, score_targets
+from perf2score.data.targets import score_targets
 from perf2score.evaluate.muster import ERROR_RATES, evaluate_scores
 from perf2score.score import read_score
 from perf2score.score.assembly import assemble
+from perf2score.score.attributes import ATTRIBUTE_DTYPE
 from perf2score.score.export import FORMATS, format_of, save
 from perf2score.score.musicxml import to_musicxml
 from perf2score.score.notation import split_duration
@@ -38,7 +39,7 @@ def test_round_trip_reproduces_the_score(piece, tmp_path):
 
 def test_implausible_attributes_are_repaired(tmp_path):
     rng = np.random.default_rng(0)
-    rows = np.zeros(40, dtype=SCORE_TARGET_DTYPE)
+    rows = np.zeros(40, dtype=ATTRIBUTE_DTYPE)
     rows["pitch"] = rng.integers(30, 100, 40)
     rows["step"], rows["octave"] = "C", 4
     rows["measure"] = np.sort(rng.integers(-1, 6, 40))

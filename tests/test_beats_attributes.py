@@ -4,11 +4,11 @@ from builders import build_part, random_score, write_musicxml
 
 from perf2score import Perf2ScoreError
 from perf2score.data.cache import PreparedPerformance
-from perf2score.data.targets import SCORE_TARGET_DTYPE
 from perf2score.evaluate.attributes import attribute_metrics
 from perf2score.evaluate.beats import evaluate_beats, read_annotations, score_beats
 from perf2score.midi.reading import NOTE_DTYPE, Performance
 from perf2score.score import read_score
+from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
 
 def test_score_beats_with_pickup(tmp_path):
@@ -43,7 +43,7 @@ def test_read_annotations(tmp_path):
 
 def _prepared(n: int = 50) -> PreparedPerformance:
     rng = np.random.default_rng(0)
-    table = np.zeros(n, dtype=SCORE_TARGET_DTYPE)
+    table = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
     table["onset_ticks"] = np.sort(rng.integers(0, 400, n))
     table["position_ticks"] = table["onset_ticks"] % 96
     table["duration_ticks"] = rng.choice([12, 24, 48], n)

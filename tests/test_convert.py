@@ -53,7 +53,7 @@ def test_convert_a_steady_waltz(tmp_path):
 
 
 def test_api_accepts_notes_and_reports_the_backend(tmp_path, monkeypatch):
-    import perf2score.neural.converter as neural
+    import perf2score.shipped as shipped
 
     notes = np.zeros(8, dtype=NOTE_DTYPE)
     notes["pitch"] = [60, 62, 64, 65, 67, 69, 71, 72]
@@ -61,12 +61,12 @@ def test_api_accepts_notes_and_reports_the_backend(tmp_path, monkeypatch):
     notes["offset_sec"] = notes["onset_sec"] + 0.45
     notes["velocity"] = 64
     performance = Performance(notes, np.zeros((0, 2)))
-    assert neural.shipped_available()  # the package ships a fine-tuned model
+    assert shipped.shipped_available()  # the package ships a fine-tuned model
     score = convert(performance, backend="auto")
     assert score.backend == "neural"
     assert "<score-partwise" in score.to_musicxml()
     assert convert(performance, backend="classical").backend == "classical"
-    monkeypatch.setattr(neural, "SHIPPED", tmp_path / "none")  # a package without weights
+    monkeypatch.setattr(shipped, "SHIPPED_ADAPTER", tmp_path / "none")  # a package without weights
     assert convert(performance, backend="auto").backend == "classical"
     with pytest.raises(Perf2ScoreError, match="no trained neural model"):
         convert(performance, backend="neural")

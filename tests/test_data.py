@@ -212,7 +212,7 @@ def test_decoded_validation_scores_transcribed_excerpts(subset_cache):
 
     from perf2score.models import LMConfig, NoteLM
     from perf2score.models.adapter import AdapterConfig, AlignedModel
-    from perf2score.neural.validation import decoded_metrics, validation_excerpts
+    from perf2score.train.validation import decoded_metrics, validation_excerpts
 
     cache, _, _ = subset_cache
     excerpts = validation_excerpts(cache, count=1, notes=64)

@@ -10,12 +10,14 @@ import torch
 from builders import random_score
 from train_helpers import TINY
 
-from perf2score.convert import convert
+from perf2score.constants import GRID_PER_QUARTER
+from perf2score.conversion import convert
 from perf2score.midi.reading import Performance
 from perf2score.models import LMConfig, NoteLM
 from perf2score.models.adapter import AdapterConfig, AlignedModel
 from perf2score.models.io import save_aligned, save_model
 from perf2score.neural.converter import respell
+from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.decode import (
     FIRST_VALUE,
     _bar_and_position,
@@ -26,7 +28,7 @@ from perf2score.neural.decode import (
     measure_grid,
 )
 from perf2score.tokens.score import encode_score
-from perf2score.tokens.spec import GRID_PER_QUARTER, STREAMS
+from perf2score.tokens.spec import STREAMS
 from perf2score.train.augment import render_performance
 
 NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -72,7 +74,7 @@ def test_windows_cover_every_note_once_in_the_middle():
 def test_decoding_respects_the_constraints(aligned):
     model, _ = aligned
     performance, _ = _performance()
-    attributes, drop = decode_windows(model, performance, window=48, overlap=16)
+    attributes, drop = decode_windows(model, performance, DecodeConfig(window=48, overlap=16))
     assert len(attributes) == len(performance.notes) == len(drop)
     kept = attributes[~drop]
     assert len(kept)
@@ -86,9 +88,9 @@ def test_windows_are_stitched_into_one_measure_sequence():
     """Token ids of a known score, cut into windows, come back with the original measures."""
     rows = random_score(130, seed=5)
     n = len(rows.notes)
-    from perf2score.data.targets import SCORE_TARGET_DTYPE
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
-    targets = np.zeros(n, dtype=SCORE_TARGET_DTYPE)
+    targets = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
     onset = rows.notes["onset_ticks"]
     targets["measure"] = onset // 96
     targets["measure_length_ticks"], targets["ts_num"], targets["ts_den"] = 96, 4, 4
@@ -102,7 +104,7 @@ def test_windows_are_stitched_into_one_measure_sequence():
         for name, ids in tokens.items():
             out.setdefault(name, torch.zeros(len(spans), 48, dtype=torch.long))
             out[name][b, : e - s] = torch.from_numpy(ids)
-    attributes, drop = _stitch(out, spans, rows.notes["pitch"], 16)
+    attributes, drop = _stitch(out, spans, rows.notes["pitch"], DecodeConfig(overlap=16))
     assert not drop.any()
     measures = attributes["measure"] - attributes["measure"][0]
     assert np.array_equal(measures, targets["measure"] - targets["measure"][0])
@@ -123,10 +125,10 @@ def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
     """The second window puts its bar lines a quarter later: time still runs on evenly and
     only the measure at the junction gets an irregular length."""
     n = 80
-    from perf2score.data.targets import SCORE_TARGET_DTYPE
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
     onset = np.arange(n) * 12  # eighths, 96 ticks (4 quarters) per measure
-    targets = np.zeros(n, dtype=SCORE_TARGET_DTYPE)
+    targets = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
     targets["measure_length_ticks"], targets["ts_num"], targets["ts_den"] = 96, 4, 4
     targets["duration_ticks"], targets["staff"], targets["voice"] = 12, 1, 1
     targets["pitch"] = 60
@@ -140,7 +142,7 @@ def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
     second = _window_tokens(shifted[1], spans, 48)
     for name in tokens:
         tokens[name][1] = second[name][1]
-    attributes, drop = _stitch(tokens, spans, targets["pitch"], 16)
+    attributes, drop = _stitch(tokens, spans, targets["pitch"], DecodeConfig(overlap=16))
     onsets, bars = measure_grid(attributes, drop)
     assert np.array_equal(np.diff(onsets), np.full(n - 1, 12))  # no jump anywhere
     lengths = np.diff(bars)
@@ -191,10 +193,10 @@ def test_the_running_tempo_steers_positions():
 
 
 def test_respelling_picks_the_enharmonic_key_the_model_voted_for():
-    from perf2score.data.targets import SCORE_TARGET_DTYPE
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
     scale = [66, 68, 70, 71, 73, 75, 77, 78] * 4  # F# / Gb major
-    attributes = np.zeros(len(scale), dtype=SCORE_TARGET_DTYPE)
+    attributes = np.zeros(len(scale), dtype=ATTRIBUTE_DTYPE)
     attributes["pitch"] = scale
     attributes["position_ticks"] = np.arange(len(scale)) % 4 * GRID_PER_QUARTER
     attributes["measure"] = np.arange(len(scale)) // 4

@@ -101,9 +101,9 @@ def test_score_round_trip_is_exact(tmp_path):
 
 
 def test_off_grid_values_are_counted():
-    from perf2score.data.targets import SCORE_TARGET_DTYPE
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
-    rows = np.zeros(3, dtype=SCORE_TARGET_DTYPE)
+    rows = np.zeros(3, dtype=ATTRIBUTE_DTYPE)
     rows["ts_num"], rows["ts_den"], rows["staff"], rows["voice"] = 4, 4, 1, 1
     rows["position_ticks"] = [0, 35, 70]  # tpq 105: 1/3 and 2/3 quarter are on the grid...
     rows["duration_ticks"] = [21, 35, 35]  # ...but 1/5 quarter is not

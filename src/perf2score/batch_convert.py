@@ -1,26 +1,25 @@
 """Convert many performance files: discovery, output naming, parallel work, failures.
 
 One failing file never stops the batch: its error is collected and reported at the end.
+Each worker loads the neural model once (``hold_model``) and converts all its files with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.parallel import parallel_map
+from perf2score.score.export import EXTENSIONS
+
+if TYPE_CHECKING:
+    from perf2score.neural.settings import DecodeConfig
 
 MIDI_SUFFIXES = (".mid", ".midi")
-EXTENSIONS = {
-    "musicxml": ".musicxml",
-    "mid": ".mid",
-    "mei": ".mei",
-    "svg": ".svg",
-    "png": ".png",
-    "pdf": ".pdf",
-}
 
 
 @dataclass
@@ -72,12 +71,34 @@ def plan(
     return jobs
 
 
+_HELD: dict[str, object] = {}  # this process's loaded neural model, set by ``hold_model``
+
+
+def hold_model(backend: str, folder: str | None, decoding: DecodeConfig | None = None) -> None:
+    """Load the model that this process's jobs convert with (once per worker; a worker
+    initializer): the neural model of ``folder`` (None: the shipped one) with ``decoding``
+    (None: its own settings), nothing for the classical backend. A model that fails to load
+    is left to each job to report."""
+    _HELD.clear()
+    if backend == "neural":
+        from perf2score.neural.converter import load_neural_model
+
+        with contextlib.suppress(Perf2ScoreError):  # each job then reports it
+            _HELD["neural"] = load_neural_model(folder, decoding)
+
+
+def held_model(backend: str, folder: str | None):
+    """The model ``hold_model`` loaded for ``backend``, else ``folder`` (loaded per call)."""
+    return _HELD.get(backend, folder)
+
+
 def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
     """(source, written files, error or None, backend used)."""
-    from perf2score.convert import convert
+    from perf2score.conversion import convert
 
     try:
-        score = convert(job.source, backend=job.backend, model=job.model)
+        model = held_model(job.backend, job.model)
+        score = convert(job.source, backend=job.backend, model=model)
         written = []
         for path, fmt in job.outputs:
             written.extend(str(p) for p in score.save(path, fmt))
@@ -89,5 +110,10 @@ def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
 
 
 def run(jobs: list[Job], workers: int = 2, progress: bool = True):
-    """Run the jobs (in parallel when several); yield ``run_job`` results in job order."""
-    yield from parallel_map(run_job, jobs, min(workers, os.cpu_count() or 1), "convert", progress)
+    """Run the jobs (in parallel when several); yield ``run_job`` results in job order.
+    All jobs share one backend and model (as ``plan`` makes them)."""
+    if not jobs:
+        return
+    workers = min(workers, os.cpu_count() or 1)
+    held = (jobs[0].backend, jobs[0].model)
+    yield from parallel_map(run_job, jobs, workers, "convert", progress, hold_model, held)

@@ -11,7 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from perf2score.conversion import BACKENDS
 from perf2score.errors import Perf2ScoreError
+from perf2score.score.export import FORMATS
 
 EXIT_USER_ERROR = 2
 
@@ -41,17 +43,18 @@ def _add_convert(sub) -> None:
         "--format",
         nargs="+",
         default=None,
-        choices=["musicxml", "mid", "mei", "svg", "png", "pdf"],
+        choices=FORMATS,
         help="output formats (default: musicxml, or the -o suffix)",
     )
-    conv.add_argument("--backend", default="auto", choices=["auto", "neural", "classical"])
+    conv.add_argument("--backend", default="auto", choices=BACKENDS)
     conv.add_argument("--model", help="aligned-model folder for the neural backend")
     conv.add_argument("--workers", type=int, default=2)
+    conv.set_defaults(func=_run_convert)
 
 
 def _run_convert(args) -> int:
     from perf2score.batch_convert import plan, run
-    from perf2score.convert import resolve_backend
+    from perf2score.conversion import resolve_backend
     from perf2score.score.export import format_of
 
     formats = args.format or ([format_of(args.output)] if args.output else ["musicxml"])
@@ -90,6 +93,7 @@ def _add_prepare(sub) -> None:
     prep.add_argument("--out", required=True, help="cache folder to create or update")
     prep.add_argument("--workers", type=int, default=2)
     prep.add_argument("--force", action="store_true", help="redo pieces already in the cache")
+    prep.set_defaults(func=_run_prepare)
     corpus = data_sub.add_parser(
         "corpus", help="score-LM pre-training tables from the piano score corpus"
     )
@@ -98,6 +102,7 @@ def _add_prepare(sub) -> None:
     corpus.add_argument("--prepared", help="prepared ASAP cache: its validation works are left out")
     corpus.add_argument("--workers", type=int, default=2)
     corpus.add_argument("--limit", type=int, help="first N scores of the manifest only")
+    corpus.set_defaults(func=_run_corpus)
 
 
 def _add_evaluate(sub) -> None:
@@ -115,7 +120,10 @@ def _add_evaluate(sub) -> None:
     ev.add_argument("--predictions", help="folder of <perf_id>.musicxml files")
     ev.add_argument("--out", help="where batch results go (default: PREDICTIONS/evaluation)")
     ev.add_argument("--workers", type=int, default=2)
+    ev.set_defaults(func=_run_evaluate)
 
+
+def _add_calibrate(sub) -> None:
     cal = sub.add_parser(
         "calibrate", help="compare our evaluator with the reference MUSTER tool's numbers"
     )
@@ -126,6 +134,7 @@ def _add_evaluate(sub) -> None:
     cal.add_argument("--out", required=True)
     cal.add_argument("--workers", type=int, default=2)
     cal.add_argument("--limit", type=int, help="only the first N performances")
+    cal.set_defaults(func=_run_calibrate)
 
 
 def _add_predict(sub) -> None:
@@ -142,8 +151,12 @@ def _add_predict(sub) -> None:
         help="oracle = ground-truth attributes (the round trip)",
     )
     predict.add_argument("--model", help="aligned-model folder (neural; default: shipped)")
+    predict.add_argument(
+        "--decoding", help="JSON file of decoding settings (neural; default: the model's own)"
+    )
     predict.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
     predict.add_argument("--workers", type=int, default=2)
+    predict.set_defaults(func=_run_predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert(sub)
     _add_prepare(sub)
     _add_evaluate(sub)
+    _add_calibrate(sub)
     _add_predict(sub)
     _add_train(sub)
     _add_ship(sub)
@@ -182,6 +196,7 @@ def _add_train(sub) -> None:
     tr.add_argument(
         "--validate", action="store_true", help="only validate the run's best model (no training)"
     )
+    tr.set_defaults(func=_run_train)
 
 
 def _add_ship(sub) -> None:
@@ -193,6 +208,7 @@ def _add_ship(sub) -> None:
         "model", help="aligned-model folder (runs/align-mix/best) or an LM's (runs/perf-lm/best)"
     )
     ship.add_argument("--out", help="destination (default: the package's weights folder)")
+    ship.set_defaults(func=_run_ship)
 
 
 def _add_inspect(sub) -> None:
@@ -201,12 +217,13 @@ def _add_inspect(sub) -> None:
     )
     inspect.add_argument("model", help="aligned-model folder (adapter.json)")
     inspect.add_argument("--svg", help="write the mixture weights as an SVG heat map")
+    inspect.set_defaults(func=_run_inspect)
 
 
 def _run_inspect(args) -> int:
     from perf2score.files import atomic_write
+    from perf2score.models.inspect import describe, mixture_svg
     from perf2score.models.io import load_aligned
-    from perf2score.neural.inspect import describe, mixture_svg
 
     facts = describe(load_aligned(args.model))
     print(json.dumps(facts, indent=2))
@@ -219,8 +236,8 @@ def _run_inspect(args) -> int:
 def _run_ship(args) -> int:
     from pathlib import Path
 
-    from perf2score.convert import WEIGHTS_DIR
     from perf2score.models.io import load_model, ship_aligned, ship_lm
+    from perf2score.shipped import WEIGHTS_DIR
 
     if (Path(args.model) / "adapter.json").is_file():
         sizes = ship_aligned(args.model, args.out or WEIGHTS_DIR)
@@ -303,80 +320,75 @@ def _run_evaluate(args) -> int:
     return 0
 
 
-def _run(args) -> int:
-    if args.command == "convert":
-        return _run_convert(args)
-    if args.command == "data" and args.data_command == "corpus":
-        from perf2score.data.corpus import prepare_corpus
+def _run_corpus(args) -> int:
+    from perf2score.data.corpus import prepare_corpus
 
-        report = prepare_corpus(
-            args.corpus, args.out, args.prepared, args.workers, args.limit, not args.quiet
-        )
-        print(
-            f"corpus: {report['scores']} scores, {report['notes']} notes, "
-            f"{report['skipped']} skipped (see {args.out}/report.json)"
-        )
-        return 0
-    if args.command == "data":
-        from perf2score.data.prepare import format_report, prepare
+    report = prepare_corpus(
+        args.corpus, args.out, args.prepared, args.workers, args.limit, not args.quiet
+    )
+    print(
+        f"corpus: {report['scores']} scores, {report['notes']} notes, "
+        f"{report['skipped']} skipped (see {args.out}/report.json)"
+    )
+    return 0
 
-        report = prepare(
-            args.asap,
-            args.nasap,
-            args.splits,
-            args.out,
-            workers=args.workers,
-            force=args.force,
-            progress=not args.quiet,
-        )
-        print(format_report(report))
-        print(f"cache: {args.out} (report.json, index.csv)")
-        return 0
-    if args.command == "evaluate":
-        return _run_evaluate(args)
-    if args.command == "train":
-        return _run_train(args)
-    if args.command == "ship":
-        return _run_ship(args)
-    if args.command == "inspect":
-        return _run_inspect(args)
-    if args.command == "calibrate":
-        from perf2score.evaluate.calibration import calibrate, format_report
 
-        report = calibrate(
-            args.calibration,
-            args.asap,
-            args.out,
-            workers=args.workers,
-            limit=args.limit,
-            progress=not args.quiet,
-        )
-        print(format_report(report))
-        return 0
-    if args.command == "predict":
-        from perf2score.predict import predict_split
+def _run_prepare(args) -> int:
+    from perf2score.data.prepare import format_report, prepare
 
-        result = predict_split(
-            args.data,
-            args.split,
-            args.out,
-            source=args.source,
-            workers=args.workers,
-            model=args.model,
-            progress=not args.quiet,
-        )
-        for perf_id, error in result["failures"].items():
-            print(f"failed: {perf_id}: {error}", file=sys.stderr)
-        print(
-            f"{args.source} scores in {args.out} ({result['notes']} notes,"
-            f" {result['notes_per_second']:.0f} notes/s per worker, MusicXML included)"
-        )
-        print(
-            f"score them with: perf2score evaluate --data {args.data} --split {args.split}"
-            f" --predictions {args.out}"
-        )
-        return 1 if result["failures"] else 0
-    raise AssertionError(args.command)
+    report = prepare(
+        args.asap,
+        args.nasap,
+        args.splits,
+        args.out,
+        workers=args.workers,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(format_report(report))
+    print(f"cache: {args.out} (report.json, index.csv)")
+    return 0
+
+
+def _run_calibrate(args) -> int:
+    from perf2score.evaluate.calibration import calibrate, format_report
+
+    report = calibrate(
+        args.calibration,
+        args.asap,
+        args.out,
+        workers=args.workers,
+        limit=args.limit,
+        progress=not args.quiet,
+    )
+    print(format_report(report))
+    return 0
+
+
+def _run_predict(args) -> int:
+    from perf2score.predict import predict_split
+
+    result = predict_split(
+        args.data,
+        args.split,
+        args.out,
+        source=args.source,
+        workers=args.workers,
+        model=args.model,
+        progress=not args.quiet,
+        decoding=args.decoding,
+    )
+    for perf_id, error in result["failures"].items():
+        print(f"failed: {perf_id}: {error}", file=sys.stderr)
+    print(
+        f"{args.source} scores in {args.out} ({result['notes']} notes,"
+        f" {result['notes_per_second']:.0f} notes/s per worker, MusicXML included)"
+    )
+    print(
+        f"score them with: perf2score evaluate --data {args.data} --split {args.split}"
+        f" --predictions {args.out}"
+    )
+    return 1 if result["failures"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -385,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="perf2score: %(message)s")
     try:
-        return _run(args)
+        return args.func(args)
     except Perf2ScoreError as exc:
         print(f"perf2score: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -4,8 +4,9 @@
 ``classical``: the classical converter; ``neural``: an aligned model (``--model``, default
 the shipped one). The files are named like the performances
 (``OUT/<perf_id>.musicxml``), ready for ``perf2score evaluate --data ... --predictions OUT``;
-``OUT/predict.json`` records the source, the model, failures and the speed (notes per second
-of conversion time, per worker).
+``OUT/predict.json`` records the source, the model and its decoding settings, failures and
+the speed (notes per second of conversion time, per worker; each worker loads the model
+once, outside that time).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from perf2score.batch_convert import held_model, hold_model
 from perf2score.data.cache import load_index, load_prepared
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
@@ -34,10 +36,11 @@ def _predict_one(job: tuple) -> tuple[str, str | None, float, int]:
 
             assembled = oracle_score(prepared)
         else:
-            from perf2score.convert import convert
+            from perf2score.conversion import convert
 
             performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
-            assembled = convert(performance, backend=source, model=model).assembled
+            held = held_model(source, model)
+            assembled = convert(performance, backend=source, model=held).assembled
         from perf2score.score.export import save
 
         save(assembled, Path(out) / f"{perf_id}.musicxml")
@@ -54,15 +57,32 @@ def predict_split(
     workers: int = 2,
     progress: bool = True,
     model: str | os.PathLike | None = None,
+    decoding: str | os.PathLike | None = None,
 ) -> dict:
-    """Write one MusicXML per performance; return failures and the conversion speed."""
+    """Write one MusicXML per performance; return failures and the conversion speed.
+
+    ``model``: an aligned-model folder (neural; default: the shipped one); ``decoding``: a
+    JSON file of ``DecodeConfig`` settings to decode with instead of the model's own."""
     if source not in SOURCES:
         raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
+    settings = None
+    if source == "neural":
+        from perf2score.neural.settings import DecodeConfig
+        from perf2score.shipped import SHIPPED_ADAPTER
+
+        folder = Path(model) if model else SHIPPED_ADAPTER
+        if not (folder / "adapter.json").is_file():
+            raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
+        settings = DecodeConfig.read(decoding or folder)
+    elif decoding:
+        raise Perf2ScoreError("decoding settings apply to the neural source only")
     rows = load_index(cache, split, required=True)
     jobs = [(str(cache), r["perf_id"], str(out), source, model) for r in rows]
     failures: dict[str, str] = {}
     seconds, notes = 0.0, 0
-    for perf_id, error, spent, count in parallel_map(_predict_one, jobs, workers, source, progress):
+    held = (source, str(model) if model else None, settings)
+    results = parallel_map(_predict_one, jobs, workers, source, progress, hold_model, held)
+    for perf_id, error, spent, count in results:
         if error:
             failures[perf_id] = error
         seconds += spent
@@ -70,6 +90,7 @@ def predict_split(
     result = {
         "source": source,
         "model": str(model) if model else None,
+        "decoding": settings.to_dict() if settings else None,
         "split": split,
         "workers": workers,
         "failures": failures,

@@ -4,7 +4,7 @@ Steps (see ``rhythm`` and ``hands``): onset events, beat tracking, meter and dow
 quantisation of onsets and offsets to the per-beat grid, hand split, voices, then key
 estimation (Krumhansl–Kessler profiles) and pitch spelling (ps13) with partitura on the
 quantised notes. Beats are quarter notes; meters are 2/4, 3/4 or 4/4; notes are never
-dropped. The result has the fields of ``perf2score.data.targets.SCORE_TARGET_DTYPE``.
+dropped. The result has the fields of ``perf2score.score.attributes.ATTRIBUTE_DTYPE``.
 """
 
 from __future__ import annotations
@@ -15,17 +15,12 @@ import numpy as np
 import partitura as pt
 
 from perf2score.classical.hands import assign_voices, split_hands
-from perf2score.classical.rhythm import (
-    TICKS_PER_QUARTER,
-    choose_meter,
-    onset_events,
-    quantize,
-    track_beats,
-)
-from perf2score.data.targets import KEY_MODES, SCORE_TARGET_DTYPE
+from perf2score.classical.rhythm import choose_meter, onset_events, quantize, track_beats
+from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
+from perf2score.score.attributes import ATTRIBUTE_DTYPE, key_mode_code
 
-SMALLEST = TICKS_PER_QUARTER // 4  # a 16th: the shortest quantised value
+SMALLEST = GRID_PER_QUARTER // 4  # a 16th: the shortest quantised value
 
 
 def key_and_spelling(
@@ -45,15 +40,15 @@ def key_and_spelling(
         ],
     )
     notes["pitch"] = pitches
-    notes["onset_beat"] = notes["onset_quarter"] = onsets / TICKS_PER_QUARTER
-    notes["duration_beat"] = notes["duration_quarter"] = durations / TICKS_PER_QUARTER
+    notes["onset_beat"] = notes["onset_quarter"] = onsets / GRID_PER_QUARTER
+    notes["duration_beat"] = notes["duration_quarter"] = durations / GRID_PER_QUARTER
     notes["id"] = [f"n{k}" for k in range(len(pitches))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         key = pt.musicanalysis.estimate_key(notes)
         spelling = pt.musicanalysis.estimate_spelling(notes)
     fifths, mode = pt.utils.music.key_name_to_fifths_mode(key)
-    return int(fifths), KEY_MODES.get(str(mode), -1), spelling
+    return int(fifths), key_mode_code(mode), spelling
 
 
 def legato_durations(onsets: np.ndarray, durations: np.ndarray, staff: np.ndarray) -> np.ndarray:
@@ -73,7 +68,7 @@ def legato_durations(onsets: np.ndarray, durations: np.ndarray, staff: np.ndarra
         snap = (
             has_next
             & (durations[members] * 2 >= gap)
-            & (durations[members] <= gap + TICKS_PER_QUARTER // 2)
+            & (durations[members] <= gap + GRID_PER_QUARTER // 2)
         )
         out[members[snap]] = gap[snap]
     return out
@@ -102,16 +97,16 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     fifths, mode, spelling = key_and_spelling(pitches, onset_ticks, durations)
 
     # start at the first played beat (the tracker may have added an empty beat before it)
-    first_beat = int(onset_ticks.min()) // TICKS_PER_QUARTER
-    onset_ticks = onset_ticks - first_beat * TICKS_PER_QUARTER
+    first_beat = int(onset_ticks.min()) // GRID_PER_QUARTER
+    onset_ticks = onset_ticks - first_beat * GRID_PER_QUARTER
     phase = (phase - first_beat) % meter
-    bar = meter * TICKS_PER_QUARTER
-    pickup = phase * TICKS_PER_QUARTER  # beats before the first downbeat
+    bar = meter * GRID_PER_QUARTER
+    pickup = phase * GRID_PER_QUARTER  # beats before the first downbeat
     shifted = onset_ticks - pickup
     measure = np.where(shifted < 0, 0, shifted // bar + (1 if pickup else 0))
     measure_start = np.where(shifted < 0, 0, (measure - (1 if pickup else 0)) * bar + pickup)
 
-    out = np.zeros(len(notes), dtype=SCORE_TARGET_DTYPE)
+    out = np.zeros(len(notes), dtype=ATTRIBUTE_DTYPE)
     out["id"] = [f"n{k}" for k in range(len(notes))]
     out["pitch"] = pitches
     out["onset_ticks"] = onset_ticks
@@ -130,4 +125,4 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     out["key_fifths"], out["key_mode"] = fifths, mode
     periods = np.diff(beats)
     tempo = float(np.clip(60.0 / np.median(periods), 20.0, 300.0)) if len(periods) else 100.0
-    return out, TICKS_PER_QUARTER, tempo
+    return out, GRID_PER_QUARTER, tempo

@@ -1,18 +1,18 @@
 """Beat tracking, meter and quantisation of performed onsets.
 
-1. Onsets within ``CHORD_SEC`` of each other form one event (a chord, maybe spread).
+1. Onsets within ``CHORD_SECONDS`` of each other form one event (a chord, maybe spread).
 2. An onset-strength envelope on a 20 ms grid puts each event's salience (notes, loudness,
    duration, bass weight) at its time. The beat period is the autocorrelation peak of the
    envelope within 0.3–1.3 s, weighted towards 0.6 s (a log-Gaussian prior).
 3. Beats by dynamic programming (Ellis 2007): score(t) = envelope(t) +
    max_τ [score(t − τ) − α·log²(τ / period)], τ in [period/2, 2·period]; the best path is
-   traced back and each beat snaps to an event within 70 ms.
+   traced back and each beat snaps to an event within ``APART_SECONDS`` (70 ms).
 4. Meter (2, 3 or 4 beats) and downbeat phase maximise the contrast between the salience
    on bar starts (where bass notes and long notes weigh more) and on other beats.
 5. Each event's position between its two beats is rounded on the per-beat grid (16ths,
    triplet 8ths, triplet 16ths or 32nds) that fits that beat's events best, with a small
    penalty for finer and ternary grids.
-All positions are in ticks at ``TICKS_PER_QUARTER`` with a quarter-note beat.
+All positions are in ticks at ``GRID_PER_QUARTER`` with a quarter-note beat.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TICKS_PER_QUARTER = 24
+from perf2score.constants import APART_SECONDS, CHORD_SECONDS, GRID_PER_QUARTER
+
 FRAME_SEC = 0.02
-CHORD_SEC = 0.035
-SNAP_SEC = 0.07
 GRIDS = {4: 0.0, 2: 0.0, 3: 0.004, 6: 0.008, 8: 0.010}  # divisions of a beat: penalty
 
 
@@ -45,7 +44,7 @@ def onset_events(
     of_note = np.zeros(len(onsets), dtype=int)
     starts = [0]
     for k in range(1, len(onsets)):
-        if onsets[k] - onsets[starts[-1]] > CHORD_SEC:
+        if onsets[k] - onsets[starts[-1]] > CHORD_SECONDS:
             starts.append(k)
         of_note[k] = len(starts) - 1
     count = len(starts)
@@ -118,7 +117,7 @@ def track_beats(events: Events, alpha: float = 8.0) -> np.ndarray:
     nearest = np.searchsorted(events.times, beats)
     for k, beat in enumerate(beats):
         for j in (nearest[k] - 1, nearest[k]):
-            if 0 <= j < len(events.times) and abs(events.times[j] - beat) < SNAP_SEC:
+            if 0 <= j < len(events.times) and abs(events.times[j] - beat) < APART_SECONDS:
                 beats[k] = events.times[j]
                 break
     return np.maximum.accumulate(beats)
@@ -126,8 +125,8 @@ def track_beats(events: Events, alpha: float = 8.0) -> np.ndarray:
 
 def choose_meter(events: Events, beats: np.ndarray) -> tuple[int, int]:
     """(beats per bar, index of the first downbeat) maximising downbeat salience contrast."""
-    k = np.clip(np.searchsorted(beats, events.times - SNAP_SEC / 2), 0, len(beats) - 1)
-    on_beat = np.abs(beats[k] - events.times) < SNAP_SEC
+    k = np.clip(np.searchsorted(beats, events.times - APART_SECONDS / 2), 0, len(beats) - 1)
+    on_beat = np.abs(beats[k] - events.times) < APART_SECONDS
     strength = np.zeros(len(beats))
     np.add.at(strength, k[on_beat], events.salience[on_beat] + 2.0 * events.bass[on_beat])
     best, best_score = (4, 0), -np.inf
@@ -158,5 +157,5 @@ def quantize(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
             cost = float(np.mean((frac[members] - rounded) ** 2)) + penalty
             if cost < best_cost:
                 best, best_cost = rounded, cost
-        ticks[members] = beat * TICKS_PER_QUARTER + np.rint(best * TICKS_PER_QUARTER).astype(int)
+        ticks[members] = beat * GRID_PER_QUARTER + np.rint(best * GRID_PER_QUARTER).astype(int)
     return ticks

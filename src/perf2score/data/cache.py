@@ -49,7 +49,7 @@ class PreparedPerformance:
         notes: (N,) performance notes (``perf2score.midi.reading.NOTE_DTYPE``).
         pedal: (P, 2) sustain-pedal intervals in seconds.
         score_index: (N,) index into ``score`` of each note's score partner, -1 = drop.
-        score: (S,) the piece's unfolded score table (``SCORE_TARGET_DTYPE``).
+        score: (S,) the piece's unfolded score table (``ATTRIBUTE_DTYPE``).
         missing: indices into ``score`` of score notes this performance never played
             (tied continuations excluded: they are never played).
         ticks_per_quarter: resolution of every ``*_ticks`` field.

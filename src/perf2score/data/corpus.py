@@ -1,7 +1,7 @@
 """The piano score corpus (``scores-corpus.tar.xz``) as score-LM pre-training tables.
 
 Every MusicXML score of the corpus manifest is read with ``score_targets`` (partitura,
-maximally unfolded) into one ``SCORE_TARGET_DTYPE`` table, cached as
+maximally unfolded) into one ``ATTRIBUTE_DTYPE`` table, cached as
 ``<cache>/scores/<id>.npz`` with an ``index.csv`` (id, group, notes) and a ``report.json``
 that lists every skipped score with its reason. Works of the ASAP validation split are
 skipped too (``validation_works``), so validation measures unseen music; the corpus itself

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perf2score.constants import GRID_PER_QUARTER
 from perf2score.data.archives import resolve_dataset
 from perf2score.data.cache import (
     atomic_save_npz,
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 SPLIT_COLUMN = "m2st_split"
 SPLITS = ("train", "validation", "test")
 ONSET_MATCH_SEC = 0.005  # alignment TSV onsets vs our reader's onsets
-GRID_PER_QUARTER = 24
 CACHE_VERSION = 1
 
 

@@ -1,4 +1,5 @@
-"""Score-side training targets: one row of exact attributes per note of the unfolded score.
+"""Score-side training targets: one row of exact attributes per note of the unfolded score
+(the attribute record ``perf2score.score.attributes.ATTRIBUTE_DTYPE``).
 
 (n)ASAP aligns performed notes to the notes of partitura's *maximally unfolded* score (ids
 ``n12-1``, ``n12-2`` for the first and second pass through a repeat), so the targets are
@@ -16,35 +17,8 @@ import numpy as np
 import partitura as pt
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.score.attributes import ATTRIBUTE_DTYPE, key_mode_code
 from perf2score.score.reading import _TickMap, load_musicxml
-
-KEY_MODES = {"major": 0, "minor": 1}  # anything else (none, dorian, ...) is stored as -1
-
-SCORE_TARGET_DTYPE = np.dtype(
-    [
-        ("id", "U32"),
-        ("pitch", np.int16),
-        ("onset_ticks", np.int64),  # absolute, in unfolded score time
-        ("measure", np.int32),  # index of the measure in the unfolded part
-        ("measure_number", np.int32),  # the measure's number as notated
-        ("measure_start_ticks", np.int64),
-        ("measure_length_ticks", np.int64),  # actual length (a pickup is shorter)
-        ("ts_num", np.int16),
-        ("ts_den", np.int16),
-        ("position_ticks", np.int64),  # onset - measure start
-        ("duration_ticks", np.int64),  # note value, ties merged; 0 for grace notes
-        ("staff", np.int8),
-        ("voice", np.int16),
-        ("step", "U1"),
-        ("alter", np.int8),
-        ("octave", np.int8),
-        ("key_fifths", np.int8),
-        ("key_mode", np.int8),
-        ("is_grace", np.bool_),
-        ("tie_start", np.bool_),  # the note's tie chain continues after... (it is tied)
-        ("tie_stop", np.bool_),  # the note continues an earlier note (never aligned)
-    ]
-)
 
 
 def _unfold(part: pt.score.Part) -> pt.score.Part:
@@ -56,7 +30,7 @@ def _unfold(part: pt.score.Part) -> pt.score.Part:
 def score_targets(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
     """Read an (n)ASAP MusicXML score and return (table, ticks_per_quarter, anacrusis_ticks).
 
-    ``table`` has one ``SCORE_TARGET_DTYPE`` row per note of the maximally unfolded score
+    ``table`` has one ``ATTRIBUTE_DTYPE`` row per note of the maximally unfolded score
     (tied continuations included, flagged ``tie_stop``), sorted by (onset, pitch).
     ``anacrusis_ticks`` is the length of an incomplete first measure (0 if it is complete).
     """
@@ -82,7 +56,7 @@ def score_targets(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
         for x in first.iter_all(pt.score.TimeSignature)
     ) or [(0, 4, 4)]
     ks = sorted(
-        (ticks(first_map, x.start.t), int(x.fifths), KEY_MODES.get(str(x.mode), -1))
+        (ticks(first_map, x.start.t), int(x.fifths), key_mode_code(x.mode))
         for x in first.iter_all(pt.score.KeySignature)
     ) or [(0, 0, -1)]
     ts_at = np.array([t for t, _, _ in ts])
@@ -122,7 +96,7 @@ def score_targets(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
                     note.tie_prev is not None,
                 )
             )
-    table = np.array(rows, dtype=SCORE_TARGET_DTYPE)
+    table = np.array(rows, dtype=ATTRIBUTE_DTYPE)
     table = table[np.lexsort((table["pitch"], table["onset_ticks"]))]
     nominal = ts[0][1] * tpq * 4 // ts[0][2]
     first_length = int(m_end[0] - m_start[0])

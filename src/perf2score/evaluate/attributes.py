@@ -2,7 +2,7 @@
 
 Through the (n)ASAP note alignment every performed note has a ground-truth score note (or
 is a ``drop``). A model predicts, per performed note, the same attributes
-(``perf2score.data.targets.SCORE_TARGET_DTYPE`` fields at the prepared
+(``perf2score.score.attributes.ATTRIBUTE_DTYPE`` fields at the prepared
 ``ticks_per_quarter``) plus a drop flag. Accuracies are over notes that are *not* drops in
 the ground truth (and that the model did not drop), in percent:
 

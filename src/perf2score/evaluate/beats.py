@@ -20,8 +20,9 @@ import numpy as np
 from perf2score.errors import Perf2ScoreError
 from perf2score.evaluate.alignment import map_times, time_map_anchors
 from perf2score.midi.reading import Performance
+from perf2score.score.attributes import SCORE_NOTE_DTYPE
 from perf2score.score.meter import meter_levels
-from perf2score.score.reading import SCORE_NOTE_DTYPE, ScoreNotes
+from perf2score.score.reading import ScoreNotes
 
 PERF_TICKS_PER_SECOND = 1000
 

@@ -109,15 +109,11 @@ def rhythm_correction(gt_onsets: np.ndarray, est_onsets: np.ndarray) -> tuple[in
     unity = ratios.index((1, 1))
     cost = np.ones(len(ratios), dtype=np.int64)
     cost[unity] = 0
-    back: list[np.ndarray] = []
     d_gt = np.diff(gt_onsets.astype(np.int64))
     d_est = np.diff(est_onsets.astype(np.int64))
     for g, e in zip(d_gt, d_est, strict=True):
         mismatch = (den * e != num * g).astype(np.int64)  # (S,)
-        best = int(np.argmin(cost))
-        switch = cost[best] + 1
-        stay = cost <= switch
-        back.append(np.where(stay, np.arange(len(ratios)), best))
+        switch = cost.min() + 1
         cost = np.minimum(cost, switch) + mismatch
     final = int(np.argmin(cost))
     return int(cost[final]), Fraction(int(num[final]), int(den[final]))

@@ -32,6 +32,7 @@ from pyMV2H.utils.pojos import HIERARCHY, KEY, NOTE, TATUM
 
 from perf2score.evaluate._pymv2h_patches import patched
 from perf2score.evaluate.alignment import check_dtw_size
+from perf2score.score.attributes import KEY_MODES
 from perf2score.score.meter import meter_levels
 from perf2score.score.reading import ScoreNotes
 
@@ -90,8 +91,8 @@ def mv2h_lines(score: ScoreNotes) -> list[str]:
             previous = header
         for k in range(tatums):
             lines.append(f"Tatum {int(_ms([start + k * step], tpq)[0])}")
-    for tick, fifths, mode in score.key_signatures or [(0, 0, "major")]:
-        minor = str(mode) == "minor"
+    for tick, fifths, mode in score.key_signatures or [(0, 0, KEY_MODES["major"])]:
+        minor = mode == KEY_MODES["minor"]
         tonic = (fifths * 7 + (9 if minor else 0)) % 12
         lines.append(f"Key {tonic} {'min' if minor else 'maj'} {int(_ms([tick], tpq)[0])}")
     return lines

@@ -17,15 +17,12 @@ R adapter rank, H heads, D = R / H.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perf2score.files import atomic_write
 from perf2score.models.blocks import apply_rotary, rotary_tables
 from perf2score.models.lm import NoteLM
 
@@ -55,6 +52,18 @@ class AdapterConfig:
             raise ValueError("rank / n_heads must be an even integer (rotary pairs)")
         if self.lora_rank < 0:
             raise ValueError("lora_rank must be >= 0")
+
+    def to_dict(self) -> dict:
+        """The config as saved in ``adapter.json`` (its ``adapter`` entry)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AdapterConfig:
+        """The config from ``to_dict``'s form (ValueError for unknown keys or values)."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown adapter settings {sorted(unknown)}")
+        return cls(**data)
 
 
 class LoRALinear(nn.Module):
@@ -147,7 +156,10 @@ class AlignedModel(nn.Module):
         self.set_trainable()
 
     def train(self, mode: bool = True) -> AlignedModel:
-        """Frozen LMs stay in eval mode (no dropout) while the adapters train."""
+        """Training mode for the adapters. In ``frozen`` mode the performance LM stays in eval
+        mode (no dropout: its states are a fixed memory, as when converting); the score LM
+        keeps its dropout, since its heads (and LoRA, when used) train through it; the
+        shipped adapter was trained this way."""
         super().train(mode)
         if self.config.mode == "frozen":
             self.performance.eval()
@@ -237,11 +249,3 @@ def adapter_state(model: AlignedModel) -> dict[str, torch.Tensor]:
         return {k: v.detach().contiguous() for k, v in state.items()}
     keep = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().contiguous() for k, v in state.items() if k in keep}
-
-
-def save_adapter_config(config: AdapterConfig, path: Path) -> None:
-    atomic_write(path, json.dumps(asdict(config), indent=2))
-
-
-def load_adapter_config(path: Path) -> AdapterConfig:
-    return AdapterConfig(**json.loads(Path(path).read_text()))

@@ -6,8 +6,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
-from perf2score.tokens.spec import PERFORMANCE_STREAMS, SCORE_STREAMS, STREAMS
+from perf2score.tokens.spec import (
+    PERFORMANCE_STREAMS,
+    SCORE_STREAMS,
+    STREAMS,
+    spec_fingerprint,
+)
 
 
 @dataclass
@@ -47,13 +53,34 @@ class LMConfig:
     def causal(self) -> bool:
         return self.kind == "score"
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LMConfig:
+        """The config from ``to_dict``'s form (lists become tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
     def to_json_text(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        """``config.json``: the fields and the token spec the weights are made for."""
+        return json.dumps({**self.to_dict(), "token_spec": spec_fingerprint()}, indent=2)
 
     def to_json(self, path: str | Path) -> None:
         atomic_write(path, self.to_json_text())
 
     @classmethod
     def from_json(cls, path: str | Path) -> LMConfig:
+        """Read ``config.json`` (``Perf2ScoreError`` when it was made for another token spec)."""
         data = json.loads(Path(path).read_text())
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        check_token_spec(data.pop("token_spec", None), Path(path).parent)
+        return cls.from_dict(data)
+
+
+def check_token_spec(recorded: str | None, where: Path) -> None:
+    """Weights record the token spec they were trained on; refuse those of another spec (a
+    record from before fingerprints, ``None``, is accepted)."""
+    if recorded is not None and recorded != spec_fingerprint():
+        raise Perf2ScoreError(
+            f"{where}: these weights were trained on another token spec ({recorded}; this"
+            f" perf2score speaks {spec_fingerprint()}): use the version that made them or retrain"
+        )

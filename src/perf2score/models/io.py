@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -13,8 +12,10 @@ from safetensors.torch import load_file, save
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
 from perf2score.models.adapter import AdapterConfig, AlignedModel, adapter_state
-from perf2score.models.config import LMConfig
+from perf2score.models.config import LMConfig, check_token_spec
 from perf2score.models.lm import NoteLM
+from perf2score.neural.settings import DecodeConfig
+from perf2score.tokens.spec import spec_fingerprint
 
 
 def save_model(model: NoteLM, folder: str | os.PathLike) -> None:
@@ -29,8 +30,14 @@ def load_model(folder: str | os.PathLike) -> NoteLM:
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise Perf2ScoreError(f"{folder}: no model (config.json + model.safetensors)")
     model = NoteLM(LMConfig.from_json(folder / "config.json"))
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    try:
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    except RuntimeError as exc:  # missing, unexpected or reshaped tensors
+        raise Perf2ScoreError(f"{folder}: the weights do not fit its config.json") from exc
     return model.eval()
+
+
+ADAPTER_FORMAT = 2  # adapter.json layout: 2 adds "format", "token_spec", decoding.json
 
 
 def save_aligned(
@@ -38,54 +45,79 @@ def save_aligned(
     folder: str | os.PathLike,
     base: dict[str, str],
     dtype: torch.dtype | None = None,
+    decoding: DecodeConfig | None = None,
 ) -> None:
     """Save an aligned model like a peft adapter: ``adapter.safetensors`` (only the trained
-    weights when the LMs are frozen, else all; cast to ``dtype`` when given) and
-    ``adapter.json`` (the adapter config, both LM configs, and ``base``: the folders of the
-    pre-trained LMs, relative to ``folder``)."""
+    weights when the LMs are frozen, else all; cast to ``dtype`` when given),
+    ``adapter.json`` (format version, token-spec fingerprint, the adapter config, both LM
+    configs, and ``base``: the folders of the pre-trained LMs, relative to ``folder``) and,
+    when given, ``decoding.json`` (the settings it is decoded with)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {
-        "adapter": asdict(model.config),
-        "performance": asdict(model.performance.config),
-        "score": asdict(model.score.config),
+        "format": ADAPTER_FORMAT,
+        "token_spec": spec_fingerprint(),
+        "adapter": model.config.to_dict(),
+        "performance": model.performance.config.to_dict(),
+        "score": model.score.config.to_dict(),
         "base": {k: os.path.relpath(Path(v).resolve(), folder.resolve()) for k, v in base.items()},
     }
     state = adapter_state(model)
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     atomic_write(folder / "adapter.safetensors", save(state))
-    atomic_write(folder / "adapter.json", json.dumps(config, indent=2))
-
-
-def _lm_config(data: dict) -> LMConfig:
-    return LMConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    atomic_write(folder / "adapter.json", json.dumps(config, indent=2) + "\n")
+    if decoding is not None:
+        decoding.save(folder)
 
 
 def load_aligned_weights(model: AlignedModel, folder: str | os.PathLike) -> None:
     """Load ``adapter.safetensors`` into an aligned model (frozen weights stay as they are)."""
     state = load_file(str(Path(folder) / "adapter.safetensors"))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        raise Perf2ScoreError(f"{folder}: adapter weights do not fit this model") from exc
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     if unexpected or trained & set(missing):
         raise Perf2ScoreError(f"{folder}: adapter weights do not fit this model")
+
+
+def read_adapter_json(folder: str | os.PathLike) -> dict:
+    """``adapter.json`` of an aligned-model folder, checked: its format is one this version
+    reads and its weights were made for this token spec (one-sentence errors otherwise)."""
+    folder = Path(folder)
+    path = folder / "adapter.json"
+    if not path.is_file() or not (folder / "adapter.safetensors").is_file():
+        raise Perf2ScoreError(f"{folder}: no aligned model (adapter.json + adapter.safetensors)")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Perf2ScoreError(f"{path}: not valid JSON ({exc})") from exc
+    version = config.get("format", 1)
+    if not isinstance(version, int) or version > ADAPTER_FORMAT:
+        raise Perf2ScoreError(
+            f"{path}: format {version} is newer than this perf2score reads ({ADAPTER_FORMAT})"
+        )
+    check_token_spec(config.get("token_spec"), folder)
+    return config
 
 
 def load_aligned(folder: str | os.PathLike) -> AlignedModel:
     """An aligned model from ``adapter.json``: the base LMs' weights (unless the adapter holds
     every weight), then the adapter's."""
     folder = Path(folder)
-    path = folder / "adapter.json"
-    if not path.is_file() or not (folder / "adapter.safetensors").is_file():
-        raise Perf2ScoreError(f"{folder}: no aligned model (adapter.json + adapter.safetensors)")
-    config = json.loads(path.read_text())
-    adapter = AdapterConfig(**config["adapter"])
+    config = read_adapter_json(folder)
+    try:
+        adapter = AdapterConfig.from_dict(config["adapter"])
+        lm_configs = [LMConfig.from_dict(config[name]) for name in ("performance", "score")]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Perf2ScoreError(f"{folder}/adapter.json: invalid ({exc})") from exc
     if adapter.mode == "frozen":
         performance = load_model(folder / config["base"]["performance"])
         score = load_model(folder / config["base"]["score"])
     else:
-        performance = NoteLM(_lm_config(config["performance"]))
-        score = NoteLM(_lm_config(config["score"]))
+        performance, score = (NoteLM(c) for c in lm_configs)
     model = AlignedModel(performance, score, adapter)
     load_aligned_weights(model, folder)
     return model.eval()
@@ -111,13 +143,14 @@ def ship_aligned(folder: str | os.PathLike, dest: str | os.PathLike) -> dict[str
     folder, dest = Path(folder), Path(dest)
     model = load_aligned(folder)
     sizes: dict[str, int] = {}
-    config = json.loads((folder / "adapter.json").read_text())
+    config = read_adapter_json(folder)
     for name in ("performance", "score"):
         source = (folder / config["base"][name]).resolve()
         if model.config.mode == "frozen" and source != (dest / name).resolve():
             sizes[name] = ship_lm(load_model(source), dest / name)
     base = {name: str(dest / name) for name in ("performance", "score")}
-    save_aligned(model, dest / "adapter", base, dtype=torch.float16)
+    decoding = DecodeConfig.read(folder)  # the defaults where the folder has none
+    save_aligned(model, dest / "adapter", base, dtype=torch.float16, decoding=decoding)
     sizes["adapter"] = (dest / "adapter" / "adapter.safetensors").stat().st_size
     return sizes
 

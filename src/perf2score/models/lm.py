@@ -9,12 +9,17 @@ them. Shapes: B batch, T notes, C model width, V a stream's vocabulary.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
 from torch import nn
 
 from perf2score.models.blocks import Block
 from perf2score.models.config import LMConfig
 from perf2score.tokens.spec import BOS, STREAMS
+
+Ids = TypeVar("Ids", torch.Tensor, np.ndarray)
 
 
 class NoteLM(nn.Module):
@@ -75,21 +80,36 @@ class NoteLM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def shift_right(tokens: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Teacher forcing: each note sees the previous note's tokens (BOS before the first)."""
+def shift_right(tokens: dict[str, Ids]) -> dict[str, Ids]:
+    """Teacher forcing: each note sees the previous note's tokens (BOS before the first).
+
+    ``tokens`` maps streams to ids (..., T): torch tensors (B, T) or numpy arrays (T,)."""
     shifted = {}
-    for name, ids in tokens.items():  # ids (B, T)
-        first = torch.full_like(ids[:, :1], BOS)  # (B, 1)
-        shifted[name] = torch.cat((first, ids[:, :-1]), dim=1)  # (B, T)
+    for name, ids in tokens.items():
+        if isinstance(ids, torch.Tensor):
+            first = torch.full_like(ids[..., :1], BOS)  # (..., 1)
+            shifted[name] = torch.cat((first, ids[..., :-1]), dim=-1)  # (..., T)
+        else:
+            first = np.full_like(ids[..., :1], BOS)  # (..., 1)
+            shifted[name] = np.concatenate((first, ids[..., :-1]), axis=-1)  # (..., T)
     return shifted
 
 
-def score_inputs(score: dict[str, torch.Tensor], pitch: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The score LM's inputs: the previous note's score tokens and this note's pitch.
-
-    ``score`` maps score streams to ids (B, T) in decoding order; ``pitch`` (B, T) holds the
-    performance-token pitch ids of the same notes (the converter knows every pitch).
-    """
-    inputs = shift_right(score)  # (B, T) per stream
-    inputs["pitch"] = pitch  # (B, T)
+def score_step_inputs(previous: dict[str, Ids], pitch: Ids) -> dict[str, Ids]:
+    """The score LM's inputs for the notes whose predecessors have the score tokens
+    ``previous`` (stream -> ids (..., T)): those tokens and the notes' own pitch ids (..., T)
+    (performance-token pitch ids; the converter knows every pitch). Decoding calls it one
+    step at a time; ``score_inputs`` for whole sequences."""
+    inputs = dict(previous)
+    inputs["pitch"] = pitch
     return inputs
+
+
+def score_inputs(score: dict[str, Ids], pitch: Ids) -> dict[str, Ids]:
+    """The score LM's inputs for whole sequences (teacher forcing): the previous note's score
+    tokens (``BOS`` before the first) and this note's pitch.
+
+    ``score`` maps score streams to ids (..., T) in decoding order; ``pitch`` (..., T) holds
+    the performance-token pitch ids of the same notes. Torch tensors or numpy arrays.
+    """
+    return score_step_inputs(shift_right(score), pitch)

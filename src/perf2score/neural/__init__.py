@@ -1,0 +1,1 @@
+"""The neural backend: decoding settings, windowed decoding, the converter entry point."""

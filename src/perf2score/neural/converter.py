@@ -1,31 +1,73 @@
-"""The neural backend: the shipped (or a given) aligned model → per-note score attributes."""
+"""The neural backend: an aligned model (the shipped one, or a given one) → per-note score
+attributes.
+
+``load_neural_model`` loads a model folder once into a ``NeuralModel`` (the network and its
+decoding settings); a caller that converts many files holds it and passes it to
+``perf2score.convert(..., model=...)``. Nothing here caches models behind the caller's back.
+"""
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
+from perf2score.neural.settings import DecodeConfig
 from perf2score.score.assembly import average_tempo
-from perf2score.tokens.spec import GRID_PER_QUARTER
+from perf2score.shipped import SHIPPED_ADAPTER
 
-SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "adapter"
-
-
-def shipped_available() -> bool:
-    """Whether the package holds a trained aligned model."""
-    return (SHIPPED / "adapter.json").is_file()
+if TYPE_CHECKING:  # torch is imported only when a model is loaded
+    from perf2score.models.adapter import AlignedModel
 
 
-@lru_cache(maxsize=2)
-def _model(folder: str):
+@dataclass
+class NeuralModel:
+    """An aligned model ready to convert with: the network (in eval mode), the settings it is
+    decoded with, and the folder it came from (``""`` when built in memory)."""
+
+    network: AlignedModel
+    decoding: DecodeConfig
+    folder: str = ""
+
+    def describe(self) -> dict:
+        """What made a conversion: the model folder and its decoding settings."""
+        return {"folder": self.folder, "decoding": self.decoding.to_dict()}
+
+
+def load_neural_model(
+    folder: str | os.PathLike | None = None, decoding: DecodeConfig | None = None
+) -> NeuralModel:
+    """Load an aligned-model folder (default: the shipped model) with its ``decoding.json``
+    (or ``decoding`` when given)."""
     from perf2score.models.io import load_aligned
 
-    return load_aligned(folder)
+    folder = Path(folder) if folder else SHIPPED_ADAPTER
+    if not (folder / "adapter.json").is_file():
+        raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
+    network = load_aligned(folder)
+    return NeuralModel(network, decoding or DecodeConfig.read(folder), str(folder))
+
+
+def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None) -> NeuralModel:
+    """A ``NeuralModel`` from what a caller holds: one already (returned as is), a bare
+    ``AlignedModel`` (default decoding settings), or a folder (``None``: the shipped one)."""
+    if isinstance(model, NeuralModel):
+        return model
+    if model is None or isinstance(model, (str, os.PathLike)):
+        return load_neural_model(model)
+    from perf2score.models.adapter import AlignedModel
+
+    if isinstance(model, AlignedModel):
+        return NeuralModel(model.eval(), DecodeConfig())
+    raise Perf2ScoreError(
+        f"model must be a folder, a NeuralModel or an AlignedModel, not {type(model).__name__}"
+    )
 
 
 def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> None:
@@ -54,15 +96,12 @@ def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> Non
 
 
 def neural_attributes(
-    performance: Performance, model_folder: str | os.PathLike | None = None
+    performance: Performance, model: NeuralModel
 ) -> tuple[np.ndarray, int, float, np.ndarray]:
     """(attributes (N,), ticks per quarter, tempo in quarters/min, drop (N,)) of a performance."""
     from perf2score.neural.decode import decode_windows, measure_grid
 
-    folder = Path(model_folder) if model_folder else SHIPPED
-    if not (folder / "adapter.json").is_file():
-        raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
-    attributes, drop = decode_windows(_model(str(folder)), performance)
+    attributes, drop = decode_windows(model.network, performance, model.decoding)
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     respell(attributes, drop, onsets)
     timed = ~drop & ~attributes["is_grace"]

@@ -1,11 +1,12 @@
 """Decoding: a performance → per-note score attributes with an ``AlignedModel``.
 
-The performance is cut into windows of ``window`` notes overlapping by ``overlap``; all
+Every setting is a field of ``DecodeConfig`` (``perf2score.neural.settings``). The
+performance is cut into windows of ``window`` notes overlapping by ``overlap``; all
 windows are encoded at once and decoded together, note by note, with the score LM's KV
 cache (greedy). Constraints at every step: no special ids; the position lies inside the
 predicted measure; within a measure, onsets do not go backwards (unless the note is played
-within ``CHORD_SECONDS`` of the previous one, as in a rolled chord) and notes played more
-than ``APART_SECONDS`` apart do not share an onset (when the measure has no room left, the
+within ``chord_seconds`` of the previous one, as in a rolled chord) and notes played more
+than ``apart_seconds`` apart do not share an onset (when the measure has no room left, the
 note opens the next measure); the spelling (``alter``) fits the pitch. Windows are
 stitched in the middle of their overlaps, in time (see ``_stitch``).
 """
@@ -15,22 +16,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from perf2score.constants import GRID_PER_QUARTER
+from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.models.adapter import AlignedModel
+from perf2score.models.lm import score_step_inputs
+from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score
-from perf2score.tokens.spec import (
-    BOS,
-    FIRST_VALUE,
-    GRID_PER_QUARTER,
-    PAD,
-    SCORE_STREAMS,
-    STREAMS,
-)
+from perf2score.tokens.spec import BOS, FIRST_VALUE, PAD, SCORE_STREAMS, STREAMS
 
 SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
-CHORD_SECONDS = 0.035  # notes closer than this may be one chord (any order)
-APART_SECONDS = 0.07  # notes further apart than this never share an onset (0.5 % of ASAP's)
+DEFAULT = DecodeConfig()
 
 
 def _windows(n: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -49,16 +46,14 @@ ALTER_ALLOWED = _alter_table()
 
 
 def decode_windows(
-    model: AlignedModel, performance: Performance, window: int = 256, overlap: int = 64
+    model: AlignedModel, performance: Performance, config: DecodeConfig = DEFAULT
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(score attributes (N,) ``SCORE_TARGET_DTYPE`` at ``GRID_PER_QUARTER`` ticks per
+    """(score attributes (N,) ``ATTRIBUTE_DTYPE`` at ``GRID_PER_QUARTER`` ticks per
     quarter, drop (N,) bool) for the performance's notes in their stored order."""
-    return decode_many(model, [performance], window, overlap)[0]
+    return decode_many(model, [performance], config)[0]
 
 
 POSITION_VALUES = torch.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid units
-TEMPO_WEIGHT = 3.0  # nats per unit of |log(score IOI / expected IOI)| (validation: 0, 1, 3, 6, 12)
-TEMPO_SLACK = GRID_PER_QUARTER // 4  # grid units added to both IOIs (a 16th)
 
 
 class _Timeline:
@@ -66,7 +61,8 @@ class _Timeline:
     measure's start and length, the last kept note's position and onset, and a running
     tempo (log grid units per second) from the notes decoded so far."""
 
-    def __init__(self, rows: int):
+    def __init__(self, rows: int, config: DecodeConfig = DEFAULT):
+        self.config = config
         self.measure_start = torch.zeros(rows, dtype=torch.long)
         self.measure_length = torch.zeros(rows, dtype=torch.long)
         self.last_position = torch.full((rows,), -1, dtype=torch.long)
@@ -85,10 +81,12 @@ class _Timeline:
         self.measure_length = torch.where(kept, length, self.measure_length)
         onset = self.measure_start + position
         ioi = (onset - self.last_onset).double()
-        seen = kept & ~backwards & (self.last_onset >= 0) & (gap > APART_SECONDS) & (ioi > 0)
+        apart = gap > self.config.apart_seconds
+        seen = kept & ~backwards & (self.last_onset >= 0) & apart & (ioi > 0)
         observed = torch.log(ioi.clamp(min=1) / gap.clamp(min=1e-3))
+        new = self.config.tempo_blend  # the new IOI's weight
         blended = torch.where(
-            torch.isnan(self.log_tempo), observed, 0.8 * self.log_tempo + 0.2 * observed
+            torch.isnan(self.log_tempo), observed, (1 - new) * self.log_tempo + new * observed
         )
         self.log_tempo = torch.where(seen, blended, self.log_tempo)
         self.last_onset = torch.where(kept & ~backwards, onset, self.last_onset)
@@ -109,14 +107,16 @@ def _bar_and_position(
     probability minus a penalty for a score-time step out of line with the running tempo.
 
     Staying needs a position inside the measure, not before the previous note unless the
-    two were played within ``CHORD_SECONDS``, and after it when played more than
-    ``APART_SECONDS`` apart. Bar advances of 2+ measures or backwards are kept as chosen."""
+    two were played within ``chord_seconds``, and after it when played more than
+    ``apart_seconds`` apart (``state.config``). Bar advances of 2+ measures or backwards are
+    kept as chosen."""
+    config = state.config
     values = POSITION_VALUES[None, :]  # (1, V)
     length = chosen["measure_length"] - FIRST_VALUE  # (B,)
     inside = values < torch.clamp(length, min=1)[:, None]  # (B, V)
     last = state.last_position[:, None]
-    forward = torch.where((gap > APART_SECONDS)[:, None], values > last, values >= last)
-    need = ((gap >= CHORD_SECONDS) & (state.last_position >= 0))[:, None]
+    forward = torch.where((gap > config.apart_seconds)[:, None], values > last, values >= last)
+    need = ((gap >= config.chord_seconds) & (state.last_position >= 0))[:, None]
     stay_ok = inside & (forward | ~need)
     position_lp = torch.log_softmax(position_scores, -1)
     bar_logits = bar_logits.clone()
@@ -128,8 +128,9 @@ def _bar_and_position(
 
     def penalised(start: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
         ioi = (start[:, None] + values - state.last_onset[:, None]).clamp(min=0).double()
-        off = torch.abs(torch.log((ioi + TEMPO_SLACK) / (expected + TEMPO_SLACK)))
-        score = position_lp - torch.where(known, TEMPO_WEIGHT * off, 0.0).float()
+        slack = config.tempo_slack_grid
+        off = torch.abs(torch.log((ioi + slack) / (expected + slack)))
+        score = position_lp - torch.where(known, config.tempo_weight * off, 0.0).float()
         return torch.where(ok, score, -torch.inf)
 
     stay = penalised(state.measure_start, stay_ok).max(1)
@@ -146,9 +147,15 @@ def _bar_and_position(
 
 @torch.no_grad()
 def decode_many(
-    model: AlignedModel, performances: list[Performance], window: int = 256, overlap: int = 64
+    model: AlignedModel, performances: list[Performance], config: DecodeConfig = DEFAULT
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``decode_windows`` for several performances at once (all their windows in one batch)."""
+    if config.window > model.score.config.max_notes:
+        raise Perf2ScoreError(
+            f"decoding window {config.window} exceeds the model's {model.score.config.max_notes}"
+            " notes"
+        )
+    window, overlap = config.window, config.overlap
     jobs = []  # (performance index, start, end)
     for index, performance in enumerate(performances):
         jobs += [(index, s, e) for s, e in _windows(len(performance.notes), window, overlap)]
@@ -169,10 +176,9 @@ def decode_many(
     cache = model.score.new_cache()
     previous = {k: torch.full((B, 1), BOS, dtype=torch.long) for k in SCORE_NAMES}
     out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
-    state = _Timeline(B)
+    state = _Timeline(B, config)
     for t in range(T):
-        inputs = dict(previous)
-        inputs["pitch"] = perf["pitch"][:, t : t + 1]  # (B, 1)
+        inputs = score_step_inputs(previous, perf["pitch"][:, t : t + 1])  # (B, 1) each
         logits = model(None, inputs, padding=padding, memory=memory, cache=cache, start=t)
         gap = onset[:, t] - onset[:, max(t - 1, 0)]  # (B,) seconds since the previous note
         chosen = {}
@@ -200,7 +206,7 @@ def decode_many(
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
         spans = [jobs[b][1:] for b in rows]
         ids = {k: v[rows] for k, v in out.items()}
-        results.append(_stitch(ids, spans, performance.notes["pitch"], overlap))
+        results.append(_stitch(ids, spans, performance.notes["pitch"], config))
     return results
 
 
@@ -226,12 +232,14 @@ def measure_grid(attributes: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, 
     return onsets, bars
 
 
-def _junction_offset(previous: np.ndarray, current: np.ndarray, junction: int) -> int | None:
+def _junction_offset(
+    previous: np.ndarray, current: np.ndarray, junction: int, notes: int
+) -> int | None:
     """Shift (ticks) that puts ``current`` window onsets onto ``previous`` global onsets:
-    the most common difference over up to 16 shared notes nearest the junction."""
+    the most common difference over up to ``notes`` shared notes nearest the junction."""
     if not len(previous):
         return None
-    near = np.argsort(np.abs(np.arange(len(previous)) - junction), kind="stable")[:16]
+    near = np.argsort(np.abs(np.arange(len(previous)) - junction), kind="stable")[:notes]
     differences = previous[near] - current[near]
     values, counts = np.unique(differences, return_counts=True)
     best = values[counts == counts.max()]
@@ -242,7 +250,10 @@ def _junction_offset(previous: np.ndarray, current: np.ndarray, junction: int) -
 
 
 def _stitch(
-    out: dict[str, torch.Tensor], spans: list[tuple[int, int]], pitches: np.ndarray, overlap: int
+    out: dict[str, torch.Tensor],
+    spans: list[tuple[int, int]],
+    pitches: np.ndarray,
+    config: DecodeConfig = DEFAULT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Join the windows' token ids (B, T) into attributes and drops for all N notes.
 
@@ -263,7 +274,7 @@ def _stitch(
         if attributes is None:
             attributes = np.zeros(n, dtype=window_attrs.dtype)
         window_onsets, window_bars = measure_grid(window_attrs, window_drop)
-        keep_from = s if b == 0 else s + overlap // 2
+        keep_from = s if b == 0 else s + config.overlap // 2
         offset = 0
         if previous is not None:
             p_start, p_onsets, p_kept = previous
@@ -273,6 +284,7 @@ def _stitch(
                 p_onsets[both - p_start],
                 window_onsets[both - s],
                 int(np.searchsorted(both, keep_from)),
+                config.junction_notes,
             )
             if found is None:  # no shared kept note: start after everything so far
                 last = max(bars[-1] if bars else 0, int(onsets[:keep_from].max(initial=0)))

@@ -1,8 +1,8 @@
 """Score assembly: per-note score attributes → measures, staves, voices, chords (exact ticks).
 
 Input: one row per performed note with the score attributes of ``ATTRIBUTE_FIELDS`` (the
-fields of ``perf2score.data.targets.SCORE_TARGET_DTYPE`` that describe notation, at
-``ticks_per_quarter``) plus a ``drop`` flag. A model's predictions, the classical
+fields of the attribute record ``perf2score.score.attributes.ATTRIBUTE_DTYPE`` that describe
+notation, at ``ticks_per_quarter``) plus a ``drop`` flag. A model's predictions, the classical
 converter's estimates and the oracle's ground truth all come in this form.
 
 Assembly is deterministic and never fails on implausible values: it repairs them and
@@ -26,12 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.score.attributes import ATTRIBUTE_FIELDS
 
-ATTRIBUTE_FIELDS = (
-    "pitch", "measure", "measure_length_ticks", "ts_num", "ts_den", "position_ticks",
-    "duration_ticks", "staff", "voice", "step", "alter", "octave", "key_fifths", "key_mode",
-    "is_grace",
-)  # fmt: skip
 MAX_VOICES = 4
 
 
@@ -44,7 +40,7 @@ class Measure:
     ts_num: int
     ts_den: int
     key_fifths: int
-    key_mode: int  # 0 major, 1 minor, -1 unknown
+    key_mode: int  # KEY_MODES: 0 major, 1 minor, -1 unknown
 
 
 @dataclass

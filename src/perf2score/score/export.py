@@ -20,16 +20,18 @@ from perf2score.files import atomic_write
 from perf2score.score.assembly import AssembledScore
 from perf2score.score.musicxml import to_musicxml
 
-FORMATS = ("musicxml", "mid", "mei", "svg", "png", "pdf")
-SUFFIXES = {
-    ".musicxml": "musicxml",
+EXTENSIONS = {  # every output format and the suffix its files get
+    "musicxml": ".musicxml",
+    "mid": ".mid",
+    "mei": ".mei",
+    "svg": ".svg",
+    "png": ".png",
+    "pdf": ".pdf",
+}
+FORMATS = tuple(EXTENSIONS)
+SUFFIXES = {suffix: fmt for fmt, suffix in EXTENSIONS.items()} | {
     ".xml": "musicxml",
-    ".mid": "mid",
     ".midi": "mid",
-    ".mei": "mei",
-    ".svg": "svg",
-    ".png": "png",
-    ".pdf": "pdf",
 }
 PAGE_OPTIONS = {
     "pageWidth": 2100,

@@ -20,28 +20,15 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import partitura as pt
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.score.attributes import SCORE_NOTE_DTYPE, key_mode_code
 
-SCORE_NOTE_DTYPE = np.dtype(
-    [
-        ("pitch", np.int16),
-        ("onset_ticks", np.int64),
-        ("offset_ticks", np.int64),
-        ("voice", np.int32),
-        ("hand", np.int8),
-        ("staff", np.int8),
-        ("is_grace", np.bool_),
-        ("step", "U1"),
-        ("alter", np.int8),
-        ("octave", np.int8),
-        ("part", np.int8),
-        ("id", "U32"),
-    ]
-)
+if TYPE_CHECKING:  # partitura takes about a second to import: only where a score is read
+    import partitura as pt
 
 
 @dataclass
@@ -53,7 +40,7 @@ class ScoreNotes:
         ticks_per_quarter: ticks in one quarter note.
         measure_starts: (M,) tick where each measure starts (first part's measures).
         time_signatures: list of (tick, numerator, denominator).
-        key_signatures: list of (tick, fifths, mode) with mode "major"/"minor"/"none".
+        key_signatures: list of (tick, fifths, mode) with ``KEY_MODES`` integer modes.
         source: the file it came from.
     """
 
@@ -61,7 +48,7 @@ class ScoreNotes:
     ticks_per_quarter: int
     measure_starts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     time_signatures: list[tuple[int, int, int]] = field(default_factory=list)
-    key_signatures: list[tuple[int, int, str]] = field(default_factory=list)
+    key_signatures: list[tuple[int, int, int]] = field(default_factory=list)
     source: str = ""
 
     def __len__(self) -> int:
@@ -92,6 +79,8 @@ class ScoreNotes:
 
 def load_musicxml(path: str | os.PathLike) -> pt.score.Score:
     """Load a MusicXML file with partitura, turning its failures into ``Perf2ScoreError``."""
+    import partitura as pt
+
     path = Path(path)
     if not path.is_file():
         raise Perf2ScoreError(f"{path}: no such file")
@@ -132,6 +121,8 @@ class _TickMap:
 
 def score_notes_from_part(parts: list[pt.score.Part], source: str = "") -> ScoreNotes:
     """Build a ``ScoreNotes`` from one or more partitura parts (one piano in all)."""
+    import partitura as pt
+
     maps = [_TickMap(p) for p in parts]
     tpq = math.lcm(*[d for m in maps for d in m.divs])
     rows = []
@@ -174,7 +165,7 @@ def score_notes_from_part(parts: list[pt.score.Part], source: str = "") -> Score
         for ts in first.iter_all(pt.score.TimeSignature)
     ]
     key_signatures = [
-        (ticks(ks.start.t), int(ks.fifths), str(ks.mode or "none"))
+        (ticks(ks.start.t), int(ks.fifths), key_mode_code(ks.mode))
         for ks in first.iter_all(pt.score.KeySignature)
     ]
     return ScoreNotes(notes, tpq, measure_starts, time_signatures, key_signatures, source)

@@ -23,6 +23,13 @@ def _bucket(values: np.ndarray, edges: np.ndarray, count: int) -> np.ndarray:
     return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, count - 1)
 
 
+def pitch_ids(pitches: np.ndarray) -> np.ndarray:
+    """Pitch-stream ids (N,) int64 of MIDI pitches (N,): keys outside the piano's range are
+    clamped to its ends. The score LM reads the same ids for the note it predicts."""
+    keys = STREAMS["pitch"].values
+    return np.clip(pitches.astype(np.int64) - LOWEST_KEY, 0, keys - 1) + FIRST_VALUE
+
+
 def pedal_extended_offsets(performance: Performance) -> np.ndarray:
     """(N,) offsets in seconds, held on while the sustain pedal is down at the release."""
     offsets = performance.notes["offset_sec"].copy()
@@ -42,7 +49,7 @@ def encode_performance(performance: Performance) -> dict[str, np.ndarray]:
     duration = notes["offset_sec"] - onsets
     pedal = pedal_extended_offsets(performance) - onsets
     return {
-        "pitch": np.clip(notes["pitch"].astype(np.int64) - LOWEST_KEY, 0, 87) + FIRST_VALUE,
+        "pitch": pitch_ids(notes["pitch"]),
         "ioi": ioi_ids.astype(np.int64) + FIRST_VALUE,
         "duration": _bucket(duration, DURATION_EDGES, STREAMS["duration"].values).astype(np.int64)
         + FIRST_VALUE,

@@ -1,6 +1,6 @@
 """Score attributes ↔ score tokens (see ``spec.SCORE_STREAMS``), one compound token per note.
 
-Input rows have the fields of ``perf2score.data.targets.SCORE_TARGET_DTYPE`` at
+Input rows have the fields of ``perf2score.score.attributes.ATTRIBUTE_DTYPE`` at
 ``ticks_per_quarter``; times go onto the 1/24-quarter grid (``encode_score`` reports how many
 values were off it). ``bar`` is the measure advance since the previous row, so the notes'
 order is the caller's (score order for the score LM, performance order for the converter).
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from perf2score.data.targets import SCORE_TARGET_DTYPE
-from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, GRID_PER_QUARTER, MAX_GRID
+from perf2score.constants import GRID_PER_QUARTER
+from perf2score.score.attributes import ATTRIBUTE_DTYPE
+from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, MAX_GRID
 
 NATURAL_STEPS = {0: "C", 2: "D", 4: "E", 5: "F", 7: "G", 9: "A", 11: "B"}
 BACKWARDS = 4
@@ -91,14 +92,14 @@ def _spell(pitch: int, alter: int) -> tuple[str, int, int]:
 def decode_score(
     tokens: dict[str, np.ndarray], pitches: np.ndarray, ticks_per_quarter: int = GRID_PER_QUARTER
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(attributes (N,) ``SCORE_TARGET_DTYPE``, drop (N,)) from token ids and the pitches."""
+    """(attributes (N,) ``ATTRIBUTE_DTYPE``, drop (N,)) from token ids and the pitches."""
     ids = {name: np.asarray(v) - FIRST_VALUE for name, v in tokens.items()}
 
     def ticks(grid: np.ndarray) -> np.ndarray:
         return grid * ticks_per_quarter // GRID_PER_QUARTER
 
     drop = ids["drop"].astype(bool)
-    out = np.zeros(len(pitches), dtype=SCORE_TARGET_DTYPE)
+    out = np.zeros(len(pitches), dtype=ATTRIBUTE_DTYPE)
     advance = np.where(ids["bar"] == BACKWARDS, 0, ids["bar"])
     advance[drop] = 0
     out["measure"] = np.cumsum(advance) - (advance[0] if len(advance) else 0)

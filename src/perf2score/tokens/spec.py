@@ -9,12 +9,15 @@ apply (padding, or the score attributes of a dropped note).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+
+from perf2score.constants import GRID_PER_QUARTER
 
 PAD, MASK, BOS = 0, 1, 2
 FIRST_VALUE = 3
 IGNORE_INDEX = -100
-GRID_PER_QUARTER = 24  # score positions and values: 1/24 quarter (triplets and 32nds)
 MAX_GRID = 8 * GRID_PER_QUARTER  # longest measure / note value the grid streams hold
 
 
@@ -64,3 +67,18 @@ def stream(name: str) -> Stream:
     if name not in STREAMS:
         raise KeyError(f"unknown stream '{name}' (known: {', '.join(STREAMS)})")
     return STREAMS[name]
+
+
+def spec_fingerprint() -> str:
+    """A short hash of everything that gives token ids their meaning (special ids, the
+    score grid, every stream's name and size in order): weights trained on one spec record
+    it, and loading them under another spec fails with a clear message."""
+    spec = {
+        "special": [PAD, MASK, BOS, FIRST_VALUE],
+        "grid_per_quarter": GRID_PER_QUARTER,
+        "denominators": list(DENOMINATORS),
+        "performance": [[s.name, s.values] for s in PERFORMANCE_STREAMS],
+        "score": [[s.name, s.values] for s in SCORE_STREAMS],
+    }
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -5,6 +5,8 @@ A file has up to four tables, each optional (defaults below)::
     [model]      # perf2score.models.LMConfig fields (kind is set by the task; LMs only)
     [base]       # align only: folders of the pre-trained performance and score LMs
     [adapter]    # align only: perf2score.models.adapter.AdapterConfig fields
+    [decode]     # align only: perf2score.neural.settings.DecodeConfig fields (decoded
+                 # validation; saved beside the adapter as decoding.json)
     [data]       # where the prepared caches are, window length, synthetic share
     [augment]    # augmentation strengths
     [train]      # steps, batch, optimiser, schedule, validation, checkpoints, precision
@@ -20,6 +22,8 @@ from typing import Any
 from perf2score.errors import Perf2ScoreError
 from perf2score.models.adapter import AdapterConfig
 from perf2score.models.config import LMConfig
+from perf2score.neural.settings import DecodeConfig
+from perf2score.shipped import SHIPPED_LMS
 
 
 @dataclass
@@ -63,8 +67,11 @@ class TrainConfig:
 
 @dataclass
 class BaseConfig:
-    performance: str = "src/perf2score/weights/performance"  # pre-trained performance LM
-    score: str = "src/perf2score/weights/score"  # pre-trained score LM folder
+    """The pre-trained LMs an aligned model starts from: folders (relative paths in a TOML
+    file are relative to that file); the defaults are the LMs shipped in the package."""
+
+    performance: str = str(SHIPPED_LMS["performance"])  # pre-trained performance LM folder
+    score: str = str(SHIPPED_LMS["score"])  # pre-trained score LM folder
 
 
 @dataclass
@@ -72,6 +79,7 @@ class RunConfig:
     model: LMConfig = field(default_factory=LMConfig)
     base: BaseConfig = field(default_factory=BaseConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -94,7 +102,9 @@ def _build(cls, table: dict, where: str):
 
 def run_config_from_dict(data: dict, kind: str) -> RunConfig:
     """Build a ``RunConfig`` from parsed TOML; ``kind``: performance | score (an LM) or align."""
-    tables = {"data", "augment", "train"} | ({"base", "adapter"} if kind == "align" else {"model"})
+    tables = {"data", "augment", "train"} | (
+        {"base", "adapter", "decode"} if kind == "align" else {"model"}
+    )
     unknown = set(data) - tables
     if unknown:
         raise Perf2ScoreError(
@@ -109,6 +119,7 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         model=_build(LMConfig, model, "model"),
         base=_build(BaseConfig, data.get("base", {}), "base"),
         adapter=_build(AdapterConfig, data.get("adapter", {}), "adapter"),
+        decode=_build(DecodeConfig, data.get("decode", {}), "decode"),
         data=_build(DataConfig, data.get("data", {}), "data"),
         augment=_build(AugmentConfig, data.get("augment", {}), "augment"),
         train=_build(TrainConfig, data.get("train", {}), "train"),
@@ -131,6 +142,9 @@ def load_run_config(path: str | Path, kind: str) -> RunConfig:
         raise Perf2ScoreError(f"{path}: no such file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise Perf2ScoreError(f"{path}: not valid TOML ({exc})") from exc
+    for name, folder in data.get("base", {}).items():  # model paths: relative to this file
+        if isinstance(folder, str) and not Path(folder).is_absolute():
+            data["base"][name] = str((path.parent / folder).resolve())
     try:
         return run_config_from_dict(data, kind)
     except Perf2ScoreError as exc:

@@ -21,11 +21,10 @@ from perf2score.data.cache import load_index, load_prepared, score_path
 from perf2score.data.corpus import load_corpus_index, load_corpus_score
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
-from perf2score.tokens.performance import LOWEST_KEY, encode_performance
+from perf2score.models.lm import score_inputs
+from perf2score.tokens.performance import encode_performance, pitch_ids
 from perf2score.tokens.score import encode_score
 from perf2score.tokens.spec import (
-    BOS,
-    FIRST_VALUE,
     IGNORE_INDEX,
     MASK,
     PAD,
@@ -43,11 +42,6 @@ from perf2score.train.config import RunConfig
 PERFORMANCE_NAMES = tuple(s.name for s in PERFORMANCE_STREAMS)
 SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
 VALIDATION_SEED = 20_241_125
-
-
-def pitch_ids(pitches: np.ndarray) -> np.ndarray:
-    """Performance-token pitch ids (N,) int64 of MIDI pitches (N,)."""
-    return np.clip(pitches.astype(np.int64) - LOWEST_KEY, 0, 87) + FIRST_VALUE
 
 
 def collate(examples: list[tuple[dict, dict]], length: int) -> dict:
@@ -79,9 +73,7 @@ def score_example(rows: np.ndarray, ticks_per_quarter: int) -> tuple[dict, dict]
     ``perf2score.models.lm.score_inputs``); targets: this note's score tokens.
     """
     tokens, _ = encode_score(rows, ticks_per_quarter)
-    inputs = {name: np.concatenate([[BOS], ids[:-1]]) for name, ids in tokens.items()}
-    inputs["pitch"] = pitch_ids(rows["pitch"])
-    return inputs, tokens
+    return score_inputs(tokens, pitch_ids(rows["pitch"])), tokens
 
 
 def mask_notes(
@@ -244,8 +236,7 @@ def align_example(
     tokens; a dropped note has only its ``drop`` target).
     """
     score, _ = encode_score(targets, ticks_per_quarter, drop)
-    inputs = {name: np.concatenate([[BOS], ids[:-1]]) for name, ids in score.items()}
-    inputs["pitch"] = pitch_ids(performance.notes["pitch"])
+    inputs = score_inputs(score, pitch_ids(performance.notes["pitch"]))
     goals = {
         name: ids if name == "drop" else np.where(drop, IGNORE_INDEX, ids)
         for name, ids in score.items()

@@ -10,7 +10,8 @@ a checkpoint takes the same steps as one that never stopped.
 
 Run folder: ``log.jsonl``, ``run.json`` (the configuration), ``checkpoint/`` (latest:
 ``model.safetensors``, ``config.json``, ``optimizer.safetensors``, ``state.json``),
-``best/`` (lowest validation loss: ``model.safetensors`` + ``config.json``), ``summary.json``.
+``best/`` (best selection score, ``[train] select``: the lowest validation loss, or the best
+decoded transcriptions; ``model.safetensors`` + ``config.json``), ``summary.json``.
 """
 
 from __future__ import annotations
@@ -70,6 +71,18 @@ def bf16_supported(device: torch.device) -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def uses_bf16(config: RunConfig, device: torch.device) -> bool:
+    """Whether a run computes in bf16 autocast (``[train] precision``; ``auto``: where the
+    hardware has it). Training and ``validate_best`` decide alike, so their losses agree."""
+    precision = config.train.precision
+    return precision == "bf16" or (precision == "auto" and bf16_supported(device))
+
+
+def autocast_for(device: torch.device, bf16: bool) -> Callable[[], torch.autocast]:
+    """A factory of autocast contexts: bf16 when ``bf16``, else plain fp32."""
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def learning_rate(step: int, config: RunConfig) -> float:
@@ -209,20 +222,19 @@ def train(
     device = torch.device(
         f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
     )
-    precision = config.train.precision
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(device))
-
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+    use_bf16 = uses_bf16(config, device)
+    autocast = autocast_for(device, use_bf16)
 
     model = task.model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         trainable, lr=config.train.lr, weight_decay=config.train.weight_decay
     )
-    state = {"step": 0, "best_loss": None, "wall_s": 0.0, "notes": 0}
+    state = {"step": 0, "best_score": None, "wall_s": 0.0, "notes": 0}
     if resume:
         state = _load_checkpoint(checkpoint, task, model, optimizer)
+        if "best_loss" in state:  # checkpoints before the rename: the same selection score
+            state["best_score"] = state.pop("best_loss")
     ddp = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     validation = task.validation_data.validation(config.train.batch_size) if rank == 0 else []
     if rank == 0:
@@ -285,8 +297,8 @@ def train(
                     log.write(json.dumps({"step": state["step"], "validation": last}) + "\n")
                     log.flush()
                     score = _selection_score(last, config.train.select)
-                    if state["best_loss"] is None or score < state["best_loss"]:
-                        state["best_loss"] = score
+                    if state["best_score"] is None or score < state["best_score"]:
+                        state["best_score"] = score
                         state["best_step"] = state["step"]
                         task.save(model, out / "best")
                     _save_checkpoint(checkpoint, task, model, optimizer, state)
@@ -312,7 +324,7 @@ def train(
             "processes": world,
             "best_step": state.get("best_step"),
             "selected_by": config.train.select,
-            "best_validation_score": state["best_loss"],
+            "best_validation_score": state["best_score"],
             "final_validation": last,
         }
         atomic_write(out / "summary.json", json.dumps(summary, indent=2))
@@ -328,10 +340,8 @@ def validate_best(task: Task, out: str | os.PathLike) -> dict:
         raise Perf2ScoreError(f"{out}: no best model to validate")
     _load_weights(task, task.model, folder)
     batches = task.validation_data.validation(task.config.train.batch_size)
-    result = validate(task, task.model, batches, torch.device("cpu"), _no_autocast)
+    device = torch.device("cpu")
+    autocast = autocast_for(device, uses_bf16(task.config, device))
+    result = validate(task, task.model, batches, device, autocast)
     atomic_write(out / "best_validation.json", json.dumps(result, indent=2))
     return result
-
-
-def _no_autocast():
-    return torch.autocast("cpu", enabled=False)

@@ -46,11 +46,12 @@ def build_task(name: str, config: RunConfig) -> Task:
         raise Perf2ScoreError(f"unknown task {name!r} (known: {', '.join(KINDS)})")
     torch.manual_seed(config.train.seed)  # the same initial weights for the same seed
     if name == "align":
-        from perf2score.neural.validation import decoded_metrics, validation_excerpts
+        from perf2score.train.validation import decoded_metrics, validation_excerpts
 
         base = {"performance": config.base.performance, "score": config.base.score}
         count = config.train.decoded_excerpts
         excerpts = validation_excerpts(config.data.prepared, count) if count else []
+        decoding = config.decode
         return Task(
             name,
             build_aligned(config),
@@ -58,9 +59,9 @@ def build_task(name: str, config: RunConfig) -> Task:
             AlignData(config, "validation"),
             config,
             aligned_forward,
-            lambda model, folder: save_aligned(model, folder, base),
+            lambda model, folder: save_aligned(model, folder, base, decoding=decoding),
             load_aligned_weights,
-            (lambda model: decoded_metrics(model, excerpts)) if excerpts else None,
+            (lambda model: decoded_metrics(model, excerpts, decoding)) if excerpts else None,
         )
     data_class = PerformanceLMData if name == "perf-lm" else ScoreLMData
     train, validation = data_class(config, "train"), data_class(config, "validation")

@@ -10,11 +10,12 @@ from dataclasses import replace
 
 import numpy as np
 
+from perf2score.constants import GRID_PER_QUARTER
 from perf2score.data.cache import PreparedPerformance, load_index, load_prepared
 from perf2score.evaluate.attributes import ATTRIBUTES, attribute_metrics
 from perf2score.midi.reading import Performance
 from perf2score.neural.decode import decode_many, measure_grid
-from perf2score.tokens.spec import GRID_PER_QUARTER
+from perf2score.neural.settings import DecodeConfig
 
 TICK_FIELDS = ("onset_ticks", "position_ticks", "duration_ticks", "measure_length_ticks")
 
@@ -33,11 +34,14 @@ def validation_excerpts(
     return excerpts
 
 
-def decoded_metrics(model, excerpts: list[PreparedPerformance]) -> dict[str, float]:
-    """Mean attribute accuracies (%) and drop F1 over the excerpts, plus their mean (``mean``)."""
+def decoded_metrics(
+    model, excerpts: list[PreparedPerformance], decoding: DecodeConfig | None = None
+) -> dict[str, float]:
+    """Mean attribute accuracies (%) and drop F1 over the excerpts, plus their mean (``mean``),
+    decoded with ``decoding`` (default settings when None)."""
     totals: dict[str, float] = {}
     performances = [Performance(p.notes, p.pedal) for p in excerpts]
-    decoded = decode_many(model, performances) if excerpts else []
+    decoded = decode_many(model, performances, decoding or DecodeConfig()) if excerpts else []
     for prepared, (attributes, drop) in zip(excerpts, decoded, strict=True):
         predicted = np.zeros(len(attributes), dtype=prepared.score.dtype)
         for name in attributes.dtype.names:

@@ -3,7 +3,8 @@
 Backends: ``classical`` (beat tracking and quantisation, no weights), ``neural`` (the
 shipped fine-tuned model: pre-trained LMs joined by the function-alignment adapter) and
 ``auto`` (the neural model when its weights are in the package, else the classical
-converter). Converting imports no training code.
+converter). Converting imports no training, data-preparation or evaluation code (a test
+checks ``sys.modules``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi import Performance, read_performance
 from perf2score.score.assembly import AssembledScore, assemble
 from perf2score.score.export import save
 from perf2score.score.musicxml import to_musicxml
+from perf2score.shipped import shipped_available
+
+if TYPE_CHECKING:
+    from perf2score.models.adapter import AlignedModel
+    from perf2score.neural.converter import NeuralModel
+
+    ModelLike = NeuralModel | AlignedModel | str | os.PathLike | None
 
 BACKENDS = ("auto", "neural", "classical")
 MAX_NOTES = 100_000
 MAX_SECONDS = 3 * 3600.0
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 @dataclass
@@ -46,14 +54,12 @@ class Score:
 
 def neural_available() -> bool:
     """Whether trained weights ship with the package."""
-    from perf2score.neural.converter import shipped_available
-
     return shipped_available()
 
 
-def resolve_backend(backend: str, model: str | os.PathLike | None = None) -> str:
-    """The backend that ``backend`` means here (``auto`` picks one; a given aligned-model
-    folder ``model`` makes ``auto`` and ``neural`` use it)."""
+def resolve_backend(backend: str, model: ModelLike = None) -> str:
+    """The backend that ``backend`` means here (``auto`` picks one; a given model (folder or
+    loaded) makes ``auto`` and ``neural`` use it)."""
     if backend not in BACKENDS:
         raise Perf2ScoreError(f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
     if model is not None and backend != "classical":
@@ -82,12 +88,14 @@ def _check(performance: Performance) -> None:
 def convert(
     source: str | os.PathLike | Performance,
     backend: str = "auto",
-    model: str | os.PathLike | None = None,
+    model: ModelLike = None,
 ) -> Score:
     """Convert a performance MIDI file (or an already read ``Performance``) to a ``Score``.
 
-    ``model``: an aligned-model folder (``adapter.json``) for the neural backend instead of
-    the shipped one.
+    ``model`` (neural backend): an aligned-model folder (``adapter.json``), or a model loaded
+    once with ``perf2score.load_neural_model`` (a ``NeuralModel``, or a bare
+    ``AlignedModel``), instead of loading the shipped one on every call. A caller that
+    converts many files should load the model once and pass it.
     """
     performance = source if isinstance(source, Performance) else read_performance(source)
     _check(performance)
@@ -98,9 +106,9 @@ def convert(
         attributes, tpq, tempo = classical_attributes(performance)
         drop = None
     else:
-        from perf2score.neural.converter import neural_attributes
+        from perf2score.neural.converter import as_neural_model, neural_attributes
 
-        attributes, tpq, tempo, drop = neural_attributes(performance, model)
+        attributes, tpq, tempo, drop = neural_attributes(performance, as_neural_model(model))
     title = Path(performance.source).stem if performance.source else "Transcription"
     assembled = assemble(
         attributes,

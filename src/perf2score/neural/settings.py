@@ -1,0 +1,84 @@
+"""Decoding settings: a typed, validated configuration saved beside the adapter.
+
+``decoding.json`` in an aligned-model folder holds the settings the model is decoded with
+(absent: the defaults below); ``predict`` writes them into ``predict.json`` so that every
+results-table row names the settings that made it, and a decoding experiment is a changed
+file, not an edited module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from perf2score.constants import APART_SECONDS, CHORD_SECONDS, GRID_PER_QUARTER
+from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
+
+DECODING_FILE = "decoding.json"
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How a performance is cut into windows and decoded note by note."""
+
+    window: int = 256  # notes per window (at most the score LM's max_notes)
+    overlap: int = 64  # notes shared by consecutive windows; they are joined in its middle
+    tempo_weight: float = 3.0  # nats per unit |log(score IOI / expected IOI)| (0 = off;
+    # validation over 0, 1, 3, 6, 12 -> E_avg 10.42 / 10.22 / 9.93 / 10.16 / 10.86)
+    tempo_slack_grid: int = GRID_PER_QUARTER // 4  # grid units added to both IOIs (a 16th)
+    tempo_blend: float = 0.2  # running tempo: weight of each new IOI (the rest: the old one)
+    junction_notes: int = 16  # shared notes nearest a window junction that vote on its shift
+    chord_seconds: float = CHORD_SECONDS  # notes closer than this may go back in time (chords)
+    apart_seconds: float = APART_SECONDS  # notes further apart never share an onset
+
+    def __post_init__(self) -> None:
+        if self.window < 2 or not 0 <= self.overlap < self.window:
+            raise ValueError("need window >= 2 and 0 <= overlap < window")
+        if self.tempo_weight < 0 or self.tempo_slack_grid < 1:
+            raise ValueError("need tempo_weight >= 0 and tempo_slack_grid >= 1")
+        if not 0 < self.tempo_blend <= 1:
+            raise ValueError("need 0 < tempo_blend <= 1")
+        if self.junction_notes < 1:
+            raise ValueError("need junction_notes >= 1")
+        if not 0 <= self.chord_seconds <= self.apart_seconds:
+            raise ValueError("need 0 <= chord_seconds <= apart_seconds")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "decoding") -> DecodeConfig:
+        """Settings from a dict (unknown keys and invalid values: ``Perf2ScoreError``)."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise Perf2ScoreError(f"{where}: unknown decoding settings {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise Perf2ScoreError(f"{where}: {exc}") from exc
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write ``decoding.json`` into ``folder``."""
+        atomic_write(Path(folder) / DECODING_FILE, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> DecodeConfig:
+        """Settings from a JSON file, or from ``decoding.json`` when ``path`` is a folder (a
+        folder without one: the defaults)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / DECODING_FILE
+            if not path.is_file():
+                return cls()
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise Perf2ScoreError(f"{path}: no such file") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise Perf2ScoreError(f"{path}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise Perf2ScoreError(f"{path}: expected a JSON object of decoding settings")
+        return cls.from_dict(data, str(path))

@@ -1,0 +1,19 @@
+"""Where the package's own trained weights are (found from the package path, no network).
+
+``weights/performance`` and ``weights/score``: the pre-trained LMs (``config.json`` +
+``model.safetensors``); ``weights/adapter``: the fine-tuned aligned model that reads them
+(``adapter.json`` + ``adapter.safetensors`` + ``decoding.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_ADAPTER = WEIGHTS_DIR / "adapter"
+SHIPPED_LMS = {"performance": WEIGHTS_DIR / "performance", "score": WEIGHTS_DIR / "score"}
+
+
+def shipped_available() -> bool:
+    """Whether the package holds a trained aligned model."""
+    return (SHIPPED_ADAPTER / "adapter.json").is_file()
