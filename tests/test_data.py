@@ -123,6 +123,24 @@ def test_classical_predictions_on_a_validation_piece(subset_cache, tmp_path):
     assert 0 < means["e_avg"] < 25 and means["missing_rate"] < 10
 
 
+def test_neural_predictions_record_their_decoding_settings(subset_cache, tmp_path):
+    from perf2score.neural.settings import DecodeConfig
+    from perf2score.predict import predict_split
+
+    cache, _, _ = subset_cache
+    settings = tmp_path / "decoding.json"
+    settings.write_text(json.dumps({"window": 128, "overlap": 32}))
+    result = predict_split(
+        cache, "validation", tmp_path / "neural", source="neural", decoding=settings,
+        progress=False, workers=1,
+    )  # fmt: skip
+    assert not result["failures"] and result["notes"] > 0
+    recorded = json.loads((tmp_path / "neural" / "predict.json").read_text())
+    assert recorded["decoding"] == DecodeConfig(window=128, overlap=32).to_dict()
+    written = list((tmp_path / "neural").rglob("*.musicxml"))
+    assert written and all("<score-partwise" in p.read_text() for p in written)
+
+
 def test_calibration_command_on_two_files(asap_dir, calibration_dir, tmp_path):
     from perf2score.evaluate.calibration import calibrate
 

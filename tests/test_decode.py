@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -12,12 +13,12 @@ from train_helpers import TINY
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.conversion import convert
+from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.models import LMConfig, NoteLM
 from perf2score.models.adapter import AdapterConfig, AlignedModel
 from perf2score.models.io import save_aligned, save_model
 from perf2score.neural.converter import respell
-from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.decode import (
     FIRST_VALUE,
     _bar_and_position,
@@ -27,6 +28,7 @@ from perf2score.neural.decode import (
     decode_windows,
     measure_grid,
 )
+from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.score import encode_score
 from perf2score.tokens.spec import STREAMS
 from perf2score.train.augment import render_performance
@@ -275,3 +277,85 @@ def test_inspect_reports_counts_gates_and_the_mixture(aligned, tmp_path, capsys)
     assert all(abs(sum(row) - 1) < 1e-3 for row in facts["mixture"])
     assert facts["parameters"]["trainable"] < facts["parameters"]["total"]
     assert (tmp_path / "mix.svg").read_text().startswith("<svg")
+
+
+def test_convert_takes_a_loaded_model_and_gives_what_the_folder_gives(aligned):
+    from perf2score import load_neural_model
+
+    _, folder = aligned
+    performance, _ = _performance(50)
+    held = load_neural_model(folder)
+    assert held.decoding == DecodeConfig() and held.describe()["folder"] == str(folder)
+    by_folder = convert(performance, model=folder).to_musicxml()
+    assert convert(performance, model=held).to_musicxml() == by_folder
+    assert convert(performance, model=held.network).to_musicxml() == by_folder
+    with pytest.raises(Perf2ScoreError, match="model must be"):
+        convert(performance, model=42)
+
+
+def test_decoding_settings_saved_beside_the_adapter_are_used(aligned, tmp_path):
+    import shutil
+
+    from perf2score import load_neural_model
+
+    _, folder = aligned
+    copy = tmp_path / "adapter"
+    shutil.copytree(folder, copy)
+    base = json.loads((copy / "adapter.json").read_text())["base"]
+    for name, relative in base.items():  # keep the base LMs reachable from the copy
+        base[name] = str((folder / relative).resolve())
+    config = json.loads((copy / "adapter.json").read_text())
+    (copy / "adapter.json").write_text(json.dumps({**config, "base": base}))
+    DecodeConfig(window=32, overlap=8).save(copy)
+    held = load_neural_model(copy)
+    assert held.decoding.window == 32
+    performance, _ = _performance(70)
+    assert convert(performance, model=held).assembled.chords  # decodes in 32-note windows
+    with pytest.raises(Perf2ScoreError, match="exceeds"):
+        decode_windows(held.network, performance, DecodeConfig(window=2048, overlap=8))
+
+
+def test_weights_of_another_token_spec_fail_with_one_sentence(aligned, tmp_path):
+    import shutil
+
+    from perf2score.models.io import load_aligned, load_model
+
+    _, folder = aligned
+    root = tmp_path / "model"
+    shutil.copytree(folder.parent, root)
+    adapter = root / folder.name
+    config = json.loads((adapter / "adapter.json").read_text())
+    (adapter / "adapter.json").write_text(json.dumps({**config, "token_spec": "0123456789abcdef"}))
+    with pytest.raises(Perf2ScoreError, match="another token spec") as error:
+        load_aligned(adapter)
+    assert "\n" not in str(error.value)
+    (adapter / "adapter.json").write_text(json.dumps({**config, "format": 99}))
+    with pytest.raises(Perf2ScoreError, match="newer than this perf2score"):
+        load_aligned(adapter)
+    lm = root / "score" / "config.json"
+    lm.write_text(json.dumps({**json.loads(lm.read_text()), "token_spec": "feed"}))
+    with pytest.raises(Perf2ScoreError, match="another token spec"):
+        load_model(root / "score")
+
+
+def test_reshaped_weights_fail_with_a_clear_error(tmp_path):
+    from perf2score.models.io import load_model, save_model
+
+    save_model(NoteLM(LMConfig(kind="score", **TINY)), tmp_path / "lm")
+    config = json.loads((tmp_path / "lm" / "config.json").read_text())
+    config["d_model"] *= 2
+    (tmp_path / "lm" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(Perf2ScoreError, match="do not fit"):
+        load_model(tmp_path / "lm")
+
+
+def test_training_mode_of_a_frozen_aligned_model():
+    perf = NoteLM(LMConfig(kind="performance", **TINY))
+    score = NoteLM(LMConfig(kind="score", **TINY))
+    model = AlignedModel(perf, score, AdapterConfig(rank=8, n_heads=2)).train()
+    assert model.adapters.training and not model.performance.training
+    assert model.score.training  # its heads train through it: its dropout stays on
+    assert not any(m.training for m in model.performance.modules())
+    full = AlignedModel(perf, score, AdapterConfig(rank=8, n_heads=2, mode="full-finetune"))
+    assert full.train().performance.training
+    assert not model.eval().score.training
