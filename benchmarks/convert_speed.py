@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perf2score import convert
+from perf2score import convert, load_neural_model
 from perf2score.conversion import neural_available
 from perf2score.midi.reading import NOTE_DTYPE, Performance
 
@@ -49,16 +49,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--model", help="aligned-model folder (default: the shipped model)")
     args = parser.parse_args()
-    backends = ["classical"]
+    backends, models = ["classical"], {"classical": None}
     if args.model or neural_available():
         backends.append("neural")
-        convert(generated(50), backend="neural", model=args.model)  # load the model once
+        models["neural"] = load_neural_model(args.model)  # loaded once, outside the timing
     with tempfile.TemporaryDirectory() as folder:
         for backend in backends:
             for size in args.sizes:
                 performance = generated(size)
                 start = time.perf_counter()
-                score = convert(performance, backend=backend, model=args.model)
+                score = convert(performance, backend=backend, model=models[backend])
                 score.save(Path(folder) / "out.musicxml")
                 seconds = time.perf_counter() - start
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
