@@ -223,3 +223,19 @@ def test_corpus_leaves_out_validation_works(tmp_path):
         "dcmlab-beethoven_piano_sonatas/26-1",
         "craigsapp-beethoven-piano-sonatas/sonata26-1",
     ]
+
+
+def test_previous_note_masking_hides_score_inputs_but_not_the_pitch():
+    from perf2score.tokens.spec import BOS, MASK
+    from perf2score.train.config import run_config_from_dict
+    from perf2score.train.datasets import mask_previous
+
+    rng = np.random.default_rng(0)
+    inputs = {"bar": np.full(2000, 7), "value": np.full(2000, 9), "pitch": np.full(2000, 50)}
+    inputs["bar"][0] = inputs["value"][0] = BOS
+    masked = mask_previous(rng, inputs, (0.5, 0.75))
+    assert 0.45 < masked.mean() < 0.8 and not masked[0]
+    assert (inputs["bar"][masked] == MASK).all() and (inputs["value"][~masked][1:] == 9).all()
+    assert (inputs["pitch"] == 50).all() and inputs["bar"][0] == BOS
+    with pytest.raises(Perf2ScoreError, match="previous_mask"):
+        run_config_from_dict({"augment": {"previous_mask": [0.8, 0.5]}}, "align")

@@ -46,6 +46,10 @@ class AugmentConfig:
     drop_notes: float = 0.03  # max share of performed notes removed
     insert_notes: float = 0.03  # max share of spurious notes inserted
     asynchrony: float = 0.012  # std of chord-note onset jitter (seconds)
+    # align only: share of notes whose previous-note score tokens the score LM sees as MASK
+    # (drawn per window from this range; (0, 0) = off): it must read the performance instead
+    # of copying the previous note (MIDI2ScoreTransformer's recipe uses 0.5-0.75)
+    previous_mask: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -128,6 +132,9 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         raise Perf2ScoreError("[train] precision must be fp32, bf16 or auto")
     if config.train.select not in ("loss", "decoded"):
         raise Perf2ScoreError("[train] select must be loss or decoded")
+    low, high = config.augment.previous_mask
+    if not 0 <= low <= high <= 1:
+        raise Perf2ScoreError("[augment] previous_mask must be a range 0 <= low <= high <= 1")
     if config.data.window > config.model.max_notes:
         raise Perf2ScoreError("[data] window is longer than [model] max_notes")
     return config

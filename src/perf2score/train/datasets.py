@@ -277,10 +277,27 @@ class AlignData(WindowData):
             targets = transpose_score(targets[np.maximum(source, 0)], shift)
             drop = drop[np.maximum(source, 0)] | inserted
         example = align_example(part, targets, drop, tpq)
+        if augment and self.config.augment.previous_mask[1] > 0:
+            mask_previous(rng, example["inputs"], self.config.augment.previous_mask)
         return {
             part_name: {k: v[:window] for k, v in streams.items()}
             for part_name, streams in example.items()
         }
+
+
+def mask_previous(
+    rng: np.random.Generator, inputs: dict[str, np.ndarray], share: tuple[float, float]
+) -> np.ndarray:
+    """Previous-note input dropout, in place: for a share of notes drawn from ``share``
+    (low, high), every score-stream input (the previous note's tokens; not the note's own
+    pitch, and never the first note's BOS) becomes ``MASK``. Returns the masked notes (n,)."""
+    n = len(inputs["pitch"])
+    masked = rng.random(n) < rng.uniform(*share)
+    masked[:1] = False
+    for name, ids in inputs.items():
+        if name != "pitch":
+            ids[masked] = MASK
+    return masked
 
 
 def collate_aligned(examples: list[dict], length: int) -> dict:
