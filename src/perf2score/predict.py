@@ -67,12 +67,10 @@ def predict_split(
         raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
     settings = None
     if source == "neural":
+        from perf2score.neural.converter import model_folder
         from perf2score.neural.settings import DecodeConfig
-        from perf2score.shipped import SHIPPED_ADAPTER
 
-        folder = Path(model) if model else SHIPPED_ADAPTER
-        if not (folder / "adapter.json").is_file():
-            raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
+        folder = model_folder(model)  # fails here, before any worker starts
         settings = DecodeConfig.read(decoding or folder)
     elif decoding:
         raise Perf2ScoreError("decoding settings apply to the neural source only")

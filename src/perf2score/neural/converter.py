@@ -40,6 +40,15 @@ class NeuralModel:
         return {"folder": self.folder, "decoding": self.decoding.to_dict()}
 
 
+def model_folder(folder: str | os.PathLike | None = None) -> Path:
+    """The aligned-model folder ``folder`` names (None: the shipped one), checked to hold an
+    ``adapter.json`` (``Perf2ScoreError`` otherwise)."""
+    folder = Path(folder) if folder else SHIPPED_ADAPTER
+    if not (folder / "adapter.json").is_file():
+        raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
+    return folder
+
+
 def load_neural_model(
     folder: str | os.PathLike | None = None, decoding: DecodeConfig | None = None
 ) -> NeuralModel:
@@ -47,9 +56,7 @@ def load_neural_model(
     (or ``decoding`` when given)."""
     from perf2score.models.io import load_aligned
 
-    folder = Path(folder) if folder else SHIPPED_ADAPTER
-    if not (folder / "adapter.json").is_file():
-        raise Perf2ScoreError(f"{folder}: no trained aligned model (adapter.json)")
+    folder = model_folder(folder)
     network = load_aligned(folder)
     return NeuralModel(network, decoding or DecodeConfig.read(folder), str(folder))
 

@@ -64,11 +64,6 @@ ATTRIBUTE_FIELDS = (
 )  # fmt: skip
 
 
-def empty_attributes(count: int) -> np.ndarray:
-    """(count,) zeroed ``ATTRIBUTE_DTYPE`` rows."""
-    return np.zeros(count, dtype=ATTRIBUTE_DTYPE)
-
-
 SCORE_NOTE_DTYPE = np.dtype(
     [
         ("pitch", np.int16),
