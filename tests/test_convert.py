@@ -116,7 +116,7 @@ def test_too_many_notes_is_refused(tmp_path):
 def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    assert main(["-q", "convert", str(path), "--out-dir", str(tmp_path / "out")]) == 1
+    assert main(["-q", "convert", str(path), "--out-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -141,7 +141,7 @@ def test_cli_batch_survives_a_bad_file(tmp_path, capsys):
             "classical",
         ]
     )
-    assert code == 1
+    assert code == 2  # a bad input, not a bug
     captured = capsys.readouterr()
     assert "converted 1/2 files" in captured.err and "drums.mid" in captured.err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mid", "good.musicxml"]

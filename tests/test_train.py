@@ -47,7 +47,9 @@ def test_a_tiny_model_learns_and_writes_its_run(kind, table, tmp_path):
         assert (tmp_path / "run" / "best" / name).is_file()
     assert (tmp_path / "run" / "checkpoint" / "optimizer.safetensors").is_file()
     again = validate_best(_task(kind, table, 60, seed=5), tmp_path / "run")
-    assert again["loss"] == pytest.approx(summary["best_validation_score"], rel=1e-5)
+    # the saved best model gives the loss it was chosen by (fp32; the last digits of float
+    # sums may differ between runs of the same kernels, never more than this)
+    assert again["loss"] == pytest.approx(summary["best_validation_score"], rel=1e-4)
     assert all(0 <= s["accuracy"] <= s["within_one"] <= 1 for s in again["streams"].values())
 
 

@@ -57,7 +57,15 @@ def tiny_task(kind: str, table: tuple[np.ndarray, int], steps: int, seed: int = 
     torch.manual_seed(seed)
     config = RunConfig(
         model=LMConfig(kind=kind, **TINY),
-        train=TrainConfig(steps=steps, batch_size=4, lr=3e-3, warmup=5, eval_every=10, log_every=5),
+        train=TrainConfig(
+            steps=steps,
+            batch_size=4,
+            lr=3e-3,
+            warmup=5,
+            eval_every=10,
+            log_every=5,
+            precision="fp32",  # bf16 (auto, on CPUs that have it) varies with load
+        ),
     )
     data = FixedData(kind, *table)
     return Task(kind, NoteLM(config.model), data, data, config, lm_forward, save_model)

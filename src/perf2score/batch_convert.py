@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.files import check_writable
 from perf2score.parallel import parallel_map
 from perf2score.score.export import EXTENSIONS
 
@@ -30,22 +31,34 @@ class Job:
     model: str | None = None  # aligned-model folder (neural backend), None = shipped
 
 
-def discover(inputs: list[str]) -> list[tuple[Path, Path]]:
-    """(file, path relative to its root) for every MIDI file named or inside a named folder."""
-    found = []
+def discover(inputs: list[str]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """(file, path relative to its root) for every MIDI file named or inside a named folder,
+    each file once, and the files named more than once (converted once)."""
+    found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+    repeated: list[Path] = []
+
+    def add(path: Path, relative: Path) -> None:
+        key = path.resolve()
+        if key in seen:
+            repeated.append(path)
+        else:
+            seen.add(key)
+            found.append((path, relative))
+
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.suffix.lower() in MIDI_SUFFIXES and child.is_file():
-                    found.append((child, child.relative_to(path)))
+                    add(child, child.relative_to(path))
         elif path.exists():
-            found.append((path, Path(path.name)))
+            add(path, Path(path.name))
         else:
             raise Perf2ScoreError(f"{path}: no such file or folder")
     if not found:
         raise Perf2ScoreError("no MIDI files found in the inputs")
-    return found
+    return found, repeated
 
 
 def plan(
@@ -56,8 +69,12 @@ def plan(
     backend: str,
     model: str | None = None,
 ) -> list[Job]:
-    """The conversions to run: which file goes where, in which formats."""
-    files = discover(inputs)
+    """The conversions to run: which file goes where, in which formats.
+
+    Raises ``Perf2ScoreError`` (before anything is converted) when two inputs would write
+    the same output file, or an output would replace an input; an input named twice is
+    converted once (``repeated_inputs`` says which)."""
+    files, _ = discover(inputs)
     if output and (len(files) > 1 or len(formats) > 1):
         raise Perf2ScoreError("-o names one output file: use --out-dir for several")
     jobs = []
@@ -68,7 +85,41 @@ def plan(
             base = Path(out_dir) / relative if out_dir else source
             outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
         jobs.append(Job(source, outputs, backend, model))
+    _refuse_collisions(jobs)
     return jobs
+
+
+def repeated_inputs(inputs: list[str]) -> list[Path]:
+    """The input files named more than once (directly or through a folder)."""
+    return discover(inputs)[1]
+
+
+def _refuse_collisions(jobs: list[Job]) -> None:
+    sources = {job.source.resolve(): job.source for job in jobs}
+    writer: dict[Path, Path] = {}
+    for job in jobs:
+        for path, _ in job.outputs:
+            key = path.resolve()
+            if key in sources:
+                raise Perf2ScoreError(f"{path}: the output would replace the input {sources[key]}")
+            if key in writer:
+                raise Perf2ScoreError(
+                    f"{writer[key]} and {job.source} would both be written to {path}: "
+                    "rename one, or convert them into different --out-dir folders"
+                )
+            writer[key] = job.source
+
+
+def check_destinations(jobs: list[Job]) -> None:
+    """Raise ``Perf2ScoreError`` unless every output file of ``jobs`` can be written
+    (checked before converting; no folder or file is left behind)."""
+    for job in jobs:
+        for path, _ in job.outputs:
+            try:
+                check_writable(path)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                raise Perf2ScoreError(f"{path}: cannot write there ({reason})") from exc
 
 
 _HELD: dict[str, object] = {}  # this process's loaded neural model, set by ``hold_model``
@@ -92,8 +143,20 @@ def held_model(backend: str, folder: str | None):
     return _HELD.get(backend, folder)
 
 
-def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
-    """(source, written files, error or None, backend used)."""
+@dataclass
+class Outcome:
+    """What converting one file gave: the files written, or the error (``internal``: a bug,
+    not a bad input)."""
+
+    source: str
+    written: list[str]
+    error: str | None
+    backend: str
+    internal: bool = False
+
+
+def run_job(job: Job) -> Outcome:
+    """Convert one file into its outputs; errors are returned, never raised."""
     from perf2score.conversion import convert
 
     try:
@@ -102,15 +165,19 @@ def run_job(job: Job) -> tuple[str, list[str], str | None, str]:
         written = []
         for path, fmt in job.outputs:
             written.extend(str(p) for p in score.save(path, fmt))
-        return str(job.source), written, None, score.backend
+        return Outcome(str(job.source), written, None, score.backend)
     except Perf2ScoreError as exc:
-        return str(job.source), [], str(exc), job.backend
+        return Outcome(str(job.source), [], str(exc), job.backend)
+    except OSError as exc:  # the destination went away or filled up while converting
+        where = exc.filename or job.source
+        return Outcome(str(job.source), [], f"{where}: {exc.strerror or exc}", job.backend)
     except Exception as exc:  # a bug must not stop the batch; it is reported per file
-        return str(job.source), [], f"internal error: {type(exc).__name__}: {exc}", job.backend
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return Outcome(str(job.source), [], message, job.backend, internal=True)
 
 
 def run(jobs: list[Job], workers: int = 2, progress: bool = True):
-    """Run the jobs (in parallel when several); yield ``run_job`` results in job order.
+    """Run the jobs (in parallel when several); yield their ``Outcome`` in job order.
     All jobs share one backend and model (as ``plan`` makes them)."""
     if not jobs:
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -15,7 +16,10 @@ from perf2score.conversion import BACKENDS
 from perf2score.errors import Perf2ScoreError
 from perf2score.score.export import FORMATS
 
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = 2  # a bad option or input
+EXIT_INTERNAL_ERROR = 1  # a bug (reported as 'internal error: ...')
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM
 
 RATE_LABELS = [
     ("e_avg", "E_avg"),
@@ -27,6 +31,16 @@ RATE_LABELS = [
     ("voice_er", "voice"),
     ("hand_er", "hand"),
 ]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 def _add_convert(sub) -> None:
@@ -48,28 +62,45 @@ def _add_convert(sub) -> None:
     )
     conv.add_argument("--backend", default="auto", choices=BACKENDS)
     conv.add_argument("--model", help="aligned-model folder for the neural backend")
-    conv.add_argument("--workers", type=int, default=2)
+    conv.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
     conv.set_defaults(func=_run_convert)
 
 
-def _run_convert(args) -> int:
-    from perf2score.batch_convert import plan, run
-    from perf2score.conversion import resolve_backend
+def _convert_formats(args) -> list[str]:
     from perf2score.score.export import format_of
 
-    formats = args.format or ([format_of(args.output)] if args.output else ["musicxml"])
+    if not args.output:
+        return args.format or ["musicxml"]
+    implied = format_of(args.output)
+    if args.format and args.format != [implied]:
+        raise Perf2ScoreError(
+            f"-o {args.output} names a {implied} file but --format asks for "
+            f"{' '.join(args.format)}: give a matching suffix or leave out --format"
+        )
+    return [implied]
+
+
+def _run_convert(args) -> int:
+    from perf2score.batch_convert import check_destinations, plan, repeated_inputs, run
+    from perf2score.conversion import resolve_backend
+
+    formats = _convert_formats(args)
     backend = resolve_backend(args.backend, args.model)
+    jobs = plan(args.inputs, args.output, args.out_dir, formats, backend, args.model)
+    check_destinations(jobs)
+    for path in repeated_inputs(args.inputs):
+        print(f"perf2score: {path} is named more than once: converted once", file=sys.stderr)
     if args.backend == "auto":
         print(f"backend: {backend} (auto)", file=sys.stderr)
-    jobs = plan(args.inputs, args.output, args.out_dir, formats, backend, args.model)
     failures = []
-    for source, written, error, _ in run(jobs, workers=args.workers, progress=not args.quiet):
-        if error:
-            failures.append((source, error))
+    for outcome in run(jobs, workers=args.workers, progress=not args.quiet):
+        if outcome.error:
+            failures.append(outcome)
         else:
-            for path in written:
+            for path in outcome.written:
                 print(path)
-    for source, error in failures:
+    for outcome in failures:
+        error, source = outcome.error, outcome.source
         print(
             f"perf2score: failed: {error}"
             if error.startswith(source)
@@ -78,7 +109,9 @@ def _run_convert(args) -> int:
         )
     if len(jobs) > 1:
         print(f"converted {len(jobs) - len(failures)}/{len(jobs)} files", file=sys.stderr)
-    return 1 if failures else 0
+    if any(outcome.internal for outcome in failures):
+        return EXIT_INTERNAL_ERROR
+    return EXIT_USER_ERROR if failures else 0
 
 
 def _add_prepare(sub) -> None:
@@ -91,7 +124,7 @@ def _add_prepare(sub) -> None:
     prep.add_argument("--nasap", required=True, help="(n)ASAP folder or nasap.tar.xz")
     prep.add_argument("--splits", required=True, help="asap_splits.csv")
     prep.add_argument("--out", required=True, help="cache folder to create or update")
-    prep.add_argument("--workers", type=int, default=2)
+    prep.add_argument("--workers", type=_positive, default=2)
     prep.add_argument("--force", action="store_true", help="redo pieces already in the cache")
     prep.set_defaults(func=_run_prepare)
     corpus = data_sub.add_parser(
@@ -100,7 +133,7 @@ def _add_prepare(sub) -> None:
     corpus.add_argument("--corpus", required=True, help="corpus folder or scores-corpus.tar.xz")
     corpus.add_argument("--out", required=True, help="cache folder to create or update")
     corpus.add_argument("--prepared", help="prepared ASAP cache: its validation works are left out")
-    corpus.add_argument("--workers", type=int, default=2)
+    corpus.add_argument("--workers", type=_positive, default=2)
     corpus.add_argument("--limit", type=int, help="first N scores of the manifest only")
     corpus.set_defaults(func=_run_corpus)
 
@@ -119,7 +152,7 @@ def _add_evaluate(sub) -> None:
     ev.add_argument("--split", default="test", choices=["train", "validation", "test"])
     ev.add_argument("--predictions", help="folder of <perf_id>.musicxml files")
     ev.add_argument("--out", help="where batch results go (default: PREDICTIONS/evaluation)")
-    ev.add_argument("--workers", type=int, default=2)
+    ev.add_argument("--workers", type=_positive, default=2)
     ev.set_defaults(func=_run_evaluate)
 
 
@@ -132,7 +165,7 @@ def _add_calibrate(sub) -> None:
     )
     cal.add_argument("--asap", required=True, help="ASAP folder or asap-m2st.tar.xz")
     cal.add_argument("--out", required=True)
-    cal.add_argument("--workers", type=int, default=2)
+    cal.add_argument("--workers", type=_positive, default=2)
     cal.add_argument("--limit", type=int, help="only the first N performances")
     cal.set_defaults(func=_run_calibrate)
 
@@ -155,7 +188,7 @@ def _add_predict(sub) -> None:
         "--decoding", help="JSON file of decoding settings (neural; default: the model's own)"
     )
     predict.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
-    predict.add_argument("--workers", type=int, default=2)
+    predict.add_argument("--workers", type=_positive, default=2)
     predict.set_defaults(func=_run_predict)
 
 
@@ -391,19 +424,34 @@ def _run_predict(args) -> int:
     return 1 if result["failures"] else 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that clean-up runs as for Ctrl-C."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``perf2score`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="perf2score: %(message)s")
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except Perf2ScoreError as exc:
         print(f"perf2score: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("perf2score: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        from perf2score.files import remove_pending
+
+        remove_pending()
+        terminated = isinstance(exc, Terminated)
+        print(f"perf2score: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ checks ``sys.modules``).
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi import Performance, read_performance
@@ -73,16 +76,52 @@ def resolve_backend(backend: str, model: ModelLike = None) -> str:
     return backend
 
 
-def _check(performance: Performance) -> None:
-    if len(performance) > MAX_NOTES:
-        raise Perf2ScoreError(
-            f"{performance.source or 'input'}: {len(performance)} notes (at most {MAX_NOTES:,})"
-        )
+def _hours(seconds: float) -> str:
+    """'3 h' or '3 h 01 min', minutes rounded up (a file over a limit never reads as on it)."""
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes % 60 else f"{minutes // 60} h"
+
+
+def check_performance(performance: Performance) -> Performance:
+    """The performance, validated for conversion (sorted by onset when it was not).
+
+    Raises:
+        Perf2ScoreError: no notes, too many or too long (``MAX_NOTES``, ``MAX_SECONDS``),
+            missing fields, times that are not finite or negative, offsets before onsets,
+            pitches outside MIDI's 0-127.
+    """
+    name = performance.source or "input"
+    notes = performance.notes
+    missing = [
+        f
+        for f in ("pitch", "onset_sec", "offset_sec", "velocity")
+        if f not in (notes.dtype.names or ())
+    ]
+    if missing:
+        raise Perf2ScoreError(f"{name}: the notes have no field(s) {', '.join(missing)}")
+    if len(notes) == 0:
+        raise Perf2ScoreError(f"{name}: the performance has no notes")
+    if len(notes) > MAX_NOTES:
+        raise Perf2ScoreError(f"{name}: {len(notes):,} notes (at most {MAX_NOTES:,})")
+    onsets, offsets = notes["onset_sec"], notes["offset_sec"]
+    if not (np.isfinite(onsets).all() and np.isfinite(offsets).all()):
+        raise Perf2ScoreError(f"{name}: note times are not finite")
+    if onsets.min() < 0:
+        raise Perf2ScoreError(f"{name}: a note starts before 0 s ({onsets.min():.3f} s)")
+    if (offsets < onsets).any():
+        count = int((offsets < onsets).sum())
+        raise Perf2ScoreError(f"{name}: {count} note(s) end before they start")
+    pitches = notes["pitch"]
+    if pitches.min() < 0 or pitches.max() > 127:
+        raise Perf2ScoreError(f"{name}: pitches must be MIDI numbers 0-127")
     if performance.duration_sec > MAX_SECONDS:
         raise Perf2ScoreError(
-            f"{performance.source or 'input'}: lasts {performance.duration_sec / 3600:.1f} h"
-            f" (at most {MAX_SECONDS / 3600:.0f} h)"
+            f"{name}: lasts {_hours(performance.duration_sec)} (at most {_hours(MAX_SECONDS)})"
         )
+    order = np.lexsort((offsets, pitches, onsets))
+    if (order != np.arange(len(order))).any():
+        performance = replace(performance, notes=notes[order])
+    return performance
 
 
 def convert(
@@ -98,7 +137,7 @@ def convert(
     converts many files should load the model once and pass it.
     """
     performance = source if isinstance(source, Performance) else read_performance(source)
-    _check(performance)
+    performance = check_performance(performance)
     chosen = resolve_backend(backend, model)
     if chosen == "classical":
         from perf2score.classical import classical_attributes

@@ -1,17 +1,33 @@
-"""Map a function over jobs in worker processes, with a progress bar, results in order."""
+"""Map a function over jobs in worker processes, with a progress bar, results in order.
+
+Workers end with their parent: each asks the kernel for SIGTERM when its parent dies
+(Linux), watches its parent id as well (elsewhere, or if the signal was missed), ignores
+Ctrl-C (the parent handles it for everyone), and on SIGTERM removes the temporary files
+of its unfinished writes before it exits. When the parent stops early (an exception, Ctrl-C,
+SIGTERM), it terminates the workers instead of letting them run the remaining jobs.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 from tqdm import tqdm
 
+from perf2score.files import remove_pending
+
 Job = TypeVar("Job")
 Result = TypeVar("Result")
+
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
+WATCH_SECONDS = 0.5  # how often a worker checks that its parent is alive
 
 
 def parallel_map(
@@ -34,16 +50,65 @@ def parallel_map(
             initializer(*initargs)
         yield from tqdm(map(function, jobs), **bar)
         return
-    # One math thread per worker process (torch/numpy would otherwise oversubscribe the cores).
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_start_worker, initargs=(initializer, initargs)
-    ) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        initializer=_start_worker,
+        initargs=(os.getpid(), initializer, initargs),
+    )
+    try:
         yield from tqdm(pool.map(function, jobs), **bar)
+    except BaseException:  # stopped early: no worker may go on converting
+        _terminate(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
-def _start_worker(initializer: Callable[..., None] | None, initargs: tuple) -> None:
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: the worker removes its temporary files and exits
+    deadline = time.monotonic() + 5.0
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    # One math thread per worker process (torch/numpy would otherwise oversubscribe the cores).
     os.environ["OMP_NUM_THREADS"] = "1"
     if "torch" in sys.modules:  # forked after torch started: set it directly
         sys.modules["torch"].set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    _die_with_parent(parent)
     if initializer is not None:
         initializer(*initargs)
+
+
+def _exit_on_signal(signum: int, _frame) -> None:
+    remove_pending()
+    os._exit(128 + signum)
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this process when ``parent`` ends (prctl on Linux, plus a watching thread)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        remove_pending()
+        os._exit(128 + signal.SIGTERM)
+
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(128 + signal.SIGTERM)
+    threading.Thread(target=watch, name="perf2score-parent-watch", daemon=True).start()

@@ -24,6 +24,7 @@ import numpy as np
 from perf2score.constants import APART_SECONDS, CHORD_SECONDS, GRID_PER_QUARTER
 
 FRAME_SEC = 0.02
+PRIOR_PERIOD = 0.6  # seconds: the tempo prior's peak (100 beats per minute)
 GRIDS = {4: 0.0, 2: 0.0, 3: 0.004, 6: 0.008, 8: 0.010}  # divisions of a beat: penalty
 
 
@@ -69,14 +70,18 @@ def _envelope(events: Events) -> np.ndarray:
 
 
 def beat_period(env: np.ndarray) -> float:
-    """Beat period in seconds from the envelope's autocorrelation with a tempo prior."""
+    """Beat period in seconds from the envelope's autocorrelation with a tempo prior; the
+    prior's peak (0.6 s) when the envelope is too short or flat to show a period."""
     lo, hi = int(0.3 / FRAME_SEC), int(1.3 / FRAME_SEC)
     centred = env - env.mean()
-    spectrum = np.fft.rfft(centred, n=2 * len(env))
+    spectrum = np.fft.rfft(centred, n=max(2 * len(env), 2 * (hi + 1)))
     acf = np.fft.irfft(spectrum * np.conj(spectrum))[: hi + 1]
     lags = np.arange(lo, hi + 1)
-    prior = np.exp(-0.5 * (np.log2(lags * FRAME_SEC / 0.6) / 0.9) ** 2)
-    return float(lags[np.argmax(acf[lo : hi + 1] * prior)] * FRAME_SEC)
+    prior = np.exp(-0.5 * (np.log2(lags * FRAME_SEC / PRIOR_PERIOD) / 0.9) ** 2)
+    weighted = acf[lo : hi + 1] * prior
+    if len(env) <= lo or not (weighted > 1e-12 * max(float(np.abs(acf).max()), 1e-300)).any():
+        return PRIOR_PERIOD
+    return float(lags[np.argmax(weighted)] * FRAME_SEC)
 
 
 def track_beats(events: Events, alpha: float = 8.0) -> np.ndarray:

@@ -8,6 +8,7 @@ overlapping same-pitch pairs). All non-drum tracks are merged; notes are sorted 
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,22 +105,102 @@ def _merge_intervals(intervals: list[tuple[float, float]]) -> np.ndarray:
     return np.asarray(merged, dtype=np.float64).reshape(-1, 2)
 
 
+def _header_problem(header: bytes) -> str | None:
+    """What is wrong with a file's first 14 bytes as a MIDI header (None: nothing)."""
+    if header[:4] != b"MThd":
+        return "not a MIDI file (no 'MThd' header)"
+    if len(header) < 14:
+        return "not a MIDI file (the header is cut short)"
+    length, _, _, division = struct.unpack(">IHHH", header[4:14])
+    if length < 6:
+        return f"not a valid MIDI file (header length {length}, at least 6)"
+    if division == 0:
+        return "not a valid MIDI file (time division 0 ticks per quarter)"
+    if division & 0x8000:
+        return "SMPTE time division is not supported (only ticks per quarter note)"
+    return None
+
+
+def note_event_counts(data: bytes) -> tuple[int, int]:
+    """(note-ons, note-offs) outside the drum channel in a standard MIDI file's raw bytes
+    (a note-on with velocity 0 counts as a note-off); a damaged track is read as far as it
+    goes."""
+    ons = offs = 0
+    position = 14
+    while position + 8 <= len(data):
+        kind = data[position : position + 4]
+        length = struct.unpack(">I", data[position + 4 : position + 8])[0]
+        body = data[position + 8 : position + 8 + length]
+        position += 8 + length
+        if kind != b"MTrk":
+            continue
+        k, status = 0, 0
+        while k < len(body):
+            while k < len(body) and body[k] & 0x80:  # delta time (variable length)
+                k += 1
+            k += 1
+            if k >= len(body):
+                break
+            if body[k] & 0x80:
+                status = body[k]
+                k += 1
+            if status in (0xFF, 0xF0, 0xF7):  # meta (type byte first) or sysex
+                k += 1 if status == 0xFF else 0
+                size = 0
+                while k < len(body):
+                    size = (size << 7) | (body[k] & 0x7F)
+                    k += 1
+                    if not body[k - 1] & 0x80:
+                        break
+                k += size
+                status = 0
+                continue
+            kind_nibble = status & 0xF0
+            drum = status & 0x0F == 9  # channel 10: percussion, never read as notes
+            if kind_nibble == 0x90 and k + 1 < len(body) and not drum:
+                if body[k + 1]:
+                    ons += 1
+                else:
+                    offs += 1
+            elif kind_nibble == 0x80 and not drum:
+                offs += 1
+            k += 1 if kind_nibble in (0xC0, 0xD0) else 2
+    return ons, offs
+
+
+def _no_notes_message(path: Path) -> str:
+    ons, offs = note_event_counts(path.read_bytes())
+    if ons and not offs:
+        return f"{path}: {ons:,} note-ons but no note-offs (no note ever ends)"
+    if ons:
+        return f"{path}: {ons:,} note-ons but none is matched by a note-off"
+    return f"{path}: the MIDI file has no (non-drum) notes"
+
+
 def read_performance(path: str | os.PathLike) -> Performance:
     """Read a performance MIDI file.
 
     Raises:
-        Perf2ScoreError: the file is missing, empty, not a MIDI file, or has no
-            (non-drum) notes.
+        Perf2ScoreError: the file is missing, not a regular file, empty, not a valid MIDI
+            file, or has no (non-drum) notes.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise Perf2ScoreError(f"{path}: is a folder, not a MIDI file")
+    if not path.exists():
         raise Perf2ScoreError(f"{path}: no such file")
+    if not path.is_file():
+        raise Perf2ScoreError(f"{path}: not a regular file (a device, pipe or socket)")
     if path.stat().st_size == 0:
         raise Perf2ScoreError(f"{path}: the file is empty")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != b"MThd":
-        raise Perf2ScoreError(f"{path}: not a MIDI file (no 'MThd' header)")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(14)
+    except OSError as exc:
+        raise Perf2ScoreError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    problem = _header_problem(header)
+    if problem:
+        raise Perf2ScoreError(f"{path}: {problem}")
     try:
         score = symusic.Score(str(path), ttype="second")
     except Exception as exc:  # symusic raises plain RuntimeError/ValueError on corrupt data
@@ -143,7 +224,9 @@ def read_performance(path: str | os.PathLike) -> Performance:
             rows.append(block)
         intervals.extend(_pedal_intervals(track, float(score.end())))
     if not rows:
-        raise Perf2ScoreError(f"{path}: the MIDI file has no (non-drum) notes")
+        raise Perf2ScoreError(_no_notes_message(path))
     notes = np.concatenate(rows)
+    if not np.isfinite(notes["onset_sec"]).all() or not np.isfinite(notes["offset_sec"]).all():
+        raise Perf2ScoreError(f"{path}: note times are not finite (a damaged tempo or header)")
     notes = notes[np.lexsort((notes["offset_sec"], notes["pitch"], notes["onset_sec"]))]
     return Performance(notes=notes, pedal=_merge_intervals(intervals), source=str(path))

@@ -81,6 +81,31 @@ def _nominal(ts_num: int, ts_den: int, tpq: int) -> int:
     return max(1, ts_num * 4 * tpq // max(ts_den, 1))
 
 
+SHARP_NAMES = [("C", 0), ("C", 1), ("D", 0), ("D", 1), ("E", 0), ("F", 0), ("F", 1), ("G", 0),
+               ("G", 1), ("A", 0), ("A", 1), ("B", 0)]  # fmt: skip
+STEP_SEMITONES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def writable_pitch(
+    pitch: tuple[int, str, int, int], repairs: list[str]
+) -> tuple[int, str, int, int]:
+    """(midi, step, alter, octave) that MusicXML can write: octaves 0-9, a spelling that
+    sounds the MIDI pitch. A spelling outside those is respelled from the MIDI number
+    (sharps); MIDI 0-11, below MusicXML's C0, are written one octave up (a repair)."""
+    midi, step, alter, octave = pitch
+    exact = step in STEP_SEMITONES and (octave + 1) * 12 + STEP_SEMITONES[step] + alter == midi
+    if exact and 0 <= octave <= 9:
+        return pitch
+    name, sharp = SHARP_NAMES[midi % 12]
+    written = midi // 12 - 1
+    if written < 0:
+        repairs.append(f"note {midi}: written an octave higher (MusicXML starts at C0 = 12)")
+        written = 0
+    else:
+        repairs.append(f"note {midi}: spelling {step} {alter:+d} octave {octave} respelled")
+    return (midi, name, sharp, written)
+
+
 def build_measures(attrs: np.ndarray, tpq: int, repairs: list[str]) -> list[Measure]:
     """The measure table from the notes' measure indices (empty measures carried over)."""
     count = int(attrs["measure"].max()) + 1 if len(attrs) else 1
@@ -188,7 +213,10 @@ def assemble(
             repairs.append(f"note {int(row['pitch'])} at {onset}: staff -> {staff}")
         voice = int(row["voice"]) % 100  # voices of a part-wise encoding (P2: 101...) fold back
         voice = (voice - 1) % MAX_VOICES + 1 if voice > 0 else 1
-        pitch = (int(row["pitch"]), str(row["step"]) or "C", int(row["alter"]), int(row["octave"]))
+        pitch = writable_pitch(
+            (int(row["pitch"]), str(row["step"]) or "C", int(row["alter"]), int(row["octave"])),
+            repairs,
+        )
         if row["is_grace"]:
             graces[(staff, onset)].append((voice, pitch))
             continue

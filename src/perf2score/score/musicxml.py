@@ -339,7 +339,13 @@ def to_musicxml(score: AssembledScore) -> str:
                 if p_index == 0 and event.chord is not None and not event.tie_stop:
                     _write_graces(measure_el, event.chord, staff, voice)
                 # one rest filling the whole measure with an exact whole rest (4/4, 2/2)
-                whole_rest = event.chord is None and count == 1 and piece.value.type == "whole"
+                whole_rest = (
+                    event.chord is None
+                    and event.length == measure.length
+                    and count == 1
+                    and piece.value.type == "whole"
+                    and not piece.value.tuplet
+                )
                 _write_piece(
                     measure_el,
                     event,
@@ -354,5 +360,8 @@ def to_musicxml(score: AssembledScore) -> str:
                 )
         previous = measure
     ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="unicode")
+    # empty elements as <chord/>, as MuseScore and partitura write them: some readers (the
+    # 2022 reference MUSTER tool) recognise no other form. " />" occurs nowhere else, since
+    # ElementTree escapes every ">" in text and attribute values.
+    body = ET.tostring(root, encoding="unicode").replace(" />", "/>")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{DOCTYPE}\n{body}\n'
