@@ -8,11 +8,14 @@ anything else (another exception, a warning printed on the way, a hang) is a fin
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import random
 import signal
 import struct
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +122,9 @@ def _events(rng: random.Random, _data: bytearray) -> bytearray:
         delta = rng.choice([0, 0, 1, 100, 0x0FFFFFFF, rng.randrange(1 << 14)])
         pitch = rng.choice([0, 1, 11, 12, 60, 126, 127, rng.randrange(128)])
         if kind == 0:
-            body += varlen(delta) + b"\xff\x51\x03" + rng.choice([b"\x00\x00\x00", rng.randbytes(3)])
+            body += (
+                varlen(delta) + b"\xff\x51\x03" + rng.choice([b"\x00\x00\x00", rng.randbytes(3)])
+            )
         elif kind == 1:
             body += varlen(delta) + bytes([0x90, pitch, rng.randrange(128)])
         elif kind == 2:
@@ -175,20 +180,20 @@ def semantic(rng: random.Random) -> bytes:
 MUTATIONS = (_flip, _insert, _delete, _truncate, _header, _chunk_length, _events)
 
 
-def mutants(seed: int, count: int) -> list[bytes]:
-    """``count`` mutated MIDI files, the same for the same seed."""
+def mutants(seed: int, count: int | None = None) -> Iterator[bytes]:
+    """Mutated MIDI files (``count`` of them, or without end), the same for the same seed."""
     rng = random.Random(seed)
     seeds = seed_files(rng)
-    out = []
-    for _ in range(count):
+    made = 0
+    while count is None or made < count:
+        made += 1
         if rng.random() < 0.4:  # valid files with odd music reach the converters
-            out.append(semantic(rng))
+            yield semantic(rng)
             continue
         data = bytearray(rng.choice(seeds))
         for _ in range(rng.choice([1, 1, 1, 2, 3])):
             data = rng.choice(MUTATIONS)(rng, data) or bytearray(b"M")
-        out.append(bytes(data))
-    return out
+        yield bytes(data)
 
 
 @dataclass
@@ -217,13 +222,12 @@ def run_case(path: Path, backend: str, model=None, timeout_s: int = 30) -> str |
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             warnings.simplefilter("ignore", DeprecationWarning)  # third-party imports
-            try:
+            with contextlib.suppress(Perf2ScoreError):
                 convert(path, backend=backend, model=model).to_musicxml()
-            except Perf2ScoreError:
-                pass
         if caught:
             first = caught[0]
-            return f"warning: {first.category.__name__}: {first.message} ({first.filename}:{first.lineno})"
+            where = f"{first.filename}:{first.lineno}"
+            return f"warning: {first.category.__name__}: {first.message} ({where})"
         return None
     except _Hang:
         return f"hang: over {timeout_s} s"
@@ -241,7 +245,8 @@ def fuzz(
     """Run ``count`` mutants of ``seed`` through ``backend``; the findings (none expected)."""
     folder.mkdir(parents=True, exist_ok=True)
     findings = []
-    for index, data in enumerate(mutants(seed, start + count)[start:], start=start):
+    cases = itertools.islice(mutants(seed), start, start + count)
+    for index, data in enumerate(cases, start=start):
         path = folder / f"case{index:06d}.mid"
         path.write_bytes(data)
         problem = run_case(path, backend, model)

@@ -6,6 +6,7 @@ Every user error becomes one line on stderr and exit status 2; nothing here comp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -93,12 +94,13 @@ def _run_convert(args) -> int:
     if args.backend == "auto":
         print(f"backend: {backend} (auto)", file=sys.stderr)
     failures = []
-    for outcome in run(jobs, workers=args.workers, progress=not args.quiet):
-        if outcome.error:
-            failures.append(outcome)
-        else:
-            for path in outcome.written:
-                print(path)
+    with contextlib.closing(run(jobs, workers=args.workers, progress=not args.quiet)) as outcomes:
+        for outcome in outcomes:  # closing: an interrupted batch stops its workers at once
+            if outcome.error:
+                failures.append(outcome)
+            else:
+                for path in outcome.written:
+                    print(path, flush=True)
     for outcome in failures:
         error, source = outcome.error, outcome.source
         print(

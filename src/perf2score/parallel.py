@@ -55,9 +55,13 @@ def parallel_map(
         initializer=_start_worker,
         initargs=(os.getpid(), initializer, initargs),
     )
+    # futures submitted by hand, not pool.map: map cancels its futures when stopped, and
+    # Python 3.11's pool then fails on them when it notices the terminated workers
+    futures = [pool.submit(function, job) for job in jobs]
     try:
-        yield from tqdm(pool.map(function, jobs), **bar)
-    except BaseException:  # stopped early: no worker may go on converting
+        for future in tqdm(futures, **bar):
+            yield future.result()
+    except BaseException:  # stopped early (or closed): no worker may go on converting
         _terminate(pool)
         raise
     pool.shutdown(wait=True)
@@ -74,7 +78,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join()
-    pool.shutdown(wait=False, cancel_futures=True)
+    pool.shutdown(wait=True)  # the pool sees its workers gone and fails the pending jobs
 
 
 def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
