@@ -119,14 +119,15 @@ def rhythm_correction(gt_onsets: np.ndarray, est_onsets: np.ndarray) -> tuple[in
     return int(cost[final]), Fraction(int(num[final]), int(den[final]))
 
 
-def _offset_errors(
+def offset_deviations(
     gt_on: np.ndarray,
     gt_off: np.ndarray,
     est_on: np.ndarray,
     est_off: np.ndarray,
     final_scale: Fraction,
 ) -> np.ndarray:
-    """(K,) booleans: does each estimated offset, mapped to gt time, miss the gt offset?"""
+    """(K,) int8: each estimated offset, mapped to gt time, against the gt offset: -1 it
+    ends too early, 0 right, +1 too late (exact integer comparisons)."""
     # one anchor per distinct estimated onset: the most common gt onset it is matched to
     anchors: dict[int, dict[int, int]] = {}
     for e, g in zip(est_on.tolist(), gt_on.tolist(), strict=True):
@@ -143,18 +144,26 @@ def _offset_errors(
     inside = k + 1 < len(anchor_est)
     e_b = np.where(inside, anchor_est[np.minimum(k + 1, len(anchor_est) - 1)], e_a + 1)
     g_b = np.where(inside, anchor_gt[np.minimum(k + 1, len(anchor_est) - 1)], g_a)
-    # inside: mapped = g_a + (t - e_a)(g_b - g_a)/(e_b - e_a); exact integer comparison
-    lhs_in = (est_off - e_a) * (g_b - g_a)
-    rhs_in = (gt_off - g_a) * (e_b - e_a)
-    # past the last anchor: mapped = g_a + (t - e_a) / s, s = p/q
+    # inside: mapped = g_a + (t - e_a)(g_b - g_a)/(e_b - e_a), with e_b > e_a
+    inside_sign = np.sign((est_off - e_a) * (g_b - g_a) - (gt_off - g_a) * (e_b - e_a))
+    # past the last anchor: mapped = g_a + (t - e_a) / s, s = p/q > 0
     p, q = final_scale.numerator, final_scale.denominator
-    lhs_out = (gt_off - g_a) * p
-    rhs_out = (est_off - e_a) * q
+    outside_sign = np.sign((est_off - e_a) * q - (gt_off - g_a) * p)
+    anchor_sign = np.sign(g_a - gt_off)
     exact_anchor = est_off == e_a
-    correct = np.where(
-        exact_anchor, gt_off == g_a, np.where(inside, lhs_in == rhs_in, lhs_out == rhs_out)
-    )
-    return ~correct
+    signs = np.where(exact_anchor, anchor_sign, np.where(inside, inside_sign, outside_sign))
+    return signs.astype(np.int8)
+
+
+def _offset_errors(
+    gt_on: np.ndarray,
+    gt_off: np.ndarray,
+    est_on: np.ndarray,
+    est_off: np.ndarray,
+    final_scale: Fraction,
+) -> np.ndarray:
+    """(K,) booleans: does each estimated offset, mapped to gt time, miss the gt offset?"""
+    return offset_deviations(gt_on, gt_off, est_on, est_off, final_scale) != 0
 
 
 def _voice_successors(score: ScoreNotes, index: np.ndarray) -> list[frozenset]:
