@@ -130,6 +130,24 @@ def test_a_stopped_batch_leaves_no_worker_and_no_partial_file(big_batch, tmp_pat
         assert err.strip().splitlines()[-1] in ("perf2score: interrupted", "perf2score: terminated")
 
 
+@pytest.mark.skipif(not LINUX_PROC, reason="reads worker processes from /proc (Linux)")
+def test_a_killed_worker_is_one_line_and_stops_the_batch(big_batch, tmp_path):
+    out = tmp_path / "out"
+    process, workers = _start_batch(big_batch, out)
+    os.kill(min(workers), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert (
+        err.decode().strip().splitlines()
+        == [line for line in err.decode().strip().splitlines() if "a worker process died" in line]
+        and "Traceback" not in err.decode()
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+
+
 # --- outputs that would be lost ---------------------------------------------------------
 
 

@@ -17,10 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from tqdm import tqdm
 
+from perf2score.errors import Perf2ScoreError
 from perf2score.files import remove_pending
 
 Job = TypeVar("Job")
@@ -58,9 +60,17 @@ def parallel_map(
     # futures submitted by hand, not pool.map: map cancels its futures when stopped, and
     # Python 3.11's pool then fails on them when it notices the terminated workers
     futures = [pool.submit(function, job) for job in jobs]
+    done = 0
     try:
         for future in tqdm(futures, **bar):
             yield future.result()
+            done += 1
+    except BrokenProcessPool as exc:  # a worker was killed (SIGKILL, out of memory)
+        _terminate(pool)
+        raise Perf2ScoreError(
+            f"a worker process died (killed, or out of memory) after {done} of {len(jobs)}"
+            " jobs; the others were not run"
+        ) from exc
     except BaseException:  # stopped early (or closed): no worker may go on converting
         _terminate(pool)
         raise
