@@ -19,6 +19,7 @@ from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.neural.settings import DecodeConfig
+from perf2score.neural.values import close_gaps
 from perf2score.score.assembly import average_tempo
 from perf2score.shipped import SHIPPED_ADAPTER
 
@@ -111,6 +112,8 @@ def neural_attributes(
     attributes, drop = decode_windows(model.network, performance, model.decoding)
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     respell(attributes, drop, onsets)
+    gap = round(model.decoding.legato_gap_quarters * GRID_PER_QUARTER)
+    close_gaps(attributes, drop, onsets, min(gap, 2**40))
     timed = ~drop & ~attributes["is_grace"]
     tempo = average_tempo(onsets[timed] / GRID_PER_QUARTER, performance.notes["onset_sec"][timed])
     return attributes, GRID_PER_QUARTER, tempo, drop

@@ -33,6 +33,9 @@ class DecodeConfig:
     junction_notes: int = 16  # shared notes nearest a window junction that vote on its shift
     chord_seconds: float = CHORD_SECONDS  # notes closer than this may go back in time (chords)
     apart_seconds: float = APART_SECONDS  # notes further apart never share an onset
+    # values that stop short of the next onset of their voice by at most this many quarters
+    # are extended to it (0 = off; see perf2score.neural.values)
+    legato_gap_quarters: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window < 2 or not 0 <= self.overlap < self.window:
@@ -45,6 +48,8 @@ class DecodeConfig:
             raise ValueError("need junction_notes >= 1")
         if not 0 <= self.chord_seconds <= self.apart_seconds:
             raise ValueError("need 0 <= chord_seconds <= apart_seconds")
+        if not self.legato_gap_quarters >= 0:
+            raise ValueError("need legato_gap_quarters >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

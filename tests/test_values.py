@@ -1,0 +1,51 @@
+"""Closing the gaps the value head leaves inside a voice (perf2score.neural.values)."""
+
+import numpy as np
+import pytest
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.neural.settings import DecodeConfig
+from perf2score.neural.values import close_gaps
+from perf2score.score.attributes import ATTRIBUTE_DTYPE
+
+
+def _attributes(rows):
+    """rows: (onset, duration, staff, voice, is_grace)"""
+    out = np.zeros(len(rows), dtype=ATTRIBUTE_DTYPE)
+    for k, (_, duration, staff, voice, grace) in enumerate(rows):
+        out[k]["duration_ticks"], out[k]["staff"], out[k]["voice"] = duration, staff, voice
+        out[k]["is_grace"] = grace
+    return out, np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def test_short_values_reach_the_next_onset_of_their_voice_only():
+    rows = [
+        (0, 12, 1, 1, False),  # gap 12 to the next onset of staff 1 voice 1 -> closed
+        (0, 12, 1, 1, False),  # the other chord note too
+        (24, 24, 1, 1, False),  # already ends at 48
+        (48, 6, 1, 1, False),  # gap 42 to 96: longer than the limit, kept
+        (96, 6, 1, 1, False),  # the last note of its voice: nothing to reach
+        (0, 6, 1, 2, False),  # another voice: its next onset is 72
+        (72, 24, 1, 2, False),
+        (30, 6, 2, 1, False),  # another staff, alone
+        (20, 1, 1, 1, True),  # a grace note: neither extended nor an onset
+    ]
+    attributes, onsets = _attributes(rows)
+    drop = np.zeros(len(rows), dtype=bool)
+    drop_row = np.zeros(1, dtype=ATTRIBUTE_DTYPE)
+    attributes = np.concatenate([attributes, drop_row])  # a dropped note at onset 6
+    onsets, drop = np.append(onsets, 6), np.append(drop, True)
+    changed = close_gaps(attributes, drop, onsets, max_gap=24)
+    assert attributes["duration_ticks"].tolist() == [24, 24, 24, 6, 6, 6, 24, 6, 1, 0]
+    assert changed == 2
+    assert close_gaps(attributes, drop, onsets, max_gap=10**9) == 2  # 48 -> 96, 0 -> 72
+    assert attributes["duration_ticks"][[3, 5]].tolist() == [48, 72]
+
+
+def test_off_by_default_and_validated():
+    assert DecodeConfig().legato_gap_quarters == 0.0
+    attributes, onsets = _attributes([(0, 6, 1, 1, False), (24, 6, 1, 1, False)])
+    assert close_gaps(attributes, np.zeros(2, bool), onsets, 0) == 0
+    assert attributes["duration_ticks"].tolist() == [6, 6]
+    with pytest.raises(Perf2ScoreError, match="legato_gap_quarters"):
+        DecodeConfig.from_dict({"legato_gap_quarters": -1})
