@@ -42,8 +42,8 @@ def test_short_values_reach_the_next_onset_of_their_voice_only():
     assert attributes["duration_ticks"][[3, 5]].tolist() == [48, 72]
 
 
-def test_off_by_default_and_validated():
-    assert DecodeConfig().legato_gap_quarters == 0.0
+def test_off_when_zero_and_validated():
+    assert DecodeConfig().legato_gap_quarters == 4.0  # tuned on validation
     attributes, onsets = _attributes([(0, 6, 1, 1, False), (24, 6, 1, 1, False)])
     assert close_gaps(attributes, np.zeros(2, bool), onsets, 0) == 0
     assert attributes["duration_ticks"].tolist() == [6, 6]
