@@ -68,13 +68,13 @@ def plan(
     formats: list[str],
     backend: str,
     model: str | None = None,
-) -> list[Job]:
-    """The conversions to run: which file goes where, in which formats.
+) -> tuple[list[Job], list[Path]]:
+    """(the conversions to run: which file goes where, in which formats; the input files
+    named more than once, which are converted once).
 
     Raises ``Perf2ScoreError`` (before anything is converted) when two inputs would write
-    the same output file, or an output would replace an input; an input named twice is
-    converted once (``repeated_inputs`` says which)."""
-    files, _ = discover(inputs)
+    the same output file, or an output would replace an input."""
+    files, repeated = discover(inputs)
     if output and (len(files) > 1 or len(formats) > 1):
         raise Perf2ScoreError("-o names one output file: use --out-dir for several")
     jobs = []
@@ -86,12 +86,7 @@ def plan(
             outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
         jobs.append(Job(source, outputs, backend, model))
     _refuse_collisions(jobs)
-    return jobs
-
-
-def repeated_inputs(inputs: list[str]) -> list[Path]:
-    """The input files named more than once (directly or through a folder)."""
-    return discover(inputs)[1]
+    return jobs, repeated
 
 
 def _refuse_collisions(jobs: list[Job]) -> None:

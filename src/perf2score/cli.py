@@ -82,14 +82,14 @@ def _convert_formats(args) -> list[str]:
 
 
 def _run_convert(args) -> int:
-    from perf2score.batch_convert import check_destinations, plan, repeated_inputs, run
+    from perf2score.batch_convert import check_destinations, plan, run
     from perf2score.conversion import resolve_backend
 
     formats = _convert_formats(args)
     backend = resolve_backend(args.backend, args.model)
-    jobs = plan(args.inputs, args.output, args.out_dir, formats, backend, args.model)
+    jobs, repeated = plan(args.inputs, args.output, args.out_dir, formats, backend, args.model)
     check_destinations(jobs)
-    for path in repeated_inputs(args.inputs):
+    for path in repeated:
         print(f"perf2score: {path} is named more than once: converted once", file=sys.stderr)
     if args.backend == "auto":
         print(f"backend: {backend} (auto)", file=sys.stderr)

@@ -16,16 +16,14 @@ estimate collapses the voices.
 
 from __future__ import annotations
 
-from math import lcm
-
 import numpy as np
 
-from perf2score.evaluate.alignment import NoteMatching, match_notes
+from perf2score.evaluate.alignment import NoteMatching
 from perf2score.evaluate.muster import (
-    _voice_successors,
-    merge_unisons,
+    comparable,
     offset_deviations,
     rhythm_correction,
+    voice_errors,
 )
 from perf2score.score.reading import ScoreNotes
 
@@ -87,11 +85,7 @@ def error_breakdown(
 ) -> dict[str, float]:
     """Counts of matched notes and of their offset and voice errors by class (see the module
     docstring), plus the multi-voice shares; counts add up across performances."""
-    tpq = lcm(gt.ticks_per_quarter, est.ticks_per_quarter)
-    gt = merge_unisons(gt.rescaled(tpq))
-    est = merge_unisons(est.rescaled(tpq))
-    if matching is None:
-        matching = match_notes(gt, est)
+    gt, est, matching = comparable(gt, est, matching)
     g, e = gt.notes[matching.gt_index], est.notes[matching.est_index]
     out: dict[str, float] = {"matched": len(g)}
     if not len(g):
@@ -106,9 +100,7 @@ def error_breakdown(
         out[f"gt_{name}"] = int(here.sum())
         out[f"short_{name}"] = int((here & (sign < 0)).sum())
         out[f"long_{name}"] = int((here & (sign > 0)).sum())
-    gt_succ = _voice_successors(gt, matching.gt_index)
-    est_succ = _voice_successors(est, matching.est_index)
-    voice_wrong = np.array([a != b for a, b in zip(gt_succ, est_succ, strict=True)])
+    voice_wrong = voice_errors(gt, est, matching)
     poly = polyphonic(gt, matching.gt_index)
     out["polyphonic"] = int(poly.sum())
     out["voice_polyphonic"] = int((voice_wrong & poly).sum())

@@ -155,17 +155,6 @@ def offset_deviations(
     return signs.astype(np.int8)
 
 
-def _offset_errors(
-    gt_on: np.ndarray,
-    gt_off: np.ndarray,
-    est_on: np.ndarray,
-    est_off: np.ndarray,
-    final_scale: Fraction,
-) -> np.ndarray:
-    """(K,) booleans: does each estimated offset, mapped to gt time, miss the gt offset?"""
-    return offset_deviations(gt_on, gt_off, est_on, est_off, final_scale) != 0
-
-
 def _voice_successors(score: ScoreNotes, index: np.ndarray) -> list[frozenset]:
     """Per matched note k, the positions (in ``index``) of the notes of its voice at the
     voice's next onset; only matched notes are considered."""
@@ -181,13 +170,19 @@ def _voice_successors(score: ScoreNotes, index: np.ndarray) -> list[frozenset]:
     return successors
 
 
-def voice_error_count(gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching) -> int:
-    """Matched notes whose voice successors (among matched notes) differ between the scores."""
+def voice_errors(gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching) -> np.ndarray:
+    """(K,) booleans: does each matched note's voice successors (among matched notes)
+    differ between the scores?"""
     if len(matching.gt_index) == 0:
-        return 0
+        return np.zeros(0, dtype=bool)
     gt_succ = _voice_successors(gt, matching.gt_index)
     est_succ = _voice_successors(est, matching.est_index)
-    return sum(1 for a, b in zip(gt_succ, est_succ, strict=True) if a != b)
+    return np.array([a != b for a, b in zip(gt_succ, est_succ, strict=True)], dtype=bool)
+
+
+def voice_error_count(gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching) -> int:
+    """Matched notes whose voice successors (among matched notes) differ between the scores."""
+    return int(voice_errors(gt, est, matching).sum())
 
 
 def merge_unisons(score: ScoreNotes) -> ScoreNotes:
@@ -212,24 +207,32 @@ def _rate(count: int, total: int) -> float:
     return 100.0 * count / total if total else 0.0
 
 
+def comparable(
+    gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching | None = None
+) -> tuple[ScoreNotes, ScoreNotes, NoteMatching]:
+    """Both scores on one tick grid with doubled unisons merged, and their note matching
+    (computed unless given): what every comparison of the two starts from."""
+    tpq = lcm(gt.ticks_per_quarter, est.ticks_per_quarter)
+    gt = merge_unisons(gt.rescaled(tpq))
+    est = merge_unisons(est.rescaled(tpq))
+    return gt, est, matching if matching is not None else match_notes(gt, est)
+
+
 def evaluate_scores(
     gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching | None = None
 ) -> MusterResult:
     """All MUSTER-style rates for an estimated score against its ground truth."""
-    tpq = lcm(gt.ticks_per_quarter, est.ticks_per_quarter)
-    gt = merge_unisons(gt.rescaled(tpq))
-    est = merge_unisons(est.rescaled(tpq))
-    if matching is None:
-        matching = match_notes(gt, est)
+    gt, est, matching = comparable(gt, est, matching)
     g, e = gt.notes[matching.gt_index], est.notes[matching.est_index]
     n_matched = len(matching.gt_index)
     pitch_errors = int(np.sum(g["pitch"] != e["pitch"]))
 
     cost, final_scale = rhythm_correction(g["onset_ticks"], e["onset_ticks"])
     offset_wrong = (
-        _offset_errors(
+        offset_deviations(
             g["onset_ticks"], g["offset_ticks"], e["onset_ticks"], e["offset_ticks"], final_scale
         )
+        != 0
         if n_matched
         else np.zeros(0, bool)
     )

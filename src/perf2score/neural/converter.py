@@ -113,7 +113,7 @@ def neural_attributes(
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     respell(attributes, drop, onsets)
     gap = round(model.decoding.legato_gap_quarters * GRID_PER_QUARTER)
-    close_gaps(attributes, drop, onsets, min(gap, 2**40))
+    close_gaps(attributes, drop, onsets, min(gap, 2**40))  # capped: compared with int64 ticks
     timed = ~drop & ~attributes["is_grace"]
     tempo = average_tempo(onsets[timed] / GRID_PER_QUARTER, performance.notes["onset_sec"][timed])
     return attributes, GRID_PER_QUARTER, tempo, drop
