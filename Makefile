@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA ?= ../shared/data
 CACHE ?= .cache
 
-.PHONY: setup test lint demo prepare corpus calibrate clean
+.PHONY: setup test lint demo serve prepare corpus calibrate clean
 
 setup: $(STAMP)
 
@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and on its own: the pinned CPU wheel, never a CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,web,audio]"
+	# the audio transcriber, without its dependencies (see pyproject.toml, the audio extra)
+	$(BIN)/python -m pip install -q --no-deps transkun==2.0.1
 	touch $(STAMP)
 
 test: setup
@@ -27,6 +29,9 @@ lint: setup
 
 demo: setup
 	$(BIN)/python examples/demo.py
+
+serve: setup
+	$(BIN)/perf2score serve
 
 prepare: setup
 	$(BIN)/perf2score data prepare --asap $(DATA)/asap-m2st.tar.xz --nasap $(DATA)/nasap.tar.xz \

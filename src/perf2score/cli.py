@@ -48,9 +48,11 @@ def _add_convert(sub) -> None:
     conv = sub.add_parser(
         "convert",
         help="convert performance MIDI files to scores",
-        description="Convert performance MIDI files (or folders of them) to engraved scores.",
+        description="Convert performance MIDI files (or folders of them), or piano recordings, to engraved scores.",
     )
-    conv.add_argument("inputs", nargs="+", help="MIDI files or folders")
+    conv.add_argument(
+        "inputs", nargs="+", help="MIDI or audio files (WAV, FLAC, MP3, Ogg, AIFF), or folders of MIDI"
+    )
     where = conv.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", help="output file (one input, one format)")
     where.add_argument("--out-dir", help="folder for the outputs (default: beside each input)")
@@ -114,6 +116,44 @@ def _run_convert(args) -> int:
     if any(outcome.internal for outcome in failures):
         return EXIT_INTERNAL_ERROR
     return EXIT_USER_ERROR if failures else 0
+
+
+def _add_serve(sub) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="a local web page: drop a performance, see and download the score",
+        description="Serve the conversion page (needs the 'web' extra). Bound to this "
+        "computer only unless --host says otherwise.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=_positive, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--workers", type=_positive, default=1, help="conversions at a time (default 1)"
+    )
+    serve.add_argument(
+        "--max-upload-mb", type=_positive, default=20, help="upload limit (default 20 MB)"
+    )
+    serve.add_argument("--model", help="aligned-model folder for the neural backend")
+    serve.set_defaults(func=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from perf2score.web.app import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"perf2score: warning: serving on {args.host}: other computers can reach the page",
+            file=sys.stderr,
+        )
+    print(f"perf2score: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    serve(
+        args.host,
+        args.port,
+        workers=args.workers,
+        model=args.model,
+        max_upload_bytes=args.max_upload_mb * 2**20,
+    )
+    return 0
 
 
 def _add_prepare(sub) -> None:
@@ -202,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_convert(sub)
+    _add_serve(sub)
     _add_prepare(sub)
     _add_evaluate(sub)
     _add_calibrate(sub)

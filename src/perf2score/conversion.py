@@ -124,19 +124,32 @@ def check_performance(performance: Performance) -> Performance:
     return performance
 
 
+def read_input(path: str | os.PathLike) -> Performance:
+    """The performance in a MIDI file, or transcribed from an audio recording (by suffix)."""
+    from perf2score.audio import is_audio
+
+    if is_audio(path):
+        from perf2score.audio import transcribe_file
+
+        return transcribe_file(path)
+    return read_performance(path)
+
+
 def convert(
     source: str | os.PathLike | Performance,
     backend: str = "auto",
     model: ModelLike = None,
 ) -> Score:
-    """Convert a performance MIDI file (or an already read ``Performance``) to a ``Score``.
+    """Convert a performance MIDI file, an audio recording (WAV, FLAC, MP3, Ogg, AIFF:
+    transcribed first, with the ``audio`` extra) or an already read ``Performance`` to a
+    ``Score``.
 
     ``model`` (neural backend): an aligned-model folder (``adapter.json``), or a model loaded
     once with ``perf2score.load_neural_model`` (a ``NeuralModel``, or a bare
     ``AlignedModel``), instead of loading the shipped one on every call. A caller that
     converts many files should load the model once and pass it.
     """
-    performance = source if isinstance(source, Performance) else read_performance(source)
+    performance = source if isinstance(source, Performance) else read_input(source)
     performance = check_performance(performance)
     chosen = resolve_backend(backend, model)
     if chosen == "classical":

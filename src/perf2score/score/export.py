@@ -75,7 +75,10 @@ def score_midi(score: AssembledScore) -> bytes:
 def _toolkit(musicxml: str):
     import verovio
 
-    toolkit = verovio.toolkit()
+    # The resource folder is named explicitly: verovio's default is found only in the main
+    # thread (in another one it points at its build folder and no font loads).
+    toolkit = verovio.toolkit(False)
+    toolkit.setResourcePath(str(Path(verovio.__file__).parent / "data"))
     toolkit.setOptions(PAGE_OPTIONS)
     if not toolkit.loadData(musicxml):
         raise Perf2ScoreError("verovio could not read the generated MusicXML")
@@ -98,41 +101,43 @@ def _png_pages(svgs: list[str]) -> list[bytes]:
     ]
 
 
+def svg_pages(score: AssembledScore) -> list[str]:
+    """The engraved score, one SVG document per page (verovio, A4)."""
+    toolkit = _toolkit(to_musicxml(score))
+    return [toolkit.renderToSVG(k) for k in range(1, toolkit.getPageCount() + 1)]
+
+
+def pdf_document(svgs: list[str]) -> bytes:
+    """A PDF of the engraved pages (each page rasterised at 150 dpi)."""
+    from PIL import Image
+
+    images = [Image.open(io.BytesIO(png)).convert("RGB") for png in _png_pages(svgs)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=150.0)
+    return buffer.getvalue()
+
+
 def save(score: AssembledScore, path: str | os.PathLike, fmt: str | None = None) -> list[Path]:
     """Write ``score`` to ``path`` in ``fmt`` (default: from the suffix); return the files."""
     path = Path(path)
     fmt = fmt or format_of(path)
-    musicxml = to_musicxml(score)
+    if fmt not in FORMATS:
+        raise Perf2ScoreError(f"unknown output format '{fmt}'")
     if fmt == "musicxml":
-        atomic_write(path, musicxml.encode())
+        atomic_write(path, to_musicxml(score).encode())
         return [path]
     if fmt == "mid":
         atomic_write(path, score_midi(score))
         return [path]
-    toolkit = _toolkit(musicxml)
     if fmt == "mei":
-        atomic_write(path, toolkit.getMEI().encode())
+        atomic_write(path, _toolkit(to_musicxml(score)).getMEI().encode())
         return [path]
-    svgs = [toolkit.renderToSVG(k) for k in range(1, toolkit.getPageCount() + 1)]
-    if fmt == "svg":
-        paths = _page_paths(path, len(svgs))
-        for target, svg in zip(paths, svgs, strict=True):
-            atomic_write(target, svg.encode())
-        return paths
-    pngs = _png_pages(svgs)
-    if fmt == "png":
-        paths = _page_paths(path, len(pngs))
-        for target, png in zip(paths, pngs, strict=True):
-            atomic_write(target, png)
-        return paths
+    svgs = svg_pages(score)
     if fmt == "pdf":
-        from PIL import Image
-
-        images = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
-        buffer = io.BytesIO()
-        images[0].save(
-            buffer, format="PDF", save_all=True, append_images=images[1:], resolution=150.0
-        )
-        atomic_write(path, buffer.getvalue())
+        atomic_write(path, pdf_document(svgs))
         return [path]
-    raise Perf2ScoreError(f"unknown output format '{fmt}'")
+    pages = [svg.encode() for svg in svgs] if fmt == "svg" else _png_pages(svgs)
+    paths = _page_paths(path, len(pages))
+    for target, page in zip(paths, pages, strict=True):
+        atomic_write(target, page)
+    return paths
