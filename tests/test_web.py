@@ -187,3 +187,20 @@ def test_finished_jobs_expire(tmp_path):
         assert jobs.get(job.id) is None and not job.folder.exists()
     finally:
         jobs.close()
+
+
+def test_an_uploaded_recording_goes_to_the_transcriber(client, tmp_path, monkeypatch):
+    import perf2score.audio
+
+    performance = read_performance(_performance(tmp_path / "in.mid"))
+    heard = []
+
+    def transcribe(path):
+        heard.append(Path(path).suffix)
+        return performance
+
+    monkeypatch.setattr(perf2score.audio, "transcribe_file", transcribe)
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)  # a WAV header: stored as .wav
+    job = _finish(client, _upload(client, wav, "recording.bin").json())
+    assert job["state"] == "done", job["error"]
+    assert heard == [".wav"] and job["notes"] == 36

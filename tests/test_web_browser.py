@@ -79,7 +79,9 @@ def page(server):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})
+        context = browser.new_context(
+            accept_downloads=True, viewport={"width": 1100, "height": 900}
+        )
         tab = context.new_page()
         errors: list[str] = []
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -90,7 +92,9 @@ def page(server):
 
 
 def _performance(path: Path) -> Path:
-    melody = [(67 + (2, 0, -1, 0, 2, 4, 5, 4)[k % 8], 0.4 * k, 0.4 * k + 0.38, 72) for k in range(32)]
+    melody = [
+        (67 + (2, 0, -1, 0, 2, 4, 5, 4)[k % 8], 0.4 * k, 0.4 * k + 0.38, 72) for k in range(32)
+    ]
     bass = [(48 + (0, 7, 5, 7)[k % 4], 0.8 * k, 0.8 * k + 0.75, 60) for k in range(16)]
     return write_midi(path, tracks=[melody, bass])
 

@@ -48,10 +48,13 @@ def _add_convert(sub) -> None:
     conv = sub.add_parser(
         "convert",
         help="convert performance MIDI files to scores",
-        description="Convert performance MIDI files (or folders of them), or piano recordings, to engraved scores.",
+        description="Convert performance MIDI files (or folders of them), or piano "
+        "recordings, to engraved scores.",
     )
     conv.add_argument(
-        "inputs", nargs="+", help="MIDI or audio files (WAV, FLAC, MP3, Ogg, AIFF), or folders of MIDI"
+        "inputs",
+        nargs="+",
+        help="MIDI or audio files (WAV, FLAC, MP3, Ogg, AIFF), or folders of MIDI",
     )
     where = conv.add_mutually_exclusive_group()
     where.add_argument("-o", "--output", help="output file (one input, one format)")

@@ -30,8 +30,8 @@ def load_transcriber():
     """The transkun model (eval mode, CPU), loaded once per process."""
     try:
         import torch
-        import transkun.ModelTransformer as transkun_model
-        import transkun.Util as transkun_util
+        from transkun import ModelTransformer as transkun_model  # noqa: N813
+        from transkun import Util as transkun_util  # noqa: N813
     except ImportError:
         raise Perf2ScoreError(EXTRA_HINT) from None
     from importlib import resources
@@ -39,7 +39,7 @@ def load_transcriber():
     class MelFrontEnd(transkun_util.MelSpectrum):
         """transkun's mel spectrum with the filter bank left to the checkpoint."""
 
-        def __init__(self, windowSize, f_min, f_max, n_mels, fs, nExtraWins=0, **options):  # noqa: N803
+        def __init__(self, windowSize, f_min, f_max, n_mels, fs, nExtraWins=0, **options):
             torch.nn.Module.__init__(self)
             self.outputDim = n_mels
             self.nChannel = nExtraWins + 1
@@ -97,7 +97,7 @@ def notes_to_performance(events: list[dict], source: str) -> Performance:
 
 
 def transcribe_samples(samples: np.ndarray, source: str = "recording") -> Performance:
-    """Transcribe samples (frames, channels) at the transcriber's rate (``load_transcriber().fs``)."""
+    """Transcribe ``samples`` (frames, channels), float32 at ``load_transcriber().fs`` Hz."""
     import torch
 
     model = load_transcriber()

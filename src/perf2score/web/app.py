@@ -11,7 +11,6 @@ Routes (all under the page's own origin; nothing is fetched from elsewhere):
   score MIDI's notes in seconds, which the page's player sounds.
 """
 
-
 import contextlib
 import json
 import threading
@@ -218,9 +217,7 @@ def create_app(
                         job.output(f"page-{k}.svg").read_text() for k in range(1, job.pages + 1)
                     ]
                     atomic_write(target, pdf_document(pages))
-        return FileResponse(
-            target, media_type=DOWNLOADS[fmt][0], filename=f"{job.stem}.{fmt}"
-        )
+        return FileResponse(target, media_type=DOWNLOADS[fmt][0], filename=f"{job.stem}.{fmt}")
 
     return app
 
