@@ -19,22 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from rendering import known_notes, render, renderer_missing
-
-
-def f_measures(reference, performance) -> tuple[float, float]:
-    import mir_eval
-
-    ref_i = np.array([[on, off] for on, off, _ in reference])
-    ref_p = 440.0 * 2 ** ((np.array([p for *_, p in reference]) - 69) / 12)
-    notes = performance.notes
-    est_i = np.stack([notes["onset_sec"], notes["offset_sec"]], axis=1)
-    est_p = 440.0 * 2 ** ((notes["pitch"].astype(float) - 69) / 12)
-    prf = mir_eval.transcription.precision_recall_f1_overlap
-    return (
-        prf(ref_i, ref_p, est_i, est_p, offset_ratio=None)[2],
-        prf(ref_i, ref_p, est_i, est_p)[2],
-    )
+from rendering import known_notes, note_f_measures, render, renderer_missing
 
 
 def main() -> None:
@@ -65,7 +50,7 @@ def main() -> None:
             start = time.perf_counter()
             performance = transcribe_file(path)
             spent = time.perf_counter() - start
-            onset_f, full_f = f_measures(notes, performance)
+            onset_f, full_f = note_f_measures(notes, performance)
             totals.append((onset_f, full_f, seconds, spent))
             print(
                 f"{seed:4d}  {len(notes):5d}  {onset_f:8.3f}  {full_f:15.3f}  {seconds:7.1f}"

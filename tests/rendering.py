@@ -37,6 +37,23 @@ def known_notes(count: int = 12, seed: int = 0) -> list[tuple[float, float, int]
     return notes
 
 
+def note_f_measures(reference: list[tuple[float, float, int]], performance) -> tuple[float, float]:
+    """mir_eval's note F-measures of a transcription against ``reference``: onsets only
+    (50 ms, pitch), and onsets with offsets (20 % of the note or 50 ms)."""
+    import mir_eval
+
+    ref_i = np.array([[on, off] for on, off, _ in reference])
+    ref_p = 440.0 * 2 ** ((np.array([p for *_, p in reference]) - 69) / 12)
+    notes = performance.notes
+    est_i = np.stack([notes["onset_sec"], notes["offset_sec"]], axis=1)
+    est_p = 440.0 * 2 ** ((notes["pitch"].astype(float) - 69) / 12)
+    prf = mir_eval.transcription.precision_recall_f1_overlap
+    return (
+        prf(ref_i, ref_p, est_i, est_p, offset_ratio=None)[2],
+        prf(ref_i, ref_p, est_i, est_p)[2],
+    )
+
+
 def render(notes: list[tuple[float, float, int]], path: Path, rate: int = 44100) -> Path:
     """Render ``notes`` (velocity 80, piano) to the WAV file ``path``."""
     midi = write_midi(path.with_suffix(".mid"), tracks=[[(p, a, b, 80) for a, b, p in notes]])

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 from builders import write_midi
-from rendering import known_notes, render, renderer_missing
+from rendering import known_notes, note_f_measures, render, renderer_missing
 
 from perf2score.audio import EXTRA_HINT, is_audio
 from perf2score.audio.transcriber import notes_to_performance
@@ -32,20 +32,6 @@ needs_renderer = pytest.mark.skipif(
 # Onset within 50 ms and the right pitch (mir_eval); benchmarks/transcription.py measured
 # 0.97-1.0 on such renderings.
 F_MEASURE_FLOOR = 0.9
-
-
-def note_f_measure(reference: list[tuple[float, float, int]], performance) -> float:
-    """mir_eval's note F-measure, onsets only (50 ms), of a transcription."""
-    import mir_eval
-
-    ref_i = np.array([[on, off] for on, off, _ in reference])
-    ref_p = 440.0 * 2 ** ((np.array([p for *_, p in reference]) - 69) / 12)
-    notes = performance.notes
-    est_i = np.stack([notes["onset_sec"], notes["offset_sec"]], axis=1)
-    est_p = 440.0 * 2 ** ((notes["pitch"].astype(float) - 69) / 12)
-    return mir_eval.transcription.precision_recall_f1_overlap(
-        ref_i, ref_p, est_i, est_p, offset_ratio=None
-    )[2]
 
 
 def test_audio_is_recognised_by_its_suffix():
@@ -133,7 +119,7 @@ def test_a_rendered_melody_is_transcribed(tmp_path):
     start = time.perf_counter()
     performance = transcribe_file(path)
     seconds = time.perf_counter() - start
-    f_measure = note_f_measure(notes, performance)
+    f_measure = note_f_measures(notes, performance)[0]
     print(f"transcribed {len(notes)} notes: F {f_measure:.3f} in {seconds:.1f} s")
     assert f_measure >= F_MEASURE_FLOOR
     assert performance.source == str(path)

@@ -73,7 +73,10 @@ def separate_voices(
                     voice = int(free[np.argmin(distance + 0.01 * free)])
                 else:
                     voice = int(np.argmin(busy_until))
-                busy_until[voice] = int(ends[notes].max())
+                end = int(ends[notes].max())
+                if following is not None and end - following < min_overhang:
+                    end = min(end, following)  # a moving chord frees its voice at the next onset
+                busy_until[voice] = end
                 last_pitch[voice] = pitch
                 attributes["voice"][members[notes]] = voice + 1
     return int((attributes["voice"][timed] != 1).sum())
