@@ -64,3 +64,14 @@ def test_staves_are_separated_independently():
     separate_voices(attributes, np.zeros(5, bool), np.array([0, 0, Q, 0, Q]), Q // 2)
     assert attributes["voice"][3:].tolist() == [1, 1]
     assert attributes["voice"][0] != attributes["voice"][1]
+
+
+def test_the_decoding_option_is_off_by_default_and_checked():
+    import pytest
+
+    from perf2score.errors import Perf2ScoreError
+    from perf2score.neural.settings import DecodeConfig
+
+    assert DecodeConfig().held_voice_quarters == 0.0  # measured worse on validation
+    with pytest.raises(Perf2ScoreError, match="held_voice_quarters"):
+        DecodeConfig.from_dict({"held_voice_quarters": -1})

@@ -204,3 +204,17 @@ def test_an_uploaded_recording_goes_to_the_transcriber(client, tmp_path, monkeyp
     job = _finish(client, _upload(client, wav, "recording.bin").json())
     assert job["state"] == "done", job["error"]
     assert heard == [".wav"] and job["notes"] == 36
+
+
+def test_serve_on_a_taken_port_is_one_line(capsys):
+    import socket
+
+    from perf2score.cli import main
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"perf2score: error: cannot serve on 127.0.0.1:{port}")
+    assert "serving on" not in out
+    assert err.count("\n") == 1

@@ -148,7 +148,6 @@ def _run_serve(args) -> int:
             f"perf2score: warning: serving on {args.host}: other computers can reach the page",
             file=sys.stderr,
         )
-    print(f"perf2score: serving on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
     serve(
         args.host,
         args.port,

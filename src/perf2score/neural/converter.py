@@ -112,6 +112,11 @@ def neural_attributes(
     attributes, drop = decode_windows(model.network, performance, model.decoding)
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     respell(attributes, drop, onsets)
+    if model.decoding.held_voice_quarters > 0:
+        from perf2score.neural.voices import separate_voices
+
+        held = round(model.decoding.held_voice_quarters * GRID_PER_QUARTER)
+        separate_voices(attributes, drop, onsets, held)
     gap = round(model.decoding.legato_gap_quarters * GRID_PER_QUARTER)
     close_gaps(attributes, drop, onsets, min(gap, 2**40))  # capped: compared with int64 ticks
     timed = ~drop & ~attributes["is_grace"]

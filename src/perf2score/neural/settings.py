@@ -38,6 +38,11 @@ class DecodeConfig:
     # E_avg over 0, 0.5, 1, 2, 4, unbounded: 10.09, 9.36, 9.11, 8.95, 8.86, 8.83 (offset and
     # note-matching rates only); 4 keeps rests longer than a 4/4 bar
     legato_gap_quarters: float = 4.0
+    # a note that sounds at least this many quarters past the next onset of its staff gets a
+    # voice of its own, before the gaps are closed (0 = off: the voice head's voices; see
+    # perf2score.neural.voices). Validation, shipped model, E_avg over 0, 1, 2: 8.43, 9.63,
+    # 9.07 (offset 21.4, 27.4, 24.6; voice 34.2, 38.6, 36.2): the values it keeps are wrong
+    held_voice_quarters: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window < 2 or not 0 <= self.overlap < self.window:
@@ -52,6 +57,8 @@ class DecodeConfig:
             raise ValueError("need 0 <= chord_seconds <= apart_seconds")
         if not self.legato_gap_quarters >= 0:
             raise ValueError("need legato_gap_quarters >= 0")
+        if not self.held_voice_quarters >= 0:
+            raise ValueError("need held_voice_quarters >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

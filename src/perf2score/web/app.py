@@ -223,12 +223,23 @@ def create_app(
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **options) -> None:
-    """Run the page with uvicorn until Ctrl-C (``options``: those of ``create_app``)."""
+    """Run the page with uvicorn until Ctrl-C (``options``: those of ``create_app``); says
+    where on stdout once the address is known to be free."""
     try:
         import uvicorn
     except ImportError:
         raise Perf2ScoreError(WEB_HINT) from None
+    import socket
+
+    try:  # a clear sentence instead of uvicorn's log line when the address is taken
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise Perf2ScoreError(
+            f"cannot serve on {host}:{port} ({exc.strerror or exc}): choose another --port"
+        ) from None
     app = create_app(**options)
+    print(f"perf2score: serving on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
