@@ -34,3 +34,19 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "needs both" in capsys.readouterr().err
     assert main(["evaluate", "--data", str(tmp_path), "--predictions", str(tmp_path)]) == 2
     assert "not a prepared cache" in capsys.readouterr().err
+
+
+def test_midi_conversion_asks_for_one_math_thread(monkeypatch):
+    import sys
+
+    from perf2score.cli import one_math_thread
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as in a fresh CLI process
+    assert not one_math_thread(["take.wav", "a.mid"]), "recordings keep the default"
+    assert "OMP_NUM_THREADS" not in __import__("os").environ
+    assert one_math_thread(["a.mid", "folder"])
+    assert __import__("os").environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert not one_math_thread(["a.mid"]), "the user's setting wins"
+    assert __import__("os").environ["OMP_NUM_THREADS"] == "2"
