@@ -4,9 +4,9 @@ The voice head learned to copy the previous note's voice and writes one voice pe
 a note held while its staff moves on is cut at the next onset (a chord shares one value) and
 its line is lost. Here a note that sounds at least ``min_overhang`` ticks past the next onset
 of its staff is given a voice of its own; the notes that move on take another voice, free at
-that onset: the free voice nearest in pitch among those already used, else a new one. Up to ``MAX_VOICES`` voices per
-staff; a group with no free voice joins the voice that frees first (assembly then shortens
-the chord before it, as it did before).
+that onset: the free voice nearest in pitch among those already used, else a new one. Up to
+``MAX_VOICES`` voices per staff; a group with no free voice joins the voice that frees first
+(assembly then shortens the chord before it, as it did before).
 
 Off by default (``DecodeConfig.held_voice_quarters`` = 0): on validation it made the shipped
 model worse (E_avg 8.43 → 9.07 at 2 quarters, 9.63 at 1; offset 21.4 → 24.6 / 27.4, voice
