@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and on its own: the pinned CPU wheel, never a CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,web,audio]"
+	$(BIN)/python -m pip install -q -e ".[test,web,audio,ray]"
 	# the audio transcriber, without its dependencies (see pyproject.toml, the audio extra)
 	$(BIN)/python -m pip install -q --no-deps transkun==2.0.1
 	touch $(STAMP)

@@ -70,6 +70,19 @@ def _add_convert(sub) -> None:
     conv.add_argument("--backend", default="auto", choices=BACKENDS)
     conv.add_argument("--model", help="aligned-model folder for the neural backend")
     conv.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    conv.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="convert on Ray (the 'ray' extra): a local instance with --workers actors, or "
+        "the cluster at ADDRESS ('auto', 'ray://head:10001')",
+    )
+    conv.add_argument(
+        "--manifest",
+        help="with --ray: the results manifest (JSON Lines; default "
+        "perf2score-manifest.jsonl in --out-dir or here); finished files are skipped",
+    )
     conv.set_defaults(func=_run_convert)
 
 
@@ -120,7 +133,13 @@ def _run_convert(args) -> int:
     if args.backend == "auto":
         print(f"backend: {backend} (auto)", file=sys.stderr)
     failures = []
-    with contextlib.closing(run(jobs, workers=args.workers, progress=not args.quiet)) as outcomes:
+    if args.ray:
+        outcomes_of = _ray_batch(args, jobs)
+    elif args.manifest:
+        raise Perf2ScoreError("--manifest goes with --ray")
+    else:
+        outcomes_of = run(jobs, workers=args.workers, progress=not args.quiet)
+    with contextlib.closing(outcomes_of) as outcomes:
         for outcome in outcomes:  # closing: an interrupted batch stops its workers at once
             if outcome.error:
                 failures.append(outcome)
@@ -140,6 +159,22 @@ def _run_convert(args) -> int:
     if any(outcome.internal for outcome in failures):
         return EXIT_INTERNAL_ERROR
     return EXIT_USER_ERROR if failures else 0
+
+
+def _ray_batch(args, jobs):
+    from pathlib import Path
+
+    from perf2score.batch_ray import run_on_ray, still_to_do
+
+    manifest = Path(args.manifest or Path(args.out_dir or ".") / "perf2score-manifest.jsonl")
+    todo, skipped = still_to_do(jobs, manifest)
+    if skipped:
+        print(
+            f"perf2score: {len(skipped)} file(s) already converted ({manifest}): skipped",
+            file=sys.stderr,
+        )
+    address = None if args.ray == "local" else args.ray
+    return run_on_ray(todo, manifest, actors=args.workers, address=address)
 
 
 def _add_serve(sub) -> None:
