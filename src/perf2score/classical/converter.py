@@ -2,53 +2,24 @@
 
 Steps (see ``rhythm`` and ``hands``): onset events, beat tracking, meter and downbeat,
 quantisation of onsets and offsets to the per-beat grid, hand split, voices, then key
-estimation (Krumhansl–Kessler profiles) and pitch spelling (ps13) with partitura on the
-quantised notes. Beats are quarter notes; meters are 2/4, 3/4 or 4/4; notes are never
-dropped. The result has the fields of ``perf2score.score.attributes.ATTRIBUTE_DTYPE``.
+estimation (Krumhansl–Kessler profiles) and pitch spelling (ps13) on the quantised notes
+(``perf2score.score.spelling``). Beats are quarter notes; meters are 2/4, 3/4 or 4/4;
+notes are never dropped. The result has the fields of
+``perf2score.score.attributes.ATTRIBUTE_DTYPE``.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import partitura as pt
 
 from perf2score.classical.hands import assign_voices, split_hands
 from perf2score.classical.rhythm import choose_meter, onset_events, quantize, track_beats
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
-from perf2score.score.attributes import ATTRIBUTE_DTYPE, key_mode_code
+from perf2score.score.attributes import ATTRIBUTE_DTYPE
+from perf2score.score.spelling import key_and_spelling
 
 SMALLEST = GRID_PER_QUARTER // 4  # a 16th: the shortest quantised value
-
-
-def key_and_spelling(
-    pitches: np.ndarray, onsets: np.ndarray, durations: np.ndarray
-) -> tuple[int, int, np.ndarray]:
-    """(key fifths, key mode, spelling (N,) with step/alter/octave) of notes with onsets and
-    durations in ticks: partitura's Krumhansl-Kessler key and ps13 pitch spelling."""
-    notes = np.zeros(
-        len(pitches),
-        dtype=[
-            ("pitch", "i4"),
-            ("onset_beat", "f4"),
-            ("duration_beat", "f4"),
-            ("onset_quarter", "f4"),
-            ("duration_quarter", "f4"),
-            ("id", "U12"),
-        ],
-    )
-    notes["pitch"] = pitches
-    notes["onset_beat"] = notes["onset_quarter"] = onsets / GRID_PER_QUARTER
-    notes["duration_beat"] = notes["duration_quarter"] = durations / GRID_PER_QUARTER
-    notes["id"] = [f"n{k}" for k in range(len(pitches))]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        key = pt.musicanalysis.estimate_key(notes)
-        spelling = pt.musicanalysis.estimate_spelling(notes)
-    fifths, mode = pt.utils.music.key_name_to_fifths_mode(key)
-    return int(fifths), key_mode_code(mode), spelling
 
 
 def legato_durations(onsets: np.ndarray, durations: np.ndarray, staff: np.ndarray) -> np.ndarray:

@@ -80,10 +80,10 @@ def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None
 
 def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> None:
     """Key signature and spelling of the decoded notes (``onsets`` (N,) in ticks), in place:
-    partitura's key (KK) and ps13 spelling over the decoded onsets and values, which beat the
-    model's own heads on validation; between enharmonic keys (F# / Gb major) the model's key
-    decides."""
-    from perf2score.classical.converter import key_and_spelling
+    the Krumhansl–Kessler key and ps13 spelling (``perf2score.score.spelling``) over the
+    decoded onsets and values, which beat the model's own heads on validation; between
+    enharmonic keys (F# / Gb major) the model's key decides."""
+    from perf2score.score.spelling import key_and_spelling
     from perf2score.tokens.score import shift_spelling
 
     keep = ~drop

@@ -1,0 +1,95 @@
+"""Key and pitch spelling of notes with score onsets and durations, without partitura.
+
+- Key: Krumhansl–Schmuckler key finding with the Krumhansl–Kessler (1982) probe-tone
+  profiles: the duration-weighted pitch-class histogram is correlated (Pearson) with the
+  profile of each of the 24 keys; the best wins (ties: the first of C major … B major, then
+  C minor … B minor). Each key is written with the conventional signature of its tonic
+  (F♯ major and D♯ minor with sharps, D♭ major and B♭ minor with flats).
+- Spelling: ps13s1 (Meredith 2006, "The ps13 pitch spelling algorithm", JNMR 35(2)), with a
+  context of the 10 notes before and 40 after each note in (onset, pitch) order.
+
+The same algorithms and settings as partitura 1.9's ``estimate_key`` / ``estimate_spelling``
+(a test checks the results are the same), without importing partitura, whose import (about
+1.5 s: scipy.interpolate, scipy.signal) was the largest part of converting a short file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perf2score.constants import GRID_PER_QUARTER
+from perf2score.score.attributes import key_mode_code
+
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# signature (fifths) of each tonic pitch class C=0 … B=11
+MAJOR_FIFTHS = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
+MINOR_FIFTHS = (-3, 4, -1, 6, 1, -4, 3, -2, 5, 0, -5, 2)
+MAJOR, MINOR = 0, 1
+
+# ps13 works with chromatic pitch from A0 (MIDI 21) and letters ("morphs") from A
+LETTERS = np.array(list("ABCDEFG"))
+LETTER_CHROMA = np.array([0, 2, 3, 5, 7, 8, 10])  # A B C D E F G above A
+FIRST_LETTER = np.array([0, 1, 1, 2, 2, 3, 4, 4, 5, 5, 6, 6])  # letter of the first note's chroma
+INTERVAL_LETTERS = np.array([0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6])  # letter steps of each interval
+BEFORE, AFTER = 10, 40  # ps13s1's context, in notes
+
+
+def estimate_key(pitches: np.ndarray, durations: np.ndarray) -> tuple[int, int]:
+    """(fifths, mode: 0 major / 1 minor) of notes (MIDI pitches, durations in any unit)."""
+    histogram = np.bincount(np.mod(pitches, 12), weights=durations, minlength=12)
+    best, best_r = (0, MAJOR), -np.inf
+    for mode, profile in ((MAJOR, KK_MAJOR), (MINOR, KK_MINOR)):
+        for tonic in range(12):
+            r = np.corrcoef(histogram, np.roll(profile, tonic))[0, 1]
+            if r > best_r:  # strict: the first of equal keys stays
+                best, best_r = (tonic, mode), r
+    tonic, mode = best
+    return (MAJOR_FIFTHS if mode == MAJOR else MINOR_FIFTHS)[tonic], mode
+
+
+def spell(pitches: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    """ps13s1 spelling: (N,) structured array with ``step`` (U1), ``alter``, ``octave``."""
+    n = len(pitches)
+    spelling = np.empty(n, dtype=[("step", "U1"), ("alter", int), ("octave", int)])
+    if n == 0:
+        return spelling
+    order = np.lexsort((pitches, onsets))
+    chromatic = np.asarray(pitches)[order].astype(np.int64) - 21
+    chroma = np.mod(chromatic, 12)
+    # context counts of each chroma: notes [i - BEFORE, i + AFTER) around note i
+    counts = np.vstack([np.zeros(12, np.int64), np.cumsum(np.eye(12, dtype=np.int64)[chroma], 0)])
+    k = np.arange(n)
+    context = counts[np.minimum(k + AFTER, n)] - counts[np.maximum(k - BEFORE, 0)]
+    # the letter each tonic gives each note, anchored on the first note's letter
+    tonics = np.arange(12)
+    tonic_letter = np.mod(
+        FIRST_LETTER[chroma[0]] - INTERVAL_LETTERS[np.mod(chroma[0] - tonics, 12)], 7
+    )
+    letter_of = np.mod(INTERVAL_LETTERS[np.mod(chroma[:, None] - tonics, 12)] + tonic_letter, 7)
+    strength = np.stack([(context * (letter_of == m)).sum(1) for m in range(7)], axis=1)
+    letter = strength.argmax(1)
+    # the octave of the letter nearest the chromatic pitch (candidates: same, up, down)
+    octave = np.floor_divide(chromatic, 12)
+    candidates = np.stack([octave, octave + 1, octave - 1], axis=1)
+    distance = np.abs((octave + chroma / 12)[:, None] - (candidates + letter[:, None] / 7))
+    morphetic = letter + 7 * candidates[k, distance.argmin(1)]
+    letter_octave = np.floor_divide(morphetic, 7)
+    alter = chromatic - 12 * letter_octave - LETTER_CHROMA[letter]
+    written_octave = letter_octave + (letter > 1)  # octaves start at C
+    back = np.empty(n, dtype=np.int64)
+    back[order] = k
+    spelling["step"] = LETTERS[letter][back]
+    spelling["alter"] = alter[back]
+    spelling["octave"] = written_octave[back]
+    return spelling
+
+
+def key_and_spelling(
+    pitches: np.ndarray, onsets: np.ndarray, durations: np.ndarray
+) -> tuple[int, int, np.ndarray]:
+    """(key fifths, key mode code, spelling (N,) with step/alter/octave) of notes with onsets
+    and durations in ticks (``GRID_PER_QUARTER`` per quarter)."""
+    fifths, mode = estimate_key(np.asarray(pitches), np.asarray(durations) / GRID_PER_QUARTER)
+    spelling = spell(np.asarray(pitches), np.asarray(onsets) / GRID_PER_QUARTER)
+    return int(fifths), key_mode_code("major" if mode == MAJOR else "minor"), spelling
