@@ -359,3 +359,16 @@ def test_training_mode_of_a_frozen_aligned_model():
     full = AlignedModel(perf, score, AdapterConfig(rank=8, n_heads=2, mode="full-finetune"))
     assert full.train().performance.training
     assert not model.eval().score.training
+
+
+def test_windows_decoded_in_bounded_batches_give_the_same_score(aligned, monkeypatch):
+    import perf2score.neural.decode as decode
+
+    model, _ = aligned
+    performance, _ = _performance(150)
+    config = DecodeConfig(window=32, overlap=8)  # 6 windows
+    whole = decode_windows(model, performance, config)
+    monkeypatch.setattr(decode, "MAX_BATCH_WINDOWS", 2)  # three batches of two
+    parts = decode_windows(model, performance, config)
+    assert (whole[1] == parts[1]).all()
+    assert all((whole[0][f] == parts[0][f]).all() for f in whole[0].dtype.names)

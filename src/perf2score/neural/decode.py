@@ -53,6 +53,9 @@ def decode_windows(
     return decode_many(model, [performance], config)[0]
 
 
+# windows decoded side by side at most: 128 x 256 notes keeps the key/value cache near
+# 0.6 GB; a 100,000-note file (521 windows) in one batch peaked at 2.6 GB
+MAX_BATCH_WINDOWS = 128
 POSITION_VALUES = torch.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid units
 
 
@@ -145,37 +148,21 @@ def _bar_and_position(
     return bar, torch.where(joint, position, free)
 
 
-@torch.no_grad()
-def decode_many(
-    model: AlignedModel, performances: list[Performance], config: DecodeConfig = DEFAULT
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``decode_windows`` for several performances at once (all their windows in one batch)."""
-    if config.window > model.score.config.max_notes:
-        raise Perf2ScoreError(
-            f"decoding window {config.window} exceeds the model's {model.score.config.max_notes}"
-            " notes"
-        )
-    window, overlap = config.window, config.overlap
-    jobs = []  # (performance index, start, end)
-    for index, performance in enumerate(performances):
-        jobs += [(index, s, e) for s, e in _windows(len(performance.notes), window, overlap)]
-    tokens = [encode_performance(p) for p in performances]
-    B, T = len(jobs), max(e - s for _, s, e in jobs)
-    perf = {k: torch.full((B, T), PAD, dtype=torch.long) for k in tokens[0]}
-    padding = torch.ones(B, T, dtype=torch.bool)
-    pitch = torch.zeros(B, T, dtype=torch.long)
-    onset = torch.zeros(B, T, dtype=torch.float64)
-    for b, (index, s, e) in enumerate(jobs):
-        notes = performances[index].notes
-        for k, ids in tokens[index].items():
-            perf[k][b, : e - s] = torch.from_numpy(ids[s:e])
-        padding[b, : e - s] = False
-        pitch[b, : e - s] = torch.from_numpy(notes["pitch"][s:e].astype(np.int64))
-        onset[b, : e - s] = torch.from_numpy(notes["onset_sec"][s:e])
+def _decode_batch(
+    model: AlignedModel,
+    perf: dict[str, torch.Tensor],
+    padding: torch.Tensor,
+    pitch: torch.Tensor,
+    onset: torch.Tensor,
+    out: dict[str, torch.Tensor],
+    config: DecodeConfig,
+) -> None:
+    """Decode a batch of windows note by note into ``out`` (views, (B, T) each, in place):
+    ``perf`` the performance tokens, ``padding``/``pitch``/``onset`` (B, T)."""
+    B, T = padding.shape
     memory = model.encode(perf, padding)
     cache = model.score.new_cache()
     previous = {k: torch.full((B, 1), BOS, dtype=torch.long) for k in SCORE_NAMES}
-    out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
     state = _Timeline(B, config)
     for t in range(T):
         inputs = score_step_inputs(previous, perf["pitch"][:, t : t + 1])  # (B, 1) each
@@ -201,6 +188,48 @@ def decode_many(
             out[name][:, t] = chosen[name]
             previous[name] = chosen[name][:, None]
         state.advance(chosen, ~dropped, gap)
+
+
+@torch.no_grad()
+def decode_many(
+    model: AlignedModel, performances: list[Performance], config: DecodeConfig = DEFAULT
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``decode_windows`` for several performances at once (their windows side by side, at
+    most ``MAX_BATCH_WINDOWS`` at a time)."""
+    if config.window > model.score.config.max_notes:
+        raise Perf2ScoreError(
+            f"decoding window {config.window} exceeds the model's {model.score.config.max_notes}"
+            " notes"
+        )
+    window, overlap = config.window, config.overlap
+    jobs = []  # (performance index, start, end)
+    for index, performance in enumerate(performances):
+        jobs += [(index, s, e) for s, e in _windows(len(performance.notes), window, overlap)]
+    tokens = [encode_performance(p) for p in performances]
+    B, T = len(jobs), max(e - s for _, s, e in jobs)
+    perf = {k: torch.full((B, T), PAD, dtype=torch.long) for k in tokens[0]}
+    padding = torch.ones(B, T, dtype=torch.bool)
+    pitch = torch.zeros(B, T, dtype=torch.long)
+    onset = torch.zeros(B, T, dtype=torch.float64)
+    for b, (index, s, e) in enumerate(jobs):
+        notes = performances[index].notes
+        for k, ids in tokens[index].items():
+            perf[k][b, : e - s] = torch.from_numpy(ids[s:e])
+        padding[b, : e - s] = False
+        pitch[b, : e - s] = torch.from_numpy(notes["pitch"][s:e].astype(np.int64))
+        onset[b, : e - s] = torch.from_numpy(notes["onset_sec"][s:e])
+    out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
+    for first in range(0, B, MAX_BATCH_WINDOWS):  # memory bounded whatever the length
+        rows = slice(first, min(first + MAX_BATCH_WINDOWS, B))
+        _decode_batch(
+            model,
+            {k: v[rows] for k, v in perf.items()},
+            padding[rows],
+            pitch[rows],
+            onset[rows],
+            {k: v[rows] for k, v in out.items()},
+            config,
+        )
     results = []
     for index, performance in enumerate(performances):
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
