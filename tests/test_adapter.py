@@ -114,3 +114,19 @@ def test_the_adapter_learns_to_read_the_performance():
     chance = math.log(8)  # the best loss without reading the performance
     assert sum(losses[-10:]) / 10 < 0.5 * chance
     assert all(abs(float(a.gate.detach())) > 0.1 for a in model.adapters)
+
+
+def test_merged_lora_computes_what_the_lora_layers_did():
+    from torch import nn
+
+    from perf2score.models.adapter import LoRALinear, merge_lora
+
+    torch.manual_seed(0)
+    model = nn.Sequential(LoRALinear(nn.Linear(8, 6), 2, 16.0), nn.GELU(), nn.Linear(6, 3))
+    nn.init.normal_(model[0].up.weight)  # a trained-looking adapter (B is zero at start)
+    x = torch.randn(5, 8)
+    before = model(x)
+    assert merge_lora(model) == 1
+    assert type(model[0]) is nn.Linear and not any(p.requires_grad for p in model[0].parameters())
+    assert torch.allclose(model(x), before, atol=1e-5)
+    assert merge_lora(model) == 0

@@ -81,6 +81,25 @@ class LoRALinear(nn.Module):
         return self.base(x) + self.scale * self.up(self.down(x))  # (..., out)
 
 
+@torch.no_grad()
+def merge_lora(model: nn.Module) -> int:
+    """Replace every ``LoRALinear`` in ``model`` by one ``nn.Linear`` with the merged weight
+    ``W + (alpha / r) · B A`` (for inference: one product instead of three); return how many."""
+    merged = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, LoRALinear):
+                base = child.base
+                linear = nn.Linear(base.in_features, base.out_features, bias=base.bias is not None)
+                linear.weight.copy_(base.weight + child.scale * child.up.weight @ child.down.weight)
+                if base.bias is not None:
+                    linear.bias.copy_(base.bias)
+                linear.requires_grad_(False)
+                setattr(parent, name, linear)
+                merged += 1
+    return merged
+
+
 class CrossAdapter(nn.Module):
     """One score layer's cross-attention into the performance memory."""
 

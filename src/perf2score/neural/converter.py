@@ -54,11 +54,14 @@ def load_neural_model(
     folder: str | os.PathLike | None = None, decoding: DecodeConfig | None = None
 ) -> NeuralModel:
     """Load an aligned-model folder (default: the shipped model) with its ``decoding.json``
-    (or ``decoding`` when given)."""
+    (or ``decoding`` when given), for inference: LoRA weights are merged into the linear
+    layers they adapt (the same scores, one product instead of three)."""
+    from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
 
     folder = model_folder(folder)
     network = load_aligned(folder)
+    merge_lora(network)
     return NeuralModel(network, decoding or DecodeConfig.read(folder), str(folder))
 
 
