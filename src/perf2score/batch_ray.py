@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from perf2score.batch_convert import Job, Outcome, hold_model, run_job
 from perf2score.errors import Perf2ScoreError
+from perf2score.parallel import one_math_thread
 
 RAY_HINT = "Ray batches need the optional extra: pip install 'perf2score[ray]'"
 
@@ -71,10 +72,7 @@ class _Converter:
     """One Ray actor: the model held once, files converted one at a time."""
 
     def __init__(self, backend: str, model: str | None):
-        os.environ["OMP_NUM_THREADS"] = "1"
-        import torch
-
-        torch.set_num_threads(1)
+        one_math_thread()
         hold_model(backend, model)
 
     def convert(self, job: Job) -> tuple[Outcome, float]:
@@ -88,6 +86,7 @@ def run_on_ray(
     manifest: str | os.PathLike,
     actors: int = 2,
     address: str | None = None,
+    on_skipped: Callable[[list[Job]], None] | None = None,
 ) -> Iterator[Outcome]:
     """Convert ``jobs`` on Ray; yield each ``Outcome`` as it finishes (skipped ones not).
 
@@ -97,6 +96,7 @@ def run_on_ray(
         actors: how many converters (each one CPU, one process, one model).
         address: a running cluster (``"auto"``, ``"ray://host:10001"``, ...); None starts a
             local Ray instance for this batch (and stops it afterwards).
+        on_skipped: called once with the jobs the manifest shows finished (when any).
     """
     try:
         import ray
@@ -104,7 +104,9 @@ def run_on_ray(
         raise Perf2ScoreError(RAY_HINT) from None
     manifest = Path(manifest)
     manifest.parent.mkdir(parents=True, exist_ok=True)
-    todo, _ = still_to_do(jobs, manifest)
+    todo, skipped = still_to_do(jobs, manifest)
+    if skipped and on_skipped is not None:
+        on_skipped(skipped)
     if not todo:
         return
     started_here = not ray.is_initialized()

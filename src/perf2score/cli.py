@@ -164,17 +164,18 @@ def _run_convert(args) -> int:
 def _ray_batch(args, jobs):
     from pathlib import Path
 
-    from perf2score.batch_ray import run_on_ray, still_to_do
+    from perf2score.batch_ray import run_on_ray
 
     manifest = Path(args.manifest or Path(args.out_dir or ".") / "perf2score-manifest.jsonl")
-    todo, skipped = still_to_do(jobs, manifest)
-    if skipped:
+
+    def notice(skipped) -> None:
         print(
             f"perf2score: {len(skipped)} file(s) already converted ({manifest}): skipped",
             file=sys.stderr,
         )
+
     address = None if args.ray == "local" else args.ray
-    return run_on_ray(todo, manifest, actors=args.workers, address=address)
+    return run_on_ray(jobs, manifest, actors=args.workers, address=address, on_skipped=notice)
 
 
 def _add_serve(sub) -> None:

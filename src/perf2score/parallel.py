@@ -91,11 +91,16 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True)  # the pool sees its workers gone and fails the pending jobs
 
 
-def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
-    # One math thread per worker process (torch/numpy would otherwise oversubscribe the cores).
+def one_math_thread() -> None:
+    """One math thread in this worker process (torch/numpy would otherwise oversubscribe the
+    cores): for torch to come, and for a torch already imported (a forked process)."""
     os.environ["OMP_NUM_THREADS"] = "1"
-    if "torch" in sys.modules:  # forked after torch started: set it directly
+    if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+
+
+def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    one_math_thread()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     _die_with_parent(parent)

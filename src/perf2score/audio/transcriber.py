@@ -20,7 +20,7 @@ import numpy as np
 from perf2score.audio import EXTRA_HINT
 from perf2score.audio.reading import read_audio
 from perf2score.errors import Perf2ScoreError
-from perf2score.midi.reading import NOTE_DTYPE, SUSTAIN_CC, Performance
+from perf2score.midi.reading import NOTE_DTYPE, SUSTAIN_CC, Performance, merge_intervals
 
 CHECKPOINT = "2.0"  # the checkpoint shipped in transkun 2.0.1: pretrained/2.0.pt and .conf
 
@@ -80,20 +80,12 @@ def notes_to_performance(events: list[dict], source: str) -> Performance:
     notes["track"] = 0
     notes["channel"] = 0
     notes = notes[np.lexsort((notes["offset_sec"], notes["pitch"], notes["onset_sec"]))]
-    pedal = sorted(
+    pedal = [
         (max(0.0, float(e["start"])), float(e["end"]))
         for e in events
         if e["pitch"] == -SUSTAIN_CC and e["end"] > e["start"]
-    )
-    merged: list[list[float]] = []
-    for down, up in pedal:
-        if merged and down <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], up)
-        else:
-            merged.append([down, up])
-    return Performance(
-        notes=notes, pedal=np.array(merged, dtype=np.float64).reshape(-1, 2), source=source
-    )
+    ]
+    return Performance(notes=notes, pedal=merge_intervals(pedal), source=source)
 
 
 def transcribe_samples(samples: np.ndarray, source: str = "recording") -> Performance:

@@ -94,7 +94,7 @@ def _pedal_intervals(track: symusic.core.TrackSecond, end_sec: float) -> list[tu
     return intervals
 
 
-def _merge_intervals(intervals: list[tuple[float, float]]) -> np.ndarray:
+def merge_intervals(intervals: list[tuple[float, float]]) -> np.ndarray:
     """Union of possibly overlapping intervals as a sorted (K, 2) array."""
     merged: list[list[float]] = []
     for start, end in sorted(intervals):
@@ -229,4 +229,4 @@ def read_performance(path: str | os.PathLike) -> Performance:
     if not np.isfinite(notes["onset_sec"]).all() or not np.isfinite(notes["offset_sec"]).all():
         raise Perf2ScoreError(f"{path}: note times are not finite (a damaged tempo or header)")
     notes = notes[np.lexsort((notes["offset_sec"], notes["pitch"], notes["onset_sec"]))]
-    return Performance(notes=notes, pedal=_merge_intervals(intervals), source=str(path))
+    return Performance(notes=notes, pedal=merge_intervals(intervals), source=str(path))

@@ -25,7 +25,6 @@ MAX_VOICES = 4
 def _groups(
     ends: np.ndarray,
     pitches: np.ndarray,
-    may_hold: np.ndarray,
     following: int | None,
     min_overhang: int,
 ) -> list[np.ndarray]:
@@ -33,7 +32,7 @@ def _groups(
     the held notes of each end apart."""
     held = np.zeros(len(ends), dtype=bool)
     if following is not None:
-        held = (ends - following >= min_overhang) & may_hold
+        held = ends - following >= min_overhang
     groups = [np.flatnonzero(~held)] if (~held).any() else []
     for end in np.unique(ends[held]):
         groups.append(np.flatnonzero(held & (ends == end)))
@@ -45,7 +44,6 @@ def separate_voices(
     drop: np.ndarray,
     onsets: np.ndarray,
     min_overhang: int,
-    may_hold: np.ndarray | None = None,
 ) -> int:
     """Rewrite ``attributes["voice"]`` in place (see the module docstring).
 
@@ -55,13 +53,11 @@ def separate_voices(
         drop: (N,) notes left out of the score (voice unchanged).
         onsets: (N,) absolute onsets in ticks.
         min_overhang: ticks past the next onset of the staff from which a note is "held".
-        may_hold: (N,) which notes may be held at all (default: every note).
 
     Returns:
         How many notes are in a voice other than 1.
     """
     timed = ~drop & ~attributes["is_grace"]
-    may_hold = np.ones(len(attributes), dtype=bool) if may_hold is None else may_hold
     attributes["voice"][timed] = 1
     for staff in np.unique(attributes["staff"][timed]):
         members = np.flatnonzero(timed & (attributes["staff"] == staff))
@@ -74,13 +70,7 @@ def separate_voices(
         for k, now in enumerate(times):
             here = np.flatnonzero(starts == now)
             following = int(times[k + 1]) if k + 1 < len(times) else None
-            for group in _groups(
-                ends[here],
-                pitches[here],
-                may_hold[members[here]],
-                following,
-                min_overhang,
-            ):
+            for group in _groups(ends[here], pitches[here], following, min_overhang):
                 notes = here[group]
                 pitch = float(pitches[notes].mean())
                 free = np.flatnonzero(busy_until <= now)

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from perf2score.audio import is_audio
-from perf2score.conversion import BACKENDS, check_performance, convert, read_input
+from perf2score.conversion import BACKENDS, convert, read_input
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
 from perf2score.score.assembly import AssembledScore
@@ -74,7 +74,7 @@ class Converter:
 
         backend = resolve_backend(job.backend, self._model_folder)
         job.stage = "transcribing the recording" if is_audio(job.input) else "reading the file"
-        performance = check_performance(replace(read_input(job.input), source=job.name))
+        performance = replace(read_input(job.input), source=job.name)
         job.notes = len(performance.notes)
         job.stage = f"converting {job.notes:,} notes ({backend})"
         model = self.model() if backend == "neural" else None
