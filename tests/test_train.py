@@ -107,7 +107,13 @@ def test_config_files(tmp_path):
     assert shipped
     for path in shipped:
         kind = (
-            "align" if "align" in path.name else "performance" if "perf" in path.name else "score"
+            "align"
+            if "align" in path.name
+            else "meter"
+            if "meter" in path.name
+            else "performance"
+            if "perf" in path.name
+            else "score"
         )
         load_run_config(path, kind)
 
@@ -196,6 +202,57 @@ def test_the_adapter_fine_tunes_saves_and_loads(table, tmp_path):
     batch = data.sample(np.random.default_rng(0), 2)
     expected = task.model(batch["performance"], batch["inputs"])
     got = loaded(batch["performance"], batch["inputs"])
+    assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
+
+
+def test_the_meter_head_learns_saves_and_loads(table, tmp_path):
+    from train_helpers import FixedAlignedData
+
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import (
+        MeterModel,
+        load_meter,
+        load_meter_weights,
+        meter_forward,
+        meter_targets,
+        save_meter,
+    )
+    from perf2score.train.config import RunConfig, TrainConfig
+    from perf2score.train.loop import Task
+
+    train(tiny_task("performance", table, 10), tmp_path / "performance", progress=False)
+    lm_folder = tmp_path / "performance" / "best"
+    config = RunConfig(train=TrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=5, eval_every=20))
+    data = FixedAlignedData(*table)
+    model = MeterModel(load_model(lm_folder))
+    task = Task(
+        "meter",
+        model,
+        data,
+        data,
+        config,
+        meter_forward,
+        lambda m, folder: save_meter(m, folder, lm_folder),
+        load_meter_weights,
+    )
+    summary = train(task, tmp_path / "meter", progress=False)
+    assert summary["trainable_parameters"] < summary["parameters"]  # the LM stays frozen
+    log = (tmp_path / "meter" / "log.jsonl").read_text().splitlines()
+    results = [json.loads(e)["validation"] for e in log if "validation" in e]
+    assert results[-1]["loss"] < 0.7 * results[0]["loss"]
+    assert set(results[-1]["streams"]) == {"downbeat", "beat"}
+    batch = data.sample(np.random.default_rng(0), 2)
+    targets = meter_targets(batch["targets"])
+    known = targets["downbeat"][0] != -100
+    assert known.any()
+    # the generated piece's notes on position 0 are the downbeats, beats include them
+    assert targets["downbeat"][0][known].sum() > 0
+    assert torch.all(targets["beat"][0][known] >= targets["downbeat"][0][known])
+    assert targets["beat"][0][known].sum() > targets["downbeat"][0][known].sum()
+    loaded = load_meter(tmp_path / "meter" / "best")
+    model.eval()
+    expected = model(batch["performance"], padding=batch["padding"])
+    got = loaded(batch["performance"], padding=batch["padding"])
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
 
 

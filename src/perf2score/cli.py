@@ -315,14 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train(sub) -> None:
     tr = sub.add_parser(
         "train",
-        help="pre-train a language model or fine-tune the adapter",
+        help="pre-train a language model, fine-tune the adapter or train the meter head",
         description="Train from a TOML configuration into a run folder (resumable).",
     )
-    tr.add_argument("task", choices=["perf-lm", "score-lm", "align"])
+    tr.add_argument("task", choices=["perf-lm", "score-lm", "align", "meter"])
     tr.add_argument(
         "--config",
         required=True,
-        help="TOML file ([model] or [base] [adapter]; [data] [augment] [train])",
+        help="TOML file ([model], or [base] [adapter] / [base] [meter]; [data] [augment] [train])",
     )
     tr.add_argument("--out", required=True, help="run folder (checkpoints, log, best model)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -337,10 +337,10 @@ def _add_train(sub) -> None:
 def _add_ship(sub) -> None:
     ship = sub.add_parser(
         "ship",
-        help="copy a trained aligned model (fp16) into the package's weights folder",
+        help="copy a trained aligned model or meter head (fp16) into the package's weights",
     )
     ship.add_argument(
-        "model", help="aligned-model folder (runs/align-mix/best) or an LM's (runs/perf-lm/best)"
+        "model", help="aligned-model folder (runs/align-mix/best), an LM's or a meter head's"
     )
     ship.add_argument("--out", help="destination (default: the package's weights folder)")
     ship.set_defaults(func=_run_ship)
@@ -376,6 +376,11 @@ def _run_ship(args) -> int:
 
     if (Path(args.model) / "adapter.json").is_file():
         sizes = ship_aligned(args.model, args.out or WEIGHTS_DIR)
+    elif (Path(args.model) / "meter.json").is_file():  # the meter head: weights/meter
+        from perf2score.models.meter_head import ship_meter
+
+        dest = Path(args.out or WEIGHTS_DIR)
+        sizes = {"meter": ship_meter(args.model, dest / "meter", dest / "performance")}
     else:  # one pre-trained LM: weights/performance or weights/score
         lm = load_model(args.model)
         sizes = {lm.config.kind: ship_lm(lm, args.out or WEIGHTS_DIR / lm.config.kind)}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from perf2score.errors import Perf2ScoreError
-from perf2score.evaluate.muster import evaluate_scores
+from perf2score.evaluate.meter import evaluate_meter
+from perf2score.evaluate.muster import comparable, evaluate_scores
 from perf2score.evaluate.mv2h import evaluate_mv2h
 from perf2score.score.reading import ScoreNotes, read_score
 
@@ -31,12 +32,16 @@ def evaluate(
     Keys: ``pitch_er``, ``missing_rate``, ``extra_rate``, ``onset_er``, ``offset_er``,
     ``e_avg``, ``voice_er``, ``hand_er`` (percent); ``mv2h`` and ``mv2h_multi_pitch``,
     ``mv2h_voice``, ``mv2h_meter``, ``mv2h_value``, ``mv2h_harmony`` (0–1); counts
-    ``n_gt``, ``n_est``, ``n_matched``.
+    ``n_gt``, ``n_est``, ``n_matched``; the meter metrics of ``evaluate.meter``
+    (``ts_note_acc``, ``ts_main_ok``, ``value_scale``, ``scale_ok``, ``irregular_measures``,
+    ``irregular_measures_gt``).
     """
     gt_notes = gt if isinstance(gt, ScoreNotes) else read_score(gt)
     est_notes = est if isinstance(est, ScoreNotes) else read_score(est)
     validate(gt_notes, est_notes)
-    result = evaluate_scores(gt_notes, est_notes).as_dict()
+    gt_same, est_same, matching = comparable(gt_notes, est_notes)  # one matching for both
+    result = evaluate_scores(gt_same, est_same, matching).as_dict()
+    result.update(evaluate_meter(gt_same, est_same, matching))
     if with_mv2h:
         mv2h = evaluate_mv2h(gt_notes, est_notes).as_dict()
         result["mv2h"] = mv2h.pop("mv2h")

@@ -21,20 +21,23 @@ from perf2score.midi.reading import Performance
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.values import close_gaps
 from perf2score.score.assembly import average_tempo
-from perf2score.shipped import SHIPPED_ADAPTER
+from perf2score.shipped import SHIPPED_ADAPTER, SHIPPED_METER
 
 if TYPE_CHECKING:  # torch is imported only when a model is loaded
     from perf2score.models.adapter import AlignedModel
+    from perf2score.models.meter_head import MeterModel
 
 
 @dataclass
 class NeuralModel:
     """An aligned model ready to convert with: the network (in eval mode), the settings it is
-    decoded with, and the folder it came from (``""`` when built in memory)."""
+    decoded with, the folder it came from (``""`` when built in memory) and the meter head
+    that places the bar lines (``None``: each decoded window's own bar lines)."""
 
     network: AlignedModel
     decoding: DecodeConfig
     folder: str = ""
+    meter: MeterModel | None = None
 
     def describe(self) -> dict:
         """What made a conversion: the model folder and its decoding settings."""
@@ -51,18 +54,32 @@ def model_folder(folder: str | os.PathLike | None = None) -> Path:
 
 
 def load_neural_model(
-    folder: str | os.PathLike | None = None, decoding: DecodeConfig | None = None
+    folder: str | os.PathLike | None = None,
+    decoding: DecodeConfig | None = None,
+    meter: str | os.PathLike | None = None,
 ) -> NeuralModel:
     """Load an aligned-model folder (default: the shipped model) with its ``decoding.json``
     (or ``decoding`` when given), for inference: LoRA weights are merged into the linear
-    layers they adapt (the same scores, one product instead of three)."""
+    layers they adapt (the same scores, one product instead of three). The meter head comes
+    from ``meter`` (default: the model folder's ``meter/`` when it has one, else the shipped
+    head), loaded only when the decoding places bar lines per piece."""
     from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
 
     folder = model_folder(folder)
     network = load_aligned(folder)
     merge_lora(network)
-    return NeuralModel(network, decoding or DecodeConfig.read(folder), str(folder))
+    decoding = decoding or DecodeConfig.read(folder)
+    head = None
+    if decoding.meter == "piece":
+        from perf2score.models.meter_head import load_meter
+
+        place = Path(meter) if meter else folder / "meter"
+        if not (place / "meter.json").is_file() and not meter:
+            place = SHIPPED_METER
+        if (place / "meter.json").is_file() or meter:
+            head = load_meter(place)
+    return NeuralModel(network, decoding, str(folder), head)
 
 
 def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None) -> NeuralModel:
@@ -114,14 +131,21 @@ def neural_attributes(
 
     attributes, drop = decode_windows(model.network, performance, model.decoding)
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
+    tpq = GRID_PER_QUARTER
+    if model.decoding.meter == "piece" and model.meter is not None:
+        from perf2score.neural.meter import piece_barring
+
+        attributes, onsets, tpq, _ = piece_barring(
+            attributes, drop, onsets, performance, model.meter, model.decoding
+        )
     respell(attributes, drop, onsets)
     if model.decoding.held_voice_quarters > 0:
         from perf2score.neural.voices import separate_voices
 
-        held = round(model.decoding.held_voice_quarters * GRID_PER_QUARTER)
+        held = round(model.decoding.held_voice_quarters * tpq)
         separate_voices(attributes, drop, onsets, held)
-    gap = round(model.decoding.legato_gap_quarters * GRID_PER_QUARTER)
+    gap = round(model.decoding.legato_gap_quarters * tpq)
     close_gaps(attributes, drop, onsets, min(gap, 2**40))  # capped: compared with int64 ticks
     timed = ~drop & ~attributes["is_grace"]
-    tempo = average_tempo(onsets[timed] / GRID_PER_QUARTER, performance.notes["onset_sec"][timed])
-    return attributes, GRID_PER_QUARTER, tempo, drop
+    tempo = average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
+    return attributes, tpq, tempo, drop

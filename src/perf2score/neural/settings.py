@@ -43,6 +43,11 @@ class DecodeConfig:
     # perf2score.neural.voices). Validation, shipped model, E_avg over 0, 1, 2: 8.43, 9.63,
     # 9.07 (offset 21.4, 27.4, 24.6; voice 34.2, 38.6, 36.2): the values it keeps are wrong
     held_voice_quarters: float = 0.0
+    # bar lines: "piece" re-bars the decoded piece in its main time signature with the bar
+    # phase tracked from the meter head (perf2score.neural.meter; needs the head: without
+    # one, as "window"); "window": each window's own bar lines
+    meter: str = "piece"
+    meter_change_cost: float = 4.0  # nats per change of bar phase (neural.meter)
 
     def __post_init__(self) -> None:
         if self.window < 2 or not 0 <= self.overlap < self.window:
@@ -59,6 +64,10 @@ class DecodeConfig:
             raise ValueError("need legato_gap_quarters >= 0")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
+        if self.meter not in ("piece", "window"):
+            raise ValueError("meter must be 'piece' or 'window'")
+        if not self.meter_change_cost >= 0:
+            raise ValueError("need meter_change_cost >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)

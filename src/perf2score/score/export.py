@@ -92,7 +92,8 @@ def _page_paths(path: Path, pages: int) -> list[Path]:
     ]
 
 
-def _png_pages(svgs: list[str]) -> list[bytes]:
+def png_pages(svgs: list[str]) -> list[bytes]:
+    """PNG images (``PNG_WIDTH`` pixels wide, white background) of SVG pages."""
     import cairosvg
 
     return [
@@ -101,17 +102,22 @@ def _png_pages(svgs: list[str]) -> list[bytes]:
     ]
 
 
+def engrave(musicxml: str) -> list[str]:
+    """Any MusicXML text engraved by verovio, one SVG document per page (A4)."""
+    toolkit = _toolkit(musicxml)
+    return [toolkit.renderToSVG(k) for k in range(1, toolkit.getPageCount() + 1)]
+
+
 def svg_pages(score: AssembledScore) -> list[str]:
     """The engraved score, one SVG document per page (verovio, A4)."""
-    toolkit = _toolkit(to_musicxml(score))
-    return [toolkit.renderToSVG(k) for k in range(1, toolkit.getPageCount() + 1)]
+    return engrave(to_musicxml(score))
 
 
 def pdf_document(svgs: list[str]) -> bytes:
     """A PDF of the engraved pages (each page rasterised at 150 dpi)."""
     from PIL import Image
 
-    images = [Image.open(io.BytesIO(png)).convert("RGB") for png in _png_pages(svgs)]
+    images = [Image.open(io.BytesIO(png)).convert("RGB") for png in png_pages(svgs)]
     buffer = io.BytesIO()
     images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=150.0)
     return buffer.getvalue()
@@ -136,7 +142,7 @@ def save(score: AssembledScore, path: str | os.PathLike, fmt: str | None = None)
     if fmt == "pdf":
         atomic_write(path, pdf_document(svgs))
         return [path]
-    pages = [svg.encode() for svg in svgs] if fmt == "svg" else _png_pages(svgs)
+    pages = [svg.encode() for svg in svgs] if fmt == "svg" else png_pages(svgs)
     paths = _page_paths(path, len(pages))
     for target, page in zip(paths, pages, strict=True):
         atomic_write(target, page)

@@ -7,6 +7,7 @@ A file has up to four tables, each optional (defaults below)::
     [adapter]    # align only: perf2score.models.adapter.AdapterConfig fields
     [decode]     # align only: perf2score.neural.settings.DecodeConfig fields (decoded
                  # validation; saved beside the adapter as decoding.json)
+    [meter]      # meter only: perf2score.models.meter_head.MeterConfig fields
     [data]       # where the prepared caches are, window length, synthetic share
     [augment]    # augmentation strengths
     [train]      # steps, batch, optimiser, schedule, validation, checkpoints, precision
@@ -22,6 +23,7 @@ from typing import Any
 from perf2score.errors import Perf2ScoreError
 from perf2score.models.adapter import AdapterConfig
 from perf2score.models.config import LMConfig
+from perf2score.models.meter_head import MeterConfig
 from perf2score.neural.settings import DecodeConfig
 from perf2score.shipped import SHIPPED_LMS
 
@@ -84,6 +86,7 @@ class RunConfig:
     base: BaseConfig = field(default_factory=BaseConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    meter: MeterConfig = field(default_factory=MeterConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -105,17 +108,17 @@ def _build(cls, table: dict, where: str):
 
 
 def run_config_from_dict(data: dict, kind: str) -> RunConfig:
-    """Build a ``RunConfig`` from parsed TOML; ``kind``: performance | score (an LM) or align."""
-    tables = {"data", "augment", "train"} | (
-        {"base", "adapter", "decode"} if kind == "align" else {"model"}
-    )
+    """Build a ``RunConfig`` from parsed TOML; ``kind``: performance | score (an LM), align
+    or meter."""
+    own = {"align": {"base", "adapter", "decode"}, "meter": {"base", "meter"}}
+    tables = {"data", "augment", "train"} | own.get(kind, {"model"})
     unknown = set(data) - tables
     if unknown:
         raise Perf2ScoreError(
             f"unknown tables {sorted(unknown)} (this task reads {sorted(tables)})"
         )
     model = dict(data.get("model", {}))
-    if kind == "align":
+    if kind in own:
         model["kind"] = kind = "score"  # unused: the base LMs define the architectures
     if model.setdefault("kind", kind) != kind:
         raise Perf2ScoreError(f"[model] kind = {model['kind']!r}, but this task trains {kind!r}")
@@ -124,6 +127,7 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         base=_build(BaseConfig, data.get("base", {}), "base"),
         adapter=_build(AdapterConfig, data.get("adapter", {}), "adapter"),
         decode=_build(DecodeConfig, data.get("decode", {}), "decode"),
+        meter=_build(MeterConfig, data.get("meter", {}), "meter"),
         data=_build(DataConfig, data.get("data", {}), "data"),
         augment=_build(AugmentConfig, data.get("augment", {}), "augment"),
         train=_build(TrainConfig, data.get("train", {}), "train"),

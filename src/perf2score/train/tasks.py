@@ -1,5 +1,6 @@
 """The training tasks by name: ``perf-lm`` (masked-note modelling), ``score-lm`` (next-note
-modelling) and ``align`` (fine-tuning the adapter between the two pre-trained LMs)."""
+modelling), ``align`` (fine-tuning the adapter between the two pre-trained LMs) and
+``meter`` (the downbeat/beat head on the frozen performance LM)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from perf2score.train.config import RunConfig
 from perf2score.train.datasets import AlignData, PerformanceLMData, ScoreLMData
 from perf2score.train.loop import Task, lm_forward
 
-KINDS = {"perf-lm": "performance", "score-lm": "score", "align": "align"}
+KINDS = {"perf-lm": "performance", "score-lm": "score", "align": "align", "meter": "meter"}
 
 
 def aligned_forward(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -45,6 +46,25 @@ def build_task(name: str, config: RunConfig) -> Task:
     if name not in KINDS:
         raise Perf2ScoreError(f"unknown task {name!r} (known: {', '.join(KINDS)})")
     torch.manual_seed(config.train.seed)  # the same initial weights for the same seed
+    if name == "meter":
+        from perf2score.models.meter_head import (
+            MeterModel,
+            load_meter_weights,
+            meter_forward,
+            save_meter,
+        )
+
+        performance = config.base.performance
+        return Task(
+            name,
+            MeterModel(load_model(performance), config.meter),
+            AlignData(config, "train"),
+            AlignData(config, "validation"),
+            config,
+            meter_forward,
+            lambda model, folder: save_meter(model, folder, performance),
+            load_meter_weights,
+        )
     if name == "align":
         from perf2score.train.validation import decoded_metrics, validation_excerpts
 

@@ -1,0 +1,75 @@
+"""A gallery for judging meter and bar lines by eye: per validation performance, the top of
+the first page of the ground truth, of the neural conversion with each window's own bar
+lines, and of the conversion with bar lines placed per piece, side by side (verovio, the
+package's own engraving).
+
+    .venv/bin/python benchmarks/meter_gallery.py --data .cache/prepared --out docs/gallery \
+        Chopin/Etudes_op_10/12/Gintov02 Schubert/Impromptu_op.90_D.899/3/Hou06M ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from dataclasses import replace
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from perf2score.conversion import convert
+from perf2score.data.cache import load_prepared, load_sources
+from perf2score.files import atomic_write
+from perf2score.midi import Performance
+from perf2score.neural.converter import load_neural_model
+from perf2score.score.export import engrave, png_pages
+from perf2score.score.musicxml import to_musicxml
+
+WIDTH = 760  # pixels per panel
+TOP = 0.42  # share of the first page shown (its first systems)
+
+
+def first_page(musicxml: str, label: str) -> Image.Image:
+    """The top of the first engraved page of ``musicxml``, ``WIDTH`` wide, labelled."""
+    page = Image.open(io.BytesIO(png_pages(engrave(musicxml)[:1])[0])).convert("RGB")
+    page = page.crop((0, 0, page.width, int(page.height * TOP)))
+    page = page.resize((WIDTH, round(page.height * WIDTH / page.width)), Image.LANCZOS)
+    framed = Image.new("RGB", (WIDTH, page.height + 28), "white")
+    framed.paste(page, (0, 28))
+    ImageDraw.Draw(framed).text((8, 6), label, fill="black")
+    return framed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("perf_ids", nargs="+")
+    parser.add_argument("--data", default=".cache/prepared")
+    parser.add_argument("--out", default="docs/gallery")
+    args = parser.parse_args()
+    piece_model = load_neural_model()
+    window_model = replace(piece_model, decoding=replace(piece_model.decoding, meter="window"))
+    asap = Path(load_sources(args.data)["asap"])
+    out = Path(args.out)
+    for perf_id in args.perf_ids:
+        prepared = load_prepared(args.data, perf_id)
+        performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
+        piece = "/".join(perf_id.split("/")[:-1])
+        truth = (asap / piece / "xml_score.musicxml").read_text()
+        panels = [first_page(truth, f"ground truth: {piece}")]
+        for label, model in (
+            ("window bar lines (before)", window_model),
+            ("piece barring (now)", piece_model),
+        ):
+            score = convert(performance, backend="neural", model=model).assembled
+            panels.append(first_page(to_musicxml(score), f"{label}: {perf_id.split('/')[-1]}"))
+        sheet = Image.new("RGB", (WIDTH * 3 + 20, max(p.height for p in panels)), "white")
+        for k, panel in enumerate(panels):
+            sheet.paste(panel, (k * (WIDTH + 10), 0))
+        buffer = io.BytesIO()
+        sheet.save(buffer, format="PNG", optimize=True)
+        name = perf_id.replace("/", "_").replace(".", "") + ".png"
+        atomic_write(out / name, buffer.getvalue())
+        print(out / name)
+
+
+if __name__ == "__main__":
+    main()

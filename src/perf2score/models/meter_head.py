@@ -1,0 +1,176 @@
+"""The meter head: per performed note, is it on a downbeat, is it on a beat?
+
+A small classifier over the frozen performance LM's hidden states (every layer, the
+embedding output included, concatenated and layer-normed; one hidden layer). It reads only
+the performance, so its evidence does not inherit the decoder's slips; the piece-level
+barring (``perf2score.score.barring``) turns it into one time signature and a tracked bar
+phase. Trained by ``perf2score train meter`` on the ASAP training performances (targets: the
+note's notated position is 0 in its measure / a multiple of its time signature's beat).
+
+Saved like the adapter: ``meter.safetensors`` (the head only) + ``meter.json`` (format,
+token-spec fingerprint, head config, the performance LM's config and its folder, relative).
+Shapes: B batch, T notes, C the LM width, L its layers + 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save
+from torch import nn
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.files import atomic_write
+from perf2score.models.config import LMConfig, check_token_spec
+from perf2score.models.lm import NoteLM
+from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, IGNORE_INDEX, spec_fingerprint
+
+QUESTIONS = ("downbeat", "beat")  # the head's binary outputs, in order
+METER_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    hidden: int = 256  # width of the hidden layer
+    dropout: float = 0.1
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MeterConfig:
+        return cls(**data)
+
+
+class MeterModel(nn.Module):
+    """The frozen performance LM and the meter head on its hidden states."""
+
+    def __init__(self, performance: NoteLM, config: MeterConfig | None = None):
+        super().__init__()
+        self.config = config or MeterConfig()
+        self.performance = performance
+        for parameter in performance.parameters():
+            parameter.requires_grad = False
+        width = performance.config.d_model * (performance.config.n_layers + 1)
+        self.head = nn.Sequential(
+            nn.LayerNorm(width),
+            nn.Linear(width, self.config.hidden),
+            nn.GELU(),
+            nn.Dropout(self.config.dropout),
+            nn.Linear(self.config.hidden, 2 * len(QUESTIONS)),
+        )
+
+    def train(self, mode: bool = True) -> MeterModel:
+        super().train(mode)
+        self.performance.eval()  # frozen: no dropout in the features
+        return self
+
+    def forward(
+        self, tokens: dict[str, torch.Tensor], padding: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Logits (B, T, 2) per question of ``QUESTIONS`` for performance tokens (B, T)."""
+        with torch.no_grad():
+            _, hidden = self.performance(tokens, padding=padding)
+        features = torch.cat(hidden, -1)  # (B, T, C * L)
+        out = self.head(features)  # (B, T, 2 * questions)
+        return {name: out[..., 2 * k : 2 * k + 2] for k, name in enumerate(QUESTIONS)}
+
+
+def meter_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Targets (B, T) per question (1 yes, 0 no, ``IGNORE_INDEX`` unknown) from score-token
+    targets (``AlignData``): on a downbeat = position 0; on a beat = position a multiple of
+    the beat (a denominator unit; three of them in 6/8, 9/8, 12/8). Grace notes, dropped
+    notes and padding are unknown."""
+    position = score_targets["position"]
+    signature = score_targets["time_signature"]
+    known = (position != IGNORE_INDEX) & (score_targets["grace"] == FIRST_VALUE)
+    grid = (position - FIRST_VALUE).clamp(min=0)
+    index = (signature - FIRST_VALUE).clamp(min=0)
+    numerator = index // len(DENOMINATORS) + 1
+    denominator = torch.tensor(DENOMINATORS, device=index.device)[index % len(DENOMINATORS)]
+    unit = 96 // denominator  # grid units (24 per quarter) of one denominator unit
+    compound = (numerator % 3 == 0) & (numerator > 3)
+    beat = torch.where(compound, 3 * unit, unit).clamp(min=1)
+    answers = {"downbeat": grid == 0, "beat": grid % beat == 0}
+    return {k: torch.where(known, v.long(), IGNORE_INDEX) for k, v in answers.items()}
+
+
+def meter_forward(model: MeterModel, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss and logits of the meter head on a batch of aligned windows; the targets of
+    ``meter_targets`` are added to ``batch["targets"]`` (so validation scores them)."""
+    targets = meter_targets(batch["targets"])
+    batch["targets"].update(targets)
+    logits = model(batch["performance"], padding=batch["padding"])
+    losses = [
+        F.cross_entropy(logits[k].flatten(0, 1).float(), targets[k].flatten(), ignore_index=-100)
+        for k in QUESTIONS
+    ]
+    return sum(losses) / len(losses), logits
+
+
+def save_meter(
+    model: MeterModel,
+    folder: str | os.PathLike,
+    performance: str | os.PathLike,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write ``meter.safetensors`` (the head; cast to ``dtype`` when given) and
+    ``meter.json`` into ``folder``; ``performance``: the folder of the performance LM it
+    reads (stored relative to ``folder``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        f"head.{k}": (v.to(dtype) if dtype is not None else v).detach().contiguous()
+        for k, v in model.head.state_dict().items()
+    }
+    config = {
+        "format": METER_FORMAT,
+        "token_spec": spec_fingerprint(),
+        "meter": asdict(model.config),
+        "performance": model.performance.config.to_dict(),
+        "base": os.path.relpath(Path(performance).resolve(), folder.resolve()),
+    }
+    atomic_write(folder / "meter.safetensors", save(state))
+    atomic_write(folder / "meter.json", json.dumps(config, indent=2) + "\n")
+
+
+def load_meter_weights(model: MeterModel, folder: str | os.PathLike) -> None:
+    """Load ``meter.safetensors`` into ``model``'s head."""
+    state = load_file(str(Path(folder) / "meter.safetensors"))
+    head = {k.removeprefix("head."): v.float() for k, v in state.items()}
+    try:
+        model.head.load_state_dict(head)
+    except RuntimeError as exc:
+        raise Perf2ScoreError(f"{folder}: meter weights do not fit this head") from exc
+
+
+def ship_meter(folder: str | os.PathLike, dest: str | os.PathLike, performance: Path) -> int:
+    """Copy a trained meter head (``folder``) into ``dest`` with fp16 weights, reading the
+    performance LM in ``performance`` (the one shipped beside it); returns bytes written."""
+    model = load_meter(folder)
+    save_meter(model, dest, performance, dtype=torch.float16)
+    return (Path(dest) / "meter.safetensors").stat().st_size
+
+
+def load_meter(folder: str | os.PathLike) -> MeterModel:
+    """A meter model from ``meter.json`` (its performance LM from the folder named there)."""
+    from perf2score.models.io import load_model
+
+    folder = Path(folder)
+    path = folder / "meter.json"
+    if not path.is_file() or not (folder / "meter.safetensors").is_file():
+        raise Perf2ScoreError(f"{folder}: no meter head (meter.json + meter.safetensors)")
+    try:
+        config = json.loads(path.read_text())
+        head = MeterConfig.from_dict(config["meter"])
+        LMConfig.from_dict(config["performance"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise Perf2ScoreError(f"{path}: invalid ({exc})") from exc
+    if config.get("format", 0) > METER_FORMAT:
+        raise Perf2ScoreError(f"{path}: format {config['format']} is newer than this version")
+    check_token_spec(config.get("token_spec"), folder)
+    model = MeterModel(load_model(folder / config["base"]), head)
+    load_meter_weights(model, folder)
+    return model.eval()

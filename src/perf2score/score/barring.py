@@ -1,0 +1,277 @@
+"""Piece-level bar lines: one time signature, a tracked downbeat phase, one value scale.
+
+A converter that decides the meter note by note (or window by window) writes whatever the
+local evidence suggests: 4/4 by default, a bar phase that moves where two windows disagree,
+values halved in one stretch. Here the whole piece is re-barred on one metrical grid, from
+per-note evidence: the probability that each performed note falls on a downbeat and on a
+beat (``perf2score.models.meter_head`` reads them off the performance LM).
+
+- A *candidate* is a value scale (``SCALES``: the decoded onsets and values ×½, ×1 or ×2)
+  and a time signature (``METERS``).
+- For each candidate a Viterbi pass over the onsets (``track_phase``) finds the downbeat
+  phase (on a 16th grid) that best explains which notes are on downbeats and beats, allowing
+  a change of phase (cost ``change_cost`` nats) where the decoded time slipped; the
+  candidate's score is that path's log likelihood plus a log-normal tempo prior on the
+  notated tempo (``tempo_prior``).
+- The best candidate is written by ``rebar``: slips closed by moving the later onsets
+  (``close_slips``), every measure regular, a pickup measure where the first notes come
+  before the first downbeat.
+
+Times are integer ticks at ``BAR_TICKS_PER_QUARTER`` (48 per quarter: halving a value on the
+1/24-quarter grid stays integral).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BAR_TICKS_PER_QUARTER = 48
+PHASE_STEP = BAR_TICKS_PER_QUARTER // 4  # downbeat phases are tried on every 16th
+SCALES = (0.5, 1.0, 2.0)
+METERS = ((2, 4), (3, 4), (4, 4), (2, 2), (3, 8), (6, 8), (9, 8), (12, 8), (3, 2))
+# notated tempo prior (quarters per minute, log-normal): the ASAP training scores' tempi
+# in score quarters per minute have median ~ 100 and spread ~ a factor 1.6 either way
+TEMPO_MEDIAN_QPM = 100.0
+TEMPO_LOG_SPREAD = 0.5
+
+
+@dataclass(frozen=True)
+class Barring:
+    """A metrical grid for a whole piece: onsets are ``scale`` × the decoded onsets (ticks at
+    ``BAR_TICKS_PER_QUARTER``), downbeats at ``phase`` + k × the measure length."""
+
+    scale: float
+    ts_num: int
+    ts_den: int
+    phase: int  # ticks, 0 <= phase < measure_ticks
+    score: float = 0.0  # log likelihood of the evidence (+ tempo prior), for comparisons
+
+    @property
+    def measure_ticks(self) -> int:
+        return self.ts_num * 4 * BAR_TICKS_PER_QUARTER // self.ts_den
+
+    @property
+    def beat_ticks(self) -> int:
+        unit = 4 * BAR_TICKS_PER_QUARTER // self.ts_den
+        return unit * 3 if compound(self.ts_num) else unit
+
+
+def compound(ts_num: int) -> bool:
+    """6/8, 9/8, 12/8: beats of three denominator units (as ASAP's beat annotations)."""
+    return ts_num % 3 == 0 and ts_num > 3
+
+
+@dataclass
+class Evidence:
+    """Per-note metrical evidence of the notes that count (not dropped, not grace notes):
+    onsets (K,) in ticks at ``BAR_TICKS_PER_QUARTER`` (decoded, unscaled), seconds (K,)
+    (performed onsets), and log probabilities (K,) of being / not being on a downbeat and
+    on a beat."""
+
+    onsets: np.ndarray
+    seconds: np.ndarray
+    downbeat: np.ndarray  # log P(on a downbeat)
+    not_downbeat: np.ndarray
+    beat: np.ndarray
+    not_beat: np.ndarray
+
+    @classmethod
+    def from_logits(
+        cls, onsets: np.ndarray, seconds: np.ndarray, downbeat: np.ndarray, beat: np.ndarray
+    ) -> Evidence:
+        """Evidence from logits (K,) of the two binary questions."""
+
+        def logs(logit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            logit = np.asarray(logit, dtype=np.float64)
+            return -np.logaddexp(0.0, -logit), -np.logaddexp(0.0, logit)
+
+        (db, not_db), (bt, not_bt) = logs(downbeat), logs(beat)
+        return cls(np.asarray(onsets, np.int64), np.asarray(seconds, float), db, not_db, bt, not_bt)
+
+
+def _clusters(onsets: np.ndarray, *values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(distinct onsets (C,), per-cluster sums (C,) of each of ``values`` (K,))."""
+    times, inverse = np.unique(onsets, return_inverse=True)
+    return times, [np.bincount(inverse, weights=v, minlength=len(times)) for v in values]
+
+
+def track_phase(
+    times: np.ndarray,
+    sums: list[np.ndarray],
+    barring: Barring,
+    change_cost: float,
+    beat_weight: float = 1.0,
+) -> tuple[np.ndarray, float]:
+    """(phase (C,) in ticks at each onset cluster, log likelihood of the best path).
+
+    ``times`` (C,) are the clusters' scaled onsets, ``sums`` their summed log probabilities
+    (downbeat, not downbeat, beat, not beat). A path scores each cluster by what its
+    position under the phase says (on a downbeat, on a beat, neither) and pays
+    ``change_cost`` for each change of phase (Viterbi)."""
+    length, beat = barring.measure_ticks, barring.beat_ticks
+    db, not_db, bt, not_bt = sums
+    phases = np.arange(0, length, PHASE_STEP)  # (S,)
+    offsets = (times[:, None] - phases[None, :]) % length  # (C, S)
+    on_downbeat = offsets == 0
+    on_beat = offsets % beat == 0
+    emission = np.where(on_downbeat, db[:, None], not_db[:, None]) + beat_weight * np.where(
+        on_beat, bt[:, None], not_bt[:, None]
+    )  # (C, S)
+    score = emission[0].copy()
+    back = np.zeros(emission.shape, dtype=np.int32)
+    states = np.arange(len(phases), dtype=np.int32)
+    for k in range(1, len(times)):
+        best = int(np.argmax(score))
+        switch = score[best] - change_cost
+        stay = score >= switch
+        back[k] = np.where(stay, states, best)
+        score = np.where(stay, score, switch) + emission[k]
+    path = np.zeros(len(times), dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for k in range(len(times) - 1, 0, -1):
+        path[k - 1] = back[k, path[k]]
+    return phases[path], float(score.max())
+
+
+def tempo_prior(barring: Barring, evidence: Evidence) -> float:
+    """Log density (nats, up to a constant) of the notated tempo under the prior: the
+    scaled score span over the performed span, in quarters per minute."""
+    span_s = float(np.ptp(evidence.seconds)) if len(evidence.seconds) else 0.0
+    span_q = float(np.ptp(evidence.onsets)) * barring.scale / BAR_TICKS_PER_QUARTER
+    if span_s <= 0 or span_q <= 0:
+        return 0.0
+    qpm = 60.0 * span_q / span_s
+    return -0.5 * (np.log(qpm / TEMPO_MEDIAN_QPM) / TEMPO_LOG_SPREAD) ** 2
+
+
+def choose_barring(
+    evidence: Evidence,
+    change_cost: float = 8.0,
+    tempo_weight: float = 1.0,
+    beat_weight: float = 1.0,
+    scales: tuple[float, ...] = SCALES,
+    meters: tuple[tuple[int, int], ...] = METERS,
+    prior: dict[tuple[float, int, int], float] | None = None,
+) -> tuple[Barring, np.ndarray, np.ndarray]:
+    """(the best ``Barring``, its clusters' scaled onsets (C,), their phases (C,)).
+
+    Every (scale, meter) candidate is tracked (``track_phase``) and scored by its path's log
+    likelihood plus ``tempo_weight`` × ``tempo_prior`` plus ``prior[(scale, num, den)]``
+    (nats; e.g. a bonus for what the decoder itself wrote)."""
+    prior = prior or {}
+    best: tuple[Barring, np.ndarray, np.ndarray] | None = None
+    for scale in scales:
+        scaled = np.rint(evidence.onsets * scale).astype(np.int64)
+        times, sums = _clusters(
+            scaled, evidence.downbeat, evidence.not_downbeat, evidence.beat, evidence.not_beat
+        )
+        for num, den in meters:
+            option = Barring(scale, num, den, 0)
+            phases, fit = track_phase(times, sums, option, change_cost, beat_weight)
+            total = fit + tempo_weight * tempo_prior(option, evidence)
+            total += prior.get((scale, num, den), 0.0)
+            if best is None or total > best[0].score:
+                option = Barring(scale, num, den, int(phases[0]) if len(phases) else 0, total)
+                best = (option, times, phases)
+    assert best is not None
+    return best
+
+
+def close_slips(
+    onsets: np.ndarray, times: np.ndarray, phases: np.ndarray, length: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(onsets (N,), cluster onsets (C,), their phases (C,)) after closing slips: at each
+    change of ``phases`` (C,) at the cluster onsets ``times`` (C,), that cluster and every
+    later onset of ``onsets`` (N,) move by the smallest shift (under half a measure) that
+    restores the first phase, when the move keeps the cluster after the one before;
+    otherwise time stays as it is and the new phase holds from there (the measure across
+    the change is irregular)."""
+    out, moved, phase_out = onsets.copy(), times.copy(), phases.copy()
+    shift = 0  # the shift already applied from the current cluster on
+    for k in range(1, len(times)):
+        if phases[k] == phases[k - 1]:
+            phase_out[k] = phase_out[k - 1]
+            continue
+        delta = int((phases[0] - phases[k]) % length)
+        if delta > length // 2:
+            delta -= length
+        if times[k] + delta <= times[k - 1] + shift:  # would reach back past its neighbour
+            phase_out[k] = (phases[k] + shift) % length
+            continue
+        out[onsets >= times[k]] += delta - shift
+        moved[k:] += delta - shift
+        shift = delta
+        phase_out[k] = phases[0]
+    return out, moved, phase_out
+
+
+def bar_lines(
+    times: np.ndarray, phases: np.ndarray, length: int, low: int, high: int
+) -> np.ndarray:
+    """(M + 1,) bar lines in ticks for clusters at ``times`` (C,, sorted) whose downbeat
+    phase is ``phases`` (C,), for notes from ``low`` to ``high`` (ticks): the downbeats of
+    each stretch of one phase, a pickup measure from ``low`` when it comes before the first
+    downbeat, and measures of ``length`` on to past ``high``."""
+    changes = np.flatnonzero(np.diff(phases) != 0) + 1
+    bounds = [min(low, int(times[0])), *times[changes].tolist(), max(high, int(times[-1])) + 1]
+    heads = [0, *changes.tolist()]
+    lines: list[int] = []
+    for lo, hi, head in zip(bounds[:-1], bounds[1:], heads, strict=True):
+        phase = int(phases[head])
+        start = phase + -(-(lo - phase) // length) * length  # the first downbeat from lo
+        lines.extend(range(start, hi, length))
+    if not lines or lines[0] > bounds[0]:
+        lines.insert(0, bounds[0])  # a pickup measure
+    end = lines[-1] + length
+    return np.array([*lines, end], dtype=np.int64)
+
+
+def rebar(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    barring: Barring,
+    lines: np.ndarray,
+) -> np.ndarray:
+    """``attributes`` (N,) re-barred: ``onsets`` (N,) are the new onsets and ``lines`` the
+    bar lines (``bar_lines``), ticks at ``BAR_TICKS_PER_QUARTER``; values are scaled by
+    ``barring.scale`` and every note is in its meter. Dropped notes take the measure of the
+    kept note before them."""
+    out = attributes.copy()
+    keep = ~drop
+    out["duration_ticks"] = np.rint(attributes["duration_ticks"] * barring.scale).astype(np.int64)
+    out["ts_num"], out["ts_den"] = barring.ts_num, barring.ts_den
+    if not keep.any():
+        return out
+    measure = np.clip(np.searchsorted(lines, onsets, side="right") - 1, 0, len(lines) - 2)
+    kept_rows = np.flatnonzero(keep)
+    source = kept_rows[
+        np.clip(np.searchsorted(kept_rows, np.arange(len(drop)), "right") - 1, 0, None)
+    ]
+    measure = np.where(keep, measure, measure[source])
+    out["measure"] = measure - measure[keep].min()
+    out["measure_length_ticks"] = lines[measure + 1] - lines[measure]
+    out["position_ticks"] = np.where(keep, np.maximum(onsets - lines[measure], 0), 0)
+    return out
+
+
+def apply_barring(
+    attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray, evidence: Evidence, **options
+) -> tuple[np.ndarray, np.ndarray, Barring]:
+    """(attributes, onsets (N,), the chosen ``Barring``): the decoded notes
+    ``attributes``/``drop``/``onsets`` (N,) (ticks at ``BAR_TICKS_PER_QUARTER``) re-barred on
+    the candidate ``choose_barring(evidence, **options)`` finds best, its slips closed."""
+    barring, times, phases = choose_barring(evidence, **options)
+    scaled = np.rint(onsets * barring.scale).astype(np.int64)
+    keep = ~drop
+    if not keep.any():
+        return rebar(attributes, drop, scaled, barring, np.zeros(2, np.int64)), scaled, barring
+    if len(times):
+        scaled, times, phases = close_slips(scaled, times, phases, barring.measure_ticks)
+    else:  # no timed note (grace notes only): one phase from the first onset
+        times, phases = scaled[keep][:1], np.zeros(1, np.int64)
+    low, high = int(scaled[keep].min()), int(scaled[keep].max())
+    lines = bar_lines(times, phases, barring.measure_ticks, low, high)
+    return rebar(attributes, drop, scaled, barring, lines), scaled, barring

@@ -1,0 +1,143 @@
+"""Piece-level bar lines (score/barring.py) and the meter metrics (evaluate/meter.py), on
+generated notes and evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perf2score.score.attributes import ATTRIBUTE_DTYPE, SCORE_NOTE_DTYPE
+from perf2score.score.barring import (
+    BAR_TICKS_PER_QUARTER,
+    Barring,
+    Evidence,
+    apply_barring,
+    bar_lines,
+    choose_barring,
+    close_slips,
+    tempo_prior,
+    track_phase,
+)
+from perf2score.score.reading import ScoreNotes
+
+Q = BAR_TICKS_PER_QUARTER
+
+
+def _evidence(onsets: np.ndarray, bar: int, phase: int, beat: int = Q, sure: float = 4.0):
+    """Evidence that says 'downbeat' exactly where (onset - phase) % bar == 0."""
+    on_downbeat = (onsets - phase) % bar == 0
+    on_beat = (onsets - phase) % beat == 0
+    seconds = onsets / Q * 0.6  # 100 quarters per minute
+    return Evidence.from_logits(
+        onsets, seconds, np.where(on_downbeat, sure, -sure), np.where(on_beat, sure, -sure)
+    )
+
+
+def _eighths(bars: int, per_bar: int, start: int = 0) -> np.ndarray:
+    return np.arange(start, start + bars * per_bar * Q // 2, Q // 2, dtype=np.int64)
+
+
+def test_the_phase_is_found_and_a_pickup_opens_the_piece():
+    onsets = _eighths(16, 6)  # 16 bars of 3/4 in eighths, the first downbeat at beat 3
+    evidence = _evidence(onsets, 3 * Q, 2 * Q)
+    barring, times, phases = choose_barring(evidence, scales=(1.0,))
+    assert (barring.ts_num, barring.ts_den, barring.phase) == (3, 4, 2 * Q)
+    assert np.all(phases == 2 * Q)
+    lines = bar_lines(times, phases, barring.measure_ticks, int(onsets[0]), int(onsets[-1]))
+    assert lines[0] == 0 and lines[1] == 2 * Q  # a two-beat pickup
+    assert np.all(np.diff(lines[1:]) == 3 * Q)
+
+
+def test_the_meter_follows_the_evidence_not_a_default():
+    onsets = _eighths(12, 6)
+    three = choose_barring(_evidence(onsets, 3 * Q, 0), scales=(1.0,))[0]
+    four = choose_barring(_evidence(onsets, 4 * Q, 0), scales=(1.0,))[0]
+    assert (three.ts_num, three.ts_den) == (3, 4)
+    assert (four.ts_num, four.ts_den) in ((4, 4), (2, 2))  # the same bar; beats break the tie
+    assert (four.ts_num, four.ts_den) == (4, 4)
+
+
+def test_a_slip_is_tracked_and_closed():
+    onsets = _eighths(16, 8)  # 4/4
+    slipped = np.where(onsets >= 32 * Q, onsets + Q // 4, onsets)  # a 16th too late from bar 9
+    evidence = Evidence.from_logits(
+        slipped,
+        onsets / Q * 0.5,
+        np.where(onsets % (4 * Q) == 0, 4.0, -4.0),
+        np.where(onsets % Q == 0, 4.0, -4.0),
+    )
+    option = Barring(1.0, 4, 4, 0)
+    times = np.unique(slipped)
+    sums = [
+        np.bincount(np.searchsorted(times, slipped), weights=v, minlength=len(times))
+        for v in (evidence.downbeat, evidence.not_downbeat, evidence.beat, evidence.not_beat)
+    ]
+    phases, _ = track_phase(times, sums, option, change_cost=4.0)
+    assert phases[0] == 0 and phases[-1] == Q // 4  # the phase moved with the slip
+    fixed, moved, kept = close_slips(slipped, times, phases, option.measure_ticks)
+    assert np.array_equal(fixed, onsets) and np.all(kept == 0)  # the slip is gone
+    assert np.array_equal(moved, np.unique(onsets))
+    never = track_phase(times, sums, option, change_cost=1e9)[0]
+    assert np.all(never == never[0])  # an unaffordable change keeps one phase
+
+
+def test_rebar_writes_regular_measures_in_the_chosen_meter():
+    n = 48
+    onsets = _eighths(8, 6)[:n]
+    attributes = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
+    attributes["pitch"] = 60 + np.arange(n) % 12
+    attributes["duration_ticks"] = Q // 2
+    attributes["ts_num"], attributes["ts_den"] = 4, 4  # what a decoder wrote
+    drop = np.zeros(n, bool)
+    drop[5] = True
+    out, new_onsets, barring = apply_barring(
+        attributes, drop, onsets, _evidence(onsets, 3 * Q, Q), scales=(1.0,)
+    )
+    kept = out[~drop]
+    assert (barring.ts_num, barring.ts_den) == (3, 4)
+    assert np.all(out["ts_num"] == 3) and np.all(out["ts_den"] == 4)
+    assert np.all((kept["position_ticks"] >= 0) & (kept["position_ticks"] < 3 * Q))
+    lengths = {
+        int(m): int(length)
+        for m, length in zip(kept["measure"], kept["measure_length_ticks"], strict=True)
+    }
+    assert lengths[0] == Q and all(v == 3 * Q for m, v in lengths.items() if m > 0)
+    assert out["measure"][5] == out["measure"][4]  # a dropped note follows its neighbour
+    assert np.array_equal(new_onsets[~drop], onsets[~drop])
+
+
+def test_the_tempo_prior_prefers_plausible_notated_tempi():
+    onsets = _eighths(8, 8)
+    evidence = Evidence.from_logits(
+        onsets, onsets / Q * 0.6, np.zeros(len(onsets)), np.zeros(len(onsets))
+    )
+    plain, halved, doubled = (tempo_prior(Barring(s, 4, 4, 0), evidence) for s in (1.0, 0.5, 2.0))
+    assert plain > halved and plain > doubled and plain == pytest.approx(0.0, abs=0.01)
+
+
+def _score(onsets_q, ts, measures_q, tpq=4, offsets_q=None):
+    notes = np.zeros(len(onsets_q), dtype=SCORE_NOTE_DTYPE)
+    notes["pitch"] = 60 + np.arange(len(onsets_q)) % 7
+    notes["onset_ticks"] = np.round(np.asarray(onsets_q) * tpq)
+    ends = np.asarray(offsets_q) if offsets_q is not None else np.asarray(onsets_q) + 1
+    notes["offset_ticks"] = np.round(ends * tpq)
+    notes["staff"] = 1
+    notes["voice"] = 1
+    starts = np.round(np.asarray(measures_q) * tpq).astype(np.int64)
+    return ScoreNotes(notes, tpq, starts, [(0, *ts)])
+
+
+def test_meter_metrics_on_controlled_damage():
+    from perf2score.evaluate.meter import evaluate_meter, irregular_measures, main_time_signature
+
+    onsets = np.arange(0, 24, 0.5)
+    truth = _score(onsets, (3, 4), np.arange(0, 24, 3))
+    same = evaluate_meter(truth, truth)
+    assert same["ts_note_acc"] == 1 and same["ts_main_ok"] == 1
+    assert same["value_scale"] == 1 and same["scale_ok"] == 1 and same["irregular_measures"] == 0
+    doubled = evaluate_meter(truth, _score(onsets * 2, (3, 4), np.arange(0, 48, 3)))
+    assert doubled["value_scale"] == 2 and doubled["scale_ok"] == 0
+    four = evaluate_meter(truth, _score(onsets, (4, 4), np.arange(0, 24, 4)))
+    assert four["ts_note_acc"] == 0 and four["ts_main_ok"] == 0 and four["scale_ok"] == 1
+    ragged = _score(onsets, (3, 4), [0, 3, 5, 8, 11, 14, 17, 20, 23])  # one 2-beat measure
+    assert irregular_measures(ragged) == 1 and main_time_signature(ragged) == (3, 4)
