@@ -79,6 +79,17 @@ def test_a_slip_is_tracked_and_closed():
     assert np.array_equal(moved, np.unique(onsets))
     never = track_phase(times, sums, option, change_cost=1e9)[0]
     assert np.all(never == never[0])  # an unaffordable change keeps one phase
+    attributes = np.zeros(len(onsets), dtype=ATTRIBUTE_DTYPE)
+    attributes["duration_ticks"] = Q // 2
+    drop = np.zeros(len(onsets), bool)
+    for close, expected in ((True, {4 * Q}), (False, {4 * Q, 4 * Q + Q // 4})):
+        out, new, _ = apply_barring(
+            attributes, drop, slipped, evidence, close=close, scales=(1.0,), meters=((4, 4),)
+        )
+        first = np.unique(out["measure"], return_index=True)[1]
+        lengths = out["measure_length_ticks"][first]
+        assert set(lengths.tolist()) == expected and len(lengths) == 16  # one longer measure
+        assert np.array_equal(new, onsets if close else slipped)
 
 
 def test_rebar_writes_regular_measures_in_the_chosen_meter():

@@ -97,6 +97,8 @@ def piece_barring(
         fine_onsets,
         evidence,
         change_cost=config.meter_change_cost,
+        jump_cost=config.meter_jump_cost,
+        close=config.meter_close_slips,
         scales=(1.0,),
         meters=(main_signature(attributes, drop),),
     )

@@ -103,13 +103,15 @@ def track_phase(
     barring: Barring,
     change_cost: float,
     beat_weight: float = 1.0,
+    jump_cost: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """(phase (C,) in ticks at each onset cluster, log likelihood of the best path).
 
     ``times`` (C,) are the clusters' scaled onsets, ``sums`` their summed log probabilities
     (downbeat, not downbeat, beat, not beat). A path scores each cluster by what its
     position under the phase says (on a downbeat, on a beat, neither) and pays
-    ``change_cost`` for each change of phase (Viterbi)."""
+    ``change_cost`` for each change of phase by a 16th (a slip of the decoded time) and
+    ``jump_cost`` (default: the same) for a larger change (Viterbi)."""
     length, beat = barring.measure_ticks, barring.beat_ticks
     db, not_db, bt, not_bt = sums
     phases = np.arange(0, length, PHASE_STEP)  # (S,)
@@ -119,15 +121,16 @@ def track_phase(
     emission = np.where(on_downbeat, db[:, None], not_db[:, None]) + beat_weight * np.where(
         on_beat, bt[:, None], not_bt[:, None]
     )  # (C, S)
+    apart = np.abs(phases[:, None] - phases[None, :])
+    apart = np.minimum(apart, length - apart)  # circular distance between phases
+    jump = change_cost if jump_cost is None else jump_cost
+    cost = np.where(apart == 0, 0.0, np.where(apart <= PHASE_STEP, change_cost, jump))  # (S, S)
     score = emission[0].copy()
     back = np.zeros(emission.shape, dtype=np.int32)
-    states = np.arange(len(phases), dtype=np.int32)
     for k in range(1, len(times)):
-        best = int(np.argmax(score))
-        switch = score[best] - change_cost
-        stay = score >= switch
-        back[k] = np.where(stay, states, best)
-        score = np.where(stay, score, switch) + emission[k]
+        candidates = score[:, None] - cost  # (from, to)
+        back[k] = np.argmax(candidates, 0)
+        score = candidates[back[k], np.arange(len(phases))] + emission[k]
     path = np.zeros(len(times), dtype=np.int64)
     path[-1] = int(np.argmax(score))
     for k in range(len(times) - 1, 0, -1):
@@ -148,7 +151,8 @@ def tempo_prior(barring: Barring, evidence: Evidence) -> float:
 
 def choose_barring(
     evidence: Evidence,
-    change_cost: float = 8.0,
+    change_cost: float = 4.0,
+    jump_cost: float | None = None,
     tempo_weight: float = 1.0,
     beat_weight: float = 1.0,
     scales: tuple[float, ...] = SCALES,
@@ -169,7 +173,7 @@ def choose_barring(
         )
         for num, den in meters:
             option = Barring(scale, num, den, 0)
-            phases, fit = track_phase(times, sums, option, change_cost, beat_weight)
+            phases, fit = track_phase(times, sums, option, change_cost, beat_weight, jump_cost)
             total = fit + tempo_weight * tempo_prior(option, evidence)
             total += prior.get((scale, num, den), 0.0)
             if best is None or total > best[0].score:
@@ -179,32 +183,55 @@ def choose_barring(
     return best
 
 
+SLIP_REACH = 8  # clusters searched on either side for room to close a slip backwards
+
+
 def close_slips(
     onsets: np.ndarray, times: np.ndarray, phases: np.ndarray, length: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(onsets (N,), cluster onsets (C,), their phases (C,)) after closing slips: at each
-    change of ``phases`` (C,) at the cluster onsets ``times`` (C,), that cluster and every
-    later onset of ``onsets`` (N,) move by the smallest shift (under half a measure) that
-    restores the first phase, when the move keeps the cluster after the one before;
-    otherwise time stays as it is and the new phase holds from there (the measure across
-    the change is irregular)."""
+    """(onsets (N,), cluster onsets (C,), their phases (C,)) after closing slips.
+
+    At each change of ``phases`` (C,) at the cluster onsets ``times`` (C,), the cluster
+    and every later onset of ``onsets`` (N,) move by the smallest shift (under half a
+    measure) that restores the first phase. A move backwards needs room: where the cluster
+    would reach its neighbour (a run of 16ths), the move is made at the nearest cluster
+    within ``SLIP_REACH`` that has room (the notes between keep the slip); where none has,
+    time stays as it is and the new phase holds from there (the measure across the change
+    is irregular)."""
     out, moved, phase_out = onsets.copy(), times.copy(), phases.copy()
-    shift = 0  # the shift already applied from the current cluster on
+    shift, done = 0, 0  # the shift applied from cluster ``done`` on
     for k in range(1, len(times)):
         if phases[k] == phases[k - 1]:
-            phase_out[k] = phase_out[k - 1]
             continue
         delta = int((phases[0] - phases[k]) % length)
         if delta > length // 2:
             delta -= length
-        if times[k] + delta <= times[k - 1] + shift:  # would reach back past its neighbour
-            phase_out[k] = (phases[k] + shift) % length
+        order = sorted(
+            range(max(done + 1, k - SLIP_REACH), min(len(times), k + SLIP_REACH + 1)),
+            key=lambda j: (abs(j - k), j),
+        )
+        room = [j for j in order if moved[j] + delta - shift > moved[j - 1]]
+        if delta - shift >= 0:
+            room = [k]
+        if not room:
             continue
-        out[onsets >= times[k]] += delta - shift
-        moved[k:] += delta - shift
-        shift = delta
-        phase_out[k] = phases[0]
-    return out, moved, phase_out
+        j = room[0]
+        out[onsets >= times[j]] += delta - shift
+        moved[j:] += delta - shift
+        shift, done = delta, j
+    for k in range(len(times)):  # the phase each cluster now has
+        phase_out[k] = (phases[k] + (moved[k] - times[k])) % length
+    return out, moved, _steady(phase_out)
+
+
+def _steady(phases: np.ndarray) -> np.ndarray:
+    """Phases with each cluster that differs from both neighbours' common phase set to it
+    (the notes left between a slip and the place it was closed)."""
+    out = phases.copy()
+    for k in range(1, len(out) - 1):
+        if out[k - 1] == out[k + 1] != out[k]:
+            out[k] = out[k - 1]
+    return out
 
 
 def bar_lines(
@@ -215,8 +242,11 @@ def bar_lines(
     each stretch of one phase, a pickup measure from ``low`` when it comes before the first
     downbeat, and measures of ``length`` on to past ``high``."""
     changes = np.flatnonzero(np.diff(phases) != 0) + 1
-    bounds = [min(low, int(times[0])), *times[changes].tolist(), max(high, int(times[-1])) + 1]
     heads = [0, *changes.tolist()]
+    # a stretch owns the time from just after the previous stretch's last onset to its own
+    # last onset: a downbeat of the old phase never falls between a slip and its new phase
+    ends = [int(times[c - 1]) + 1 for c in changes]
+    bounds = [min(low, int(times[0])), *ends, max(high, int(times[-1])) + 1]
     lines: list[int] = []
     for lo, hi, head in zip(bounds[:-1], bounds[1:], heads, strict=True):
         phase = int(phases[head])
@@ -258,20 +288,27 @@ def rebar(
 
 
 def apply_barring(
-    attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray, evidence: Evidence, **options
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    evidence: Evidence,
+    close: bool = True,
+    **options,
 ) -> tuple[np.ndarray, np.ndarray, Barring]:
     """(attributes, onsets (N,), the chosen ``Barring``): the decoded notes
     ``attributes``/``drop``/``onsets`` (N,) (ticks at ``BAR_TICKS_PER_QUARTER``) re-barred on
-    the candidate ``choose_barring(evidence, **options)`` finds best, its slips closed."""
+    the candidate ``choose_barring(evidence, **options)`` finds best, its slips closed
+    (``close``; otherwise the onsets stay as decoded and each change of phase makes the
+    measure across it irregular)."""
     barring, times, phases = choose_barring(evidence, **options)
     scaled = np.rint(onsets * barring.scale).astype(np.int64)
     keep = ~drop
     if not keep.any():
         return rebar(attributes, drop, scaled, barring, np.zeros(2, np.int64)), scaled, barring
-    if len(times):
-        scaled, times, phases = close_slips(scaled, times, phases, barring.measure_ticks)
-    else:  # no timed note (grace notes only): one phase from the first onset
+    if not len(times):  # no timed note (grace notes only): one phase from the first onset
         times, phases = scaled[keep][:1], np.zeros(1, np.int64)
+    elif close:
+        scaled, times, phases = close_slips(scaled, times, phases, barring.measure_ticks)
     low, high = int(scaled[keep].min()), int(scaled[keep].max())
     lines = bar_lines(times, phases, barring.measure_ticks, low, high)
     return rebar(attributes, drop, scaled, barring, lines), scaled, barring
