@@ -117,6 +117,16 @@ def test_rebar_writes_regular_measures_in_the_chosen_meter():
     assert np.array_equal(new_onsets[~drop], onsets[~drop])
 
 
+def test_nothing_to_bar_is_not_an_error():
+    attributes = np.zeros(3, dtype=ATTRIBUTE_DTYPE)
+    onsets = np.array([0, 24, 48])
+    empty = Evidence.from_logits(onsets[:0], onsets[:0] * 0.0, onsets[:0], onsets[:0])
+    for drop in (np.ones(3, bool), np.zeros(3, bool)):
+        out, _, barring = apply_barring(attributes, drop, onsets, empty, scales=(1.0,))
+        assert len(out) == 3 and barring.measure_ticks > 0
+        assert np.all(out["position_ticks"][~drop] < out["measure_length_ticks"][~drop])
+
+
 def test_the_tempo_prior_prefers_plausible_notated_tempi():
     onsets = _eighths(8, 8)
     evidence = Evidence.from_logits(

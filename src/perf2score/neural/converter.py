@@ -70,21 +70,33 @@ def load_neural_model(
     network = load_aligned(folder)
     merge_lora(network)
     decoding = decoding or DecodeConfig.read(folder)
-    head = None
-    if decoding.meter == "piece":
-        from perf2score.models.meter_head import load_meter
+    return NeuralModel(network, decoding, str(folder), meter_head(decoding, folder, meter))
 
-        place = Path(meter) if meter else folder / "meter"
-        if not (place / "meter.json").is_file() and not meter:
-            place = SHIPPED_METER
-        if (place / "meter.json").is_file() or meter:
-            head = load_meter(place)
-    return NeuralModel(network, decoding, str(folder), head)
+
+def meter_head(
+    decoding: DecodeConfig,
+    folder: Path | None = None,
+    meter: str | os.PathLike | None = None,
+) -> MeterModel | None:
+    """The meter head a model decodes with: none unless ``decoding.meter`` is "piece";
+    then ``meter`` when given, else the model folder's ``meter/``, else the shipped one
+    (``None`` when the package has none)."""
+    if decoding.meter != "piece":
+        return None
+    from perf2score.models.meter_head import load_meter
+
+    if meter:
+        return load_meter(meter)
+    for place in ([folder / "meter"] if folder else []) + [SHIPPED_METER]:
+        if (place / "meter.json").is_file():
+            return load_meter(place)
+    return None
 
 
 def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None) -> NeuralModel:
     """A ``NeuralModel`` from what a caller holds: one already (returned as is), a bare
-    ``AlignedModel`` (default decoding settings), or a folder (``None``: the shipped one)."""
+    ``AlignedModel`` (default decoding settings, the shipped meter head), or a folder
+    (``None``: the shipped one)."""
     if isinstance(model, NeuralModel):
         return model
     if model is None or isinstance(model, (str, os.PathLike)):
@@ -92,7 +104,7 @@ def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None
     from perf2score.models.adapter import AlignedModel
 
     if isinstance(model, AlignedModel):
-        return NeuralModel(model.eval(), DecodeConfig())
+        return NeuralModel(model.eval(), DecodeConfig(), meter=meter_head(DecodeConfig()))
     raise Perf2ScoreError(
         f"model must be a folder, a NeuralModel or an AlignedModel, not {type(model).__name__}"
     )

@@ -115,6 +115,8 @@ def track_phase(
     length, beat = barring.measure_ticks, barring.beat_ticks
     db, not_db, bt, not_bt = sums
     phases = np.arange(0, length, PHASE_STEP)  # (S,)
+    if not len(times):
+        return np.zeros(0, dtype=np.int64), 0.0
     offsets = (times[:, None] - phases[None, :]) % length  # (C, S)
     on_downbeat = offsets == 0
     on_beat = offsets % beat == 0
@@ -141,7 +143,9 @@ def track_phase(
 def tempo_prior(barring: Barring, evidence: Evidence) -> float:
     """Log density (nats, up to a constant) of the notated tempo under the prior: the
     scaled score span over the performed span, in quarters per minute."""
-    span_s = float(np.ptp(evidence.seconds)) if len(evidence.seconds) else 0.0
+    if len(evidence.onsets) < 2:
+        return 0.0
+    span_s = float(np.ptp(evidence.seconds))
     span_q = float(np.ptp(evidence.onsets)) * barring.scale / BAR_TICKS_PER_QUARTER
     if span_s <= 0 or span_q <= 0:
         return 0.0
