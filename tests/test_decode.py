@@ -17,7 +17,7 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.models import LMConfig, NoteLM
 from perf2score.models.adapter import AdapterConfig, AlignedModel
-from perf2score.models.io import save_aligned, save_model
+from perf2score.models.io import load_model, save_aligned, save_model
 from perf2score.neural.converter import respell
 from perf2score.neural.decode import (
     FIRST_VALUE,
@@ -372,3 +372,32 @@ def test_windows_decoded_in_bounded_batches_give_the_same_score(aligned, monkeyp
     parts = decode_windows(model, performance, config)
     assert (whole[1] == parts[1]).all()
     assert all((whole[0][f] == parts[0][f]).all() for f in whole[0].dtype.names)
+
+
+def test_the_meter_head_reads_the_decoders_states_and_gets_the_same_evidence(aligned):
+    from perf2score.models.meter_head import MeterModel
+    from perf2score.neural.converter import NeuralModel, share_states
+    from perf2score.neural.decode import decode_many, shares_performance_lm
+    from perf2score.neural.meter import meter_logits
+
+    model, folder = aligned
+    torch.manual_seed(1)
+    copy = MeterModel(load_model(folder.parent / "performance")).eval()  # same weights
+    head = share_states(model, copy)
+    assert shares_performance_lm(model, head)  # it now reads the decoder's own LM
+    performance, _ = _performance(300)  # two windows of 256 overlapping by 64
+    config = DecodeConfig()
+    odds: list[np.ndarray] = []
+    shared = decode_many(model, [performance], config, head, odds)[0]
+    assert odds[0].shape == (300, 2)
+    alone = meter_logits(head, performance, config.window, config.overlap)
+    assert np.allclose(odds[0], alone, atol=1e-4)
+    plain = decode_many(model, [performance], config)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(shared, plain, strict=True))
+    other = MeterModel(NoteLM(LMConfig(kind="performance", **TINY)))  # other weights
+    assert not shares_performance_lm(model, share_states(model, other))
+    with pytest.raises(ValueError, match="does not read"):
+        decode_many(model, [performance], config, other, [])
+    converted = convert(performance, model=NeuralModel(model, config, meter=head))
+    measures = converted.assembled.measures
+    assert len({(m.ts_num, m.ts_den) for m in measures}) == 1  # one meter for the piece

@@ -206,11 +206,16 @@ class AlignedModel(nn.Module):
                 for p in (*module.down.parameters(), *module.up.parameters()):
                     p.requires_grad = True
 
-    def encode(self, performance: dict[str, torch.Tensor], padding=None) -> list[tuple]:
-        """Per score layer, the adapter's keys and values of a performance (B, M) window."""
+    def encode(
+        self, performance: dict[str, torch.Tensor], padding=None, states: list | None = None
+    ) -> list[tuple]:
+        """Per score layer, the adapter's keys and values of a performance (B, M) window;
+        ``states``, when given, receives the performance LM's hidden states [(B, M, C)] * L."""
         frozen = self.config.mode == "frozen"
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             _, hidden = self.performance(performance, padding=padding)  # [(B, M, C)] * (L)
+        if states is not None:
+            states.extend(hidden)
         stacked = torch.stack(hidden)  # (L, B, M, C)
         return [
             adapter.memory(stacked[sources])

@@ -73,9 +73,14 @@ class MeterModel(nn.Module):
         """Logits (B, T, 2) per question of ``QUESTIONS`` for performance tokens (B, T)."""
         with torch.no_grad():
             _, hidden = self.performance(tokens, padding=padding)
-        features = torch.cat(hidden, -1)  # (B, T, C * L)
-        out = self.head(features)  # (B, T, 2 * questions)
+        out = self.head(torch.cat(hidden, -1))  # (B, T, 2 * questions) from (B, T, C * L)
         return {name: out[..., 2 * k : 2 * k + 2] for k, name in enumerate(QUESTIONS)}
+
+    def odds(self, hidden: list[torch.Tensor]) -> torch.Tensor:
+        """(B, T, questions) log-odds of yes from the performance LM's hidden states
+        [(B, T, C)] * L (computed elsewhere, e.g. by the decoder's encoder pass)."""
+        out = self.head(torch.cat(list(hidden), -1))  # (B, T, 2 * questions)
+        return out[..., 1::2] - out[..., 0::2]
 
 
 def meter_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -70,7 +70,21 @@ def load_neural_model(
     network = load_aligned(folder)
     merge_lora(network)
     decoding = decoding or DecodeConfig.read(folder)
-    return NeuralModel(network, decoding, str(folder), meter_head(decoding, folder, meter))
+    head = share_states(network, meter_head(decoding, folder, meter))
+    return NeuralModel(network, decoding, str(folder), head)
+
+
+def share_states(network: AlignedModel, head: MeterModel | None) -> MeterModel | None:
+    """``head``, made to read ``network``'s own performance LM when the two hold the same
+    frozen weights (then decoding hands it the states of its encoder pass)."""
+    if head is None or network.config.mode != "frozen":
+        return head
+    mine, theirs = network.performance.state_dict(), head.performance.state_dict()
+    if mine.keys() == theirs.keys() and all(
+        mine[k].shape == theirs[k].shape and bool((mine[k] == theirs[k]).all()) for k in mine
+    ):
+        head.performance = network.performance
+    return head
 
 
 def meter_head(
@@ -104,7 +118,9 @@ def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None
     from perf2score.models.adapter import AlignedModel
 
     if isinstance(model, AlignedModel):
-        return NeuralModel(model.eval(), DecodeConfig(), meter=meter_head(DecodeConfig()))
+        return NeuralModel(
+            model.eval(), DecodeConfig(), meter=share_states(model, meter_head(DecodeConfig()))
+        )
     raise Perf2ScoreError(
         f"model must be a folder, a NeuralModel or an AlignedModel, not {type(model).__name__}"
     )
@@ -139,16 +155,27 @@ def neural_attributes(
     performance: Performance, model: NeuralModel
 ) -> tuple[np.ndarray, int, float, np.ndarray]:
     """(attributes (N,), ticks per quarter, tempo in quarters/min, drop (N,)) of a performance."""
-    from perf2score.neural.decode import decode_windows, measure_grid
+    from perf2score.neural.decode import decode_many, measure_grid, shares_performance_lm
 
-    attributes, drop = decode_windows(model.network, performance, model.decoding)
+    piece = model.decoding.meter == "piece" and model.meter is not None
+    shared = piece and shares_performance_lm(model.network, model.meter)
+    odds: list[np.ndarray] = []
+    attributes, drop = decode_many(
+        model.network, [performance], model.decoding, model.meter if shared else None, odds
+    )[0]
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     tpq = GRID_PER_QUARTER
-    if model.decoding.meter == "piece" and model.meter is not None:
+    if piece:
         from perf2score.neural.meter import piece_barring
 
         attributes, onsets, tpq, _ = piece_barring(
-            attributes, drop, onsets, performance, model.meter, model.decoding
+            attributes,
+            drop,
+            onsets,
+            performance,
+            model.meter,
+            model.decoding,
+            odds[0] if shared else None,
         )
     respell(attributes, drop, onsets)
     if model.decoding.held_voice_quarters > 0:

@@ -21,6 +21,7 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.models.adapter import AlignedModel
 from perf2score.models.lm import score_step_inputs
+from perf2score.models.meter_head import MeterModel
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score
@@ -156,11 +157,17 @@ def _decode_batch(
     onset: torch.Tensor,
     out: dict[str, torch.Tensor],
     config: DecodeConfig,
+    meter: MeterModel | None = None,
+    odds: torch.Tensor | None = None,
 ) -> None:
     """Decode a batch of windows note by note into ``out`` (views, (B, T) each, in place):
-    ``perf`` the performance tokens, ``padding``/``pitch``/``onset`` (B, T)."""
+    ``perf`` the performance tokens, ``padding``/``pitch``/``onset`` (B, T); with a
+    ``meter`` head reading the same performance LM, its log-odds go into ``odds`` (B, T, 2)."""
     B, T = padding.shape
-    memory = model.encode(perf, padding)
+    states: list[torch.Tensor] = []
+    memory = model.encode(perf, padding, states)
+    if meter is not None and odds is not None:
+        odds[:] = meter.odds(states)
     cache = model.score.new_cache()
     previous = {k: torch.full((B, 1), BOS, dtype=torch.long) for k in SCORE_NAMES}
     state = _Timeline(B, config)
@@ -190,12 +197,27 @@ def _decode_batch(
         state.advance(chosen, ~dropped, gap)
 
 
+def shares_performance_lm(model: AlignedModel, meter: MeterModel | None) -> bool:
+    """Whether ``meter`` reads the very performance LM of ``model`` (then decoding computes
+    its evidence from the encoder pass it makes anyway)."""
+    return meter is not None and meter.performance is model.performance
+
+
 @torch.no_grad()
 def decode_many(
-    model: AlignedModel, performances: list[Performance], config: DecodeConfig = DEFAULT
+    model: AlignedModel,
+    performances: list[Performance],
+    config: DecodeConfig = DEFAULT,
+    meter: MeterModel | None = None,
+    odds: list[np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``decode_windows`` for several performances at once (their windows side by side, at
-    most ``MAX_BATCH_WINDOWS`` at a time)."""
+    most ``MAX_BATCH_WINDOWS`` at a time). With a ``meter`` head that reads the model's own
+    performance LM (``shares_performance_lm``) and a list ``odds``, the head's log-odds
+    (N, 2) per performance are appended to ``odds`` (each note from the window where it is
+    kept, as ``neural.meter.meter_logits``)."""
+    if meter is not None and not shares_performance_lm(model, meter):
+        raise ValueError("the meter head does not read this model's performance LM")
     if config.window > model.score.config.max_notes:
         raise Perf2ScoreError(
             f"decoding window {config.window} exceeds the model's {model.score.config.max_notes}"
@@ -219,6 +241,7 @@ def decode_many(
         pitch[b, : e - s] = torch.from_numpy(notes["pitch"][s:e].astype(np.int64))
         onset[b, : e - s] = torch.from_numpy(notes["onset_sec"][s:e])
     out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
+    window_odds = torch.zeros(B, T, 2) if meter is not None else None
     for first in range(0, B, MAX_BATCH_WINDOWS):  # memory bounded whatever the length
         rows = slice(first, min(first + MAX_BATCH_WINDOWS, B))
         _decode_batch(
@@ -229,6 +252,8 @@ def decode_many(
             onset[rows],
             {k: v[rows] for k, v in out.items()},
             config,
+            meter,
+            window_odds[rows] if window_odds is not None else None,
         )
     results = []
     for index, performance in enumerate(performances):
@@ -236,6 +261,12 @@ def decode_many(
         spans = [jobs[b][1:] for b in rows]
         ids = {k: v[rows] for k, v in out.items()}
         results.append(_stitch(ids, spans, performance.notes["pitch"], config))
+        if window_odds is not None and odds is not None:
+            piece = np.zeros((len(performance.notes), 2), dtype=np.float32)
+            for b, (s, e) in zip(rows, spans, strict=True):
+                keep_from = s if s == 0 else s + config.overlap // 2
+                piece[keep_from:e] = window_odds[b, keep_from - s : e - s].numpy()
+            odds.append(piece)
     return results
 
 

@@ -77,17 +77,20 @@ def piece_barring(
     performance: Performance,
     meter: MeterModel,
     config: DecodeConfig,
+    odds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, Barring]:
     """(attributes, onsets (N,), ticks per quarter, the barring): the decoded notes
     (``attributes``/``drop``/``onsets`` (N,) at ``GRID_PER_QUARTER``) re-barred in their
-    main time signature with the bar phase tracked from the meter head's evidence."""
+    main time signature with the bar phase tracked from the meter head's evidence
+    (``odds`` (N, 2) when the decoder computed it, else ``meter_logits``)."""
     factor = BAR_TICKS_PER_QUARTER // GRID_PER_QUARTER
     fine = attributes.copy()
     for name in ("position_ticks", "duration_ticks", "measure_length_ticks"):
         fine[name] = attributes[name] * factor
     fine_onsets = onsets * factor
     timed = ~drop & ~attributes["is_grace"]
-    odds = meter_logits(meter, performance, config.window, config.overlap)
+    if odds is None:
+        odds = meter_logits(meter, performance, config.window, config.overlap)
     evidence = Evidence.from_logits(
         fine_onsets[timed], performance.notes["onset_sec"][timed], odds[timed, 0], odds[timed, 1]
     )
