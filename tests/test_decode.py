@@ -24,9 +24,9 @@ from perf2score.neural.decode import (
     _bar_and_position,
     _stitch,
     _Timeline,
-    _windows,
     decode_windows,
     measure_grid,
+    windows,
 )
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.score import encode_score
@@ -67,7 +67,7 @@ def _performance(n: int = 150) -> tuple[Performance, np.ndarray]:
 
 def test_windows_cover_every_note_once_in_the_middle():
     for n in (1, 40, 48, 49, 200):
-        spans = _windows(n, 48, 16)
+        spans = windows(n, 48, 16)
         assert spans[0][0] == 0 and spans[-1][1] == n
         assert all(e - s <= 48 for s, e in spans)
         assert all(b[0] < a[1] for a, b in itertools.pairwise(spans))  # overlaps
@@ -99,7 +99,7 @@ def test_windows_are_stitched_into_one_measure_sequence():
     targets["position_ticks"] = onset % 96
     targets["duration_ticks"] = 24
     targets["staff"], targets["voice"] = 1, 1
-    spans = _windows(n, 48, 16)
+    spans = windows(n, 48, 16)
     out = {}
     for b, (s, e) in enumerate(spans):
         tokens, _ = encode_score(targets[s:e], GRID_PER_QUARTER)
@@ -134,7 +134,7 @@ def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
     targets["measure_length_ticks"], targets["ts_num"], targets["ts_den"] = 96, 4, 4
     targets["duration_ticks"], targets["staff"], targets["voice"] = 12, 1, 1
     targets["pitch"] = 60
-    spans = _windows(n, 48, 16)
+    spans = windows(n, 48, 16)
     assert len(spans) == 2
     shifted = [targets.copy(), targets.copy()]
     for k, phase in enumerate((0, 24)):

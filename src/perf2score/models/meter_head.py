@@ -78,7 +78,7 @@ class MeterModel(nn.Module):
 
     def odds(self, hidden: list[torch.Tensor]) -> torch.Tensor:
         """(B, T, questions) log-odds of yes from the performance LM's hidden states
-        [(B, T, C)] * L (computed elsewhere, e.g. by the decoder's encoder pass)."""
+        [(B, T, C)] * L (e.g. those of the decoder's encoder pass)."""
         out = self.head(torch.cat(list(hidden), -1))  # (B, T, 2 * questions)
         return out[..., 1::2] - out[..., 0::2]
 
@@ -109,7 +109,9 @@ def meter_forward(model: MeterModel, batch: dict) -> tuple[torch.Tensor, dict[st
     batch["targets"].update(targets)
     logits = model(batch["performance"], padding=batch["padding"])
     losses = [
-        F.cross_entropy(logits[k].flatten(0, 1).float(), targets[k].flatten(), ignore_index=-100)
+        F.cross_entropy(
+            logits[k].flatten(0, 1).float(), targets[k].flatten(), ignore_index=IGNORE_INDEX
+        )
         for k in QUESTIONS
     ]
     return sum(losses) / len(losses), logits

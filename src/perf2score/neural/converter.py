@@ -61,8 +61,8 @@ def load_neural_model(
     """Load an aligned-model folder (default: the shipped model) with its ``decoding.json``
     (or ``decoding`` when given), for inference: LoRA weights are merged into the linear
     layers they adapt (the same scores, one product instead of three). The meter head comes
-    from ``meter`` (default: the model folder's ``meter/`` when it has one, else the shipped
-    head), loaded only when the decoding places bar lines per piece."""
+    from the folder ``meter`` (default: the shipped head), loaded only when the decoding
+    places bar lines per piece."""
     from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
 
@@ -70,7 +70,7 @@ def load_neural_model(
     network = load_aligned(folder)
     merge_lora(network)
     decoding = decoding or DecodeConfig.read(folder)
-    head = share_states(network, meter_head(decoding, folder, meter))
+    head = share_states(network, meter_head(decoding, meter))
     return NeuralModel(network, decoding, str(folder), head)
 
 
@@ -87,24 +87,17 @@ def share_states(network: AlignedModel, head: MeterModel | None) -> MeterModel |
     return head
 
 
-def meter_head(
-    decoding: DecodeConfig,
-    folder: Path | None = None,
-    meter: str | os.PathLike | None = None,
-) -> MeterModel | None:
+def meter_head(decoding: DecodeConfig, meter: str | os.PathLike | None = None) -> MeterModel | None:
     """The meter head a model decodes with: none unless ``decoding.meter`` is "piece";
-    then ``meter`` when given, else the model folder's ``meter/``, else the shipped one
-    (``None`` when the package has none)."""
+    then the folder ``meter`` when given, else the shipped one (``None`` when the package
+    has none)."""
     if decoding.meter != "piece":
         return None
     from perf2score.models.meter_head import load_meter
 
     if meter:
         return load_meter(meter)
-    for place in ([folder / "meter"] if folder else []) + [SHIPPED_METER]:
-        if (place / "meter.json").is_file():
-            return load_meter(place)
-    return None
+    return load_meter(SHIPPED_METER) if (SHIPPED_METER / "meter.json").is_file() else None
 
 
 def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None) -> NeuralModel:

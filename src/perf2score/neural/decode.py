@@ -23,6 +23,7 @@ from perf2score.models.adapter import AlignedModel
 from perf2score.models.lm import score_step_inputs
 from perf2score.models.meter_head import MeterModel
 from perf2score.neural.settings import DecodeConfig
+from perf2score.score.barring import assign_measures
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score
 from perf2score.tokens.spec import BOS, FIRST_VALUE, PAD, SCORE_STREAMS, STREAMS
@@ -31,10 +32,17 @@ SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
 DEFAULT = DecodeConfig()
 
 
-def _windows(n: int, window: int, overlap: int) -> list[tuple[int, int]]:
+def windows(n: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, end) of the windows of ``window`` notes overlapping by ``overlap`` over n."""
     step = max(window - overlap, 1)
     starts = list(range(0, max(n - overlap, 1), step))
     return [(s, min(s + window, n)) for s in starts]
+
+
+def kept_from(start: int, overlap: int) -> int:
+    """The first note a window starting at ``start`` contributes: windows after the first
+    hand over in the middle of their overlap."""
+    return start if start == 0 else start + overlap // 2
 
 
 def _alter_table() -> torch.Tensor:
@@ -226,7 +234,7 @@ def decode_many(
     window, overlap = config.window, config.overlap
     jobs = []  # (performance index, start, end)
     for index, performance in enumerate(performances):
-        jobs += [(index, s, e) for s, e in _windows(len(performance.notes), window, overlap)]
+        jobs += [(index, s, e) for s, e in windows(len(performance.notes), window, overlap)]
     tokens = [encode_performance(p) for p in performances]
     B, T = len(jobs), max(e - s for _, s, e in jobs)
     perf = {k: torch.full((B, T), PAD, dtype=torch.long) for k in tokens[0]}
@@ -264,7 +272,7 @@ def decode_many(
         if window_odds is not None and odds is not None:
             piece = np.zeros((len(performance.notes), 2), dtype=np.float32)
             for b, (s, e) in zip(rows, spans, strict=True):
-                keep_from = s if s == 0 else s + config.overlap // 2
+                keep_from = kept_from(s, config.overlap)
                 piece[keep_from:e] = window_odds[b, keep_from - s : e - s].numpy()
             odds.append(piece)
     return results
@@ -334,7 +342,7 @@ def _stitch(
         if attributes is None:
             attributes = np.zeros(n, dtype=window_attrs.dtype)
         window_onsets, window_bars = measure_grid(window_attrs, window_drop)
-        keep_from = s if b == 0 else s + config.overlap // 2
+        keep_from = kept_from(s, config.overlap)
         offset = 0
         if previous is not None:
             p_start, p_onsets, p_kept = previous
@@ -381,15 +389,5 @@ def _rebar(
         bars = np.concatenate([[low], bars])
     if onsets[keep].max() >= bars[-1]:
         bars = np.concatenate([bars, [int(onsets[keep].max()) + 1]])
-    measure = np.searchsorted(bars, onsets, side="right") - 1
-    measure = np.clip(measure, 0, len(bars) - 2)
-    kept_rows = np.flatnonzero(keep)
-    source = kept_rows[
-        np.clip(np.searchsorted(kept_rows, np.arange(len(drop)), "right") - 1, 0, None)
-    ]
-    measure = np.where(keep, measure, measure[source])
-    first = int(measure[keep].min())
-    attributes["measure"] = measure - first
-    attributes["measure_length_ticks"] = bars[measure + 1] - bars[measure]
-    attributes["position_ticks"] = np.where(keep, onsets - bars[measure], 0)
+    assign_measures(attributes, drop, onsets, bars)
     return attributes, drop

@@ -21,41 +21,38 @@ from perf2score.score.barring import BAR_TICKS_PER_QUARTER, Barring, Evidence, a
 if TYPE_CHECKING:
     from perf2score.models.meter_head import MeterModel
 
-MAX_BATCH_WINDOWS = 64  # windows read side by side at most (memory stays bounded)
-
 
 def meter_logits(
     model: MeterModel, performance: Performance, window: int = 256, overlap: int = 64
 ) -> np.ndarray:
-    """(N, 2) log-odds that each performed note is on a downbeat and on a beat; windows of
-    ``window`` notes overlapping by ``overlap``, each note read from the window where it
-    is furthest from an edge."""
+    """(N, 2) log-odds that each performed note is on a downbeat and on a beat, read in the
+    decoder's windows (``neural.decode.windows``, each note from the window that keeps it);
+    for a head that does not read the decoder's own performance LM (the decoder hands the
+    others its states, ``decode_many(..., meter, odds)``)."""
     import torch
 
+    from perf2score.neural.decode import MAX_BATCH_WINDOWS, kept_from, windows
     from perf2score.tokens.performance import encode_performance
     from perf2score.tokens.spec import PAD
 
     n = len(performance.notes)
     tokens = encode_performance(performance)
-    step = max(window - overlap, 1)
-    starts = list(range(0, max(n - overlap, 1), step))
+    spans = windows(n, window, overlap)
     out = np.zeros((n, 2), dtype=np.float32)
-    for first in range(0, len(starts), MAX_BATCH_WINDOWS):
-        chunk = starts[first : first + MAX_BATCH_WINDOWS]
+    for first in range(0, len(spans), MAX_BATCH_WINDOWS):
+        chunk = spans[first : first + MAX_BATCH_WINDOWS]
         batch = {k: torch.full((len(chunk), window), PAD, dtype=torch.long) for k in tokens}
         padding = torch.ones(len(chunk), window, dtype=torch.bool)
-        for b, s in enumerate(chunk):
-            e = min(s + window, n)
+        for b, (s, e) in enumerate(chunk):
             for k, ids in tokens.items():
                 batch[k][b, : e - s] = torch.from_numpy(ids[s:e])
             padding[b, : e - s] = False
         with torch.no_grad():
-            logits = model(batch, padding=padding)
-        odds = torch.stack([v[..., 1] - v[..., 0] for v in logits.values()], -1).numpy()
-        for b, s in enumerate(chunk):
-            e = min(s + window, n)
-            keep_from = 0 if s == 0 else overlap // 2
-            out[s + keep_from : e] = odds[b, keep_from : e - s]
+            _, states = model.performance(batch, padding=padding)
+            odds = model.odds(states).numpy()  # (B, window, 2)
+        for b, (s, e) in enumerate(chunk):
+            keep = kept_from(s, overlap)
+            out[keep:e] = odds[b, keep - s : e - s]
     return out
 
 

@@ -47,7 +47,7 @@ class DecodeConfig:
     # phase tracked from the meter head (perf2score.neural.meter; needs the head: without
     # one, as "window"); "window": each window's own bar lines. Validation (shipped model),
     # downbeat F / irregular measures per piece / E_avg: window 0.119 / 38.0 / 8.43; piece
-    # with 16th changes 12 nats, larger ones 40, slips not closed 0.226 / 17.6 / 8.43
+    # with 16th changes 12 nats, larger ones 40, slips not closed 0.222 / 16.6 / 8.43
     meter: str = "piece"
     meter_change_cost: float = 12.0  # nats per change of the bar phase by a 16th (a slip)
     meter_jump_cost: float = 40.0  # nats per larger change of the bar phase

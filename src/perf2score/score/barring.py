@@ -13,9 +13,11 @@ beat (``perf2score.models.meter_head`` reads them off the performance LM).
   a change of phase (cost ``change_cost`` nats) where the decoded time slipped; the
   candidate's score is that path's log likelihood plus a log-normal tempo prior on the
   notated tempo (``tempo_prior``).
-- The best candidate is written by ``rebar``: slips closed by moving the later onsets
-  (``close_slips``), every measure regular, a pickup measure where the first notes come
-  before the first downbeat.
+- The best candidate is written by ``apply_barring``: bar lines follow the tracked phase
+  (``bar_lines``: a change of phase makes the measure across it irregular, unless the slip
+  is closed by moving the later onsets, ``close_slips``), a pickup measure where the first
+  notes come before the first downbeat; ``assign_measures`` puts every note in its measure
+  (the decoder's window stitching uses it too).
 
 Times are integer ticks at ``BAR_TICKS_PER_QUARTER`` (48 per quarter: halving a value on the
 1/24-quarter grid stays integral).
@@ -26,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from perf2score.score.meter import is_compound
 
 BAR_TICKS_PER_QUARTER = 48
 PHASE_STEP = BAR_TICKS_PER_QUARTER // 4  # downbeat phases are tried on every 16th
@@ -55,12 +59,7 @@ class Barring:
     @property
     def beat_ticks(self) -> int:
         unit = 4 * BAR_TICKS_PER_QUARTER // self.ts_den
-        return unit * 3 if compound(self.ts_num) else unit
-
-
-def compound(ts_num: int) -> bool:
-    """6/8, 9/8, 12/8: beats of three denominator units (as ASAP's beat annotations)."""
-    return ts_num % 3 == 0 and ts_num > 3
+        return unit * 3 if is_compound(self.ts_num) else unit
 
 
 @dataclass
@@ -161,14 +160,11 @@ def choose_barring(
     beat_weight: float = 1.0,
     scales: tuple[float, ...] = SCALES,
     meters: tuple[tuple[int, int], ...] = METERS,
-    prior: dict[tuple[float, int, int], float] | None = None,
 ) -> tuple[Barring, np.ndarray, np.ndarray]:
     """(the best ``Barring``, its clusters' scaled onsets (C,), their phases (C,)).
 
     Every (scale, meter) candidate is tracked (``track_phase``) and scored by its path's log
-    likelihood plus ``tempo_weight`` × ``tempo_prior`` plus ``prior[(scale, num, den)]``
-    (nats; e.g. a bonus for what the decoder itself wrote)."""
-    prior = prior or {}
+    likelihood plus ``tempo_weight`` × ``tempo_prior``."""
     best: tuple[Barring, np.ndarray, np.ndarray] | None = None
     for scale in scales:
         scaled = np.rint(evidence.onsets * scale).astype(np.int64)
@@ -179,7 +175,6 @@ def choose_barring(
             option = Barring(scale, num, den, 0)
             phases, fit = track_phase(times, sums, option, change_cost, beat_weight, jump_cost)
             total = fit + tempo_weight * tempo_prior(option, evidence)
-            total += prior.get((scale, num, den), 0.0)
             if best is None or total > best[0].score:
                 option = Barring(scale, num, den, int(phases[0]) if len(phases) else 0, total)
                 best = (option, times, phases)
@@ -274,21 +269,30 @@ def rebar(
     ``barring.scale`` and every note is in its meter. Dropped notes take the measure of the
     kept note before them."""
     out = attributes.copy()
-    keep = ~drop
     out["duration_ticks"] = np.rint(attributes["duration_ticks"] * barring.scale).astype(np.int64)
     out["ts_num"], out["ts_den"] = barring.ts_num, barring.ts_den
+    assign_measures(out, drop, onsets, lines)
+    return out
+
+
+def assign_measures(
+    attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray, lines: np.ndarray
+) -> None:
+    """Measure indices (from 0), positions and lengths, in place, of the notes with
+    ``onsets`` (N,) between the bar lines ``lines`` (M + 1,) (ticks; every kept onset at or
+    after the first line); a dropped note takes the measure of the kept note before it."""
+    keep = ~drop
     if not keep.any():
-        return out
+        return
     measure = np.clip(np.searchsorted(lines, onsets, side="right") - 1, 0, len(lines) - 2)
     kept_rows = np.flatnonzero(keep)
     source = kept_rows[
         np.clip(np.searchsorted(kept_rows, np.arange(len(drop)), "right") - 1, 0, None)
     ]
     measure = np.where(keep, measure, measure[source])
-    out["measure"] = measure - measure[keep].min()
-    out["measure_length_ticks"] = lines[measure + 1] - lines[measure]
-    out["position_ticks"] = np.where(keep, np.maximum(onsets - lines[measure], 0), 0)
-    return out
+    attributes["measure"] = measure - measure[keep].min()
+    attributes["measure_length_ticks"] = lines[measure + 1] - lines[measure]
+    attributes["position_ticks"] = np.where(keep, onsets - lines[measure], 0)
 
 
 def apply_barring(
