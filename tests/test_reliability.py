@@ -122,7 +122,7 @@ def test_a_stopped_batch_leaves_no_worker_and_no_partial_file(big_batch, tmp_pat
     else:
         process.send_signal(getattr(signal, how))
     _, err = process.communicate(timeout=60)
-    assert process.returncode == code
+    assert process.returncode == code, err.decode()[-3000:]
     _check_nothing_left(out, workers)
     err = err.decode()
     assert "Traceback" not in err and "Exception ignored" not in err

@@ -141,6 +141,7 @@ def _run_convert(args) -> int:
         outcomes_of = run(jobs, workers=args.workers, progress=not args.quiet)
     with contextlib.closing(outcomes_of) as outcomes:
         for outcome in outcomes:  # closing: an interrupted batch stops its workers at once
+            stop_if_requested()
             if outcome.error:
                 failures.append(outcome)
             else:
@@ -535,8 +536,21 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that clean-up runs as for Ctrl-C."""
 
 
-def _on_sigterm(_signum, _frame) -> None:
-    raise Terminated
+_STOPS: list[int] = []  # the stop signals received (SIGINT, SIGTERM), in order
+
+
+def _on_stop_signal(signum: int, _frame) -> None:
+    """Record the stop, then raise it. The record outlives the exception: Python swallows an
+    exception raised while a finalizer runs ('Exception ignored in ...'), and a batch must
+    stop all the same (``stop_if_requested``, the exit status in ``main``)."""
+    _STOPS.append(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def stop_if_requested() -> None:
+    """Raise the stop again if a stop signal came and its exception was lost."""
+    if _STOPS:
+        raise Terminated if _STOPS[-1] == signal.SIGTERM else KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -544,9 +558,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="perf2score: %(message)s")
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    _STOPS.clear()
+    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return args.func(args)
+        status = args.func(args)
+        stop_if_requested()
+        return status
     except Perf2ScoreError as exc:
         print(f"perf2score: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -558,7 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"perf2score: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
