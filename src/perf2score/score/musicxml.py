@@ -12,6 +12,7 @@ measure carries the tempo from the performance; a short first measure is a picku
 
 from __future__ import annotations
 
+import bisect
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ def _segments(score: AssembledScore) -> dict[tuple[int, int, int], list[_Event]]
     out: dict[tuple[int, int, int], list[_Event]] = defaultdict(list)
     for chord in score.chords:
         onset, end = chord.onset, chord.onset + chord.duration
-        k = int(np.searchsorted(starts, onset, side="right")) - 1
+        k = bisect.bisect_right(starts, onset) - 1
         first = True
         while onset < end and k < len(score.measures):
             m = score.measures[k]
@@ -81,7 +82,7 @@ def _clefs(score: AssembledScore) -> list[dict[int, str]]:
     pitches: dict[tuple[int, int], list[int]] = defaultdict(list)
     starts = [m.start for m in score.measures]
     for chord in score.chords:
-        k = int(np.searchsorted(starts, chord.onset, side="right")) - 1
+        k = bisect.bisect_right(starts, chord.onset) - 1
         pitches[(k, chord.staff)].extend(p[0] for p in chord.pitches)
     current = {1: "G", 2: "F"}
     result = []
