@@ -29,6 +29,7 @@ class Job:
     outputs: list[tuple[Path, str]]  # (path, format)
     backend: str
     model: str | None = None  # aligned-model folder (neural backend), None = shipped
+    decoding: DecodeConfig | None = None  # decoding settings (neural), None = the model's
 
 
 def discover(inputs: list[str]) -> tuple[list[tuple[Path, Path]], list[Path]]:
@@ -68,6 +69,7 @@ def plan(
     formats: list[str],
     backend: str,
     model: str | None = None,
+    decoding: DecodeConfig | None = None,
 ) -> tuple[list[Job], list[Path]]:
     """(the conversions to run: which file goes where, in which formats; the input files
     named more than once, which are converted once).
@@ -84,7 +86,7 @@ def plan(
         else:
             base = Path(out_dir) / relative if out_dir else source
             outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
-        jobs.append(Job(source, outputs, backend, model))
+        jobs.append(Job(source, outputs, backend, model, decoding))
     _refuse_collisions(jobs)
     return jobs, repeated
 
@@ -173,9 +175,9 @@ def run_job(job: Job) -> Outcome:
 
 def run(jobs: list[Job], workers: int = 2, progress: bool = True):
     """Run the jobs (in parallel when several); yield their ``Outcome`` in job order.
-    All jobs share one backend and model (as ``plan`` makes them)."""
+    All jobs share one backend, model and decoding (as ``plan`` makes them)."""
     if not jobs:
         return
     workers = min(workers, os.cpu_count() or 1)
-    held = (jobs[0].backend, jobs[0].model)
+    held = (jobs[0].backend, jobs[0].model, jobs[0].decoding)
     yield from parallel_map(run_job, jobs, workers, "convert", progress, hold_model, held)

@@ -20,10 +20,14 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perf2score.batch_convert import Job, Outcome, hold_model, run_job
 from perf2score.errors import Perf2ScoreError
 from perf2score.parallel import one_math_thread
+
+if TYPE_CHECKING:
+    from perf2score.neural.settings import DecodeConfig
 
 RAY_HINT = "Ray batches need the optional extra: pip install 'perf2score[ray]'"
 
@@ -71,9 +75,9 @@ def still_to_do(jobs: list[Job], manifest: Path) -> tuple[list[Job], list[Job]]:
 class _Converter:
     """One Ray actor: the model held once, files converted one at a time."""
 
-    def __init__(self, backend: str, model: str | None):
+    def __init__(self, backend: str, model: str | None, decoding: DecodeConfig | None = None):
         one_math_thread()
-        hold_model(backend, model)
+        hold_model(backend, model, decoding)
 
     def convert(self, job: Job) -> tuple[Outcome, float]:
         start = time.perf_counter()
@@ -115,8 +119,8 @@ def run_on_ray(
         ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False, **options)
     try:
         converter = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=0)(_Converter)
-        backend, model = todo[0].backend, todo[0].model
-        pool = [converter.remote(backend, model) for _ in range(min(actors, len(todo)))]
+        held = (todo[0].backend, todo[0].model, todo[0].decoding)
+        pool = [converter.remote(*held) for _ in range(min(actors, len(todo)))]
         pending: dict = {}
         queue = list(reversed(todo))
 
@@ -135,7 +139,7 @@ def run_on_ray(
                     outcome, seconds = ray.get(ready[0])
                 except ray.exceptions.RayError as exc:  # the actor died (killed, out of memory)
                     error = f"the converter process died ({type(exc).__name__})"
-                    outcome, seconds = Outcome(str(job.source), [], error, backend, True), 0.0
+                    outcome, seconds = Outcome(str(job.source), [], error, job.backend, True), 0.0
                 record = {
                     "input": str(job.source.resolve()),
                     "fingerprint": _fingerprint(job.source),

@@ -69,6 +69,18 @@ def _add_convert(sub) -> None:
     )
     conv.add_argument("--backend", default="auto", choices=BACKENDS)
     conv.add_argument("--model", help="aligned-model folder for the neural backend")
+    conv.add_argument(
+        "--time-signature",
+        metavar="N/D",
+        help="the piece's time signature, when you know it (neural backend; e.g. 3/4)",
+    )
+    conv.add_argument(
+        "--tempo",
+        type=float,
+        metavar="QPM",
+        help="the notated tempo in quarters per minute, when you know it (neural backend): "
+        "note values are doubled or halved to match it",
+    )
     conv.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
     conv.add_argument(
         "--ray",
@@ -126,7 +138,10 @@ def _run_convert(args) -> int:
 
     formats = _convert_formats(args)
     backend = resolve_backend(args.backend, args.model)
-    jobs, repeated = plan(args.inputs, args.output, args.out_dir, formats, backend, args.model)
+    decoding = _given_meter(args, backend)
+    jobs, repeated = plan(
+        args.inputs, args.output, args.out_dir, formats, backend, args.model, decoding
+    )
     check_destinations(jobs)
     for path in repeated:
         print(f"perf2score: {path} is named more than once: converted once", file=sys.stderr)
@@ -160,6 +175,20 @@ def _run_convert(args) -> int:
     if any(outcome.internal for outcome in failures):
         return EXIT_INTERNAL_ERROR
     return EXIT_USER_ERROR if failures else 0
+
+
+def _given_meter(args, backend: str):
+    """The model's decoding settings with the time signature and tempo the user gave
+    (``--time-signature``, ``--tempo``); None when neither was given."""
+    if args.time_signature is None and args.tempo is None:
+        return None
+    if backend != "neural":
+        raise Perf2ScoreError("--time-signature and --tempo need the neural backend")
+    from perf2score.neural.converter import model_folder
+    from perf2score.neural.settings import DecodeConfig
+
+    settings = DecodeConfig.read(model_folder(args.model))
+    return settings.with_meter(args.time_signature, args.tempo)
 
 
 def _ray_batch(args, jobs):

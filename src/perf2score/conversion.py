@@ -139,6 +139,8 @@ def convert(
     source: str | os.PathLike | Performance,
     backend: str = "auto",
     model: ModelLike = None,
+    time_signature: str | None = None,
+    tempo: float | None = None,
 ) -> Score:
     """Convert a performance MIDI file, an audio recording (WAV, FLAC, MP3, Ogg, AIFF:
     transcribed first, with the ``audio`` extra) or an already read ``Performance`` to a
@@ -148,19 +150,29 @@ def convert(
     once with ``perf2score.load_neural_model`` (a ``NeuralModel``, or a bare
     ``AlignedModel``), instead of loading the shipped one on every call. A caller that
     converts many files should load the model once and pass it.
+
+    ``time_signature`` ("3/4") and ``tempo`` (notated quarters per minute), when you know
+    them (neural backend): the bar lines are drawn in that time signature and the decoded
+    values doubled or halved to come nearest that tempo.
     """
     performance = source if isinstance(source, Performance) else read_input(source)
     performance = check_performance(performance)
     chosen = resolve_backend(backend, model)
+    given = time_signature is not None or tempo is not None
+    if given and chosen != "neural":
+        raise Perf2ScoreError("a given time signature or tempo needs the neural backend")
     if chosen == "classical":
         from perf2score.classical import classical_attributes
 
         attributes, tpq, tempo = classical_attributes(performance)
         drop = None
     else:
-        from perf2score.neural.converter import as_neural_model, neural_attributes
+        from perf2score.neural.converter import as_neural_model, neural_attributes, with_meter
 
-        attributes, tpq, tempo, drop = neural_attributes(performance, as_neural_model(model))
+        neural = as_neural_model(model)
+        if given:
+            neural = with_meter(neural, time_signature, tempo)
+        attributes, tpq, tempo, drop = neural_attributes(performance, neural)
     title = Path(performance.source).stem if performance.source else "Transcription"
     assembled = assemble(
         attributes,

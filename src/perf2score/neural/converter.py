@@ -9,7 +9,7 @@ decoding settings); a caller that converts many files holds it and passes it to
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,14 @@ def meter_head(decoding: DecodeConfig, meter: str | os.PathLike | None = None) -
     return load_meter(SHIPPED_METER) if (SHIPPED_METER / "meter.json").is_file() else None
 
 
+def with_meter(model: NeuralModel, time_signature: str | None, tempo: float | None) -> NeuralModel:
+    """``model`` decoding with the time signature and tempo the user gave
+    (``DecodeConfig.with_meter``), its meter head loaded if it had none."""
+    decoding = model.decoding.with_meter(time_signature, tempo)
+    head = model.meter or share_states(model.network, meter_head(decoding))
+    return replace(model, decoding=decoding, meter=head)
+
+
 def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None) -> NeuralModel:
     """A ``NeuralModel`` from what a caller holds: one already (returned as is), a bare
     ``AlignedModel`` (default decoding settings, the shipped meter head), or a folder
@@ -151,6 +159,8 @@ def neural_attributes(
     from perf2score.neural.decode import decode_many, measure_grid, shares_performance_lm
 
     piece = model.decoding.meter == "piece" and model.meter is not None
+    if (model.decoding.time_signature or model.decoding.tempo) and not piece:
+        raise Perf2ScoreError("a given time signature or tempo needs the meter head (not found)")
     shared = piece and shares_performance_lm(model.network, model.meter)
     odds: list[np.ndarray] = []
     attributes, drop = decode_many(

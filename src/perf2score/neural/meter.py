@@ -16,6 +16,7 @@ import numpy as np
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.settings import DecodeConfig
+from perf2score.score.assembly import average_tempo
 from perf2score.score.barring import BAR_TICKS_PER_QUARTER, Barring, Evidence, apply_barring
 
 if TYPE_CHECKING:
@@ -88,9 +89,8 @@ def piece_barring(
     timed = ~drop & ~attributes["is_grace"]
     if odds is None:
         odds = meter_logits(meter, performance, config.window, config.overlap)
-    evidence = Evidence.from_logits(
-        fine_onsets[timed], performance.notes["onset_sec"][timed], odds[timed, 0], odds[timed, 1]
-    )
+    seconds = performance.notes["onset_sec"][timed]
+    evidence = Evidence.from_logits(fine_onsets[timed], seconds, odds[timed, 0], odds[timed, 1])
     rebarred, new_onsets, barring = apply_barring(
         fine,
         drop,
@@ -99,7 +99,17 @@ def piece_barring(
         change_cost=config.meter_change_cost,
         jump_cost=config.meter_jump_cost,
         close=config.meter_close_slips,
-        scales=(1.0,),
-        meters=(main_signature(attributes, drop),),
+        scales=(hinted_scale(config.tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
+        meters=(config.meter_given() or main_signature(attributes, drop),),
     )
     return rebarred, new_onsets, BAR_TICKS_PER_QUARTER, barring
+
+
+def hinted_scale(tempo: float, quarters: np.ndarray, seconds: np.ndarray) -> float:
+    """The power of two (1/4..4) that brings the decoded tempo nearest ``tempo`` (notated
+    quarters per minute; 0: no tempo given, 1.0); ``quarters``/``seconds`` (K,) are the
+    decoded and performed onsets of the timed notes."""
+    if tempo <= 0:
+        return 1.0
+    decoded = average_tempo(quarters, seconds)
+    return float(2.0 ** np.clip(np.rint(np.log2(tempo / decoded)), -2, 2))

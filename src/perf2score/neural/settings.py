@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from perf2score.constants import APART_SECONDS, CHORD_SECONDS, GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
+from perf2score.tokens.spec import DENOMINATORS
 
 DECODING_FILE = "decoding.json"
 
@@ -54,6 +55,12 @@ class DecodeConfig:
     # close the slips by moving the later onsets (regular bars, but onset intervals change:
     # E_avg 8.43 -> 8.51 at costs 8/40) instead of an irregular measure at each change
     meter_close_slips: bool = False
+    # what the user knows of the piece (bar lines per piece only): its time signature
+    # ("3/4"; "" = the one most notes were decoded in) and notated tempo (quarters per
+    # minute; 0 = the decoder's): the decoded values are scaled by the power of two that
+    # brings their tempo nearest it
+    time_signature: str = ""
+    tempo: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window < 2 or not 0 <= self.overlap < self.window:
@@ -74,6 +81,35 @@ class DecodeConfig:
             raise ValueError("meter must be 'piece' or 'window'")
         if not (self.meter_change_cost >= 0 and self.meter_jump_cost >= 0):
             raise ValueError("need meter_change_cost >= 0 and meter_jump_cost >= 0")
+        self.meter_given()  # a malformed time signature fails here
+        if not (self.tempo == 0 or 20 <= self.tempo <= 400):
+            raise ValueError(f"tempo {self.tempo}: give quarters per minute, 20 to 400 (0: none)")
+        if (self.time_signature or self.tempo) and self.meter != "piece":
+            raise ValueError("a given time signature or tempo needs meter = 'piece'")
+
+    def with_meter(self, time_signature: str | None, tempo: float | None) -> DecodeConfig:
+        """These settings with the time signature ("3/4") and notated tempo (quarters per
+        minute) the user knows (None: not given), bar lines per piece; ``Perf2ScoreError``
+        when one is malformed."""
+        try:
+            return replace(
+                self, meter="piece", time_signature=time_signature or "", tempo=tempo or 0.0
+            )
+        except ValueError as exc:
+            raise Perf2ScoreError(str(exc)) from None
+
+    def meter_given(self) -> tuple[int, int] | None:
+        """The time signature the user gave, as (numerator, denominator); None when none."""
+        if not self.time_signature:
+            return None
+        num, _, den = self.time_signature.partition("/")
+        if not (
+            num.isdigit() and den.isdigit() and 1 <= int(num) <= 12 and int(den) in DENOMINATORS
+        ):
+            raise ValueError(
+                f"time signature {self.time_signature!r}: give N/D, N 1-12, D one of {DENOMINATORS}"
+            )
+        return int(num), int(den)
 
     def to_dict(self) -> dict:
         return asdict(self)
