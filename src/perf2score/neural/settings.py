@@ -25,8 +25,11 @@ DECODING_FILE = "decoding.json"
 class DecodeConfig:
     """How a performance is cut into windows and decoded note by note."""
 
-    window: int = 256  # notes per window (at most the score LM's max_notes)
-    overlap: int = 64  # notes shared by consecutive windows; they are joined in its middle
+    # notes per window (at most the score LM's max_notes), and notes shared by consecutive
+    # windows (joined in the middle). Validation, shipped model, E_avg for 256/64, 128/32,
+    # 64/16: 8.43, 8.44, 8.69; 128 decodes half the sequential steps (500 notes 1.8x faster)
+    window: int = 128
+    overlap: int = 32
     tempo_weight: float = 3.0  # nats per unit |log(score IOI / expected IOI)| (0 = off;
     # validation over 0, 1, 3, 6, 12 -> E_avg 10.42 / 10.22 / 9.93 / 10.16 / 10.86)
     tempo_slack_grid: int = GRID_PER_QUARTER // 4  # grid units added to both IOIs (a 16th)
