@@ -3,8 +3,10 @@
 Everything is generated here (no dataset file): a 16-bar minuet-like piece in 3/4 is
 written as MusicXML (the ground truth) and played with a rubato tempo curve, timing noise
 and velocity shaping into ``examples/out/performance.mid``. ``perf2score.convert`` turns the
-performance into a score (MusicXML and PNG); both it and a naive fixed-tempo transcription
-(a 16th-note grid) are scored against the ground truth with the project's evaluator.
+performance into a score (MusicXML and PNG); it, the same conversion told the piece's time
+signature and tempo (``time_signature="3/4", tempo=100``, what a musician who knows the piece
+would give) and a naive fixed-tempo transcription (a 16th-note grid) are scored against the
+ground truth with the project's evaluator.
 
 Run: ``make demo`` (or ``.venv/bin/python examples/demo.py``). Outputs go to examples/out/.
 """
@@ -22,6 +24,7 @@ import symusic
 
 from perf2score import convert, read_performance
 from perf2score.evaluate import evaluate
+from perf2score.score import read_score
 
 OUT = Path(__file__).resolve().parent / "out"
 DIVS = 4  # divisions per quarter: a 16th-note grid
@@ -134,6 +137,13 @@ def naive_transcription(performance) -> list[tuple[int, float, float, int]]:
     return out
 
 
+def _shape(path: Path) -> str:
+    """'3/4, 16 bars': the time signatures and the number of measures of a score file."""
+    score = read_score(path)
+    meters = sorted({f"{num}/{den}" for _, num, den in score.time_signatures})
+    return f"{', '.join(meters)}, {len(score.measure_starts)} bars"
+
+
 def _report(label: str, truth: Path, estimate: Path) -> None:
     result = evaluate(truth, estimate)
     rates = "  ".join(
@@ -147,7 +157,7 @@ def _report(label: str, truth: Path, estimate: Path) -> None:
             ("hand_er", "hand"),
         )
     )
-    print(f"  {label:<34s} {rates}  MV2H {result['mv2h']:.3f}")
+    print(f"  {label:<34s} {rates}  MV2H {result['mv2h']:.3f}  ({_shape(estimate)})")
 
 
 def main() -> int:
@@ -169,10 +179,14 @@ def main() -> int:
         classical = OUT / "classical.musicxml"
         convert(midi, backend="classical").save(classical)
         others.append(("classical backend", classical))
+        # what a musician who knows the piece would add: its meter and tempo
+        told = OUT / "performance-told.musicxml"
+        convert(midi, time_signature="3/4", tempo=100).save(told)
+        others.append(("neural, told 3/4 and ♩ = 100", told))
     naive = OUT / "naive.musicxml"
     write_score(naive_transcription(performance), naive, "Naive transcription")
     others.append(("naive fixed-tempo 16th grid", naive))
-    print(f"scored against the ground truth {truth} (rates in %):")
+    print(f"scored against the ground truth {truth} ({_shape(truth)}; rates in %):")
     _report(f"perf2score convert ({score.backend})", truth, OUT / "performance.musicxml")
     for label, path in others:
         _report(label, truth, path)
