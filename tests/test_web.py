@@ -218,3 +218,26 @@ def test_serve_on_a_taken_port_is_one_line(capsys):
     assert err.startswith(f"perf2score: error: cannot serve on 127.0.0.1:{port}")
     assert "serving on" not in out
     assert err.count("\n") == 1
+
+
+def test_a_told_time_signature_is_written_and_bad_ones_are_refused(client, tmp_path):
+    midi = _performance(tmp_path / "in.mid").read_bytes()
+    told = {"backend": "neural", "name": "x.mid", "time_signature": "6/8", "tempo": "90"}
+    answer = client.post("/api/jobs", params=told, content=midi)
+    assert answer.status_code == 202
+    job = _finish(client, answer.json())
+    assert job["state"] == "done", job["error"]
+    (tmp_path / "told.musicxml").write_bytes(
+        client.get(job["downloads"]["musicxml"]["url"]).content
+    )
+    assert {(n, d) for _, n, d in read_score(tmp_path / "told.musicxml").time_signatures} == {
+        (6, 8)
+    }
+    for params, message in [
+        ({"backend": "neural", "time_signature": "3/5"}, "time signature '3/5'"),
+        ({"backend": "neural", "tempo": "fast"}, "tempo 'fast'"),
+        ({"backend": "neural", "tempo": "1000"}, "tempo 1000.0"),
+        ({"backend": "classical", "time_signature": "3/4"}, "needs the neural model"),
+    ]:
+        answer = client.post("/api/jobs", params={"name": "x.mid", **params}, content=midi)
+        assert answer.status_code == 400 and message in answer.json()["error"], answer.text

@@ -3,8 +3,10 @@
 Routes (all under the page's own origin; nothing is fetched from elsewhere):
 
 - ``GET /``: the page; ``GET /static/...``: its script and style sheet.
-- ``POST /api/jobs?backend=auto|neural|classical&name=FILE``: the body is the file itself
-  (a performance MIDI or an audio recording), at most ``max_upload_bytes``; answers the job.
+- ``POST /api/jobs?backend=auto|neural|classical&name=FILE[&time_signature=3/4][&tempo=100]``:
+  the body is the file itself (a performance MIDI or an audio recording), at most
+  ``max_upload_bytes``; answers the job. The time signature and tempo (quarters per minute)
+  are what the user knows of the piece (neural model; see ``perf2score.convert``).
 - ``GET /api/jobs/{id}``: state, stage, queue position, pages, the error when it failed.
 - ``GET /api/jobs/{id}/pages/{k}.svg``: page ``k`` (from 1) of the engraved score.
 - ``GET /api/jobs/{id}/score.{musicxml,mid,pdf}``: the downloads; ``.../notes.json``: the
@@ -20,9 +22,10 @@ from importlib import resources
 from pathlib import Path
 
 from perf2score.audio import is_audio
-from perf2score.conversion import BACKENDS, convert, read_input
+from perf2score.conversion import BACKENDS, convert, read_input, resolve_backend
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
+from perf2score.neural.settings import DecodeConfig
 from perf2score.score.assembly import AssembledScore
 from perf2score.score.export import pdf_document, score_midi, svg_pages
 from perf2score.web.jobs import Job, JobQueue, sniff_suffix
@@ -78,7 +81,10 @@ class Converter:
         job.notes = len(performance.notes)
         job.stage = f"converting {job.notes:,} notes ({backend})"
         model = self.model() if backend == "neural" else None
-        score = convert(performance, backend, model)
+        told = {}
+        if job.time_signature or job.tempo:  # what the user knows of the piece
+            told = {"time_signature": job.time_signature or None, "tempo": job.tempo or None}
+        score = convert(performance, backend, model, **told)
         job.chosen_backend = score.backend
         job.stage = "engraving"
         pages = svg_pages(score.assembled)
@@ -89,6 +95,22 @@ class Converter:
         atomic_write(job.output("notes.json"), json.dumps(playback_notes(score.assembled)))
         job.pages = len(pages)
         job.stage = "done"
+
+
+def given_meter(time_signature: str, tempo: str, backend: str) -> tuple[str, float]:
+    """(time signature, tempo) an upload was told ("" / 0.0: not told), checked as the CLI
+    checks them; ``Perf2ScoreError`` with the reason when malformed or not for ``backend``."""
+    time_signature = time_signature.strip()
+    if not time_signature and not tempo.strip():
+        return "", 0.0
+    if backend != "neural":
+        raise Perf2ScoreError("a time signature or tempo needs the neural model")
+    try:
+        qpm = float(tempo) if tempo.strip() else 0.0
+    except ValueError:
+        raise Perf2ScoreError(f"tempo '{tempo}': give quarters per minute, 20 to 400") from None
+    DecodeConfig().with_meter(time_signature or None, qpm or None)  # raises when malformed
+    return time_signature, qpm
 
 
 def create_app(
@@ -149,9 +171,19 @@ def create_app(
         return Response((static / "index.html").read_bytes(), media_type="text/html")
 
     @app.post("/api/jobs")
-    async def upload(request: Request, backend: str = "auto", name: str = ""):
+    async def upload(
+        request: Request,
+        backend: str = "auto",
+        name: str = "",
+        time_signature: str = "",
+        tempo: str = "",
+    ):
         if backend not in BACKENDS:
             return refuse(400, f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
+        try:
+            meter = given_meter(time_signature, tempo, resolve_backend(backend, model))
+        except Perf2ScoreError as exc:
+            return refuse(400, str(exc))
         limit_mb = max_upload_bytes / 2**20
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_upload_bytes:
@@ -160,6 +192,7 @@ def create_app(
             job = jobs.new_job(name, backend)
         except Perf2ScoreError as exc:
             return refuse(503, str(exc))
+        job.time_signature, job.tempo = meter
         part = job.output("upload.part")
         size = 0
         try:

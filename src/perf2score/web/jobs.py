@@ -70,6 +70,8 @@ class Job:
     pages: int = 0
     notes: int = 0
     chosen_backend: str = ""
+    time_signature: str = ""  # what the user told of the piece ("" / 0: nothing)
+    tempo: float = 0.0
     created: float = field(default_factory=time.monotonic)
     started: float = 0.0
     finished: float = 0.0

@@ -35,6 +35,10 @@ async function upload(file) {
   $("elapsed").textContent = "";
   show("progress", true);
   const query = new URLSearchParams({ backend: $("backend").value, name: file.name });
+  for (const [field, key] of [["time-signature", "time_signature"], ["tempo", "tempo"]]) {
+    const value = $(field).value.trim(); // what the user knows of the piece, when given
+    if (value) query.set(key, value);
+  }
   let answer;
   try {
     answer = await fetch(`/api/jobs?${query}`, { method: "POST", body: file });
