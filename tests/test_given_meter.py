@@ -19,7 +19,8 @@ def test_the_scale_is_the_power_of_two_nearest_the_given_tempo():
     assert hinted_scale(100.0, quarters, seconds) == 2.0
     assert hinted_scale(60.0, quarters, seconds) == 1.0
     assert hinted_scale(24.0, quarters, seconds) == 0.5
-    assert hinted_scale(400.0, quarters, seconds) == 4.0  # at most x4 either way
+    assert hinted_scale(400.0, quarters, seconds) == 2.0  # at most x2 either way
+    assert hinted_scale(20.0, quarters, seconds) == 0.5
 
 
 def test_settings_take_a_given_meter_and_refuse_a_malformed_one():

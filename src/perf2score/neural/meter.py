@@ -17,7 +17,13 @@ from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.settings import DecodeConfig
 from perf2score.score.assembly import average_tempo
-from perf2score.score.barring import BAR_TICKS_PER_QUARTER, Barring, Evidence, apply_barring
+from perf2score.score.barring import (
+    BAR_TICKS_PER_QUARTER,
+    SCALES,
+    Barring,
+    Evidence,
+    apply_barring,
+)
 
 if TYPE_CHECKING:
     from perf2score.models.meter_head import MeterModel
@@ -106,10 +112,11 @@ def piece_barring(
 
 
 def hinted_scale(tempo: float, quarters: np.ndarray, seconds: np.ndarray) -> float:
-    """The power of two (1/4..4) that brings the decoded tempo nearest ``tempo`` (notated
+    """The scale among ``SCALES`` (×½, ×1, ×2: halving keeps the 1/24-quarter grid integral
+    at ``BAR_TICKS_PER_QUARTER``) that brings the decoded tempo nearest ``tempo`` (notated
     quarters per minute; 0: no tempo given, 1.0); ``quarters``/``seconds`` (K,) are the
     decoded and performed onsets of the timed notes."""
     if tempo <= 0:
         return 1.0
     decoded = average_tempo(quarters, seconds)
-    return float(2.0 ** np.clip(np.rint(np.log2(tempo / decoded)), -2, 2))
+    return min(SCALES, key=lambda scale: abs(np.log2(tempo / (decoded * scale))))

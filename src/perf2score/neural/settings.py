@@ -60,7 +60,7 @@ class DecodeConfig:
     meter_close_slips: bool = False
     # what the user knows of the piece (bar lines per piece only): its time signature
     # ("3/4"; "" = the one most notes were decoded in) and notated tempo (quarters per
-    # minute; 0 = the decoder's): the decoded values are scaled by the power of two that
+    # minute; 0 = the decoder's): the decoded values are halved, kept or doubled, whichever
     # brings their tempo nearest it
     time_signature: str = ""
     tempo: float = 0.0
