@@ -31,6 +31,11 @@ class Job:
     model: str | None = None  # aligned-model folder (neural backend), None = shipped
     decoding: DecodeConfig | None = None  # decoding settings (neural), None = the model's
 
+    @property
+    def held(self) -> tuple[str, str | None, DecodeConfig | None]:
+        """What ``hold_model`` loads for this job: backend, model folder, decoding."""
+        return self.backend, self.model, self.decoding
+
 
 def discover(inputs: list[str]) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """(file, path relative to its root) for every MIDI file named or inside a named folder,
@@ -179,5 +184,4 @@ def run(jobs: list[Job], workers: int = 2, progress: bool = True):
     if not jobs:
         return
     workers = min(workers, os.cpu_count() or 1)
-    held = (jobs[0].backend, jobs[0].model, jobs[0].decoding)
-    yield from parallel_map(run_job, jobs, workers, "convert", progress, hold_model, held)
+    yield from parallel_map(run_job, jobs, workers, "convert", progress, hold_model, jobs[0].held)

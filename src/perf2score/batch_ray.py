@@ -119,8 +119,7 @@ def run_on_ray(
         ray.init(include_dashboard=False, logging_level="ERROR", log_to_driver=False, **options)
     try:
         converter = ray.remote(num_cpus=1, max_restarts=1, max_task_retries=0)(_Converter)
-        held = (todo[0].backend, todo[0].model, todo[0].decoding)
-        pool = [converter.remote(*held) for _ in range(min(actors, len(todo)))]
+        pool = [converter.remote(*todo[0].held) for _ in range(min(actors, len(todo)))]
         pending: dict = {}
         queue = list(reversed(todo))
 

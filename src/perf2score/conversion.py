@@ -164,7 +164,7 @@ def convert(
     if chosen == "classical":
         from perf2score.classical import classical_attributes
 
-        attributes, tpq, tempo = classical_attributes(performance)
+        attributes, tpq, played_qpm = classical_attributes(performance)
         drop = None
     else:
         from perf2score.neural.converter import as_neural_model, neural_attributes, with_meter
@@ -172,14 +172,14 @@ def convert(
         neural = as_neural_model(model)
         if given:
             neural = with_meter(neural, time_signature, tempo)
-        attributes, tpq, tempo, drop = neural_attributes(performance, neural)
+        attributes, tpq, played_qpm, drop = neural_attributes(performance, neural)
     title = Path(performance.source).stem if performance.source else "Transcription"
     assembled = assemble(
         attributes,
         tpq,
         drop=drop,
         velocities=performance.notes["velocity"],
-        tempo_qpm=tempo,
+        tempo_qpm=played_qpm,
         title=title,
     )
     return Score(assembled, chosen, performance.source)

@@ -81,10 +81,8 @@ class Converter:
         job.notes = len(performance.notes)
         job.stage = f"converting {job.notes:,} notes ({backend})"
         model = self.model() if backend == "neural" else None
-        told = {}
-        if job.time_signature or job.tempo:  # what the user knows of the piece
-            told = {"time_signature": job.time_signature or None, "tempo": job.tempo or None}
-        score = convert(performance, backend, model, **told)
+        told = {"time_signature": job.time_signature or None, "tempo": job.tempo or None}
+        score = convert(performance, backend, model, **told)  # told: what the user knows
         job.chosen_backend = score.backend
         job.stage = "engraving"
         pages = svg_pages(score.assembled)
