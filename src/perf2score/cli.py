@@ -345,14 +345,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train(sub) -> None:
     tr = sub.add_parser(
         "train",
-        help="pre-train a language model, fine-tune the adapter or train the meter head",
+        help="pre-train a language model, fine-tune the adapter, train the meter head or the "
+        "voice pass",
         description="Train from a TOML configuration into a run folder (resumable).",
     )
-    tr.add_argument("task", choices=["perf-lm", "score-lm", "align", "meter"])
+    tr.add_argument("task", choices=["perf-lm", "score-lm", "align", "meter", "voices"])
     tr.add_argument(
         "--config",
         required=True,
-        help="TOML file ([model], or [base] [adapter] / [base] [meter]; [data] [augment] [train])",
+        help="TOML file ([model], or [base] [adapter] / [base] [meter] / [voices]; [data] "
+        "[augment] [train])",
     )
     tr.add_argument("--out", required=True, help="run folder (checkpoints, log, best model)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -367,10 +369,13 @@ def _add_train(sub) -> None:
 def _add_ship(sub) -> None:
     ship = sub.add_parser(
         "ship",
-        help="copy a trained aligned model or meter head (fp16) into the package's weights",
+        help="copy a trained aligned model, meter head or voice pass (fp16) into the package's "
+        "weights",
     )
     ship.add_argument(
-        "model", help="aligned-model folder (runs/align-mix/best), an LM's or a meter head's"
+        "model",
+        help="aligned-model folder (runs/align-mix/best), an LM's, a meter head's or a voice "
+        "pass's",
     )
     ship.add_argument("--out", help="destination (default: the package's weights folder)")
     ship.set_defaults(func=_run_ship)
@@ -411,6 +416,10 @@ def _run_ship(args) -> int:
 
         dest = Path(args.out or WEIGHTS_DIR)
         sizes = {"meter": ship_meter(args.model, dest / "meter", dest / "performance")}
+    elif (Path(args.model) / "voices.json").is_file():  # the voice pass: weights/voices
+        from perf2score.models.voice_head import ship_voices
+
+        sizes = {"voices": ship_voices(args.model, Path(args.out or WEIGHTS_DIR) / "voices")}
     else:  # one pre-trained LM: weights/performance or weights/score
         lm = load_model(args.model)
         sizes = {lm.config.kind: ship_lm(lm, args.out or WEIGHTS_DIR / lm.config.kind)}

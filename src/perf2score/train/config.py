@@ -8,6 +8,7 @@ A file has up to four tables, each optional (defaults below)::
     [decode]     # align only: perf2score.neural.settings.DecodeConfig fields (decoded
                  # validation; saved beside the adapter as decoding.json)
     [meter]      # meter only: perf2score.models.meter_head.MeterConfig fields
+    [voices]     # voices only: perf2score.models.voice_head.VoiceConfig fields
     [data]       # where the prepared caches are, window length, synthetic share
     [augment]    # augmentation strengths
     [train]      # steps, batch, optimiser, schedule, validation, checkpoints, precision
@@ -24,6 +25,7 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.models.adapter import AdapterConfig
 from perf2score.models.config import LMConfig
 from perf2score.models.meter_head import MeterConfig
+from perf2score.models.voice_head import VoiceConfig
 from perf2score.neural.settings import DecodeConfig
 from perf2score.shipped import SHIPPED_LMS
 
@@ -87,6 +89,7 @@ class RunConfig:
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     meter: MeterConfig = field(default_factory=MeterConfig)
+    voices: VoiceConfig = field(default_factory=VoiceConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -108,9 +111,13 @@ def _build(cls, table: dict, where: str):
 
 
 def run_config_from_dict(data: dict, kind: str) -> RunConfig:
-    """Build a ``RunConfig`` from parsed TOML; ``kind``: performance | score (an LM), align
-    or meter."""
-    own = {"align": {"base", "adapter", "decode"}, "meter": {"base", "meter"}}
+    """Build a ``RunConfig`` from parsed TOML; ``kind``: performance | score (an LM), align,
+    meter or voices."""
+    own = {
+        "align": {"base", "adapter", "decode"},
+        "meter": {"base", "meter"},
+        "voices": {"voices"},
+    }
     tables = {"data", "augment", "train"} | own.get(kind, {"model"})
     unknown = set(data) - tables
     if unknown:
@@ -128,6 +135,7 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         adapter=_build(AdapterConfig, data.get("adapter", {}), "adapter"),
         decode=_build(DecodeConfig, data.get("decode", {}), "decode"),
         meter=_build(MeterConfig, data.get("meter", {}), "meter"),
+        voices=_build(VoiceConfig, data.get("voices", {}), "voices"),
         data=_build(DataConfig, data.get("data", {}), "data"),
         augment=_build(AugmentConfig, data.get("augment", {}), "augment"),
         train=_build(TrainConfig, data.get("train", {}), "train"),

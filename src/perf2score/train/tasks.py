@@ -1,6 +1,7 @@
 """The training tasks by name: ``perf-lm`` (masked-note modelling), ``score-lm`` (next-note
 modelling), ``align`` (fine-tuning the adapter between the two pre-trained LMs) and
-``meter`` (the downbeat/beat head on the frozen performance LM)."""
+``meter`` (the downbeat/beat head on the frozen performance LM) and ``voices`` (the voice
+pass, on ground-truth scores)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from perf2score.train.config import RunConfig
 from perf2score.train.datasets import AlignData, PerformanceLMData, ScoreLMData
 from perf2score.train.loop import Task, lm_forward
 
-KINDS = {"perf-lm": "performance", "score-lm": "score", "align": "align", "meter": "meter"}
+KINDS = {
+    "perf-lm": "performance",
+    "score-lm": "score",
+    "align": "align",
+    "meter": "meter",
+    "voices": "voices",
+}
 
 
 def aligned_forward(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -46,6 +53,25 @@ def build_task(name: str, config: RunConfig) -> Task:
     if name not in KINDS:
         raise Perf2ScoreError(f"unknown task {name!r} (known: {', '.join(KINDS)})")
     torch.manual_seed(config.train.seed)  # the same initial weights for the same seed
+    if name == "voices":
+        from perf2score.models.voice_head import (
+            VoiceModel,
+            load_voice_weights,
+            save_voices,
+            voice_forward,
+        )
+        from perf2score.train.voice_data import VoiceData
+
+        return Task(
+            name,
+            VoiceModel(config.voices),
+            VoiceData(config, "train"),
+            VoiceData(config, "validation"),
+            config,
+            voice_forward,
+            save_voices,
+            load_voice_weights,
+        )
     if name == "meter":
         from perf2score.models.meter_head import (
             MeterModel,
