@@ -102,12 +102,18 @@ def window_starts(n: int, window: int) -> list[int]:
 
 @torch.no_grad()
 def predict_voices(
-    model: VoiceModel, features: np.ndarray, pitch: np.ndarray, staff: np.ndarray
+    model: VoiceModel,
+    features: np.ndarray,
+    pitch: np.ndarray,
+    staff: np.ndarray,
+    confidence: float = 0.0,
 ) -> np.ndarray:
     """(N,) voices 1-4 of notes in voice order, each from the window it is most central in.
 
     Args:
         features: (N, F) ``voice_features`` rows; pitch (N,); staff (N,) 1 or 2.
+        confidence: a note leaves voice 1 only when the pass gives its voice at least this
+            probability.
     """
     n = len(pitch)
     if n == 0:
@@ -118,14 +124,17 @@ def predict_voices(
     feats = torch.from_numpy(np.stack([features[s : s + size] for s in starts]))
     pitches = torch.from_numpy(np.stack([pitch[s : s + size] for s in starts]).astype(np.int64))
     staves = torch.from_numpy(np.stack([staff[s : s + size] for s in starts]).astype(np.int64))
-    logits = model(feats, pitches.clamp(0, 127), staves.clamp(0, 2))["voice"].numpy()
+    logits = model(feats, pitches.clamp(0, 127), staves.clamp(0, 2))["voice"]
+    probabilities = torch.softmax(logits, -1).numpy()
     best = np.full(n, -np.inf)
     voices = np.ones(n, dtype=np.int16)
     closeness = -np.abs(np.arange(size) - (size - 1) / 2)
     for row, start in enumerate(starts):
         index = np.arange(start, start + size)
         better = closeness > best[index]
-        voices[index[better]] = logits[row][better].argmax(-1) + 1
+        chosen = probabilities[row][better].argmax(-1)
+        sure = probabilities[row][better].max(-1) >= confidence
+        voices[index[better]] = np.where(sure, chosen + 1, 1)
         best[index[better]] = closeness[better]
     return voices
 

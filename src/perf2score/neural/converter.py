@@ -21,23 +21,26 @@ from perf2score.midi.reading import Performance
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.values import close_gaps
 from perf2score.score.assembly import average_tempo
-from perf2score.shipped import SHIPPED_ADAPTER, SHIPPED_METER
+from perf2score.shipped import SHIPPED_ADAPTER, SHIPPED_METER, SHIPPED_VOICES
 
 if TYPE_CHECKING:  # torch is imported only when a model is loaded
     from perf2score.models.adapter import AlignedModel
     from perf2score.models.meter_head import MeterModel
+    from perf2score.models.voice_head import VoiceModel
 
 
 @dataclass
 class NeuralModel:
     """An aligned model ready to convert with: the network (in eval mode), the settings it is
-    decoded with, the folder it came from (``""`` when built in memory) and the meter head
-    that places the bar lines (``None``: each decoded window's own bar lines)."""
+    decoded with, the folder it came from (``""`` when built in memory), the meter head
+    that places the bar lines (``None``: each decoded window's own bar lines) and the voice
+    pass (``None``: the decoder's voice head)."""
 
     network: AlignedModel
     decoding: DecodeConfig
     folder: str = ""
     meter: MeterModel | None = None
+    voices: VoiceModel | None = None
 
     def describe(self) -> dict:
         """What made a conversion: the model folder and its decoding settings."""
@@ -57,12 +60,14 @@ def load_neural_model(
     folder: str | os.PathLike | None = None,
     decoding: DecodeConfig | None = None,
     meter: str | os.PathLike | None = None,
+    voices: str | os.PathLike | None = None,
 ) -> NeuralModel:
     """Load an aligned-model folder (default: the shipped model) with its ``decoding.json``
     (or ``decoding`` when given), for inference: LoRA weights are merged into the linear
     layers they adapt (the same scores, one product instead of three). The meter head comes
     from the folder ``meter`` (default: the shipped head), loaded only when the decoding
-    places bar lines per piece."""
+    places bar lines per piece; the voice pass from the folder ``voices`` (default: the
+    shipped one), loaded only when the decoding asks for it."""
     from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
 
@@ -71,7 +76,22 @@ def load_neural_model(
     merge_lora(network)
     decoding = decoding or DecodeConfig.read(folder)
     head = share_states(network, meter_head(decoding, meter))
-    return NeuralModel(network, decoding, str(folder), head)
+    return NeuralModel(network, decoding, str(folder), head, voice_pass(decoding, voices))
+
+
+def voice_pass(
+    decoding: DecodeConfig, voices: str | os.PathLike | None = None
+) -> VoiceModel | None:
+    """The voice pass a model decodes with: none unless ``decoding.voices`` is "pass"; then
+    the folder ``voices`` when given, else the shipped one (``None`` when the package has
+    none)."""
+    if decoding.voices != "pass":
+        return None
+    from perf2score.models.voice_head import load_voices
+
+    if voices:
+        return load_voices(voices)
+    return load_voices(SHIPPED_VOICES) if (SHIPPED_VOICES / "voices.json").is_file() else None
 
 
 def share_states(network: AlignedModel, head: MeterModel | None) -> MeterModel | None:
@@ -119,8 +139,12 @@ def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None
     from perf2score.models.adapter import AlignedModel
 
     if isinstance(model, AlignedModel):
+        settings = DecodeConfig()
         return NeuralModel(
-            model.eval(), DecodeConfig(), meter=share_states(model, meter_head(DecodeConfig()))
+            model.eval(),
+            settings,
+            meter=share_states(model, meter_head(settings)),
+            voices=voice_pass(settings),
         )
     raise Perf2ScoreError(
         f"model must be a folder, a NeuralModel or an AlignedModel, not {type(model).__name__}"
@@ -156,6 +180,16 @@ def neural_attributes(
     performance: Performance, model: NeuralModel
 ) -> tuple[np.ndarray, int, float, np.ndarray]:
     """(attributes (N,), ticks per quarter, tempo in quarters/min, drop (N,)) of a performance."""
+    attributes, drop, onsets, tpq = decoded_attributes(performance, model)
+    tempo = finish_attributes(attributes, drop, onsets, tpq, performance, model)
+    return attributes, tpq, tempo, drop
+
+
+def decoded_attributes(
+    performance: Performance, model: NeuralModel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The decoded notes, barred and spelled, before voices and values are settled:
+    (attributes (N,), drop (N,), onsets (N,) in ticks, ticks per quarter)."""
     from perf2score.neural.decode import decode_many, measure_grid, shares_performance_lm
 
     piece = model.decoding.meter == "piece" and model.meter is not None
@@ -181,7 +215,32 @@ def neural_attributes(
             odds[0] if shared else None,
         )
     respell(attributes, drop, onsets)
-    if model.decoding.held_voice_quarters > 0:
+    return attributes, drop, onsets, tpq
+
+
+def finish_attributes(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    tpq: int,
+    performance: Performance,
+    model: NeuralModel,
+) -> float:
+    """Voices and values of decoded notes (``decoded_attributes``), in place; returns the
+    played tempo in notated quarters per minute."""
+    if model.voices is not None:
+        from perf2score.neural.voice_pass import assign_voices
+
+        assign_voices(
+            attributes,
+            drop,
+            onsets,
+            tpq,
+            performance,
+            model.voices,
+            model.decoding.voice_confidence,
+        )
+    elif model.decoding.held_voice_quarters > 0:
         from perf2score.neural.voices import separate_voices
 
         held = round(model.decoding.held_voice_quarters * tpq)
@@ -189,5 +248,4 @@ def neural_attributes(
     gap = round(model.decoding.legato_gap_quarters * tpq)
     close_gaps(attributes, drop, onsets, min(gap, 2**40))  # capped: compared with int64 ticks
     timed = ~drop & ~attributes["is_grace"]
-    tempo = average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
-    return attributes, tpq, tempo, drop
+    return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])

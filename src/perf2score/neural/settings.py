@@ -47,6 +47,11 @@ class DecodeConfig:
     # perf2score.neural.voices). Validation, shipped model, E_avg over 0, 1, 2: 8.43, 9.63,
     # 9.07 (offset 21.4, 27.4, 24.6; voice 34.2, 38.6, 36.2): the values it keeps are wrong
     held_voice_quarters: float = 0.0
+    # voices within a staff: "head" (the decoder's voice head: one voice per staff in
+    # practice) or "pass" (the voice pass, perf2score.models.voice_head, reading the whole
+    # decoded piece; needs its weights: without them, as "head")
+    voices: str = "head"
+    voice_confidence: float = 0.0  # the pass moves a note out of voice 1 only this sure
     # bar lines: "piece" re-bars the decoded piece in its main time signature with the bar
     # phase tracked from the meter head (perf2score.neural.meter; needs the head: without
     # one, as "window"); "window": each window's own bar lines. Validation (shipped model),
@@ -80,6 +85,10 @@ class DecodeConfig:
             raise ValueError("need legato_gap_quarters >= 0")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
+        if self.voices not in ("head", "pass"):
+            raise ValueError("voices must be 'head' or 'pass'")
+        if not 0 <= self.voice_confidence <= 1:
+            raise ValueError("need 0 <= voice_confidence <= 1")
         if self.meter not in ("piece", "window"):
             raise ValueError("meter must be 'piece' or 'window'")
         if not (self.meter_change_cost >= 0 and self.meter_jump_cost >= 0):

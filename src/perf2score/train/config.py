@@ -40,6 +40,11 @@ class DataConfig:
     lieder_weight: float = 0.3  # weight of song accompaniments within the corpus
     mask_ratio: float = 0.15  # perf LM: share of notes masked
     validation_windows: int = 64  # fixed validation windows (the same in every run)
+    # voices: cached decodings (DECODED/<split>/<perf_id>.npz, benchmarks/voice_pass.py) to
+    # train on the decoder's onsets and staves ("" = the ground truth's only), and the share
+    # of training windows taken from them (validation: all from them when given)
+    decoded: str = ""
+    decoded_share: float = 0.5
 
 
 @dataclass
