@@ -85,7 +85,9 @@ class FixedVoiceData:
 def test_features_are_finite_and_see_a_key_held_past_the_next_onset():
     table = two_voice_piece(2)
     performance = render_performance(np.random.default_rng(0), table, TPQ)
-    notes = performance.notes[np.lexsort((performance.notes["pitch"], performance.notes["onset_sec"]))]
+    notes = performance.notes[
+        np.lexsort((performance.notes["pitch"], performance.notes["onset_sec"]))
+    ]
     # the rendering keeps the score's order of onsets: pair notes and rows by that order
     quarters = table["onset_ticks"] / TPQ
     order = voice_order(quarters, table["staff"], table["pitch"])
@@ -159,9 +161,12 @@ def test_the_voice_pass_learns_saves_loads_and_sets_decoded_voices(tmp_path):
     assert (attributes["duration_ticks"][halves] == 2 * TPQ).mean() > 0.95
     # a pass that is never sure leaves every note in voice 1
     attributes["voice"] = 1
-    assert assign_voices(
-        attributes, drop, onsets, TPQ, Performance(piece.notes, piece.pedal), loaded, 1.0
-    ) == 0
+    assert (
+        assign_voices(
+            attributes, drop, onsets, TPQ, Performance(piece.notes, piece.pedal), loaded, 1.0
+        )
+        == 0
+    )
 
 
 def test_decoding_settings_check_the_voice_options():
@@ -170,3 +175,27 @@ def test_decoding_settings_check_the_voice_options():
         DecodeConfig(voices="both")
     with pytest.raises(ValueError, match="voice_confidence"):
         DecodeConfig(voice_confidence=1.5)
+
+
+def test_no_voice_pass_is_shipped_and_asking_for_one_says_so(tmp_path):
+    from perf2score.errors import Perf2ScoreError
+    from perf2score.neural.converter import voice_pass
+
+    assert voice_pass(DecodeConfig()) is None
+    with pytest.raises(Perf2ScoreError, match="needs a trained voice pass"):
+        voice_pass(DecodeConfig(voices="pass"))
+    save_voices(VoiceModel(VoiceConfig(d_model=16, layers=1, heads=2)), tmp_path)
+    assert voice_pass(DecodeConfig(voices="pass"), tmp_path).config.d_model == 16
+
+
+def test_the_voices_task_reads_its_own_tables():
+    from perf2score.errors import Perf2ScoreError
+    from perf2score.train.config import run_config_from_dict
+
+    config = run_config_from_dict(
+        {"voices": {"d_model": 64}, "data": {"decoded": "runs/decoded", "decoded_share": 0.7}},
+        "voices",
+    )
+    assert config.voices.d_model == 64 and config.data.decoded_share == 0.7
+    with pytest.raises(Perf2ScoreError, match="unknown tables"):
+        run_config_from_dict({"voices": {}}, "align")

@@ -83,15 +83,18 @@ def voice_pass(
     decoding: DecodeConfig, voices: str | os.PathLike | None = None
 ) -> VoiceModel | None:
     """The voice pass a model decodes with: none unless ``decoding.voices`` is "pass"; then
-    the folder ``voices`` when given, else the shipped one (``None`` when the package has
-    none)."""
+    the folder ``voices`` when given, else the shipped one (``Perf2ScoreError`` when the
+    package has none: the package ships no voice pass now, see the README)."""
     if decoding.voices != "pass":
         return None
     from perf2score.models.voice_head import load_voices
 
-    if voices:
-        return load_voices(voices)
-    return load_voices(SHIPPED_VOICES) if (SHIPPED_VOICES / "voices.json").is_file() else None
+    if not voices and not (SHIPPED_VOICES / "voices.json").is_file():
+        raise Perf2ScoreError(
+            "decoding voices = 'pass' needs a trained voice pass (none is shipped; "
+            "`perf2score train voices`, then load_neural_model(..., voices=FOLDER))"
+        )
+    return load_voices(voices or SHIPPED_VOICES)
 
 
 def share_states(network: AlignedModel, head: MeterModel | None) -> MeterModel | None:

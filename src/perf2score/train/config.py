@@ -152,6 +152,8 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
     low, high = config.augment.previous_mask
     if not 0 <= low <= high <= 1:
         raise Perf2ScoreError("[augment] previous_mask must be a range 0 <= low <= high <= 1")
+    if not 0 <= config.data.decoded_share <= 1:
+        raise Perf2ScoreError("[data] decoded_share must be between 0 and 1")
     if config.data.window > config.model.max_notes:
         raise Perf2ScoreError("[data] window is longer than [model] max_notes")
     return config
