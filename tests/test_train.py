@@ -111,6 +111,8 @@ def test_config_files(tmp_path):
             if "align" in path.name
             else "meter"
             if "meter" in path.name
+            else "voices"
+            if "voices" in path.name
             else "performance"
             if "perf" in path.name
             else "score"
