@@ -36,7 +36,11 @@ def main() -> None:
     parser.add_argument("--model", help="aligned-model folder (default: the shipped one)")
     parser.add_argument("--cache", required=True, help="folder of the cached decodings")
     parser.add_argument("--out", required=True, help="folder for the MusicXML files")
-    parser.add_argument("--voices", help="voice-pass folder ('head': the decoder's voice head)")
+    parser.add_argument(
+        "--voices",
+        help="voice-pass folder; 'head': the decoder's voice head; 'truth': the ground truth's "
+        "voice of every decoded note (the ceiling of any voice pass on this decoding)",
+    )
     parser.add_argument("--decoding", help="JSON of DecodeConfig settings for voices and values")
     parser.add_argument(
         "--reverse", action="store_true", help="last performance first (a second process)"
@@ -49,7 +53,7 @@ def main() -> None:
     model = load_neural_model(args.model)
     if args.decoding:
         model = replace(model, decoding=DecodeConfig.read(args.decoding))
-    if args.voices and args.voices != "head":
+    if args.voices and args.voices not in ("head", "truth"):
         from perf2score.models.voice_head import load_voices
 
         model = replace(model, voices=load_voices(args.voices))
@@ -68,6 +72,12 @@ def main() -> None:
         data = np.load(stored)
         attributes, drop, onsets = data["attributes"], data["drop"], data["onsets"]
         tpq = int(data["tpq"])
+        if args.voices == "truth":
+            from perf2score.train.voice_data import voice_class
+
+            known = ~prepared.drop & ~drop
+            folded = voice_class(prepared.targets()["voice"])
+            attributes["voice"][known] = np.maximum(folded[known], 0) + 1
         start = time.perf_counter()
         tempo = finish_attributes(attributes, drop, onsets, tpq, performance, model)
         spent["settle"] += time.perf_counter() - start
