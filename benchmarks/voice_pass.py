@@ -29,6 +29,22 @@ from perf2score.score.assembly import assemble
 from perf2score.score.export import save
 
 
+def biased(voices, factor: float):
+    """``voices`` (a ``VoiceModel``) with its voice-2/3/4 probabilities multiplied by
+    ``factor`` (log ``factor`` added to those logits)."""
+    import math
+
+    forward = voices.forward
+
+    def tilted(*args, **kwargs):
+        logits = forward(*args, **kwargs)["voice"].clone()
+        logits[..., 1:] += math.log(factor)
+        return {"voice": logits}
+
+    voices.forward = tilted
+    return voices
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="prepared cache")
@@ -43,6 +59,12 @@ def main() -> None:
     )
     parser.add_argument("--decoding", help="JSON of DecodeConfig settings for voices and values")
     parser.add_argument(
+        "--second-voice-bias",
+        type=float,
+        default=1.0,
+        help="multiply the pass's probabilities of voices 2-4 by this (before the argmax)",
+    )
+    parser.add_argument(
         "--reverse", action="store_true", help="last performance first (a second process)"
     )
     args = parser.parse_args()
@@ -56,7 +78,10 @@ def main() -> None:
     if args.voices and args.voices not in ("head", "truth"):
         from perf2score.models.voice_head import load_voices
 
-        model = replace(model, voices=load_voices(args.voices))
+        voices = load_voices(args.voices)
+        if args.second_voice_bias != 1.0:
+            voices = biased(voices, args.second_voice_bias)
+        model = replace(model, voices=voices)
     cache, out = Path(args.cache), Path(args.out)
     spent = {"decode": 0.0, "settle": 0.0}
     rows = load_index(args.data, args.split, required=True)
