@@ -95,10 +95,7 @@ def test_features_are_finite_and_see_a_key_held_past_the_next_onset():
     played = np.zeros(len(rows), dtype=notes.dtype)
     for pitch in np.unique(rows["pitch"]):
         played[rows["pitch"] == pitch] = notes[notes["pitch"] == pitch]
-    features = voice_features(
-        rows["pitch"], rows["onset_ticks"] / TPQ, rows["staff"], played["onset_sec"],
-        played["offset_sec"], played["velocity"], performance.pedal,
-    )  # fmt: skip
+    features = voice_features(played, rows["onset_ticks"] / TPQ, rows["staff"], performance.pedal)
     assert features.shape == (len(rows), N_FEATURES) and np.isfinite(features).all()
     halves = rows["voice"] == 1
     # a half note over running eighths is held past the next onset of its staff

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from perf2score.midi.reading import Performance
+from perf2score.tokens.performance import pedal_extended_offsets
+
 N_FEATURES = 18
 TEMPO_SPAN = 8  # onsets either side for the local tempo
 
@@ -54,8 +57,10 @@ def _neighbour_gaps(onsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def local_tempo(onset_quarters: np.ndarray, onset_seconds: np.ndarray) -> np.ndarray:
     """(N,) score quarters per second around each note: the slope over ``TEMPO_SPAN``
     distinct onsets either side (onset seconds: the median of each onset's notes)."""
-    distinct, group = np.unique(onset_quarters, return_inverse=True)
-    seconds = np.array([np.median(onset_seconds[group == g]) for g in range(len(distinct))])
+    distinct, group, counts = np.unique(onset_quarters, return_inverse=True, return_counts=True)
+    ordered = onset_seconds[np.lexsort((onset_seconds, group))]  # by onset, then time
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    seconds = (ordered[starts + (counts - 1) // 2] + ordered[starts + counts // 2]) / 2  # medians
     seconds = np.maximum.accumulate(seconds)
     low = np.maximum(np.arange(len(distinct)) - TEMPO_SPAN, 0)
     high = np.minimum(np.arange(len(distinct)) + TEMPO_SPAN, len(distinct) - 1)
@@ -67,37 +72,23 @@ def local_tempo(onset_quarters: np.ndarray, onset_seconds: np.ndarray) -> np.nda
     return np.clip(tempo, 0.1, 40.0)[group]
 
 
-def _pedal_down(times: np.ndarray, pedal: np.ndarray) -> np.ndarray:
-    down = np.zeros(len(times), dtype=bool)
-    for start, end in np.asarray(pedal, dtype=np.float64).reshape(-1, 2):
-        down |= (times >= start) & (times < end)
-    return down
-
-
 def voice_features(
-    pitch: np.ndarray,
-    onset_quarters: np.ndarray,
-    staff: np.ndarray,
-    onset_seconds: np.ndarray,
-    offset_seconds: np.ndarray,
-    velocity: np.ndarray,
-    pedal: np.ndarray,
+    notes: np.ndarray, onset_quarters: np.ndarray, staff: np.ndarray, pedal: np.ndarray
 ) -> np.ndarray:
     """(N, ``N_FEATURES``) float32 features of notes already in voice order.
 
     Args:
-        pitch: (N,) MIDI pitches.
-        onset_quarters: (N,) score onsets in quarters (non-decreasing).
+        notes: (N,) the played notes (``perf2score.midi.reading.NOTE_DTYPE``).
+        onset_quarters: (N,) their score onsets in quarters (non-decreasing).
         staff: (N,) 1 (upper) or 2 (lower).
-        onset_seconds, offset_seconds: (N,) played key-down and key-up times.
-        velocity: (N,) MIDI velocities.
         pedal: (P, 2) sustain-pedal intervals in seconds.
     """
-    n = len(pitch)
+    n = len(notes)
     out = np.zeros((n, N_FEATURES), dtype=np.float64)
     if n == 0:
         return out.astype(np.float32)
-    pitch = pitch.astype(np.float64)
+    pitch = notes["pitch"].astype(np.float64)
+    onset_seconds, offset_seconds = notes["onset_sec"], notes["offset_sec"]
     onset_quarters = onset_quarters.astype(np.float64)
     tempo = local_tempo(onset_quarters, onset_seconds)
     played = np.maximum(offset_seconds - onset_seconds, 0.01) * tempo  # quarters
@@ -116,11 +107,8 @@ def voice_features(
         bottoms = np.full(len(size), np.inf)
         np.maximum.at(tops, group, pitch[members])
         np.minimum.at(bottoms, group, pitch[members])
-        rank = np.zeros(len(members))
-        for g in range(len(size)):  # notes of a chord are in order, highest first
-            where = np.flatnonzero(group == g)
-            rank[where] = np.arange(len(where)) / len(where)
-        out[members, 5] = rank
+        first = np.concatenate([[0], np.cumsum(size)[:-1]])  # a chord's notes are consecutive
+        out[members, 5] = (np.arange(len(members)) - first[group]) / chord_size
         out[members, 6] = (pitch[members] - bottoms[group]) / 12.0
         out[members, 7] = (tops[group] - pitch[members]) / 12.0
         window = np.ones(33) / 33.0
@@ -132,8 +120,8 @@ def voice_features(
     out[:, 8] = np.clip(np.log2(played), -5.0, 5.0)
     ratio = np.where(np.isfinite(next_staff), played / np.maximum(next_staff, 1e-3), 1.0)
     out[:, 9] = np.clip(np.log2(np.maximum(ratio, 1e-3)), -4.0, 4.0)
-    out[:, 10] = _pedal_down(offset_seconds, pedal)
-    out[:, 11] = velocity / 127.0
+    out[:, 10] = pedal_extended_offsets(Performance(notes, pedal)) > offset_seconds
+    out[:, 11] = notes["velocity"] / 127.0
     for column, period in ((12, 1.0), (14, 2.0)):
         angle = 2 * np.pi * onset_quarters / period
         out[:, column] = np.cos(angle)

@@ -52,15 +52,8 @@ def assign_voices(
     pitch = attributes["pitch"][timed].astype(np.int64)
     order = voice_order(quarters, staff, pitch)
     chosen = timed[order]
-    notes = performance.notes[chosen]
     features = voice_features(
-        pitch[order],
-        quarters[order],
-        staff[order],
-        notes["onset_sec"],
-        notes["offset_sec"],
-        notes["velocity"],
-        performance.pedal,
+        performance.notes[chosen], quarters[order], staff[order], performance.pedal
     )
     voices = predict_voices(model, features, pitch[order], staff[order], confidence)
     attributes["voice"][chosen] = voices

@@ -55,15 +55,7 @@ def piece_examples(
     chosen = np.flatnonzero(keep)
     chosen = chosen[voice_order(onsets[chosen], staff[chosen], prepared.notes["pitch"][chosen])]
     notes = prepared.notes[chosen]
-    features = voice_features(
-        notes["pitch"],
-        onsets[chosen],
-        staff[chosen],
-        notes["onset_sec"],
-        notes["offset_sec"],
-        notes["velocity"],
-        prepared.pedal,
-    )
+    features = voice_features(notes, onsets[chosen], staff[chosen], prepared.pedal)
     return {
         "features": features,
         "pitch": notes["pitch"].astype(np.int64),
@@ -128,13 +120,13 @@ class VoiceData:
                 self.sources[1].append(piece_examples(prepared, path))
         self.weights = []
         for items in self.sources:
-            sizes = np.array([len(item["pitch"]) for item in items] or [0], dtype=np.float64)
+            sizes = np.array([len(item["pitch"]) for item in items], dtype=np.float64)
             self.weights.append(sizes / max(sizes.sum(), 1.0))
 
     def example(self, rng: np.random.Generator, augment: bool = True) -> dict[str, np.ndarray]:
         source = int(rng.random() < self.share)
         items = self.sources[source]
-        item = items[rng.choice(len(items), p=self.weights[source][: len(items)])]
+        item = items[rng.choice(len(items), p=self.weights[source])]
         n = len(item["pitch"])
         start = int(rng.integers(0, n - self.window + 1)) if n > self.window else 0
         part = {k: v[start : start + self.window].copy() for k, v in item.items()}
