@@ -401,3 +401,46 @@ def test_the_meter_head_reads_the_decoders_states_and_gets_the_same_evidence(ali
     converted = convert(performance, model=NeuralModel(model, config, meter=head))
     measures = converted.assembled.measures
     assert len({(m.ts_num, m.ts_den) for m in measures}) == 1  # one meter for the piece
+
+
+def test_chains_link_each_window_to_the_one_before_in_its_performance():
+    from perf2score.neural.decode import chain_links, chain_rounds
+
+    jobs = [(0, 0, 128), (0, 96, 224), (0, 192, 300), (1, 0, 128), (1, 96, 200)]
+    assert chain_links(jobs, 1) == [-1] * 5  # every window on its own
+    assert chain_links(jobs, 0) == [-1, 0, 1, -1, 3]  # whole performances
+    assert chain_links(jobs, 2) == [-1, 0, -1, -1, 3]
+    assert chain_rounds(chain_links(jobs, 0)) == [[0, 3], [1, 4], [2]]
+    assert chain_rounds(chain_links(jobs, 1)) == [[0, 1, 2, 3, 4]]
+    with pytest.raises(ValueError, match="chain_windows"):
+        DecodeConfig(chain_windows=-1)
+
+
+def test_chained_windows_continue_from_the_notes_they_share(aligned, monkeypatch):
+    import perf2score.neural.decode as decode
+
+    model, _ = aligned
+    performance, _ = _performance(150)
+    seen = []
+
+    def spy(out, spans, pitches, config):
+        seen.append(({k: v.clone() for k, v in out.items()}, spans))
+        return _stitch(out, spans, pitches, config)
+
+    monkeypatch.setattr(decode, "_stitch", spy)
+    config = DecodeConfig(window=32, overlap=8, chain_windows=0)  # 6 windows, one chain
+    chained = decode_windows(model, performance, config)
+    ids, spans = seen[-1]
+    assert len(spans) == 6
+    for b in range(1, len(spans)):
+        (s0, e0), (s1, _) = spans[b - 1], spans[b]
+        for name, values in ids.items():  # the shared notes: the earlier window's tokens
+            assert torch.equal(values[b, : e0 - s1], values[b - 1, s1 - s0 : e0 - s0]), name
+    monkeypatch.setattr(decode, "MAX_BATCH_WINDOWS", 1)
+    again = decode_windows(model, performance, config)
+    assert (chained[1] == again[1]).all()
+    assert all((chained[0][f] == again[0][f]).all() for f in chained[0].dtype.names)
+    kept = chained[0][~chained[1]]
+    assert len(kept) and np.all(
+        kept["position_ticks"] < np.maximum(kept["measure_length_ticks"], 1)
+    )

@@ -167,10 +167,14 @@ def _decode_batch(
     config: DecodeConfig,
     meter: MeterModel | None = None,
     odds: torch.Tensor | None = None,
+    forced: dict[str, torch.Tensor] | None = None,
+    forced_notes: torch.Tensor | None = None,
 ) -> None:
-    """Decode a batch of windows note by note into ``out`` (views, (B, T) each, in place):
+    """Decode a batch of windows note by note into ``out`` ((B, T) each, in place):
     ``perf`` the performance tokens, ``padding``/``pitch``/``onset`` (B, T); with a
-    ``meter`` head reading the same performance LM, its log-odds go into ``odds`` (B, T, 2)."""
+    ``meter`` head reading the same performance LM, its log-odds go into ``odds`` (B, T, 2).
+    ``forced`` (token ids (B, P) per stream) are taken instead of the model's choice for
+    the first ``forced_notes`` (B,) notes of each window (a prefix the window continues)."""
     B, T = padding.shape
     states: list[torch.Tensor] = []
     memory = model.encode(perf, padding, states)
@@ -196,6 +200,10 @@ def _decode_batch(
                 allowed = ALTER_ALLOWED[pitch[:, t] % 12]  # (B, 5)
                 scores[:, FIRST_VALUE:] = torch.where(allowed, scores[:, FIRST_VALUE:], -torch.inf)
             chosen[name] = scores.argmax(-1)  # (B,)
+        if forced is not None and forced_notes is not None and t < forced["drop"].shape[1]:
+            given = t < forced_notes  # (B,)
+            for name in SCORE_NAMES:
+                chosen[name] = torch.where(given, forced[name][:, t], chosen[name])
         dropped = chosen["drop"] == FIRST_VALUE + 1
         for name in SCORE_NAMES:
             if name != "drop":
@@ -250,19 +258,41 @@ def decode_many(
         onset[b, : e - s] = torch.from_numpy(notes["onset_sec"][s:e])
     out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
     window_odds = torch.zeros(B, T, 2) if meter is not None else None
-    for first in range(0, B, MAX_BATCH_WINDOWS):  # memory bounded whatever the length
-        rows = slice(first, min(first + MAX_BATCH_WINDOWS, B))
-        _decode_batch(
-            model,
-            {k: v[rows] for k, v in perf.items()},
-            padding[rows],
-            pitch[rows],
-            onset[rows],
-            {k: v[rows] for k, v in out.items()},
-            config,
-            meter,
-            window_odds[rows] if window_odds is not None else None,
-        )
+    link = chain_links(jobs, config.chain_windows)
+    for rows in chain_rounds(link):
+        forced = {k: torch.full((len(rows), T), FIRST_VALUE, dtype=torch.long) for k in out}
+        forced_notes = torch.zeros(len(rows), dtype=torch.long)
+        for i, b in enumerate(rows):
+            before = link[b]
+            if before < 0:
+                continue
+            (_, s, _), (_, s0, e0) = jobs[b], jobs[before]
+            shared = max(e0 - s, 0)
+            forced_notes[i] = shared
+            for k in out:
+                forced[k][i, :shared] = out[k][before, s - s0 : e0 - s0]
+        for first in range(0, len(rows), MAX_BATCH_WINDOWS):  # memory bounded
+            part = torch.tensor(rows[first : first + MAX_BATCH_WINDOWS])
+            mine = slice(first, first + len(part))
+            ids = {k: torch.zeros(len(part), T, dtype=torch.long) for k in out}
+            part_odds = torch.zeros(len(part), T, 2) if window_odds is not None else None
+            _decode_batch(
+                model,
+                {k: v[part] for k, v in perf.items()},
+                padding[part],
+                pitch[part],
+                onset[part],
+                ids,
+                config,
+                meter,
+                part_odds,
+                {k: v[mine] for k, v in forced.items()},
+                forced_notes[mine],
+            )
+            for k in out:
+                out[k][part] = ids[k]
+            if window_odds is not None and part_odds is not None:
+                window_odds[part] = part_odds
     results = []
     for index, performance in enumerate(performances):
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
@@ -276,6 +306,30 @@ def decode_many(
                 piece[keep_from:e] = window_odds[b, keep_from - s : e - s].numpy()
             odds.append(piece)
     return results
+
+
+def chain_links(jobs: list[tuple[int, int, int]], chain_windows: int) -> list[int]:
+    """For each window ``jobs[b]`` = (performance, start, end): the row of the window it
+    continues (-1: it starts a chain). Consecutive windows of one performance form chains of
+    ``chain_windows`` (0: the whole performance; 1: every window on its own)."""
+    link, place = [], 0
+    for b, job in enumerate(jobs):
+        place = place + 1 if b and jobs[b - 1][0] == job[0] else 0
+        starts = chain_windows == 1 or (chain_windows > 1 and place % chain_windows == 0)
+        link.append(-1 if place == 0 or starts else b - 1)
+    return link
+
+
+def chain_rounds(link: list[int]) -> list[list[int]]:
+    """Rows in decoding order: round r holds every chain's r-th window (each window after
+    the one it continues)."""
+    depth: list[int] = []
+    for before in link:
+        depth.append(0 if before < 0 else depth[before] + 1)
+    rounds: list[list[int]] = [[] for _ in range(max(depth, default=-1) + 1)]
+    for b, d in enumerate(depth):
+        rounds[d].append(b)
+    return rounds
 
 
 def measure_grid(attributes: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,10 @@ class DecodeConfig:
     # validation over 0, 1, 3, 6, 12 -> E_avg 10.42 / 10.22 / 9.93 / 10.16 / 10.86)
     tempo_slack_grid: int = GRID_PER_QUARTER // 4  # grid units added to both IOIs (a 16th)
     tempo_blend: float = 0.2  # running tempo: weight of each new IOI (the rest: the old one)
+    # windows decoded one after another, each continuing from the notes it shares with the
+    # one before (their decoded tokens given, so meter, value scale and bar phase carry on),
+    # in chains of this many windows (0: the whole piece; 1: every window on its own)
+    chain_windows: int = 1
     junction_notes: int = 16  # shared notes nearest a window junction that vote on its shift
     chord_seconds: float = CHORD_SECONDS  # notes closer than this may go back in time (chords)
     apart_seconds: float = APART_SECONDS  # notes further apart never share an onset
@@ -78,6 +82,8 @@ class DecodeConfig:
             raise ValueError("need tempo_weight >= 0 and tempo_slack_grid >= 1")
         if not 0 < self.tempo_blend <= 1:
             raise ValueError("need 0 < tempo_blend <= 1")
+        if self.chain_windows < 0:
+            raise ValueError("need chain_windows >= 0")
         if self.junction_notes < 1:
             raise ValueError("need junction_notes >= 1")
         if not 0 <= self.chord_seconds <= self.apart_seconds:
