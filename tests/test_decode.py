@@ -444,3 +444,30 @@ def test_chained_windows_continue_from_the_notes_they_share(aligned, monkeypatch
     assert len(kept) and np.all(
         kept["position_ticks"] < np.maximum(kept["measure_length_ticks"], 1)
     )
+
+
+def test_chains_from_the_steady_window_keep_what_comes_before(aligned, monkeypatch):
+    import perf2score.neural.decode as decode
+
+    model, _ = aligned
+    performance, _ = _performance(150)
+    alone = decode_windows(model, performance, DecodeConfig(window=32, overlap=8))
+    heads = []
+    steady = decode.chains_from_steady_windows
+
+    def spy(*args):
+        link = steady(*args)
+        heads.append(next((b for b, before in enumerate(link) if before >= 0), len(link)) - 1)
+        return link
+
+    monkeypatch.setattr(decode, "chains_from_steady_windows", spy)
+    config = DecodeConfig(window=32, overlap=8, chain_windows=0, chain_from="tempo")
+    attributes, drop = decode_windows(model, performance, config)
+    head = heads[-1]
+    assert 0 <= head < 6
+    up_to = decode.kept_from(windows(150, 32, 8)[head + 1][0], 8) if head < 5 else 150
+    assert np.array_equal(drop[:up_to], alone[1][:up_to])  # the head and before: as alone
+    for name in ("duration_ticks", "staff", "voice", "alter"):
+        assert np.array_equal(attributes[name][:up_to], alone[0][name][:up_to]), name
+    with pytest.raises(ValueError, match="chain_from"):
+        DecodeConfig(chain_from="middle")

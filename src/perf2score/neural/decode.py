@@ -23,6 +23,7 @@ from perf2score.models.adapter import AlignedModel
 from perf2score.models.lm import score_step_inputs
 from perf2score.models.meter_head import MeterModel
 from perf2score.neural.settings import DecodeConfig
+from perf2score.neural.window_tempo import local_tempo
 from perf2score.score.barring import assign_measures
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score
@@ -258,8 +259,38 @@ def decode_many(
         onset[b, : e - s] = torch.from_numpy(notes["onset_sec"][s:e])
     out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
     window_odds = torch.zeros(B, T, 2) if meter is not None else None
-    link = chain_links(jobs, config.chain_windows)
-    for rows in chain_rounds(link):
+    state = (model, perf, padding, pitch, onset, out, window_odds, jobs, config, meter)
+    if config.chain_windows != 1 and config.chain_from == "tempo":
+        alone = chain_links(jobs, 1)
+        _decode_rounds(state, alone, chain_rounds(alone))
+        link = chains_from_steady_windows(out, jobs, performances, config)
+        _decode_rounds(state, link, chain_rounds(link)[1:])  # round 0: decoded already
+    else:
+        link = chain_links(jobs, config.chain_windows)
+        _decode_rounds(state, link, chain_rounds(link))
+    results = []
+    for index, performance in enumerate(performances):
+        rows = [b for b, job in enumerate(jobs) if job[0] == index]
+        spans = [jobs[b][1:] for b in rows]
+        ids = {k: v[rows] for k, v in out.items()}
+        results.append(_stitch(ids, spans, performance.notes["pitch"], config))
+        if window_odds is not None and odds is not None:
+            piece = np.zeros((len(performance.notes), 2), dtype=np.float32)
+            for b, (s, e) in zip(rows, spans, strict=True):
+                keep_from = kept_from(s, config.overlap)
+                piece[keep_from:e] = window_odds[b, keep_from - s : e - s].numpy()
+            odds.append(piece)
+    return results
+
+
+def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> None:
+    """Decode the windows of ``rounds`` (rows, in order) into ``out`` (in place), each
+    window after the one it continues (``link``, -1: none), whose decoded tokens of the
+    shared notes it is given. ``state``: decode_many's (model, perf, padding, pitch, onset,
+    out, window odds, jobs, config, meter)."""
+    model, perf, padding, pitch, onset, out, window_odds, jobs, config, meter = state
+    T = padding.shape[1]
+    for rows in rounds:
         forced = {k: torch.full((len(rows), T), FIRST_VALUE, dtype=torch.long) for k in out}
         forced_notes = torch.zeros(len(rows), dtype=torch.long)
         for i, b in enumerate(rows):
@@ -293,19 +324,36 @@ def decode_many(
                 out[k][part] = ids[k]
             if window_odds is not None and part_odds is not None:
                 window_odds[part] = part_odds
-    results = []
+
+
+def chains_from_steady_windows(
+    out: dict[str, torch.Tensor],
+    jobs: list[tuple[int, int, int]],
+    performances: list[Performance],
+    config: DecodeConfig,
+) -> list[int]:
+    """Links (``chain_links``) that chain each performance from its first window decoded
+    (alone, in ``out``) at about the piece's median tempo in score time (within a factor
+    √2 of the windows' median grid units per second): that window and the ones before it
+    stay as decoded, the later ones continue from it."""
+    link = [-1] * len(jobs)
     for index, performance in enumerate(performances):
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
-        spans = [jobs[b][1:] for b in rows]
-        ids = {k: v[rows] for k, v in out.items()}
-        results.append(_stitch(ids, spans, performance.notes["pitch"], config))
-        if window_odds is not None and odds is not None:
-            piece = np.zeros((len(performance.notes), 2), dtype=np.float32)
-            for b, (s, e) in zip(rows, spans, strict=True):
-                keep_from = kept_from(s, config.overlap)
-                piece[keep_from:e] = window_odds[b, keep_from - s : e - s].numpy()
-            odds.append(piece)
-    return results
+        tempi = []
+        for b in rows:
+            s, e = jobs[b][1:]
+            _, drop, onsets, _ = _window_frame(out, b, (s, e), performance.notes["pitch"])
+            seconds = performance.notes["onset_sec"][s:e]
+            tempi.append(local_tempo(onsets, seconds, ~drop, config.apart_seconds))
+        known = [t for t in tempi if not np.isnan(t)]
+        if not known:
+            continue
+        middle = float(np.median(known))
+        steady = [i for i, t in enumerate(tempi) if abs(t - middle) < 0.5 * np.log(2.0)]
+        head = steady[0] if steady else 0
+        for i in range(head + 1, len(rows)):
+            link[rows[i]] = rows[i - 1]
+    return link
 
 
 def chain_links(jobs: list[tuple[int, int, int]], chain_windows: int) -> list[int]:
@@ -330,6 +378,19 @@ def chain_rounds(link: list[int]) -> list[list[int]]:
     for b, d in enumerate(depth):
         rounds[d].append(b)
     return rounds
+
+
+def _window_frame(
+    out: dict[str, torch.Tensor], row: int, span: tuple[int, int], pitches: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(attributes, drop, onsets in ticks), each (e - s,), and bar lines (``measure_grid``)
+    of window ``row`` of ``out`` (token ids (B, T)) covering the notes ``span`` = (s, e)
+    with ``pitches`` (N,)."""
+    s, e = span
+    ids = {k: v[row, : e - s].numpy() for k, v in out.items()}
+    attributes, drop = decode_score(ids, pitches[s:e], GRID_PER_QUARTER)
+    onsets, bars = measure_grid(attributes, drop)
+    return attributes, drop, onsets, bars
 
 
 def measure_grid(attributes: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -391,11 +452,11 @@ def _stitch(
     bars: list[int] = []
     previous: tuple[int, np.ndarray, np.ndarray] | None = None  # start, onsets, kept
     for b, (s, e) in enumerate(spans):
-        ids = {k: v[b, : e - s].numpy() for k, v in out.items()}
-        window_attrs, window_drop = decode_score(ids, pitches[s:e], GRID_PER_QUARTER)
+        window_attrs, window_drop, window_onsets, window_bars = _window_frame(
+            out, b, (s, e), pitches
+        )
         if attributes is None:
             attributes = np.zeros(n, dtype=window_attrs.dtype)
-        window_onsets, window_bars = measure_grid(window_attrs, window_drop)
         keep_from = kept_from(s, config.overlap)
         offset = 0
         if previous is not None:

@@ -38,6 +38,10 @@ class DecodeConfig:
     # one before (their decoded tokens given, so meter, value scale and bar phase carry on),
     # in chains of this many windows (0: the whole piece; 1: every window on its own)
     chain_windows: int = 1
+    # where a chain starts: "first" (the performance's first window) or "tempo" (all
+    # windows decoded alone first; the chain starts at the first one whose tempo in score
+    # time is within a factor √2 of the windows' median and runs to the end)
+    chain_from: str = "first"
     junction_notes: int = 16  # shared notes nearest a window junction that vote on its shift
     chord_seconds: float = CHORD_SECONDS  # notes closer than this may go back in time (chords)
     apart_seconds: float = APART_SECONDS  # notes further apart never share an onset
@@ -84,6 +88,8 @@ class DecodeConfig:
             raise ValueError("need 0 < tempo_blend <= 1")
         if self.chain_windows < 0:
             raise ValueError("need chain_windows >= 0")
+        if self.chain_from not in ("first", "tempo"):
+            raise ValueError("chain_from must be 'first' or 'tempo'")
         if self.junction_notes < 1:
             raise ValueError("need junction_notes >= 1")
         if not 0 <= self.chord_seconds <= self.apart_seconds:
