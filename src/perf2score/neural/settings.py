@@ -36,7 +36,9 @@ class DecodeConfig:
     tempo_blend: float = 0.2  # running tempo: weight of each new IOI (the rest: the old one)
     # windows decoded one after another, each continuing from the notes it shares with the
     # one before (their decoded tokens given, so meter, value scale and bar phase carry on),
-    # in chains of this many windows (0: the whole piece; 1: every window on its own)
+    # in chains of this many windows (0: the whole piece; 1: every window on its own).
+    # Validation, shipped model, E_avg / hand / scale right: 1 8.44 / 17.0 / 0.756; 0
+    # 8.77 / 23.6 / 0.279; 0 from the median-tempo window 8.80 / 25.5 / 0.477 (README)
     chain_windows: int = 1
     # where a chain starts: "first" (the performance's first window) or "tempo" (all
     # windows decoded alone first; the chain starts at the first one whose tempo in score
