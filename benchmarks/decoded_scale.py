@@ -31,6 +31,7 @@ import numpy as np
 
 from perf2score.data.cache import load_index, load_prepared
 from perf2score.neural.decode import kept_from, windows
+from perf2score.neural.meter import main_signature
 from perf2score.neural.settings import DecodeConfig
 
 MIN_INTERVALS = 8  # intervals a window needs for its scale to count
@@ -58,12 +59,6 @@ def log_scale(decoded: np.ndarray, notated: np.ndarray) -> float | None:
     return float(np.median(np.log2(d[ok] / n[ok])))
 
 
-def main_signature(ts: np.ndarray) -> tuple[int, int]:
-    """The (numerator, denominator) most rows of ``ts`` (K, 2) have."""
-    pairs, counts = np.unique(ts, axis=0, return_counts=True)
-    return tuple(int(x) for x in pairs[np.argmax(counts)])
-
-
 def performance_report(data: str, perf_id: str, stored: Path, config: DecodeConfig) -> dict:
     """Scale and time signature of one cached decoding against its score."""
     prepared = load_prepared(data, perf_id)
@@ -73,10 +68,6 @@ def performance_report(data: str, perf_id: str, stored: Path, config: DecodeConf
     decoded = cached["onsets"] / int(cached["tpq"])
     notated = truth["onset_ticks"] / prepared.ticks_per_quarter
     both = ~drop & ~prepared.drop & ~truth["is_grace"] & ~attributes["is_grace"]
-    kept = ~drop & ~attributes["is_grace"]
-    decoded_ts = np.stack([attributes["ts_num"][kept], attributes["ts_den"][kept]], 1)
-    score_rows = ~prepared.drop & ~truth["is_grace"]
-    score_ts = np.stack([truth["ts_num"][score_rows], truth["ts_den"][score_rows]], 1)
     window_scales = []
     for start, end in windows(len(drop), config.window, config.overlap):
         rows = np.arange(kept_from(start, config.overlap), end)
@@ -87,8 +78,8 @@ def performance_report(data: str, perf_id: str, stored: Path, config: DecodeConf
     return {
         "perf_id": perf_id,
         "scale": log_scale(decoded[both], notated[both]),
-        "score_ts": main_signature(score_ts) if len(score_ts) else None,
-        "decoded_ts": main_signature(decoded_ts) if len(decoded_ts) else None,
+        "score_ts": main_signature(truth, prepared.drop | truth["is_grace"]),
+        "decoded_ts": main_signature(attributes, drop | attributes["is_grace"]),
         "windows": window_scales,
     }
 

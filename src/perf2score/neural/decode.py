@@ -317,7 +317,7 @@ def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> No
                 config,
                 meter,
                 part_odds,
-                {k: v[mine] for k, v in forced.items()},
+                {k: v[mine] for k, v in forced.items()} if forced_notes.any() else None,
                 forced_notes[mine],
             )
             for k in out:
