@@ -30,17 +30,24 @@ performance = Performance(notes, np.zeros((0, 2)))
 for backend in ("neural", "classical"):
     perf2score.convert(performance, backend=backend).to_musicxml()
 print(sorted(before))
-print(sorted(m for m in sys.modules if m.startswith(("perf2score", "partitura"))))
+print(sorted(m for m in sys.modules if m.startswith(("perf2score", "partitura", "torch"))))
 """
 
 
-def test_converting_loads_no_training_data_evaluation_code_or_partitura():
+def test_converting_loads_no_training_data_evaluation_code_partitura_or_torch():
     out = subprocess.run(
         [sys.executable, "-c", CONVERT_BOTH], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     imported_first, loaded = (eval(line) for line in out[-2:])
     assert "perf2score.neural.decode" in loaded and "perf2score.classical.rhythm" in loaded
-    for package in ("perf2score.data", "perf2score.train", "perf2score.evaluate", "partitura"):
+    # the shipped model converts in numpy (perf2score.neural.runtime): no torch either
+    for package in (
+        "perf2score.data",
+        "perf2score.train",
+        "perf2score.evaluate",
+        "partitura",
+        "torch",
+    ):
         assert not [m for m in loaded if m == package or m.startswith(package + ".")]
     # (partitura: about 1.5 s to import; key and spelling are perf2score.score.spelling's)
     # `import perf2score` itself stays light: no torch, no partitura

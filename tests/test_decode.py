@@ -104,8 +104,8 @@ def test_windows_are_stitched_into_one_measure_sequence():
     for b, (s, e) in enumerate(spans):
         tokens, _ = encode_score(targets[s:e], GRID_PER_QUARTER)
         for name, ids in tokens.items():
-            out.setdefault(name, torch.zeros(len(spans), 48, dtype=torch.long))
-            out[name][b, : e - s] = torch.from_numpy(ids)
+            out.setdefault(name, np.zeros((len(spans), 48), dtype=np.int64))
+            out[name][b, : e - s] = ids
     attributes, drop = _stitch(out, spans, rows.notes["pitch"], DecodeConfig(overlap=16))
     assert not drop.any()
     measures = attributes["measure"] - attributes["measure"][0]
@@ -114,12 +114,12 @@ def test_windows_are_stitched_into_one_measure_sequence():
 
 
 def _window_tokens(targets: np.ndarray, spans: list[tuple[int, int]], width: int) -> dict:
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, np.ndarray] = {}
     for b, (s, e) in enumerate(spans):
         tokens, _ = encode_score(targets[s:e], GRID_PER_QUARTER)
         for name, ids in tokens.items():
-            out.setdefault(name, torch.zeros(len(spans), width, dtype=torch.long))
-            out[name][b, : e - s] = torch.from_numpy(ids)
+            out.setdefault(name, np.zeros((len(spans), width), dtype=np.int64))
+            out[name][b, : e - s] = ids
     return out
 
 
@@ -153,15 +153,15 @@ def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
 
 
 def _choice(position_logits: list[float], bar_logits: list[float], state: _Timeline, gap: float):
-    position = torch.full((1, STREAMS["position"].size), -30.0)
-    position[0, FIRST_VALUE : FIRST_VALUE + len(position_logits)] = torch.tensor(position_logits)
-    bar = torch.full((1, STREAMS["bar"].size), -30.0)
-    bar[0, FIRST_VALUE : FIRST_VALUE + len(bar_logits)] = torch.tensor(bar_logits)
+    position = np.full((1, STREAMS["position"].size), -30.0, dtype=np.float32)
+    position[0, FIRST_VALUE : FIRST_VALUE + len(position_logits)] = position_logits
+    bar = np.full((1, STREAMS["bar"].size), -30.0, dtype=np.float32)
+    bar[0, FIRST_VALUE : FIRST_VALUE + len(bar_logits)] = bar_logits
     chosen = {
         "bar": bar.argmax(1),
-        "measure_length": torch.tensor([FIRST_VALUE + 4 * GRID_PER_QUARTER]),
+        "measure_length": np.array([FIRST_VALUE + 4 * GRID_PER_QUARTER]),
     }
-    b, p = _bar_and_position(bar, position, chosen, torch.tensor([gap], dtype=torch.float64), state)
+    b, p = _bar_and_position(bar, position, chosen, np.array([gap]), state)
     return int(b[0]) - FIRST_VALUE, int(p[0]) - FIRST_VALUE
 
 
@@ -424,7 +424,7 @@ def test_chained_windows_continue_from_the_notes_they_share(aligned, monkeypatch
     seen = []
 
     def spy(out, spans, pitches, config):
-        seen.append(({k: v.clone() for k, v in out.items()}, spans))
+        seen.append(({k: v.copy() for k, v in out.items()}, spans))
         return _stitch(out, spans, pitches, config)
 
     monkeypatch.setattr(decode, "_stitch", spy)
@@ -435,7 +435,7 @@ def test_chained_windows_continue_from_the_notes_they_share(aligned, monkeypatch
     for b in range(1, len(spans)):
         (s0, e0), (s1, _) = spans[b - 1], spans[b]
         for name, values in ids.items():  # the shared notes: the earlier window's tokens
-            assert torch.equal(values[b, : e0 - s1], values[b - 1, s1 - s0 : e0 - s0]), name
+            assert np.array_equal(values[b, : e0 - s1], values[b - 1, s1 - s0 : e0 - s0]), name
     monkeypatch.setattr(decode, "MAX_BATCH_WINDOWS", 1)
     again = decode_windows(model, performance, config)
     assert (chained[1] == again[1]).all()

@@ -113,13 +113,15 @@ def _convert_formats(args) -> list[str]:
 
 
 def one_math_thread(inputs: Sequence[str]) -> bool:
-    """Set ``OMP_NUM_THREADS=1`` for a conversion of MIDI files, before torch is imported,
-    unless the user set it or an input is a recording; return whether it was set.
+    """One math thread for a conversion of MIDI files (``OMP_NUM_THREADS=1`` for torch to
+    come, and numpy's BLAS, loaded already, limited to one thread), unless the user set
+    ``OMP_NUM_THREADS`` or an input is a recording; return whether it was set.
 
     The decoder's per-step matrix products are small: one thread converts as fast as two on
     an idle machine and much faster on a busy one (875 notes, whole process: 6.0 s either way
-    idle; 10.8 s against 16.6 s beside two CPU-bound processes). The transcriber's large
-    products do gain from two threads, so recordings keep the default.
+    idle; 10.8 s against 16.6 s beside two CPU-bound processes; the numpy runtime, a
+    500-note file beside one CPU-bound process: 0.85 s against 1.6-2.1 s). The
+    transcriber's large products do gain from two threads, so recordings keep the default.
     """
     from perf2score.audio import is_audio
 
@@ -127,7 +129,9 @@ def one_math_thread(inputs: Sequence[str]) -> bool:
         return False
     if "torch" in sys.modules:  # too late to matter (an in-process caller): leave it be
         return False
-    os.environ["OMP_NUM_THREADS"] = "1"
+    from perf2score.parallel import one_math_thread as limit
+
+    limit()
     return True
 
 

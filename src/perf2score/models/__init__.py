@@ -1,17 +1,25 @@
 """The language models (imported only by training and the neural backend, never by the
-classical converter)."""
+classical converter).
 
-from perf2score.models.config import LMConfig
-from perf2score.models.io import load_model, save_model
-from perf2score.models.lm import NoteLM, score_inputs, shift_right
-from perf2score.models.losses import stream_losses
+The names below are loaded on first use (PEP 562), so ``perf2score.models.config`` can be
+read without importing torch (the numpy runtime, ``perf2score.neural.runtime``, does)."""
 
-__all__ = [
-    "LMConfig",
-    "NoteLM",
-    "load_model",
-    "save_model",
-    "score_inputs",
-    "shift_right",
-    "stream_losses",
-]
+from importlib import import_module
+
+_WHERE = {
+    "LMConfig": "config",
+    "NoteLM": "lm",
+    "load_model": "io",
+    "save_model": "io",
+    "score_inputs": "lm",
+    "shift_right": "lm",
+    "stream_losses": "losses",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'perf2score.models' has no attribute {name!r}")
+    return getattr(import_module(f"perf2score.models.{_WHERE[name]}"), name)

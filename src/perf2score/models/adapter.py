@@ -17,53 +17,13 @@ R adapter rank, H heads, D = R / H.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from perf2score.models.blocks import apply_rotary, rotary_tables
+from perf2score.models.config import AdapterConfig, adapter_sources
 from perf2score.models.lm import NoteLM
-
-MAPPINGS = ("mix", "one-to-one", "last")
-MODES = ("frozen", "full-finetune", "scratch")
-
-
-@dataclass
-class AdapterConfig:
-    """How the two LMs are joined and what is trained."""
-
-    mapping: str = "mix"  # mix | one-to-one | last
-    mode: str = "frozen"  # frozen LMs | full-finetune (everything) | scratch (no pre-training)
-    rank: int = 64  # width of the low-rank cross-attention
-    n_heads: int = 4
-    lora_rank: int = 0  # 0 = no LoRA on the score LM's attention
-    lora_alpha: float = 16.0
-    dropout: float = 0.1
-    rope_base: float = 10_000.0
-
-    def __post_init__(self) -> None:
-        if self.mapping not in MAPPINGS:
-            raise ValueError(f"mapping must be one of {MAPPINGS}, not {self.mapping!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
-        if self.rank % self.n_heads or (self.rank // self.n_heads) % 2:
-            raise ValueError("rank / n_heads must be an even integer (rotary pairs)")
-        if self.lora_rank < 0:
-            raise ValueError("lora_rank must be >= 0")
-
-    def to_dict(self) -> dict:
-        """The config as saved in ``adapter.json`` (its ``adapter`` entry)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> AdapterConfig:
-        """The config from ``to_dict``'s form (ValueError for unknown keys or values)."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown adapter settings {sorted(unknown)}")
-        return cls(**data)
 
 
 class LoRALinear(nn.Module):
@@ -186,11 +146,7 @@ class AlignedModel(nn.Module):
 
     def _sources(self, i: int, n_perf: int, n_score: int) -> list[int]:
         """Which performance hidden states (0 = embeddings .. n_perf) score layer i reads."""
-        if self.config.mapping == "mix":
-            return list(range(n_perf + 1))
-        if self.config.mapping == "last":
-            return [n_perf]
-        return [max(1, round((i + 1) * n_perf / n_score))]  # one-to-one (depth-scaled)
+        return adapter_sources(self.config.mapping, i, n_perf, n_score)
 
     def set_trainable(self) -> None:
         """Frozen: adapters, LoRA and the score heads train; otherwise everything does."""

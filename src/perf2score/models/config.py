@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from perf2score.errors import Perf2ScoreError
@@ -84,3 +85,124 @@ def check_token_spec(recorded: str | None, where: Path) -> None:
             f"{where}: these weights were trained on another token spec ({recorded}; this"
             f" perf2score speaks {spec_fingerprint()}): use the version that made them or retrain"
         )
+
+
+MAPPINGS = ("mix", "one-to-one", "last")
+MODES = ("frozen", "full-finetune", "scratch")
+
+
+@dataclass
+class AdapterConfig:
+    """How the two LMs are joined and what is trained."""
+
+    mapping: str = "mix"  # mix | one-to-one | last
+    mode: str = "frozen"  # frozen LMs | full-finetune (everything) | scratch (no pre-training)
+    rank: int = 64  # width of the low-rank cross-attention
+    n_heads: int = 4
+    lora_rank: int = 0  # 0 = no LoRA on the score LM's attention
+    lora_alpha: float = 16.0
+    dropout: float = 0.1
+    rope_base: float = 10_000.0
+
+    def __post_init__(self) -> None:
+        if self.mapping not in MAPPINGS:
+            raise ValueError(f"mapping must be one of {MAPPINGS}, not {self.mapping!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.rank % self.n_heads or (self.rank // self.n_heads) % 2:
+            raise ValueError("rank / n_heads must be an even integer (rotary pairs)")
+        if self.lora_rank < 0:
+            raise ValueError("lora_rank must be >= 0")
+
+    def to_dict(self) -> dict:
+        """The config as saved in ``adapter.json`` (its ``adapter`` entry)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AdapterConfig:
+        """The config from ``to_dict``'s form (ValueError for unknown keys or values)."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown adapter settings {sorted(unknown)}")
+        return cls(**data)
+
+
+def adapter_sources(mapping: str, layer: int, n_perf: int, n_score: int) -> list[int]:
+    """Which performance hidden states (0 = embeddings .. ``n_perf``) score layer ``layer``
+    reads under ``mapping`` (``MAPPINGS``): all of them (mix), the last (last), or the layer
+    at the same relative depth (one-to-one)."""
+    if mapping == "mix":
+        return list(range(n_perf + 1))
+    if mapping == "last":
+        return [n_perf]
+    return [max(1, round((layer + 1) * n_perf / n_score))]
+
+
+ADAPTER_FORMAT = 2  # adapter.json layout: 2 adds "format", "token_spec", decoding.json
+
+
+def read_adapter_json(folder: str | os.PathLike) -> dict:
+    """``adapter.json`` of an aligned-model folder, checked: its format is one this version
+    reads and its weights were made for this token spec (one-sentence errors otherwise)."""
+    folder = Path(folder)
+    path = folder / "adapter.json"
+    if not path.is_file() or not (folder / "adapter.safetensors").is_file():
+        raise Perf2ScoreError(f"{folder}: no aligned model (adapter.json + adapter.safetensors)")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Perf2ScoreError(f"{path}: not valid JSON ({exc})") from exc
+    version = config.get("format", 1)
+    if not isinstance(version, int) or version > ADAPTER_FORMAT:
+        raise Perf2ScoreError(
+            f"{path}: format {version} is newer than this perf2score reads ({ADAPTER_FORMAT})"
+        )
+    check_token_spec(config.get("token_spec"), folder)
+    return config
+
+
+def read_aligned_configs(
+    folder: str | os.PathLike,
+) -> tuple[dict, AdapterConfig, tuple[LMConfig, LMConfig]]:
+    """(``adapter.json`` as read, the adapter config, the (performance, score) LM configs) of
+    an aligned-model folder (``read_adapter_json``; ``Perf2ScoreError`` when invalid)."""
+    folder = Path(folder)
+    config = read_adapter_json(folder)
+    try:
+        adapter = AdapterConfig.from_dict(config["adapter"])
+        performance, score = (LMConfig.from_dict(config[name]) for name in ("performance", "score"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Perf2ScoreError(f"{folder}/adapter.json: invalid ({exc})") from exc
+    return config, adapter, (performance, score)
+
+
+METER_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    hidden: int = 256  # width of the hidden layer
+    dropout: float = 0.1
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MeterConfig:
+        return cls(**data)
+
+
+def read_meter_json(folder: str | os.PathLike) -> tuple[dict, MeterConfig]:
+    """(``meter.json`` as read, the head's config) of a meter-head folder, checked like
+    ``read_adapter_json`` (``Perf2ScoreError`` when missing or invalid)."""
+    folder = Path(folder)
+    path = folder / "meter.json"
+    if not path.is_file() or not (folder / "meter.safetensors").is_file():
+        raise Perf2ScoreError(f"{folder}: no meter head (meter.json + meter.safetensors)")
+    try:
+        config = json.loads(path.read_text())
+        head = MeterConfig.from_dict(config["meter"])
+        LMConfig.from_dict(config["performance"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise Perf2ScoreError(f"{path}: invalid ({exc})") from exc
+    if config.get("format", 0) > METER_FORMAT:
+        raise Perf2ScoreError(f"{path}: format {config['format']} is newer than this version")
+    check_token_spec(config.get("token_spec"), folder)
+    return config, head

@@ -11,8 +11,13 @@ from safetensors.torch import load_file, save
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
-from perf2score.models.adapter import AdapterConfig, AlignedModel, adapter_state
-from perf2score.models.config import LMConfig, check_token_spec
+from perf2score.models.adapter import AlignedModel, adapter_state
+from perf2score.models.config import (
+    ADAPTER_FORMAT,
+    LMConfig,
+    read_adapter_json,
+    read_aligned_configs,
+)
 from perf2score.models.lm import NoteLM
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.spec import spec_fingerprint
@@ -35,9 +40,6 @@ def load_model(folder: str | os.PathLike) -> NoteLM:
     except RuntimeError as exc:  # missing, unexpected or reshaped tensors
         raise Perf2ScoreError(f"{folder}: the weights do not fit its config.json") from exc
     return model.eval()
-
-
-ADAPTER_FORMAT = 2  # adapter.json layout: 2 adds "format", "token_spec", decoding.json
 
 
 def save_aligned(
@@ -83,36 +85,11 @@ def load_aligned_weights(model: AlignedModel, folder: str | os.PathLike) -> None
         raise Perf2ScoreError(f"{folder}: adapter weights do not fit this model")
 
 
-def read_adapter_json(folder: str | os.PathLike) -> dict:
-    """``adapter.json`` of an aligned-model folder, checked: its format is one this version
-    reads and its weights were made for this token spec (one-sentence errors otherwise)."""
-    folder = Path(folder)
-    path = folder / "adapter.json"
-    if not path.is_file() or not (folder / "adapter.safetensors").is_file():
-        raise Perf2ScoreError(f"{folder}: no aligned model (adapter.json + adapter.safetensors)")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Perf2ScoreError(f"{path}: not valid JSON ({exc})") from exc
-    version = config.get("format", 1)
-    if not isinstance(version, int) or version > ADAPTER_FORMAT:
-        raise Perf2ScoreError(
-            f"{path}: format {version} is newer than this perf2score reads ({ADAPTER_FORMAT})"
-        )
-    check_token_spec(config.get("token_spec"), folder)
-    return config
-
-
 def load_aligned(folder: str | os.PathLike) -> AlignedModel:
     """An aligned model from ``adapter.json``: the base LMs' weights (unless the adapter holds
     every weight), then the adapter's."""
     folder = Path(folder)
-    config = read_adapter_json(folder)
-    try:
-        adapter = AdapterConfig.from_dict(config["adapter"])
-        lm_configs = [LMConfig.from_dict(config[name]) for name in ("performance", "score")]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Perf2ScoreError(f"{folder}/adapter.json: invalid ({exc})") from exc
+    config, adapter, lm_configs = read_aligned_configs(folder)
     if adapter.mode == "frozen":
         performance = load_model(folder / config["base"]["performance"])
         score = load_model(folder / config["base"]["score"])

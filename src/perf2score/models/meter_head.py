@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -26,22 +26,11 @@ from torch import nn
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
-from perf2score.models.config import LMConfig, check_token_spec
+from perf2score.models.config import METER_FORMAT, MeterConfig, read_meter_json
 from perf2score.models.lm import NoteLM
 from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, IGNORE_INDEX, spec_fingerprint
 
 QUESTIONS = ("downbeat", "beat")  # the head's binary outputs, in order
-METER_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class MeterConfig:
-    hidden: int = 256  # width of the hidden layer
-    dropout: float = 0.1
-
-    @classmethod
-    def from_dict(cls, data: dict) -> MeterConfig:
-        return cls(**data)
 
 
 class MeterModel(nn.Module):
@@ -166,18 +155,7 @@ def load_meter(folder: str | os.PathLike) -> MeterModel:
     from perf2score.models.io import load_model
 
     folder = Path(folder)
-    path = folder / "meter.json"
-    if not path.is_file() or not (folder / "meter.safetensors").is_file():
-        raise Perf2ScoreError(f"{folder}: no meter head (meter.json + meter.safetensors)")
-    try:
-        config = json.loads(path.read_text())
-        head = MeterConfig.from_dict(config["meter"])
-        LMConfig.from_dict(config["performance"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise Perf2ScoreError(f"{path}: invalid ({exc})") from exc
-    if config.get("format", 0) > METER_FORMAT:
-        raise Perf2ScoreError(f"{path}: format {config['format']} is newer than this version")
-    check_token_spec(config.get("token_spec"), folder)
+    config, head = read_meter_json(folder)
     model = MeterModel(load_model(folder / config["base"]), head)
     load_meter_weights(model, folder)
     return model.eval()

@@ -4,6 +4,8 @@ attributes.
 ``load_neural_model`` loads a model folder once into a ``NeuralModel`` (the network and its
 decoding settings); a caller that converts many files holds it and passes it to
 ``perf2score.convert(..., model=...)``. Nothing here caches models behind the caller's back.
+By default the network runs in numpy (``perf2score.neural.runtime``: no torch import when
+converting); ``runtime="torch"`` loads the torch modules instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
+from perf2score.neural.runtime import NumpyAligned, NumpyMeter, load_numpy_aligned, with_meter_head
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.values import close_gaps
 from perf2score.score.assembly import average_tempo
@@ -31,20 +34,21 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded
 
 @dataclass
 class NeuralModel:
-    """An aligned model ready to convert with: the network (in eval mode), the settings it is
-    decoded with, the folder it came from (``""`` when built in memory), the meter head
-    that places the bar lines (``None``: each decoded window's own bar lines) and the voice
-    pass (``None``: the decoder's voice head)."""
+    """An aligned model ready to convert with: the network (numpy runtime, or a torch model
+    in eval mode), the settings it is decoded with, the folder it came from (``""`` when
+    built in memory), the meter head that places the bar lines (``None``: each decoded
+    window's own bar lines) and the voice pass (``None``: the decoder's voice head)."""
 
-    network: AlignedModel
+    network: NumpyAligned | AlignedModel
     decoding: DecodeConfig
     folder: str = ""
-    meter: MeterModel | None = None
+    meter: NumpyMeter | MeterModel | None = None
     voices: VoiceModel | None = None
 
     def describe(self) -> dict:
-        """What made a conversion: the model folder and its decoding settings."""
-        return {"folder": self.folder, "decoding": self.decoding.to_dict()}
+        """What made a conversion: the model folder, the runtime and the decoding settings."""
+        runtime = "numpy" if isinstance(self.network, NumpyAligned) else "torch"
+        return {"folder": self.folder, "runtime": runtime, "decoding": self.decoding.to_dict()}
 
 
 def model_folder(folder: str | os.PathLike | None = None) -> Path:
@@ -56,27 +60,57 @@ def model_folder(folder: str | os.PathLike | None = None) -> Path:
     return folder
 
 
+RUNTIMES = ("numpy", "torch")
+
+
 def load_neural_model(
     folder: str | os.PathLike | None = None,
     decoding: DecodeConfig | None = None,
     meter: str | os.PathLike | None = None,
     voices: str | os.PathLike | None = None,
+    runtime: str = "numpy",
 ) -> NeuralModel:
     """Load an aligned-model folder (default: the shipped model) with its ``decoding.json``
     (or ``decoding`` when given), for inference: LoRA weights are merged into the linear
     layers they adapt (the same scores, one product instead of three). The meter head comes
     from the folder ``meter`` (default: the shipped head), loaded only when the decoding
     places bar lines per piece; the voice pass from the folder ``voices`` (default: the
-    shipped one), loaded only when the decoding asks for it."""
+    shipped one), loaded only when the decoding asks for it. ``runtime``: "numpy" (the
+    default; falls back to torch for a meter head that reads another performance LM than
+    the model's) or "torch"."""
+    if runtime not in RUNTIMES:
+        raise Perf2ScoreError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+    folder = model_folder(folder)
+    decoding = decoding or DecodeConfig.read(folder)
+    passes = voice_pass(decoding, voices)
+    if runtime == "numpy":
+        network = load_numpy_aligned(folder)
+        head_folder = meter_folder(decoding, meter)
+        try:
+            if head_folder is not None:
+                network = with_meter_head(network, head_folder)
+            return NeuralModel(network, decoding, str(folder), network.meter, passes)
+        except Perf2ScoreError:
+            if not (head_folder / "meter.json").is_file():
+                raise
     from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
 
-    folder = model_folder(folder)
-    network = load_aligned(folder)
-    merge_lora(network)
-    decoding = decoding or DecodeConfig.read(folder)
-    head = share_states(network, meter_head(decoding, meter))
-    return NeuralModel(network, decoding, str(folder), head, voice_pass(decoding, voices))
+    torch_network = load_aligned(folder)
+    merge_lora(torch_network)
+    head = share_states(torch_network, meter_head(decoding, meter))
+    return NeuralModel(torch_network, decoding, str(folder), head, passes)
+
+
+def meter_folder(decoding: DecodeConfig, meter: str | os.PathLike | None = None) -> Path | None:
+    """The meter-head folder a model decodes with: none unless ``decoding.meter`` is
+    "piece"; then ``meter`` when given, else the shipped head (``None`` when the package
+    has none)."""
+    if decoding.meter != "piece":
+        return None
+    if meter:
+        return Path(meter)
+    return SHIPPED_METER if (SHIPPED_METER / "meter.json").is_file() else None
 
 
 def voice_pass(
@@ -111,34 +145,46 @@ def share_states(network: AlignedModel, head: MeterModel | None) -> MeterModel |
 
 
 def meter_head(decoding: DecodeConfig, meter: str | os.PathLike | None = None) -> MeterModel | None:
-    """The meter head a model decodes with: none unless ``decoding.meter`` is "piece";
-    then the folder ``meter`` when given, else the shipped one (``None`` when the package
-    has none)."""
-    if decoding.meter != "piece":
+    """The torch meter head a model decodes with (``meter_folder``; ``None`` when none)."""
+    folder = meter_folder(decoding, meter)
+    if folder is None:
         return None
     from perf2score.models.meter_head import load_meter
 
-    if meter:
-        return load_meter(meter)
-    return load_meter(SHIPPED_METER) if (SHIPPED_METER / "meter.json").is_file() else None
+    return load_meter(folder)
 
 
 def with_meter(model: NeuralModel, time_signature: str | None, tempo: float | None) -> NeuralModel:
     """``model`` decoding with the time signature and tempo the user gave
     (``DecodeConfig.with_meter``), its meter head loaded if it had none."""
     decoding = model.decoding.with_meter(time_signature, tempo)
-    head = model.meter or share_states(model.network, meter_head(decoding))
+    if model.meter is not None:
+        return replace(model, decoding=decoding)
+    if isinstance(model.network, NumpyAligned):
+        folder = meter_folder(decoding)
+        if folder is None:
+            return replace(model, decoding=decoding)
+        network = with_meter_head(model.network, folder)
+        return replace(model, network=network, decoding=decoding, meter=network.meter)
+    head = share_states(model.network, meter_head(decoding))
     return replace(model, decoding=decoding, meter=head)
 
 
-def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None) -> NeuralModel:
+def as_neural_model(
+    model: NeuralModel | NumpyAligned | AlignedModel | str | os.PathLike | None,
+) -> NeuralModel:
     """A ``NeuralModel`` from what a caller holds: one already (returned as is), a bare
-    ``AlignedModel`` (default decoding settings, the shipped meter head), or a folder
-    (``None``: the shipped one)."""
+    network (numpy ``NumpyAligned`` or torch ``AlignedModel``; default decoding settings,
+    the shipped meter head), or a folder (``None``: the shipped one)."""
     if isinstance(model, NeuralModel):
         return model
     if model is None or isinstance(model, (str, os.PathLike)):
         return load_neural_model(model)
+    if isinstance(model, NumpyAligned):
+        settings = DecodeConfig()
+        folder = meter_folder(settings) if model.meter is None else None
+        network = with_meter_head(model, folder) if folder is not None else model
+        return NeuralModel(network, settings, meter=network.meter, voices=voice_pass(settings))
     from perf2score.models.adapter import AlignedModel
 
     if isinstance(model, AlignedModel):
@@ -150,7 +196,8 @@ def as_neural_model(model: NeuralModel | AlignedModel | str | os.PathLike | None
             voices=voice_pass(settings),
         )
     raise Perf2ScoreError(
-        f"model must be a folder, a NeuralModel or an AlignedModel, not {type(model).__name__}"
+        "model must be a folder, a NeuralModel, a NumpyAligned or an AlignedModel, not"
+        f" {type(model).__name__}"
     )
 
 

@@ -1,33 +1,38 @@
-"""Decoding: a performance → per-note score attributes with an ``AlignedModel``.
+"""Decoding: a performance → per-note score attributes with an aligned model.
 
-Every setting is a field of ``DecodeConfig`` (``perf2score.neural.settings``). The
-performance is cut into windows of ``window`` notes overlapping by ``overlap``; all
-windows are encoded at once and decoded together, note by note, with the score LM's KV
-cache (greedy). Constraints at every step: no special ids; the position lies inside the
-predicted measure; within a measure, onsets do not go backwards (unless the note is played
-within ``chord_seconds`` of the previous one, as in a rolled chord) and notes played more
-than ``apart_seconds`` apart do not share an onset (when the measure has no room left, the
-note opens the next measure); the spelling (``alter``) fits the pitch. Windows are
-stitched in the middle of their overlaps, in time (see ``_stitch``).
+Every setting is a field of ``DecodeConfig`` (``perf2score.neural.settings``). The performance is
+cut into windows of ``window`` notes overlapping by ``overlap``; all windows are encoded at
+once and decoded together, note by note, with the score LM's KV cache (greedy), in numpy:
+the model is a *runtime* (``perf2score.neural.runtime.NumpyAligned``, which converts files
+without torch, or a torch ``AlignedModel``, wrapped by
+``perf2score.neural.torch_runtime``). Constraints at every step: no special ids; the
+position lies inside the predicted measure; within a measure, onsets do not go backwards
+(unless the note is played within ``chord_seconds`` of the previous one, as in a rolled
+chord) and notes played more than ``apart_seconds`` apart do not share an onset (when the
+measure has no room left, the note opens the next measure); the spelling (``alter``) fits
+the pitch. Windows are stitched in the middle of their overlaps, in time (see ``_stitch``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import torch
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
-from perf2score.models.adapter import AlignedModel
-from perf2score.models.lm import score_step_inputs
-from perf2score.models.meter_head import MeterModel
+from perf2score.neural.runtime import NumpyAligned, NumpyMeter, log_softmax
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.window_tempo import local_tempo
 from perf2score.score.barring import assign_measures
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score
 from perf2score.tokens.spec import BOS, FIRST_VALUE, PAD, SCORE_STREAMS, STREAMS
+
+if TYPE_CHECKING:  # torch is imported only for a torch model
+    from perf2score.models.adapter import AlignedModel
+    from perf2score.models.meter_head import MeterModel
 
 SCORE_NAMES = tuple(s.name for s in SCORE_STREAMS)
 DEFAULT = DecodeConfig()
@@ -46,17 +51,17 @@ def kept_from(start: int, overlap: int) -> int:
     return start if start == 0 else start + overlap // 2
 
 
-def _alter_table() -> torch.Tensor:
+def _alter_table() -> np.ndarray:
     """(12, 5) True where alter -2..+2 spells pitch class 0..11 with a natural step."""
-    natural = (torch.arange(12)[:, None] - torch.arange(-2, 3)[None, :]) % 12  # (12, 5)
-    return torch.isin(natural, torch.tensor(list(NATURAL_STEPS)))
+    natural = (np.arange(12)[:, None] - np.arange(-2, 3)[None, :]) % 12  # (12, 5)
+    return np.isin(natural, list(NATURAL_STEPS))
 
 
 ALTER_ALLOWED = _alter_table()
 
 
 def decode_windows(
-    model: AlignedModel, performance: Performance, config: DecodeConfig = DEFAULT
+    model: NumpyAligned | AlignedModel, performance: Performance, config: DecodeConfig = DEFAULT
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score attributes (N,) ``ATTRIBUTE_DTYPE`` at ``GRID_PER_QUARTER`` ticks per
     quarter, drop (N,) bool) for the performance's notes in their stored order."""
@@ -66,7 +71,7 @@ def decode_windows(
 # windows decoded side by side at most: 128 x 256 notes keeps the key/value cache near
 # 0.6 GB; a 100,000-note file (521 windows) in one batch peaked at 2.6 GB
 MAX_BATCH_WINDOWS = 128
-POSITION_VALUES = torch.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid units
+POSITION_VALUES = np.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid units
 
 
 class _Timeline:
@@ -76,45 +81,45 @@ class _Timeline:
 
     def __init__(self, rows: int, config: DecodeConfig = DEFAULT):
         self.config = config
-        self.measure_start = torch.zeros(rows, dtype=torch.long)
-        self.measure_length = torch.zeros(rows, dtype=torch.long)
-        self.last_position = torch.full((rows,), -1, dtype=torch.long)
-        self.last_onset = torch.full((rows,), -1, dtype=torch.long)
-        self.log_tempo = torch.full((rows,), torch.nan, dtype=torch.float64)
+        self.measure_start = np.zeros(rows, dtype=np.int64)
+        self.measure_length = np.zeros(rows, dtype=np.int64)
+        self.last_position = np.full(rows, -1, dtype=np.int64)
+        self.last_onset = np.full(rows, -1, dtype=np.int64)
+        self.log_tempo = np.full(rows, np.nan, dtype=np.float64)
 
-    def advance(self, chosen: dict[str, torch.Tensor], kept: torch.Tensor, gap: torch.Tensor):
+    def advance(self, chosen: dict[str, np.ndarray], kept: np.ndarray, gap: np.ndarray):
         """Take in the notes just decoded (token ids (B,)); ``gap`` (B,) in seconds."""
         advance = chosen["bar"] - FIRST_VALUE
         length = chosen["measure_length"] - FIRST_VALUE
         position = chosen["position"] - FIRST_VALUE
         moved = kept & (advance >= 1) & (advance < BACKWARDS)
-        jump = self.measure_length + (advance - 1).clamp(min=0) * length
-        self.measure_start = torch.where(moved, self.measure_start + jump, self.measure_start)
+        jump = self.measure_length + np.maximum(advance - 1, 0) * length
+        self.measure_start = np.where(moved, self.measure_start + jump, self.measure_start)
         backwards = kept & (advance == BACKWARDS)  # a repeat: the tempo carries on, time restarts
-        self.measure_length = torch.where(kept, length, self.measure_length)
+        self.measure_length = np.where(kept, length, self.measure_length)
         onset = self.measure_start + position
-        ioi = (onset - self.last_onset).double()
+        ioi = (onset - self.last_onset).astype(np.float64)
         apart = gap > self.config.apart_seconds
         seen = kept & ~backwards & (self.last_onset >= 0) & apart & (ioi > 0)
-        observed = torch.log(ioi.clamp(min=1) / gap.clamp(min=1e-3))
+        observed = np.log(np.maximum(ioi, 1) / np.maximum(gap, 1e-3))
         new = self.config.tempo_blend  # the new IOI's weight
-        blended = torch.where(
-            torch.isnan(self.log_tempo), observed, (1 - new) * self.log_tempo + new * observed
+        blended = np.where(
+            np.isnan(self.log_tempo), observed, (1 - new) * self.log_tempo + new * observed
         )
-        self.log_tempo = torch.where(seen, blended, self.log_tempo)
-        self.last_onset = torch.where(kept & ~backwards, onset, self.last_onset)
-        self.last_onset = torch.where(backwards, -1, self.last_onset)
-        self.last_position = torch.where(moved | backwards, -1, self.last_position)
-        self.last_position = torch.where(kept, position, self.last_position)
+        self.log_tempo = np.where(seen, blended, self.log_tempo)
+        self.last_onset = np.where(kept & ~backwards, onset, self.last_onset)
+        self.last_onset = np.where(backwards, -1, self.last_onset)
+        self.last_position = np.where(moved | backwards, -1, self.last_position)
+        self.last_position = np.where(kept, position, self.last_position)
 
 
 def _bar_and_position(
-    bar_logits: torch.Tensor,
-    position_scores: torch.Tensor,
-    chosen: dict[str, torch.Tensor],
-    gap: torch.Tensor,
+    bar_logits: np.ndarray,
+    position_scores: np.ndarray,
+    chosen: dict[str, np.ndarray],
+    gap: np.ndarray,
     state: _Timeline,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     """(bar, position) token ids (B,): staying in the measure or opening the next one,
     whichever scores best, each with its best position; a position's score is its log
     probability minus a penalty for a score-time step out of line with the running tempo.
@@ -126,106 +131,120 @@ def _bar_and_position(
     config = state.config
     values = POSITION_VALUES[None, :]  # (1, V)
     length = chosen["measure_length"] - FIRST_VALUE  # (B,)
-    inside = values < torch.clamp(length, min=1)[:, None]  # (B, V)
+    inside = values < np.maximum(length, 1)[:, None]  # (B, V)
     last = state.last_position[:, None]
-    forward = torch.where((gap > config.apart_seconds)[:, None], values > last, values >= last)
+    forward = np.where((gap > config.apart_seconds)[:, None], values > last, values >= last)
     need = ((gap >= config.chord_seconds) & (state.last_position >= 0))[:, None]
     stay_ok = inside & (forward | ~need)
-    position_lp = torch.log_softmax(position_scores, -1)
-    bar_logits = bar_logits.clone()
-    bar_logits[:, :FIRST_VALUE] = -torch.inf
-    bar_lp = torch.log_softmax(bar_logits, -1)  # (B, 5 + FIRST_VALUE)
+    position_lp = log_softmax(position_scores)
+    bar_logits = bar_logits.copy()
+    bar_logits[:, :FIRST_VALUE] = -np.inf
+    bar_lp = log_softmax(bar_logits)  # (B, 5 + FIRST_VALUE)
 
-    known = (~torch.isnan(state.log_tempo) & (state.last_onset >= 0))[:, None]
-    expected = (gap * torch.exp(torch.nan_to_num(state.log_tempo)))[:, None]  # (B, 1) grid
+    known = (~np.isnan(state.log_tempo) & (state.last_onset >= 0))[:, None]
+    expected = (gap * np.exp(np.nan_to_num(state.log_tempo)))[:, None]  # (B, 1) grid
 
-    def penalised(start: torch.Tensor, ok: torch.Tensor) -> torch.Tensor:
-        ioi = (start[:, None] + values - state.last_onset[:, None]).clamp(min=0).double()
+    def penalised(start: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(best score (B,), its position index (B,)) among the ``ok`` positions."""
+        ioi = np.maximum(start[:, None] + values - state.last_onset[:, None], 0).astype(float)
         slack = config.tempo_slack_grid
-        off = torch.abs(torch.log((ioi + slack) / (expected + slack)))
-        score = position_lp - torch.where(known, config.tempo_weight * off, 0.0).float()
-        return torch.where(ok, score, -torch.inf)
+        with np.errstate(invalid="ignore"):  # padded notes (a negative gap): never chosen
+            off = np.abs(np.log((ioi + slack) / (expected + slack)))
+        penalty = np.where(known, config.tempo_weight * off, 0.0).astype(np.float32)
+        score = np.where(ok, position_lp - penalty, -np.inf)
+        best = score.argmax(1)
+        return score[np.arange(len(best)), best], best
 
-    stay = penalised(state.measure_start, stay_ok).max(1)
-    move = penalised(state.measure_start + state.measure_length, inside).max(1)
-    stay_total = stay.values + bar_lp[:, FIRST_VALUE]
-    move_total = move.values + bar_lp[:, FIRST_VALUE + 1]
+    stay_score, stay_index = penalised(state.measure_start, stay_ok)
+    move_score, move_index = penalised(state.measure_start + state.measure_length, inside)
+    stay_total = stay_score + bar_lp[:, FIRST_VALUE]
+    move_total = move_score + bar_lp[:, FIRST_VALUE + 1]
     opens = move_total > stay_total
     joint = chosen["bar"] <= FIRST_VALUE + 1
-    bar = torch.where(joint, torch.where(opens, FIRST_VALUE + 1, FIRST_VALUE), chosen["bar"])
-    position = torch.where(opens, move.indices, stay.indices)
-    free = torch.where(inside, position_scores, -torch.inf).argmax(1)
-    return bar, torch.where(joint, position, free)
+    bar = np.where(joint, np.where(opens, FIRST_VALUE + 1, FIRST_VALUE), chosen["bar"])
+    position = np.where(opens, move_index, stay_index)
+    free = np.where(inside, position_scores, -np.inf).argmax(1)
+    return bar, np.where(joint, position, free)
 
 
 def _decode_batch(
-    model: AlignedModel,
-    perf: dict[str, torch.Tensor],
-    padding: torch.Tensor,
-    pitch: torch.Tensor,
-    onset: torch.Tensor,
-    out: dict[str, torch.Tensor],
+    runtime: Any,
+    perf: dict[str, np.ndarray],
+    padding: np.ndarray,
+    pitch: np.ndarray,
+    onset: np.ndarray,
+    out: dict[str, np.ndarray],
     config: DecodeConfig,
-    meter: MeterModel | None = None,
-    odds: torch.Tensor | None = None,
-    forced: dict[str, torch.Tensor] | None = None,
-    forced_notes: torch.Tensor | None = None,
+    odds: np.ndarray | None = None,
+    forced: dict[str, np.ndarray] | None = None,
+    forced_notes: np.ndarray | None = None,
 ) -> None:
-    """Decode a batch of windows note by note into ``out`` ((B, T) each, in place):
-    ``perf`` the performance tokens, ``padding``/``pitch``/``onset`` (B, T); with a
-    ``meter`` head reading the same performance LM, its log-odds go into ``odds`` (B, T, 2).
+    """Decode a batch of windows note by note into ``out`` ((B, T) each, in place) with a
+    ``runtime`` (``as_runtime``): ``perf`` the performance tokens, ``padding``/``pitch``/
+    ``onset`` (B, T); when ``odds`` (B, T, 2) is given, the runtime's meter head fills it.
     ``forced`` (token ids (B, P) per stream) are taken instead of the model's choice for
     the first ``forced_notes`` (B,) notes of each window (a prefix the window continues)."""
     B, T = padding.shape
-    states: list[torch.Tensor] = []
-    memory = model.encode(perf, padding, states)
-    if meter is not None and odds is not None:
-        odds[:] = meter.odds(states)
-    cache = model.score.new_cache()
-    previous = {k: torch.full((B, 1), BOS, dtype=torch.long) for k in SCORE_NAMES}
+    session = runtime.session(perf, padding, odds is not None)
+    if odds is not None and session.odds is not None:
+        odds[:] = session.odds
+    previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}
     state = _Timeline(B, config)
     for t in range(T):
-        inputs = score_step_inputs(previous, perf["pitch"][:, t : t + 1])  # (B, 1) each
-        logits = model(None, inputs, padding=padding, memory=memory, cache=cache, start=t)
+        logits = session.step(previous, perf["pitch"][:, t], t)  # (B, V) per stream
         gap = onset[:, t] - onset[:, max(t - 1, 0)]  # (B,) seconds since the previous note
         chosen = {}
         for name in SCORE_NAMES:
-            scores = logits[name][:, -1].float()  # (B, V)
-            scores[:, :FIRST_VALUE] = -torch.inf
+            scores = np.array(logits[name], dtype=np.float32)  # (B, V), a copy
+            scores[:, :FIRST_VALUE] = -np.inf
             if name == "position":
                 chosen["bar"], chosen[name] = _bar_and_position(
-                    logits["bar"][:, -1].float(), scores, chosen, gap, state
+                    logits["bar"], scores, chosen, gap, state
                 )
                 continue
             if name == "alter":
                 allowed = ALTER_ALLOWED[pitch[:, t] % 12]  # (B, 5)
-                scores[:, FIRST_VALUE:] = torch.where(allowed, scores[:, FIRST_VALUE:], -torch.inf)
+                scores[:, FIRST_VALUE:] = np.where(allowed, scores[:, FIRST_VALUE:], -np.inf)
             chosen[name] = scores.argmax(-1)  # (B,)
         if forced is not None and forced_notes is not None and t < forced["drop"].shape[1]:
             given = t < forced_notes  # (B,)
             for name in SCORE_NAMES:
-                chosen[name] = torch.where(given, forced[name][:, t], chosen[name])
+                chosen[name] = np.where(given, forced[name][:, t], chosen[name])
         dropped = chosen["drop"] == FIRST_VALUE + 1
         for name in SCORE_NAMES:
             if name != "drop":
-                chosen[name] = torch.where(dropped, FIRST_VALUE, chosen[name])
+                chosen[name] = np.where(dropped, FIRST_VALUE, chosen[name])
             out[name][:, t] = chosen[name]
-            previous[name] = chosen[name][:, None]
+            previous[name] = chosen[name]
         state.advance(chosen, ~dropped, gap)
 
 
-def shares_performance_lm(model: AlignedModel, meter: MeterModel | None) -> bool:
+def shares_performance_lm(
+    model: NumpyAligned | AlignedModel, meter: NumpyMeter | MeterModel | None
+) -> bool:
     """Whether ``meter`` reads the very performance LM of ``model`` (then decoding computes
-    its evidence from the encoder pass it makes anyway)."""
+    its evidence from the encoder pass it makes anyway): for the numpy runtime, whether it
+    is the model's own head."""
+    if isinstance(model, NumpyAligned):
+        return meter is not None and meter is model.meter
     return meter is not None and meter.performance is model.performance
 
 
-@torch.no_grad()
+def as_runtime(model: NumpyAligned | AlignedModel, meter: NumpyMeter | MeterModel | None) -> Any:
+    """The decoding runtime of ``model``: the numpy model itself, or a torch model (put in
+    eval mode) wrapped with its meter head (``perf2score.neural.torch_runtime``)."""
+    if isinstance(model, NumpyAligned):
+        return model
+    from perf2score.neural.torch_runtime import TorchRuntime
+
+    return TorchRuntime(model.eval(), meter)
+
+
 def decode_many(
-    model: AlignedModel,
+    model: NumpyAligned | AlignedModel,
     performances: list[Performance],
     config: DecodeConfig = DEFAULT,
-    meter: MeterModel | None = None,
+    meter: NumpyMeter | MeterModel | None = None,
     odds: list[np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``decode_windows`` for several performances at once (their windows side by side, at
@@ -240,26 +259,27 @@ def decode_many(
             f"decoding window {config.window} exceeds the model's {model.score.config.max_notes}"
             " notes"
         )
+    runtime = as_runtime(model, meter)
     window, overlap = config.window, config.overlap
     jobs = []  # (performance index, start, end)
     for index, performance in enumerate(performances):
         jobs += [(index, s, e) for s, e in windows(len(performance.notes), window, overlap)]
     tokens = [encode_performance(p) for p in performances]
     B, T = len(jobs), max(e - s for _, s, e in jobs)
-    perf = {k: torch.full((B, T), PAD, dtype=torch.long) for k in tokens[0]}
-    padding = torch.ones(B, T, dtype=torch.bool)
-    pitch = torch.zeros(B, T, dtype=torch.long)
-    onset = torch.zeros(B, T, dtype=torch.float64)
+    perf = {k: np.full((B, T), PAD, dtype=np.int64) for k in tokens[0]}
+    padding = np.ones((B, T), dtype=bool)
+    pitch = np.zeros((B, T), dtype=np.int64)
+    onset = np.zeros((B, T), dtype=np.float64)
     for b, (index, s, e) in enumerate(jobs):
         notes = performances[index].notes
         for k, ids in tokens[index].items():
-            perf[k][b, : e - s] = torch.from_numpy(ids[s:e])
+            perf[k][b, : e - s] = ids[s:e]
         padding[b, : e - s] = False
-        pitch[b, : e - s] = torch.from_numpy(notes["pitch"][s:e].astype(np.int64))
-        onset[b, : e - s] = torch.from_numpy(notes["onset_sec"][s:e])
-    out = {k: torch.zeros(B, T, dtype=torch.long) for k in SCORE_NAMES}
-    window_odds = torch.zeros(B, T, 2) if meter is not None else None
-    state = (model, perf, padding, pitch, onset, out, window_odds, jobs, config, meter)
+        pitch[b, : e - s] = notes["pitch"][s:e]
+        onset[b, : e - s] = notes["onset_sec"][s:e]
+    out = {k: np.zeros((B, T), dtype=np.int64) for k in SCORE_NAMES}
+    window_odds = np.zeros((B, T, 2), dtype=np.float32) if meter is not None else None
+    state = (runtime, perf, padding, pitch, onset, out, window_odds, jobs, config)
     if config.chain_windows != 1 and config.chain_from == "tempo":
         alone = chain_links(jobs, 1)
         _decode_rounds(state, alone, chain_rounds(alone))
@@ -278,7 +298,7 @@ def decode_many(
             piece = np.zeros((len(performance.notes), 2), dtype=np.float32)
             for b, (s, e) in zip(rows, spans, strict=True):
                 keep_from = kept_from(s, config.overlap)
-                piece[keep_from:e] = window_odds[b, keep_from - s : e - s].numpy()
+                piece[keep_from:e] = window_odds[b, keep_from - s : e - s]
             odds.append(piece)
     return results
 
@@ -286,13 +306,13 @@ def decode_many(
 def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> None:
     """Decode the windows of ``rounds`` (rows, in order) into ``out`` (in place), each
     window after the one it continues (``link``, -1: none), whose decoded tokens of the
-    shared notes it is given. ``state``: decode_many's (model, perf, padding, pitch, onset,
-    out, window odds, jobs, config, meter)."""
-    model, perf, padding, pitch, onset, out, window_odds, jobs, config, meter = state
+    shared notes it is given. ``state``: decode_many's (runtime, perf, padding, pitch,
+    onset, out, window odds, jobs, config)."""
+    runtime, perf, padding, pitch, onset, out, window_odds, jobs, config = state
     T = padding.shape[1]
     for rows in rounds:
-        forced = {k: torch.full((len(rows), T), FIRST_VALUE, dtype=torch.long) for k in out}
-        forced_notes = torch.zeros(len(rows), dtype=torch.long)
+        forced = {k: np.full((len(rows), T), FIRST_VALUE, dtype=np.int64) for k in out}
+        forced_notes = np.zeros(len(rows), dtype=np.int64)
         for i, b in enumerate(rows):
             before = link[b]
             if before < 0:
@@ -303,19 +323,18 @@ def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> No
             for k in out:
                 forced[k][i, :shared] = out[k][before, s - s0 : e0 - s0]
         for first in range(0, len(rows), MAX_BATCH_WINDOWS):  # memory bounded
-            part = torch.tensor(rows[first : first + MAX_BATCH_WINDOWS])
+            part = np.asarray(rows[first : first + MAX_BATCH_WINDOWS])
             mine = slice(first, first + len(part))
-            ids = {k: torch.zeros(len(part), T, dtype=torch.long) for k in out}
-            part_odds = torch.zeros(len(part), T, 2) if window_odds is not None else None
+            ids = {k: np.zeros((len(part), T), dtype=np.int64) for k in out}
+            part_odds = np.zeros((len(part), T, 2), np.float32) if window_odds is not None else None
             _decode_batch(
-                model,
+                runtime,
                 {k: v[part] for k, v in perf.items()},
                 padding[part],
                 pitch[part],
                 onset[part],
                 ids,
                 config,
-                meter,
                 part_odds,
                 {k: v[mine] for k, v in forced.items()} if forced_notes.any() else None,
                 forced_notes[mine],
@@ -327,7 +346,7 @@ def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> No
 
 
 def chains_from_steady_windows(
-    out: dict[str, torch.Tensor],
+    out: dict[str, np.ndarray],
     jobs: list[tuple[int, int, int]],
     performances: list[Performance],
     config: DecodeConfig,
@@ -381,13 +400,13 @@ def chain_rounds(link: list[int]) -> list[list[int]]:
 
 
 def _window_frame(
-    out: dict[str, torch.Tensor], row: int, span: tuple[int, int], pitches: np.ndarray
+    out: dict[str, np.ndarray], row: int, span: tuple[int, int], pitches: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(attributes, drop, onsets in ticks), each (e - s,), and bar lines (``measure_grid``)
     of window ``row`` of ``out`` (token ids (B, T)) covering the notes ``span`` = (s, e)
     with ``pitches`` (N,)."""
     s, e = span
-    ids = {k: v[row, : e - s].numpy() for k, v in out.items()}
+    ids = {k: v[row, : e - s] for k, v in out.items()}
     attributes, drop = decode_score(ids, pitches[s:e], GRID_PER_QUARTER)
     onsets, bars = measure_grid(attributes, drop)
     return attributes, drop, onsets, bars
@@ -433,7 +452,7 @@ def _junction_offset(
 
 
 def _stitch(
-    out: dict[str, torch.Tensor],
+    out: dict[str, np.ndarray],
     spans: list[tuple[int, int]],
     pitches: np.ndarray,
     config: DecodeConfig = DEFAULT,

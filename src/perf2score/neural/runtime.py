@@ -1,0 +1,418 @@
+"""The numpy runtime: an aligned model's inference in numpy, without torch.
+
+Converting a file needs only the forward pass of the two LMs, the adapters and the meter
+head; in numpy that spares the torch import (about 1 s, more than decoding a short file
+takes) and the per-operation overhead of torch's small products, which dominates the
+note-by-note decoding of windows this size. The same weights (``safetensors``) are read
+from the same folders as ``perf2score.models.io.load_aligned``, LoRA merged into the
+weights it adapts; ``tests/test_runtime.py`` checks that it decodes the same attributes as
+the torch model. Training and anything else that needs gradients use the torch modules.
+
+Mirrors ``perf2score.models.blocks`` / ``lm`` / ``adapter`` / ``meter_head`` (pre-norm blocks,
+interleaved rotary positions, low-rank cross-attention read from a softmax mixture of the
+performance LM's layers, tanh gates). Shapes: B batch (windows), T notes, S keys, H heads,
+D head width, C model width, R adapter rank, L performance layers + 1, V a vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.models.config import (
+    LMConfig,
+    adapter_sources,
+    read_aligned_configs,
+    read_meter_json,
+)
+from perf2score.tokens.spec import STREAMS
+
+Weights = dict[str, np.ndarray]
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Normalise the last axis of x (..., C) to zero mean and unit variance, then scale."""
+    mean = x.mean(-1, keepdims=True)
+    centred = x - mean
+    variance = np.mean(centred * centred, -1, keepdims=True)
+    return centred / np.sqrt(variance + LAYER_NORM_EPS) * weight + bias
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """The exact (erf) GELU, erf from Abramowitz & Stegun 7.1.26 (error below 1.5e-7)."""
+    z = np.abs(x) * np.float32(1 / np.sqrt(2))
+    t = 1 / (1 + np.float32(0.3275911) * z)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    erf = np.sign(x) * (1 - poly.astype(np.float32) * np.exp(-z * z))
+    return 0.5 * x * (1 + erf)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis (entries at -inf get weight 0)."""
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-softmax over the last axis of x (B, V) (entries at -inf stay at -inf)."""
+    shifted = x - x.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def rotary_tables(count: int, dim: int, base: float) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin (count, dim/2) for positions 0..count-1 (computed once per model)."""
+    inv = (1.0 / base ** (np.arange(0, dim, 2, dtype=np.float32) / dim)).astype(np.float32)
+    angles = np.arange(count, dtype=np.float32)[:, None] * inv[None, :]
+    return np.cos(angles), np.sin(angles)
+
+
+def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """Rotate channel pairs (0, 1), (2, 3), .. of x (B, H, T, D) by angles (T, D/2)."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = np.empty_like(x)
+    out[..., 0::2] = x1 * cos - x2 * sin
+    out[..., 1::2] = x1 * sin + x2 * cos
+    return out
+
+
+def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """Scaled dot-product attention: q (B, H, T, D), k/v (B, H, S, D), ``keep`` broadcast to
+    (B, H, T, S) (True = attend) or None -> (B, H, T, D)."""
+    scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1 / np.sqrt(q.shape[-1]))
+    if keep is not None:
+        scores = np.where(keep, scores, -np.inf)
+    return softmax(scores) @ v
+
+
+def dense(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """x (..., in) @ weight (in, out) as one 2-D product (numpy loops over stacked ones)."""
+    return (x.reshape(-1, x.shape[-1]) @ weight).reshape(*x.shape[:-1], weight.shape[1])
+
+
+def heads_view(x: np.ndarray, n_heads: int) -> np.ndarray:
+    """(B, T, H·D) -> (B, H, T, D)."""
+    B, T, C = x.shape
+    return x.reshape(B, T, n_heads, C // n_heads).transpose(0, 2, 1, 3)
+
+
+def merged_view(x: np.ndarray) -> np.ndarray:
+    """(B, H, T, D) -> (B, T, H·D)."""
+    B, H, T, D = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * D)
+
+
+@dataclass
+class NumpyBlock:
+    """One pre-norm transformer block's weights (linear weights stored transposed, (in, out))."""
+
+    norm1: tuple[np.ndarray, np.ndarray]
+    norm2: tuple[np.ndarray, np.ndarray]
+    qkv: np.ndarray  # (C, 3C)
+    out: np.ndarray  # (C, C)
+    ff_in: tuple[np.ndarray, np.ndarray]  # (C, F), (F,)
+    ff_out: tuple[np.ndarray, np.ndarray]  # (F, C), (C,)
+
+    def feed_forward(self, x: np.ndarray) -> np.ndarray:
+        """The feed-forward sub-layer's update of x (..., C)."""
+        hidden = gelu(dense(layer_norm(x, *self.norm2), self.ff_in[0]) + self.ff_in[1])
+        return dense(hidden, self.ff_out[0]) + self.ff_out[1]
+
+
+class NumpyLM:
+    """A ``NoteLM``'s forward pass: the bidirectional encoder pass (performance LM) and the
+    causal one-note step with a KV cache (score LM)."""
+
+    def __init__(self, config: LMConfig, weights: Weights):
+        self.config = config
+        get = _getter(weights, config.kind)
+        self.embeddings = {name: get(f"embeddings.{name}.weight") for name in config.input_streams}
+        self.blocks = [
+            NumpyBlock(
+                norm1=(get(f"blocks.{i}.norm1.weight"), get(f"blocks.{i}.norm1.bias")),
+                norm2=(get(f"blocks.{i}.norm2.weight"), get(f"blocks.{i}.norm2.bias")),
+                qkv=_linear(weights, f"blocks.{i}.attention.qkv", config.kind),
+                out=_linear(weights, f"blocks.{i}.attention.out", config.kind),
+                ff_in=(
+                    get(f"blocks.{i}.feed_forward.net.0.weight").T.copy(),
+                    get(f"blocks.{i}.feed_forward.net.0.bias"),
+                ),
+                ff_out=(
+                    get(f"blocks.{i}.feed_forward.net.2.weight").T.copy(),
+                    get(f"blocks.{i}.feed_forward.net.2.bias"),
+                ),
+            )
+            for i in range(config.n_layers)
+        ]
+        self.head_dim = config.d_model // config.n_heads
+        self.cos, self.sin = rotary_tables(config.max_notes, self.head_dim, config.rope_base)
+        if config.causal:  # the output heads, fused into one product
+            self.norm = (get("norm.weight"), get("norm.bias"))
+            names = config.output_streams
+            self.head_weight = np.concatenate([get(f"heads.{n}.weight") for n in names]).T.copy()
+            self.head_bias = np.concatenate([get(f"heads.{n}.bias") for n in names])
+            sizes = np.cumsum([0] + [STREAMS[n].size for n in names])
+            self.head_slices = {
+                n: slice(a, b) for n, a, b in zip(names, sizes[:-1], sizes[1:], strict=True)
+            }
+
+    def embed(self, tokens: dict[str, np.ndarray]) -> np.ndarray:
+        """Sum of the input streams' embeddings: ids (B, T) per stream -> (B, T, C)."""
+        names = self.config.input_streams
+        x = self.embeddings[names[0]][tokens[names[0]]]
+        for name in names[1:]:
+            x = x + self.embeddings[name][tokens[name]]
+        return x
+
+    def encode(self, tokens: dict[str, np.ndarray], padding: np.ndarray) -> list[np.ndarray]:
+        """Hidden states [(B, T, C)] * (n_layers + 1) (embeddings first) of a bidirectional
+        pass over ids (B, T) per stream; ``padding`` (B, T) True at padded notes."""
+        x = self.embed(tokens)
+        length = x.shape[1]
+        if length > self.config.max_notes:
+            raise ValueError(f"{length} notes exceed max_notes={self.config.max_notes}")
+        cos, sin = self.cos[:length], self.sin[:length]
+        keep = ~padding[:, None, None, :]  # (B, 1, 1, T)
+        hidden = [x]
+        H = self.config.n_heads
+        for block in self.blocks:
+            q, k, v = np.split(dense(layer_norm(x, *block.norm1), block.qkv), 3, axis=-1)
+            q, k, v = heads_view(q, H), heads_view(k, H), heads_view(v, H)
+            y = attend(rotate(q, cos, sin), rotate(k, cos, sin), v, keep)
+            x = x + dense(merged_view(y), block.out)
+            x = x + block.feed_forward(x)
+            hidden.append(x)
+        return hidden
+
+    def new_cache(self, batch: int, length: int) -> list[list[np.ndarray]]:
+        """Per layer, key and value buffers (B, H, length, D) for ``step``."""
+        shape = (batch, self.config.n_heads, length, self.head_dim)
+        return [[np.zeros(shape, np.float32), np.zeros(shape, np.float32)] for _ in self.blocks]
+
+    def step(self, x: np.ndarray, t: int, cache: list, cross: list) -> dict[str, np.ndarray]:
+        """Logits (B, V) per output stream for one note at position ``t`` whose embedded
+        inputs are x (B, C); ``cross`` (one callable per layer) is the adapter's hook."""
+        if t >= self.config.max_notes:
+            raise ValueError(f"{t + 1} notes exceed max_notes={self.config.max_notes}")
+        cos, sin = self.cos[t : t + 1], self.sin[t : t + 1]
+        B, H, D = x.shape[0], self.config.n_heads, self.head_dim
+        for block, (keys, values), hook in zip(self.blocks, cache, cross, strict=True):
+            q, k, v = np.split(layer_norm(x, *block.norm1) @ block.qkv, 3, axis=-1)  # (B, C)
+            keys[:, :, t : t + 1] = rotate(k.reshape(B, H, 1, D), cos, sin)
+            values[:, :, t : t + 1] = v.reshape(B, H, 1, D)
+            q = rotate(q.reshape(B, H, 1, D), cos, sin)
+            y = attend(q, keys[:, :, : t + 1], values[:, :, : t + 1], None)  # (B, H, 1, D)
+            x = x + y.reshape(B, H * D) @ block.out
+            x = x + hook(x, t)
+            x = x + block.feed_forward(x)
+        logits = layer_norm(x, *self.norm) @ self.head_weight + self.head_bias  # (B, ΣV)
+        return {name: logits[:, part] for name, part in self.head_slices.items()}
+
+
+@dataclass
+class NumpyCross:
+    """One score layer's cross-attention adapter (``models.adapter.CrossAdapter``)."""
+
+    sources: list[int]
+    mixture: np.ndarray  # (L,) softmax of the mixture logits
+    memory_norm: tuple[np.ndarray, np.ndarray]
+    query_norm: tuple[np.ndarray, np.ndarray]
+    q: np.ndarray  # (C, R)
+    kv: np.ndarray  # (C_perf, 2R)
+    out: np.ndarray  # (R, C)
+    gate: float  # tanh of the gate
+    n_heads: int
+    cos: np.ndarray
+    sin: np.ndarray
+
+    def memory(self, hidden: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and values (B, H, M, D) from the performance LM's states [(B, M, C)] * L."""
+        mixed = sum(w * hidden[s] for w, s in zip(self.mixture, self.sources, strict=True))
+        k, v = np.split(dense(layer_norm(mixed, *self.memory_norm), self.kv), 2, axis=-1)
+        M = k.shape[1]
+        return rotate(heads_view(k, self.n_heads), self.cos[:M], self.sin[:M]), heads_view(
+            v, self.n_heads
+        )
+
+    def __call__(self, x: np.ndarray, t: int, memory: tuple, keep: np.ndarray) -> np.ndarray:
+        """Residual update (B, C) for the score state x (B, C) at position ``t``."""
+        B, H = x.shape[0], self.n_heads
+        q = (layer_norm(x, *self.query_norm) @ self.q).reshape(B, H, 1, -1)  # (B, H, 1, D)
+        q = rotate(q, self.cos[t : t + 1], self.sin[t : t + 1])
+        y = attend(q, memory[0], memory[1], keep)  # (B, H, 1, D)
+        return self.gate * (y.reshape(B, -1) @ self.out)
+
+
+class NumpySession:
+    """Decoding state of one batch of windows: the adapters' memory, the score LM's KV cache
+    and (when asked) the meter head's log-odds (B, T, 2) in ``odds``."""
+
+    def __init__(self, model: NumpyAligned, perf: dict, padding: np.ndarray, want_odds: bool):
+        B, T = padding.shape
+        hidden = model.performance.encode(perf, padding)
+        self.model = model
+        self.memory = [adapter.memory(hidden) for adapter in model.adapters]
+        self.keep = ~padding[:, None, None, :]  # (B, 1, 1, M)
+        self.cache = model.score.new_cache(B, T)
+        self.odds = model.meter.odds(hidden) if want_odds and model.meter is not None else None
+
+    def step(self, previous: dict[str, np.ndarray], pitch: np.ndarray, t: int) -> dict:
+        """Logits (B, V) per score stream for note ``t``: ``previous`` the previous notes'
+        score ids (B,) per stream, ``pitch`` (B,) the notes' performance pitch ids."""
+        score = self.model.score
+        tokens = {**previous, "pitch": pitch}
+        x = score.embed({name: tokens[name] for name in score.config.input_streams})  # (B, C)
+        hooks = [
+            (lambda h, step, a=adapter, m=memory: a(h, step, m, self.keep))
+            for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
+        ]
+        return score.step(x, t, self.cache, hooks)
+
+
+class NumpyMeter:
+    """The meter head (``models.meter_head.MeterModel.odds``) on performance LM states."""
+
+    def __init__(self, weights: Weights):
+        get = _getter(weights, "meter")
+        self.norm = (get("head.0.weight"), get("head.0.bias"))
+        self.hidden = (get("head.1.weight").T.copy(), get("head.1.bias"))
+        self.out = (get("head.4.weight").T.copy(), get("head.4.bias"))
+
+    def odds(self, hidden: list[np.ndarray]) -> np.ndarray:
+        """(B, T, 2) log-odds of downbeat and beat from the states [(B, T, C)] * L."""
+        x = layer_norm(np.concatenate(hidden, -1), *self.norm)
+        out = dense(gelu(dense(x, self.hidden[0]) + self.hidden[1]), self.out[0]) + self.out[1]
+        return out[..., 1::2] - out[..., 0::2]
+
+
+class NumpyAligned:
+    """An aligned model (performance LM + score LM + adapters, and optionally the meter head
+    reading the same performance LM) for inference in numpy."""
+
+    def __init__(self, performance: NumpyLM, score: NumpyLM, adapters: list[NumpyCross]):
+        self.performance, self.score, self.adapters = performance, score, adapters
+        self.meter: NumpyMeter | None = None  # the meter head (``with_meter_head``)
+        self.performance_folder: Path | None = None  # where the frozen performance LM is
+
+    def session(self, perf: dict, padding: np.ndarray, want_odds: bool = False) -> NumpySession:
+        """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T)."""
+        return NumpySession(self, perf, padding, want_odds)
+
+
+def _getter(weights: Weights, where: str):
+    def get(key: str) -> np.ndarray:
+        if key not in weights:
+            raise Perf2ScoreError(f"{where} weights: {key} is missing")
+        return weights[key]
+
+    return get
+
+
+def _linear(weights: Weights, name: str, where: str) -> np.ndarray:
+    """A bias-free linear layer's weight, transposed to (in, out), LoRA merged when the
+    weights hold it (``W + alpha/r · up @ down``; ``alpha/r`` as ``<name>.scale``)."""
+    base = weights.get(f"{name}.weight", weights.get(f"{name}.base.weight"))
+    if base is None:
+        raise Perf2ScoreError(f"{where} weights: {name}.weight is missing")
+    down, up = weights.get(f"{name}.down.weight"), weights.get(f"{name}.up.weight")
+    if down is not None and up is not None:
+        base = base + weights[f"{name}.scale"] * (up @ down)
+    return np.ascontiguousarray(base.T)
+
+
+def _read(path: Path) -> Weights:
+    try:
+        return {k: v.astype(np.float32) for k, v in load_file(str(path)).items()}
+    except (OSError, ValueError) as exc:
+        raise Perf2ScoreError(f"{path}: unreadable weights ({exc})") from exc
+
+
+def _part(weights: Weights, prefix: str) -> Weights:
+    return {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def load_numpy_aligned(
+    folder: str | os.PathLike, meter: str | os.PathLike | None = None
+) -> NumpyAligned:
+    """The aligned model of ``folder`` (as ``models.io.load_aligned``) for the numpy runtime,
+    with the meter head of the folder ``meter`` when given (it must read the same
+    performance LM: ``Perf2ScoreError`` otherwise)."""
+    folder = Path(folder)
+    config, adapter, (perf_config, score_config) = read_aligned_configs(folder)
+    trained = _read(folder / "adapter.safetensors")
+    perf_weights: Weights = {}
+    score_weights: Weights = {}
+    if adapter.mode == "frozen":
+        perf_weights = _read(folder / config["base"]["performance"] / "model.safetensors")
+        score_weights = _read(folder / config["base"]["score"] / "model.safetensors")
+    perf_weights.update(_part(trained, "performance."))
+    score_weights.update(_part(trained, "score."))
+    if adapter.lora_rank:
+        for key in [k for k in score_weights if k.endswith(".down.weight")]:
+            score_weights[key.removesuffix(".down.weight") + ".scale"] = np.float32(
+                adapter.lora_alpha / adapter.lora_rank
+            )
+    performance = NumpyLM(perf_config, perf_weights)
+    score = NumpyLM(score_config, score_weights)
+    head_dim = adapter.rank // adapter.n_heads
+    cos, sin = rotary_tables(
+        max(perf_config.max_notes, score_config.max_notes), head_dim, adapter.rope_base
+    )
+    adapters = []
+    for i in range(score_config.n_layers):
+        get = _getter(trained, "adapter")
+        sources = adapter_sources(adapter.mapping, i, perf_config.n_layers, score_config.n_layers)
+        mix = get(f"adapters.{i}.mix_logits")
+        adapters.append(
+            NumpyCross(
+                sources=sources,
+                mixture=np.exp(mix - mix.max()) / np.exp(mix - mix.max()).sum(),
+                memory_norm=(
+                    get(f"adapters.{i}.memory_norm.weight"),
+                    get(f"adapters.{i}.memory_norm.bias"),
+                ),
+                query_norm=(
+                    get(f"adapters.{i}.query_norm.weight"),
+                    get(f"adapters.{i}.query_norm.bias"),
+                ),
+                q=get(f"adapters.{i}.q.weight").T.copy(),
+                kv=get(f"adapters.{i}.kv.weight").T.copy(),
+                out=get(f"adapters.{i}.out.weight").T.copy(),
+                gate=float(np.tanh(get(f"adapters.{i}.gate"))),
+                n_heads=adapter.n_heads,
+                cos=cos,
+                sin=sin,
+            )
+        )
+    model = NumpyAligned(performance, score, adapters)
+    if adapter.mode == "frozen":
+        model.performance_folder = (folder / config["base"]["performance"]).resolve()
+    return model if meter is None else with_meter_head(model, meter)
+
+
+def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAligned:
+    """A copy of ``model`` with the meter head of ``folder``, which must read the model's
+    own (frozen) performance LM (``Perf2ScoreError`` otherwise)."""
+    folder = Path(folder)
+    config, _ = read_meter_json(folder)
+    base = (folder / config["base"]).resolve()
+    mine = model.performance_folder
+    if mine is None or not (base == mine or _same_weights(base, mine)):
+        raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
+    copy = NumpyAligned(model.performance, model.score, model.adapters)
+    copy.performance_folder, copy.meter = mine, NumpyMeter(_read(folder / "meter.safetensors"))
+    return copy
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    first, second = _read(a / "model.safetensors"), _read(b / "model.safetensors")
+    return first.keys() == second.keys() and all(
+        first[k].shape == second[k].shape and np.array_equal(first[k], second[k]) for k in first
+    )

@@ -1,0 +1,55 @@
+"""The torch model behind the decoding loop's runtime interface (``session`` / ``step``).
+
+``perf2score.neural.decode`` decodes in numpy with a *runtime*: an object whose
+``session(perf, padding, want_odds)`` encodes a batch of windows and returns a session
+with ``odds`` and ``step(previous, pitch, t)``. The numpy runtime
+(``perf2score.neural.runtime.NumpyAligned``) converts files; this wrapper lets the same loop
+decode a torch ``AlignedModel`` (a model being trained, or one built in memory).
+Shapes: B windows, T notes, V a vocabulary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from perf2score.models.adapter import AlignedModel
+from perf2score.models.lm import score_step_inputs
+from perf2score.models.meter_head import MeterModel
+
+
+class TorchSession:
+    """Decoding state of one batch of windows for a torch ``AlignedModel``."""
+
+    @torch.no_grad()
+    def __init__(self, runtime: TorchRuntime, perf: dict, padding: np.ndarray, want_odds: bool):
+        self.network = runtime.network
+        self.padding = torch.from_numpy(padding)
+        states: list[torch.Tensor] = []
+        perf = {k: torch.from_numpy(v) for k, v in perf.items()}
+        self.memory = self.network.encode(perf, self.padding, states)
+        meter = runtime.meter
+        self.odds = meter.odds(states).numpy() if want_odds and meter is not None else None
+        self.cache = self.network.score.new_cache()
+
+    @torch.no_grad()
+    def step(self, previous: dict[str, np.ndarray], pitch: np.ndarray, t: int) -> dict:
+        """Logits (B, V) per score stream for note ``t`` (``NumpySession.step``'s contract)."""
+        previous_ids = {k: torch.from_numpy(v)[:, None] for k, v in previous.items()}
+        inputs = score_step_inputs(previous_ids, torch.from_numpy(pitch)[:, None])
+        logits = self.network(
+            None, inputs, padding=self.padding, memory=self.memory, cache=self.cache, start=t
+        )
+        return {k: v[:, -1].float().numpy() for k, v in logits.items()}
+
+
+class TorchRuntime:
+    """A torch aligned model (in eval mode) and, optionally, a meter head reading its own
+    performance LM, as a decoding runtime."""
+
+    def __init__(self, network: AlignedModel, meter: MeterModel | None = None):
+        self.network, self.meter = network, meter
+
+    def session(self, perf: dict, padding: np.ndarray, want_odds: bool = False) -> TorchSession:
+        """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T)."""
+        return TorchSession(self, perf, padding, want_odds)

@@ -1,0 +1,126 @@
+"""The numpy runtime decodes what the torch model decodes, from the same folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from builders import random_score
+from train_helpers import TINY
+
+from perf2score import convert, load_neural_model
+from perf2score.errors import Perf2ScoreError
+from perf2score.models import LMConfig, NoteLM
+from perf2score.models.adapter import AdapterConfig, AlignedModel, merge_lora
+from perf2score.models.io import load_aligned, save_aligned, save_model
+from perf2score.neural.decode import decode_windows
+from perf2score.neural.runtime import gelu, load_numpy_aligned
+from perf2score.neural.settings import DecodeConfig
+from perf2score.tokens.spec import BOS, FIRST_VALUE, STREAMS
+from perf2score.train.augment import render_performance
+
+
+@pytest.fixture(scope="module")
+def lora_folder(tmp_path_factory):
+    """A tiny aligned model with LoRA, open gates and moved heads and LoRA weights, saved
+    like a shipped one (the base LMs beside the adapter)."""
+    folder = tmp_path_factory.mktemp("lora")
+    torch.manual_seed(0)
+    perf = NoteLM(LMConfig(kind="performance", **TINY))
+    score = NoteLM(LMConfig(kind="score", **TINY))
+    save_model(perf, folder / "performance")
+    save_model(score, folder / "score")
+    model = AlignedModel(perf, score, AdapterConfig(rank=8, n_heads=2, lora_rank=4))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad:  # adapters, gates, LoRA, score heads
+                parameter.add_(0.3 * torch.randn_like(parameter))
+    base = {"performance": str(folder / "performance"), "score": str(folder / "score")}
+    save_aligned(model, folder / "adapter", base)
+    return folder / "adapter"
+
+
+def _performance(n: int, seed: int = 3):
+    notes = random_score(n, seed=seed).notes
+    table = np.zeros(len(notes), dtype=[("pitch", "i2"), ("onset_ticks", "i8"),
+                                        ("duration_ticks", "i8"), ("is_grace", "?"),
+                                        ("measure_start_ticks", "i8")])  # fmt: skip
+    table["pitch"], table["onset_ticks"] = notes["pitch"], notes["onset_ticks"]
+    table["duration_ticks"] = notes["offset_ticks"] - notes["onset_ticks"]
+    table["measure_start_ticks"] = notes["onset_ticks"] // 96 * 96
+    return render_performance(np.random.default_rng(seed), table, 24)
+
+
+def test_gelu_matches_the_exact_one():
+    x = np.linspace(-8, 8, 4001, dtype=np.float32)
+    exact = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    assert np.abs(gelu(x) - exact).max() < 1e-6
+
+
+def test_each_step_gives_the_torch_logits(lora_folder):
+    """Encoder memory and every step's logits of all score streams, LoRA merged, padding."""
+    torch_model = load_aligned(lora_folder)
+    merge_lora(torch_model)
+    numpy_model = load_numpy_aligned(lora_folder)
+    rng = np.random.default_rng(0)
+    B, T = 3, 24
+    perf = {
+        n: rng.integers(FIRST_VALUE, STREAMS[n].size, (B, T))
+        for n in torch_model.performance.config.input_streams
+    }
+    padding = np.zeros((B, T), bool)
+    padding[2, 15:] = True
+    session = numpy_model.session(perf, padding)
+    with torch.no_grad():
+        memory = torch_model.encode(
+            {k: torch.from_numpy(v) for k, v in perf.items()}, torch.from_numpy(padding)
+        )
+        cache = torch_model.score.new_cache()
+        previous = {n: np.full(B, BOS) for n in torch_model.score.config.output_streams}
+        for t in range(6):
+            pitch = perf["pitch"][:, t]
+            mine = session.step(previous, pitch, t)
+            inputs = {k: torch.from_numpy(v[:, None]) for k, v in previous.items()}
+            inputs["pitch"] = torch.from_numpy(pitch[:, None])
+            theirs = torch_model(
+                None, inputs, torch.from_numpy(padding), memory=memory, cache=cache, start=t
+            )
+            assert mine.keys() == theirs.keys()
+            for name, logits in mine.items():
+                assert np.allclose(logits, theirs[name][:, -1].numpy(), atol=1e-4), (t, name)
+            previous = {k: rng.integers(FIRST_VALUE, STREAMS[k].size, B) for k in previous}
+
+
+def test_decoding_gives_the_same_attributes_as_the_torch_model(lora_folder):
+    torch_model = load_aligned(lora_folder)
+    merge_lora(torch_model)
+    numpy_model = load_numpy_aligned(lora_folder)
+    performance = _performance(150)
+    config = DecodeConfig(window=48, overlap=16)
+    a, drop_a = decode_windows(torch_model, performance, config)
+    b, drop_b = decode_windows(numpy_model, performance, config)
+    assert np.array_equal(drop_a, drop_b)
+    assert np.array_equal(a, b)
+
+
+def test_the_shipped_model_converts_alike_in_both_runtimes():
+    """The shipped model (meter head and piece bar lines included): the same MusicXML."""
+    performance = _performance(300, seed=7)
+    by_numpy = load_neural_model()
+    by_torch = load_neural_model(runtime="torch")
+    assert by_numpy.describe()["runtime"] == "numpy" and by_numpy.meter is not None
+    assert by_torch.describe()["runtime"] == "torch"
+    expected = convert(performance, model=by_torch).to_musicxml()
+    assert convert(performance, model=by_numpy).to_musicxml() == expected
+    assert convert(performance, model=by_numpy.network).to_musicxml() == expected
+
+
+def test_unknown_runtime_and_a_meter_head_on_another_lm_are_refused(lora_folder):
+    with pytest.raises(Perf2ScoreError, match="runtime must be"):
+        load_neural_model(runtime="onnx")
+    from perf2score.neural.runtime import with_meter_head
+    from perf2score.shipped import SHIPPED_METER
+
+    model = load_numpy_aligned(lora_folder)
+    with pytest.raises(Perf2ScoreError, match="another performance LM"):
+        with_meter_head(model, SHIPPED_METER)
