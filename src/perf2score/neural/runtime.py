@@ -38,9 +38,9 @@ LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
 
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """Normalise the last axis of x (..., C) to zero mean and unit variance, then scale."""
-    mean = x.mean(-1, keepdims=True)
-    centred = x - mean
-    variance = np.mean(centred * centred, -1, keepdims=True)
+    inverse_width = np.float32(1 / x.shape[-1])
+    centred = x - x.sum(-1, keepdims=True) * inverse_width
+    variance = np.square(centred).sum(-1, keepdims=True) * inverse_width
     return centred / np.sqrt(variance + LAYER_NORM_EPS) * weight + bias
 
 
@@ -83,13 +83,19 @@ def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return out
 
 
-def attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-    """Scaled dot-product attention: q (B, H, T, D), k/v (B, H, S, D), ``keep`` broadcast to
-    (B, H, T, S) (True = attend) or None -> (B, H, T, D)."""
-    scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1 / np.sqrt(q.shape[-1]))
-    if keep is not None:
-        scores = np.where(keep, scores, -np.inf)
+def attend(q: np.ndarray, keys_t: np.ndarray, v: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Scaled dot-product attention: q (B, H, T, D), keys transposed (B, H, D, S), values
+    (B, H, S, D), ``bias`` broadcast to (B, H, T, S) (0 = attend, -inf = not) or None
+    -> (B, H, T, D)."""
+    scores = (q @ keys_t) * np.float32(1 / np.sqrt(q.shape[-1]))
+    if bias is not None:
+        scores += bias
     return softmax(scores) @ v
+
+
+def padding_bias(padding: np.ndarray) -> np.ndarray:
+    """(B, 1, 1, S) additive attention bias: -inf at padded keys (``padding`` (B, S) True)."""
+    return np.where(padding, -np.inf, 0.0).astype(np.float32)[:, None, None, :]
 
 
 def dense(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -179,22 +185,29 @@ class NumpyLM:
         if length > self.config.max_notes:
             raise ValueError(f"{length} notes exceed max_notes={self.config.max_notes}")
         cos, sin = self.cos[:length], self.sin[:length]
-        keep = ~padding[:, None, None, :]  # (B, 1, 1, T)
+        bias = padding_bias(padding)  # (B, 1, 1, T)
         hidden = [x]
         H = self.config.n_heads
         for block in self.blocks:
             q, k, v = np.split(dense(layer_norm(x, *block.norm1), block.qkv), 3, axis=-1)
             q, k, v = heads_view(q, H), heads_view(k, H), heads_view(v, H)
-            y = attend(rotate(q, cos, sin), rotate(k, cos, sin), v, keep)
+            y = attend(rotate(q, cos, sin), rotate(k, cos, sin).transpose(0, 1, 3, 2), v, bias)
             x = x + dense(merged_view(y), block.out)
             x = x + block.feed_forward(x)
             hidden.append(x)
         return hidden
 
     def new_cache(self, batch: int, length: int) -> list[list[np.ndarray]]:
-        """Per layer, key and value buffers (B, H, length, D) for ``step``."""
-        shape = (batch, self.config.n_heads, length, self.head_dim)
-        return [[np.zeros(shape, np.float32), np.zeros(shape, np.float32)] for _ in self.blocks]
+        """Per layer, buffers for ``step``: keys transposed (B, H, D, length) and values
+        (B, H, length, D)."""
+        H, D = self.config.n_heads, self.head_dim
+        return [
+            [
+                np.zeros((batch, H, D, length), np.float32),
+                np.zeros((batch, H, length, D), np.float32),
+            ]
+            for _ in self.blocks
+        ]
 
     def step(self, x: np.ndarray, t: int, cache: list, cross: list) -> dict[str, np.ndarray]:
         """Logits (B, V) per output stream for one note at position ``t`` whose embedded
@@ -205,10 +218,10 @@ class NumpyLM:
         B, H, D = x.shape[0], self.config.n_heads, self.head_dim
         for block, (keys, values), hook in zip(self.blocks, cache, cross, strict=True):
             q, k, v = np.split(layer_norm(x, *block.norm1) @ block.qkv, 3, axis=-1)  # (B, C)
-            keys[:, :, t : t + 1] = rotate(k.reshape(B, H, 1, D), cos, sin)
-            values[:, :, t : t + 1] = v.reshape(B, H, 1, D)
+            keys[:, :, :, t] = rotate(k.reshape(B, H, 1, D), cos, sin)[:, :, 0]
+            values[:, :, t] = v.reshape(B, H, D)
             q = rotate(q.reshape(B, H, 1, D), cos, sin)
-            y = attend(q, keys[:, :, : t + 1], values[:, :, : t + 1], None)  # (B, H, 1, D)
+            y = attend(q, keys[..., : t + 1], values[:, :, : t + 1], None)  # (B, H, 1, D)
             x = x + y.reshape(B, H * D) @ block.out
             x = x + hook(x, t)
             x = x + block.feed_forward(x)
@@ -233,20 +246,20 @@ class NumpyCross:
     sin: np.ndarray
 
     def memory(self, hidden: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and values (B, H, M, D) from the performance LM's states [(B, M, C)] * L."""
+        """Keys transposed (B, H, D, M) and values (B, H, M, D) from the performance LM's
+        states [(B, M, C)] * L."""
         mixed = sum(w * hidden[s] for w, s in zip(self.mixture, self.sources, strict=True))
         k, v = np.split(dense(layer_norm(mixed, *self.memory_norm), self.kv), 2, axis=-1)
         M = k.shape[1]
-        return rotate(heads_view(k, self.n_heads), self.cos[:M], self.sin[:M]), heads_view(
-            v, self.n_heads
-        )
+        keys = rotate(heads_view(k, self.n_heads), self.cos[:M], self.sin[:M])
+        return np.ascontiguousarray(keys.transpose(0, 1, 3, 2)), heads_view(v, self.n_heads)
 
-    def __call__(self, x: np.ndarray, t: int, memory: tuple, keep: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, t: int, memory: tuple, bias: np.ndarray) -> np.ndarray:
         """Residual update (B, C) for the score state x (B, C) at position ``t``."""
         B, H = x.shape[0], self.n_heads
         q = (layer_norm(x, *self.query_norm) @ self.q).reshape(B, H, 1, -1)  # (B, H, 1, D)
         q = rotate(q, self.cos[t : t + 1], self.sin[t : t + 1])
-        y = attend(q, memory[0], memory[1], keep)  # (B, H, 1, D)
+        y = attend(q, memory[0], memory[1], bias)  # (B, H, 1, D)
         return self.gate * (y.reshape(B, -1) @ self.out)
 
 
@@ -259,7 +272,7 @@ class NumpySession:
         hidden = model.performance.encode(perf, padding)
         self.model = model
         self.memory = [adapter.memory(hidden) for adapter in model.adapters]
-        self.keep = ~padding[:, None, None, :]  # (B, 1, 1, M)
+        self.bias = padding_bias(padding)  # (B, 1, 1, M)
         self.cache = model.score.new_cache(B, T)
         self.odds = model.meter.odds(hidden) if want_odds and model.meter is not None else None
 
@@ -270,7 +283,7 @@ class NumpySession:
         tokens = {**previous, "pitch": pitch}
         x = score.embed({name: tokens[name] for name in score.config.input_streams})  # (B, C)
         hooks = [
-            (lambda h, step, a=adapter, m=memory: a(h, step, m, self.keep))
+            (lambda h, step, a=adapter, m=memory: a(h, step, m, self.bias))
             for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
         ]
         return score.step(x, t, self.cache, hooks)
