@@ -471,3 +471,36 @@ def test_chains_from_the_steady_window_keep_what_comes_before(aligned, monkeypat
         assert np.array_equal(attributes[name][:up_to], alone[0][name][:up_to]), name
     with pytest.raises(ValueError, match="chain_from"):
         DecodeConfig(chain_from="middle")
+
+
+def test_a_given_time_signature_is_forced_on_each_window_s_first_note(aligned, monkeypatch):
+    from dataclasses import replace
+
+    from perf2score.neural.decode import decode_many
+    from perf2score.tokens.score import meter_ids
+
+    model, _ = aligned
+    performance, _ = _performance(100)
+    given = DecodeConfig(
+        window=32, overlap=8, meter="piece", time_signature="3/4", force_given_meter=True
+    )
+    seen = []
+
+    def spy(out, spans, pitches, config):
+        seen.append({k: v.copy() for k, v in out.items()})
+        return _stitch(out, spans, pitches, config)
+
+    monkeypatch.setattr("perf2score.neural.decode._stitch", spy)
+    decode_many(model, [performance], given)
+    decode_many(model, [performance], replace(given, force_given_meter=False))
+    forced, free = seen
+    signature, length = meter_ids(3, 4)
+    kept = forced["drop"] == FIRST_VALUE  # (windows, notes); the tiny model drops many
+    rows = np.flatnonzero(kept.any(1))  # windows with a kept note
+    first = kept[rows].argmax(1)  # their first kept note
+    assert len(rows) >= 2 and first.max() > 0  # a window whose first notes were dropped
+    assert np.all(forced["time_signature"][rows, first] == signature)
+    assert np.all(forced["measure_length"][rows, first] == length)
+    free_rows = np.flatnonzero((free["drop"] == FIRST_VALUE).any(1))
+    free_first = (free["drop"][free_rows] == FIRST_VALUE).argmax(1)
+    assert not np.all(free["time_signature"][free_rows, free_first] == signature)  # its own

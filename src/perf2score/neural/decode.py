@@ -27,7 +27,7 @@ from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.window_tempo import local_tempo
 from perf2score.score.barring import assign_measures
 from perf2score.tokens.performance import encode_performance
-from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score
+from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score, meter_ids
 from perf2score.tokens.spec import BOS, FIRST_VALUE, PAD, SCORE_STREAMS, STREAMS
 
 if TYPE_CHECKING:  # torch is imported only for a torch model
@@ -183,13 +183,22 @@ def _decode_batch(
     ``runtime`` (``as_runtime``): ``perf`` the performance tokens, ``padding``/``pitch``/
     ``onset`` (B, T); when ``odds`` (B, T, 2) is given, the runtime's meter head fills it.
     ``forced`` (token ids (B, P) per stream) are taken instead of the model's choice for
-    the first ``forced_notes`` (B,) notes of each window (a prefix the window continues)."""
+    the first ``forced_notes`` (B,) notes of each window (a prefix the window continues).
+    A time signature the user gave (``config.force_given_meter``) is forced on each
+    window's first kept note: its time signature and measure length tokens."""
     B, T = padding.shape
+    given = config.meter_given() if config.force_given_meter else None
+    first_meter = (
+        dict(zip(("time_signature", "measure_length"), meter_ids(*given), strict=True))
+        if given
+        else {}
+    )
     session = runtime.session(perf, padding, odds is not None)
     if odds is not None and session.odds is not None:
         odds[:] = session.odds
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}
     state = _Timeline(B, config)
+    meter_open = np.ones(B, dtype=bool)  # no kept note yet (the given meter is still to set)
     for t in range(T):
         logits = session.step(previous, perf["pitch"][:, t], t)  # (B, V) per stream
         gap = onset[:, t] - onset[:, max(t - 1, 0)]  # (B,) seconds since the previous note
@@ -206,11 +215,14 @@ def _decode_batch(
                 allowed = ALTER_ALLOWED[pitch[:, t] % 12]  # (B, 5)
                 scores[:, FIRST_VALUE:] = np.where(allowed, scores[:, FIRST_VALUE:], -np.inf)
             chosen[name] = scores.argmax(-1)  # (B,)
+            if name in first_meter:
+                chosen[name] = np.where(meter_open, first_meter[name], chosen[name])
         if forced is not None and forced_notes is not None and t < forced["drop"].shape[1]:
             given = t < forced_notes  # (B,)
             for name in SCORE_NAMES:
                 chosen[name] = np.where(given, forced[name][:, t], chosen[name])
         dropped = chosen["drop"] == FIRST_VALUE + 1
+        meter_open &= dropped
         for name in SCORE_NAMES:
             if name != "drop":
                 chosen[name] = np.where(dropped, FIRST_VALUE, chosen[name])

@@ -15,7 +15,9 @@ import numpy as np
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
+from perf2score.neural.downbeats import track_downbeats, tracked_odds
 from perf2score.neural.settings import DecodeConfig
+from perf2score.neural.tracked_bars import regular_bars
 from perf2score.score.assembly import average_tempo
 from perf2score.score.barring import (
     BAR_TICKS_PER_QUARTER,
@@ -24,6 +26,7 @@ from perf2score.score.barring import (
     Evidence,
     apply_barring,
 )
+from perf2score.score.meter import meter_levels
 
 if TYPE_CHECKING:
     from perf2score.models.meter_head import MeterModel
@@ -95,8 +98,17 @@ def piece_barring(
     timed = ~drop & ~attributes["is_grace"]
     if odds is None:
         odds = meter_logits(meter, performance, config.window, config.overlap)
+    signature = config.meter_given() or main_signature(attributes, drop)
     seconds = performance.notes["onset_sec"][timed]
-    evidence = Evidence.from_logits(fine_onsets[timed], seconds, odds[timed, 0], odds[timed, 1])
+    evidence_odds = odds[timed]
+    if config.downbeat_tracking > 0 and timed.sum() >= 2:
+        beats_per_bar = meter_levels(*signature)[0]
+        evidence_odds = tracked_odds(
+            seconds, evidence_odds, beats_per_bar, strength=config.downbeat_tracking
+        )
+    evidence = Evidence.from_logits(
+        fine_onsets[timed], seconds, evidence_odds[:, 0], evidence_odds[:, 1]
+    )
     rebarred, new_onsets, barring = apply_barring(
         fine,
         drop,
@@ -106,8 +118,15 @@ def piece_barring(
         jump_cost=config.meter_jump_cost,
         close=config.meter_close_slips,
         scales=(hinted_scale(config.tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
-        meters=(config.meter_given() or main_signature(attributes, drop),),
+        meters=(signature,),
     )
+    if config.tracked_bars and timed.sum() >= 2:
+        downbeats, _ = track_downbeats(seconds, odds[timed], meter_levels(*signature)[0])
+        regular = regular_bars(
+            fine, drop, fine_onsets, performance.notes["onset_sec"], downbeats, signature
+        )
+        if regular is not None:
+            rebarred, new_onsets = regular
     return rebarred, new_onsets, BAR_TICKS_PER_QUARTER, barring
 
 

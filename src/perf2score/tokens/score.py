@@ -64,6 +64,14 @@ def encode_score(
     return tokens, off_p + off_v + off_m
 
 
+def meter_ids(numerator: int, denominator: int) -> tuple[int, int]:
+    """The (``time_signature``, ``measure_length``) token ids of a time signature (its
+    nominal measure length on the 1/24-quarter grid)."""
+    length = numerator * 4 * GRID_PER_QUARTER // denominator
+    signature = (numerator - 1) * len(DENOMINATORS) + DENOMINATORS.index(denominator)
+    return signature + FIRST_VALUE, min(length, MAX_GRID) + FIRST_VALUE
+
+
 STEP_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
 FIFTHS_STEPS = "FCGDAEB"
 

@@ -1,0 +1,142 @@
+"""Downbeats tracked in performance time from the meter head's per-note evidence.
+
+The piece barring (``perf2score.neural.meter``) places bar lines on the decoded onsets, in
+score time, where the decoder's slips (a 16th too many here, a beat too few there) force a
+change of bar phase at every slip. Played time has no slips: here a Viterbi pass over
+50 frames a second follows a tempo and a position in the bar (a dynamic Bayesian network in
+the manner of Böck, Krebs & Widmer's bar tracker), observing the performed onsets through
+the meter head's downbeat and beat probabilities. Its downbeats, sharpened into per-note
+evidence (``tracked_odds``), then steer the phase tracking of the barring.
+
+States: tempo ``k`` (a beat period of ``P_k`` frames, 30-240 beats a minute), beat ``b`` of
+the bar and frame ``j`` of the beat; the position advances one frame per frame, and at each
+beat's end the tempo may move to a neighbour (``tempo_change``). Observations: a frame that
+holds an onset (within ±1 frame) scores the head's posterior over (downbeat, other beat,
+off the beat), divided by its mean over the piece (a likelihood up to a constant), times the
+chance of an onset on that kind of frame; a frame without one scores the chance of no onset.
+Shapes: N notes, F frames, S states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FRAMES_PER_SECOND = 50
+MIN_BPM, MAX_BPM, TEMPI = 30.0, 240.0, 40
+ONSET_ON_DOWNBEAT, ONSET_ON_BEAT = 0.85, 0.7  # chance that a (down)beat frame holds an onset
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def frame_evidence(seconds: np.ndarray, odds: np.ndarray, smear: int = 1) -> np.ndarray:
+    """(F, 3) log-likelihoods of (downbeat, other beat, off the beat) per frame, relative to
+    off the beat, from onsets ``seconds`` (N,) and the head's log-odds ``odds`` (N, 2)
+    (downbeat, beat)."""
+    frames = int(np.max(seconds) * FRAMES_PER_SECOND) + 2
+    frame = np.round(np.asarray(seconds) * FRAMES_PER_SECOND).astype(np.int64)
+    down = _sigmoid(odds[:, 0].astype(np.float64))
+    beat = np.maximum(_sigmoid(odds[:, 1].astype(np.float64)), down)
+    posterior = np.stack([down, beat - down, 1.0 - beat], 1).clip(1e-3, 1.0)  # (N, 3)
+    likelihood = np.log(posterior / posterior.mean(0))
+    best = np.full((frames, 3), -np.inf)
+    for shift in range(-smear, smear + 1):
+        np.maximum.at(best, np.clip(frame + shift, 0, frames - 1), likelihood)
+    onset = np.isfinite(best[:, 0])
+    chance = np.array([ONSET_ON_DOWNBEAT, ONSET_ON_BEAT, max(onset.mean(), 1e-3)])
+    scores = np.where(
+        onset[:, None], np.log(chance) + np.where(onset[:, None], best, 0.0), np.log1p(-chance)
+    )
+    return scores - scores[:, 2:3]
+
+
+def track_downbeats(
+    seconds: np.ndarray,
+    odds: np.ndarray,
+    beats_per_bar: int,
+    tempo_change: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(downbeats, beats) in seconds, tracked over the onsets ``seconds`` (N,) with the meter
+    head's log-odds ``odds`` (N, 2), in bars of ``beats_per_bar`` beats; ``tempo_change``:
+    the chance of moving to a neighbouring tempo at a beat's end."""
+    if len(seconds) < 2 or beats_per_bar < 1:
+        return np.zeros(0), np.zeros(0)
+    evidence = frame_evidence(np.asarray(seconds, float), odds)  # (F, 3)
+    periods = np.unique(
+        np.round(FRAMES_PER_SECOND * 60 / np.geomspace(MIN_BPM, MAX_BPM, TEMPI)).astype(np.int64)
+    )
+    K = len(periods)
+    bar_start = np.concatenate([[0], np.cumsum(periods * beats_per_bar)])  # (K + 1,)
+    S = int(bar_start[-1])
+    # each beat's first state, per tempo and beat: (K, beats_per_bar)
+    firsts = bar_start[:-1, None] + np.arange(beats_per_bar)[None, :] * periods[:, None]
+    ends = firsts + periods[:, None] - 1
+    # a beat's first state is entered from the end of the bar's previous beat, at the same
+    # tempo or a neighbouring one (sources (K, beats, 3), their log costs (3,))
+    previous = (np.arange(beats_per_bar) - 1) % beats_per_bar
+    sources = np.stack(
+        [ends[np.clip(np.arange(K) + dk, 0, K - 1)][:, previous] for dk in (0, -1, 1)], -1
+    )
+    change = np.log(tempo_change)
+    costs = np.stack(
+        [
+            np.zeros(K),
+            np.where(np.arange(K) > 0, change, -np.inf),
+            np.where(np.arange(K) < K - 1, change, -np.inf),
+        ],
+        -1,
+    )[:, None, :]  # (K, 1, 3)
+    first_flat, source_flat = firsts.ravel(), sources.reshape(-1, 3)
+    cost_flat = np.broadcast_to(costs, sources.shape).reshape(-1, 3)
+    downbeat_states, beat_states = firsts[:, 0], firsts[:, 1:].ravel()
+    frames = len(evidence)
+    chosen = np.zeros((frames, len(first_flat)), dtype=np.int8)  # which source entered
+    score = np.zeros(S)
+    for f in range(frames):
+        entering = score[source_flat] + cost_flat  # (K * beats, 3)
+        pick = entering.argmax(1)
+        new = np.empty(S)
+        new[1:] = score[:-1]
+        new[0] = -np.inf
+        new[first_flat] = entering[np.arange(len(pick)), pick]
+        chosen[f] = pick
+        new[downbeat_states] += evidence[f, 0]
+        new[beat_states] += evidence[f, 1]
+        score = new
+    position = np.full(S, -1, dtype=np.int64)  # state -> index among the beat-first states
+    position[first_flat] = np.arange(len(first_flat))
+    kind = np.zeros(S, dtype=np.int8)  # 2 downbeat, 1 beat, 0 off
+    kind[beat_states], kind[downbeat_states] = 1, 2
+    state = int(score.argmax())
+    path_kind = np.zeros(frames, dtype=np.int8)
+    for f in range(frames - 1, -1, -1):
+        path_kind[f] = kind[state]
+        index = position[state]
+        state = int(source_flat[index, chosen[f, index]]) if index >= 0 else state - 1
+    times = np.arange(frames) / FRAMES_PER_SECOND
+    return times[path_kind == 2], times[path_kind >= 1]
+
+
+def tracked_odds(
+    seconds: np.ndarray,
+    odds: np.ndarray,
+    beats_per_bar: int,
+    strength: float = 4.0,
+    window: float = 0.05,
+    tempo_change: float = 0.2,
+) -> np.ndarray:
+    """The head's log-odds (N, 2) moved by ``strength`` towards yes for notes played within
+    ``window`` seconds of a tracked downbeat (column 0) or beat (column 1), and towards no
+    for the others."""
+    downbeats, beats = track_downbeats(seconds, odds, beats_per_bar, tempo_change)
+    out = np.array(odds, dtype=np.float32, copy=True)
+    for column, marks in ((0, downbeats), (1, beats)):
+        if not len(marks):
+            continue
+        at = np.clip(np.searchsorted(marks, seconds), 1, len(marks) - 1)
+        near = np.minimum(np.abs(seconds - marks[at - 1]), np.abs(seconds - marks[at]))
+        if len(marks) == 1:
+            near = np.abs(seconds - marks[0])
+        out[:, column] += np.where(near <= window, strength, -strength)
+    return out

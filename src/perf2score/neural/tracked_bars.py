@@ -1,0 +1,205 @@
+"""Regular bars from downbeats tracked in performance time (``neural.downbeats``).
+
+The decoder's score time slips (a 16th too many in one bar) and changes scale from window
+to window (a third of the windows write values at half or twice their piece's scale), so
+bar lines laid on the decoded onsets need an irregular measure at every slip. Here the
+decoded score time is instead mapped, piecewise linearly, onto the tracked bars: the
+decoded onset at each tracked downbeat becomes the start of the next nominal measure, and
+the notes between two downbeats are spread over one measure in proportion to their decoded
+onsets, then snapped to the nearest 16th or triplet 8th (a 32nd / triplet 16th where the
+decoded rhythm is that fine). Durations follow the same map. Every measure but a pickup
+has the time signature's length.
+Shapes: N notes, D tracked downbeats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perf2score.score.barring import BAR_TICKS_PER_QUARTER, assign_measures
+
+COARSE = (BAR_TICKS_PER_QUARTER // 4, BAR_TICKS_PER_QUARTER // 3)  # 16th, triplet 8th
+FINE = (BAR_TICKS_PER_QUARTER // 8, BAR_TICKS_PER_QUARTER // 6)  # 32nd, triplet 16th
+ON_NOTE_SECONDS = 0.07  # a tracked downbeat this near a played onset falls on that note
+
+
+def snap(ticks: np.ndarray, fine: np.ndarray) -> np.ndarray:
+    """Ticks (N,) rounded to the nearest multiple of a 16th or a triplet 8th (of a 32nd or
+    a triplet 16th where ``fine`` (N,) is True); ties go to the straight grid."""
+    out = np.empty(len(ticks), dtype=np.int64)
+    for grids, rows in ((COARSE, ~fine), (FINE, fine)):
+        x = ticks[rows]
+        straight = np.rint(x / grids[0]) * grids[0]
+        triplet = np.rint(x / grids[1]) * grids[1]
+        out[rows] = np.where(np.abs(triplet - x) < np.abs(straight - x), triplet, straight)
+    return out
+
+
+def downbeat_marks(
+    onsets: np.ndarray, seconds: np.ndarray, downbeats: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(marks, their downbeats): the decoded onset (ticks, increasing) at each tracked
+    downbeat ``downbeats`` (D,) (seconds): the onset of a note played within
+    ``ON_NOTE_SECONDS``, else interpolated between the notes' (``seconds``, ``onsets``)
+    (N,); downbeats where decoded time does not move on are left out."""
+    order = np.argsort(seconds, kind="stable")
+    times = seconds[order]
+    ticks = np.maximum.accumulate(onsets[order].astype(float))
+    marks = np.interp(downbeats, times, ticks)
+    if len(times):  # a downbeat played on a note: that note's decoded onset exactly
+        at = np.clip(np.searchsorted(times, downbeats), 1, max(len(times) - 1, 1))
+        before = np.clip(at - 1, 0, len(times) - 1)
+        at = np.clip(at, 0, len(times) - 1)
+        nearest = np.where(
+            np.abs(times[before] - downbeats) <= np.abs(times[at] - downbeats), before, at
+        )
+        on_note = np.abs(times[nearest] - downbeats) <= ON_NOTE_SECONDS
+        marks = np.where(on_note, ticks[nearest], marks)
+    keep = np.concatenate([[True], np.diff(marks) > 0]) if len(marks) else np.zeros(0, bool)
+    return marks[keep], np.asarray(downbeats)[keep]
+
+
+def piecewise(x: np.ndarray, marks: np.ndarray, bar: int) -> np.ndarray:
+    """Map decoded ticks x (N,) to regular time: ``marks[i]`` -> ``i · bar``, linear between
+    marks and with the nearest bar's slope beyond them."""
+    targets = np.arange(len(marks)) * float(bar)
+    out = np.interp(x, marks, targets)
+    first = bar / (marks[1] - marks[0])
+    last = bar / (marks[-1] - marks[-2])
+    out = np.where(x < marks[0], (x - marks[0]) * first, out)
+    return np.where(x > marks[-1], targets[-1] + (x - marks[-1]) * last, out)
+
+
+NICE_RATIOS = (0.5, 1.0, 2.0)  # a bar's decoded span against the nominal: the value scale
+MAX_SLIP = 0.25  # of a bar: a larger mismatch is spread over the bar (stretched) instead
+
+
+class BarMap:
+    """Decoded ticks -> regular ticks, bar by bar: bar i (decoded ``marks[i]`` to
+    ``marks[i + 1]``) is scaled by the nice ratio nearest its span (``NICE_RATIOS``) and
+    starts at ``i · bar``; what is then left over or missing (a slip) is taken out of, or
+    added to, the one interval between onsets of the bar whose played length disagrees most
+    with it, so every other interval keeps its decoded value. A bar off by more than
+    ``MAX_SLIP`` is stretched to fit (positions snapped, ``snap``). Before the first mark
+    and after the last, the nearest bar's ratio."""
+
+    def __init__(self, marks, bar, ratios, slip_at, slips, stretched):
+        self.marks, self.bar = marks, bar
+        self.ratios, self.slip_at, self.slips, self.stretched = ratios, slip_at, slips, stretched
+
+    @classmethod
+    def fit(
+        cls,
+        onsets: np.ndarray,
+        seconds: np.ndarray,
+        marks: np.ndarray,
+        mark_seconds: np.ndarray,
+        bar: int,
+    ) -> BarMap:
+        """From the timed notes' decoded ``onsets`` and played ``seconds`` (K,), the marks
+        and their downbeats in seconds (``downbeat_marks``)."""
+        order = np.argsort(onsets, kind="stable")
+        distinct, first = np.unique(onsets[order], return_index=True)
+        played = seconds[order][first]  # (U,) played time of each distinct decoded onset
+        n = len(marks) - 1
+        ratios, slip_at, slips = np.ones(n), np.full(n, np.inf), np.zeros(n)
+        stretched = np.zeros(n, dtype=bool)
+        for i in range(n):
+            span = marks[i + 1] - marks[i]
+            ratio = min(NICE_RATIOS, key=lambda r: abs(np.log(span * r / bar)))
+            excess = span * ratio - bar
+            ratios[i] = ratio
+            if abs(excess) > MAX_SLIP * bar:
+                stretched[i] = True
+                continue
+            if abs(excess) < 1e-9:
+                continue
+            inside = (distinct > marks[i]) & (distinct < marks[i + 1])
+            points = np.concatenate([[marks[i]], distinct[inside], [marks[i + 1]]])
+            times = np.concatenate([[mark_seconds[i]], played[inside], [mark_seconds[i + 1]]])
+            lengths = np.diff(points) * ratio  # (P - 1,) regular ticks
+            tempo = bar / max(mark_seconds[i + 1] - mark_seconds[i], 1e-3)  # ticks a second
+            expected = np.diff(times) * tempo
+            gain = np.abs(lengths - excess - expected) - np.abs(lengths - expected)
+            gain[lengths - excess < BAR_TICKS_PER_QUARTER // 8] = np.inf  # keep a 32nd
+            k = int(np.argmin(gain))
+            if not np.isfinite(gain[k]):
+                stretched[i] = True
+                continue
+            slip_at[i], slips[i] = points[k + 1], excess
+        return cls(marks, bar, ratios, slip_at, slips, stretched)
+
+    def __call__(
+        self, ticks: np.ndarray, fine: np.ndarray, before: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Regular ticks (N,) of decoded ``ticks`` (N,); ``fine`` (N,) where a stretched bar
+        snaps to the finer grid; ``before`` (N,): for note ends, the notes' onsets (an end
+        is mapped in the bar of its onset's, so a value keeps its decoded length there)."""
+        x = np.asarray(ticks, dtype=float)
+        where = x if before is None else np.asarray(before, dtype=float)
+        n = len(self.ratios)
+        i = np.clip(np.searchsorted(self.marks, where, side="right") - 1, 0, n - 1)
+        ratio = self.ratios[i]
+        out = i * float(self.bar) + (x - self.marks[i]) * ratio
+        out = out - np.where(x >= self.slip_at[i], self.slips[i], 0.0)
+        span = self.marks[i + 1] - self.marks[i]
+        stretch = self.stretched[i] & (where >= self.marks[0]) & (where < self.marks[-1])
+        stretched = i * float(self.bar) + (x - self.marks[i]) * self.bar / span
+        out = np.where(stretch, stretched, out)
+        result = np.rint(out).astype(np.int64)
+        result[stretch] = snap(out[stretch], fine[stretch])
+        return result
+
+
+def regular_bars(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    seconds: np.ndarray,
+    downbeats: np.ndarray,
+    signature: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(attributes, onsets (N,)) re-timed and re-barred on the tracked ``downbeats``
+    (seconds), or None when fewer than two fall among the notes. ``attributes``/``drop``/
+    ``onsets`` (N,) are the decoded notes at ``BAR_TICKS_PER_QUARTER`` (``position_ticks``,
+    ``duration_ticks``, ``measure_length_ticks`` in those ticks), ``seconds`` (N,) their
+    played onsets; ``signature`` the piece's time signature."""
+    keep = ~drop
+    timed = keep & ~attributes["is_grace"]
+    if timed.sum() < 2:
+        return None
+    marks, mark_seconds = downbeat_marks(onsets[timed], seconds[timed], downbeats)
+    if len(marks) < 2:
+        return None
+    numerator, denominator = signature
+    bar = numerator * 4 * BAR_TICKS_PER_QUARTER // denominator
+    mapping = BarMap.fit(onsets[timed], seconds[timed], marks, mark_seconds, bar)
+    fine = np.zeros(len(onsets), dtype=bool)
+    fine[keep] = _fine_rhythm(onsets[keep])
+    new_onsets = mapping(onsets, fine)
+    ends = mapping(onsets + attributes["duration_ticks"], fine, before=onsets)
+    shift = -(int(new_onsets[keep].min()) // bar) * bar  # whole bars: onsets from 0 on
+    new_onsets = new_onsets + shift
+    durations = np.maximum(ends + shift - new_onsets, 0)
+    durations[(durations == 0) & ~attributes["is_grace"]] = FINE[0]
+    durations[attributes["is_grace"]] = 0
+    out = attributes.copy()
+    out["duration_ticks"] = durations
+    out["ts_num"], out["ts_den"] = numerator, denominator
+    low, high = int(new_onsets[keep].min()), int(new_onsets[keep].max())
+    # a pickup when the first note comes after the first bar's start
+    lines = np.concatenate([[low], np.arange((low // bar + 1) * bar, high + bar + 1, bar)])
+    assign_measures(out, drop, new_onsets, lines.astype(np.int64))
+    return out, new_onsets
+
+
+def _fine_rhythm(onsets: np.ndarray) -> np.ndarray:
+    """True (N,) where the decoded onsets step by less than a 16th nearby (32nds,
+    triplet 16ths), so the snapping grid must be finer there."""
+    distinct = np.unique(onsets)
+    steps = np.diff(distinct)
+    fine_steps = steps < COARSE[0]
+    near = np.zeros(len(distinct), dtype=bool)
+    near[:-1] |= fine_steps
+    near[1:] |= fine_steps
+    return near[np.searchsorted(distinct, onsets)]

@@ -1,0 +1,60 @@
+"""Regular bars on tracked downbeats (perf2score.neural.tracked_bars)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perf2score.neural.tracked_bars import downbeat_marks, regular_bars, snap
+from perf2score.score.attributes import ATTRIBUTE_DTYPE
+from perf2score.score.barring import BAR_TICKS_PER_QUARTER
+
+Q = BAR_TICKS_PER_QUARTER
+
+
+def test_snapping_goes_to_the_nearest_sixteenth_or_triplet_eighth():
+    ticks = np.array([0.0, 11.0, 13.0, 17.0, 30.0, 47.0])
+    assert snap(ticks, np.zeros(6, bool)).tolist() == [0, 12, 12, 16, 32, 48]
+    assert snap(np.array([7.0]), np.ones(1, bool)).tolist() == [6]  # fine: 32nds
+
+
+def test_marks_follow_played_time_and_never_go_back():
+    onsets = np.array([0, 48, 96, 96, 144])
+    seconds = np.array([0.0, 0.5, 1.0, 1.1, 1.5])
+    marks, at = downbeat_marks(onsets, seconds, np.array([0.0, 0.25, 1.05, 1.5]))
+    assert marks.tolist() == [0.0, 24.0, 96.0, 144.0]  # 1.05 s: on the note played at 1.0
+    same, at = downbeat_marks(onsets, seconds, np.array([1.0, 1.02, 1.5]))
+    assert same.tolist() == [96.0, 144.0] and at.tolist() == [1.0, 1.5]  # time stood still
+
+
+def test_a_window_at_twice_the_scale_and_a_slip_come_out_in_regular_bars():
+    """Quarter notes at one a second in 4/4 after a quarter pickup; the decoder wrote bars 3-4
+    at twice the scale (half notes) and slipped an eighth in bar 5: the bars come out regular,
+    in quarters again (bar 5's extra eighth taken out of the interval played as a quarter)."""
+    played = np.arange(1 + 24, dtype=float)  # seconds: the pickup, then 6 bars of quarters
+    decoded = [0]
+    for i in range(1, len(played)):
+        step = 2 * Q if 10 <= i <= 17 else Q
+        decoded.append(decoded[-1] + step + (Q // 2 if i == 18 else 0))
+    onsets = np.array(decoded, dtype=np.int64)
+    attributes = np.zeros(len(onsets), dtype=ATTRIBUTE_DTYPE)
+    attributes["duration_ticks"] = np.diff(np.append(onsets, onsets[-1] + Q))
+    drop = np.zeros(len(onsets), bool)
+    downbeats = played[1::4]  # the true downbeats
+    out, new = regular_bars(attributes, drop, onsets, played, downbeats, (4, 4))
+    expected = np.arange(len(onsets)) * Q + 3 * Q  # the pickup is the 4th quarter of bar 0
+    assert np.array_equal(new, expected)
+    assert np.all(np.diff(new) > 0)
+    assert np.all(out["duration_ticks"] == Q)
+    lengths = out["measure_length_ticks"][np.unique(out["measure"], return_index=True)[1]]
+    assert lengths[0] == Q and np.all(lengths[1:] == 4 * Q)  # a pickup, then full bars
+    assert np.all(out["position_ticks"] < out["measure_length_ticks"])
+    assert out["ts_num"][0] == 4 and out["ts_den"][0] == 4
+
+
+def test_too_few_downbeats_leave_the_notes_to_the_other_barring():
+    attributes = np.zeros(3, dtype=ATTRIBUTE_DTYPE)
+    onsets, seconds = np.array([0, Q, 2 * Q]), np.array([0.0, 1.0, 2.0])
+    assert (
+        regular_bars(attributes, np.zeros(3, bool), onsets, seconds, np.array([1.0]), (3, 4))
+        is None
+    )
