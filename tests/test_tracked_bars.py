@@ -26,27 +26,27 @@ def test_marks_follow_played_time_and_never_go_back():
     assert same.tolist() == [96.0, 144.0] and at.tolist() == [1.0, 1.5]  # time stood still
 
 
-def test_a_window_at_twice_the_scale_and_a_slip_come_out_in_regular_bars():
-    """Quarter notes at one a second in 4/4 after a quarter pickup; the decoder wrote bars 3-4
-    at twice the scale (half notes) and slipped an eighth in bar 5: the bars come out regular,
-    in quarters again (bar 5's extra eighth taken out of the interval played as a quarter)."""
+def test_a_slip_is_taken_out_and_a_tracker_bar_of_two_decoded_bars_is_split():
+    """Quarter notes at one a second in 4/4 after a quarter pickup. The decoder wrote bars
+    3-4 at twice the scale (half notes) and slipped an eighth in bar 5; the tracked bars
+    are the played ones. The piece's scale (most bars: x1) is kept, so bars 3-4 become four
+    bars of half notes (each tracked bar split in two), and bar 5's extra eighth is taken
+    out of the interval played as a quarter: every bar regular."""
     played = np.arange(1 + 24, dtype=float)  # seconds: the pickup, then 6 bars of quarters
-    decoded = [0]
-    for i in range(1, len(played)):
-        step = 2 * Q if 10 <= i <= 17 else Q
-        decoded.append(decoded[-1] + step + (Q // 2 if i == 18 else 0))
-    onsets = np.array(decoded, dtype=np.int64)
+    steps = [2 * Q if 10 <= i <= 17 else Q for i in range(1, len(played))]
+    slipped = [step + (Q // 2 if i == 17 else 0) for i, step in enumerate(steps, start=1)]
+    onsets = np.concatenate([[0], np.cumsum(slipped)]).astype(np.int64)
     attributes = np.zeros(len(onsets), dtype=ATTRIBUTE_DTYPE)
     attributes["duration_ticks"] = np.diff(np.append(onsets, onsets[-1] + Q))
     drop = np.zeros(len(onsets), bool)
     downbeats = played[1::4]  # the true downbeats
     out, new = regular_bars(attributes, drop, onsets, played, downbeats, (4, 4))
-    expected = np.arange(len(onsets)) * Q + 3 * Q  # the pickup is the 4th quarter of bar 0
+    expected = np.concatenate([[0], np.cumsum(steps)]) + 3 * Q  # the pickup: the 4th quarter
     assert np.array_equal(new, expected)
-    assert np.all(np.diff(new) > 0)
-    assert np.all(out["duration_ticks"] == Q)
+    assert np.array_equal(out["duration_ticks"], np.diff(np.append(expected, expected[-1] + Q)))
     lengths = out["measure_length_ticks"][np.unique(out["measure"], return_index=True)[1]]
     assert lengths[0] == Q and np.all(lengths[1:] == 4 * Q)  # a pickup, then full bars
+    assert len(lengths) == 1 + 8
     assert np.all(out["position_ticks"] < out["measure_length_ticks"])
     assert out["ts_num"][0] == 4 and out["ts_den"][0] == 4
 

@@ -71,17 +71,61 @@ def piecewise(x: np.ndarray, marks: np.ndarray, bar: int) -> np.ndarray:
 
 
 NICE_RATIOS = (0.5, 1.0, 2.0)  # a bar's decoded span against the nominal: the value scale
-MAX_SLIP = 0.25  # of a bar: a larger mismatch is spread over the bar (stretched) instead
+MAX_SLIP = 0.125  # of a bar: a larger mismatch leaves the bar irregular instead
+
+
+def piece_ratio(marks: np.ndarray, bar: int) -> float:
+    """The nice ratio (``NICE_RATIOS``) most of the tracked bars' decoded spans need to
+    become ``bar`` ticks: the piece's value scale against the tracked bars."""
+    spans = np.diff(marks)
+    nearest = [min(NICE_RATIOS, key=lambda r: abs(np.log(span * r / bar))) for span in spans]
+    values, counts = np.unique(nearest, return_counts=True)
+    return float(values[counts.argmax()])
+
+
+def even_marks(
+    marks: np.ndarray,
+    mark_seconds: np.ndarray,
+    ratio: float,
+    bar: int,
+    onsets: np.ndarray,
+    seconds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Marks (and their seconds) made to span about one bar each at ``ratio``: a tracked
+    bar that holds n bars of decoded time (the tracker missed n - 1 downbeats, or followed
+    the tempo an octave down) is cut into n bars, at the decoded onsets (of the notes
+    ``onsets``/``seconds`` (K,)) nearest its equal division; a mark less than half a bar
+    after the last kept one is dropped (an extra downbeat)."""
+    distinct, first = np.unique(onsets, return_index=True)
+    kept, kept_seconds = [marks[0]], [mark_seconds[0]]
+    for mark, second in zip(marks[1:], mark_seconds[1:], strict=True):
+        n = int(np.rint((mark - kept[-1]) * ratio / bar))
+        if n < 1:
+            continue
+        last, last_second = kept[-1], kept_seconds[-1]
+        for j in range(1, n):
+            split = last + (mark - last) * j / n
+            near = int(np.argmin(np.abs(distinct - split)))
+            on_note = abs(distinct[near] - split) <= bar / ratio / 4
+            if on_note and kept[-1] < distinct[near] < mark:
+                kept.append(float(distinct[near]))
+                kept_seconds.append(float(seconds[first[near]]))
+            elif kept[-1] < split:
+                kept.append(split)
+                kept_seconds.append(last_second + (second - last_second) * j / n)
+        kept.append(mark)
+        kept_seconds.append(second)
+    return np.asarray(kept), np.asarray(kept_seconds)
 
 
 class BarMap:
     """Decoded ticks -> regular ticks, bar by bar: bar i (decoded ``marks[i]`` to
-    ``marks[i + 1]``) is scaled by the nice ratio nearest its span (``NICE_RATIOS``) and
-    starts at ``i · bar``; what is then left over or missing (a slip) is taken out of, or
+    ``marks[i + 1]``) is scaled by the piece's ratio (``piece_ratio``) and starts at
+    ``i · bar``; what is then left over or missing (a slip) is taken out of, or
     added to, the one interval between onsets of the bar whose played length disagrees most
     with it, so every other interval keeps its decoded value. A bar off by more than
-    ``MAX_SLIP`` is stretched to fit (positions snapped, ``snap``). Before the first mark
-    and after the last, the nearest bar's ratio."""
+    ``MAX_SLIP`` keeps its decoded length (an irregular measure). Before the first mark and
+    after the last, the nearest bar's ratio."""
 
     def __init__(self, marks, bar, ratios, slip_at, slips, stretched):
         self.marks, self.bar = marks, bar
@@ -95,6 +139,7 @@ class BarMap:
         marks: np.ndarray,
         mark_seconds: np.ndarray,
         bar: int,
+        ratio: float,
     ) -> BarMap:
         """From the timed notes' decoded ``onsets`` and played ``seconds`` (K,), the marks
         and their downbeats in seconds (``downbeat_marks``)."""
@@ -106,7 +151,6 @@ class BarMap:
         stretched = np.zeros(n, dtype=bool)
         for i in range(n):
             span = marks[i + 1] - marks[i]
-            ratio = min(NICE_RATIOS, key=lambda r: abs(np.log(span * r / bar)))
             excess = span * ratio - bar
             ratios[i] = ratio
             if abs(excess) > MAX_SLIP * bar:
@@ -139,16 +183,17 @@ class BarMap:
         where = x if before is None else np.asarray(before, dtype=float)
         n = len(self.ratios)
         i = np.clip(np.searchsorted(self.marks, where, side="right") - 1, 0, n - 1)
-        ratio = self.ratios[i]
-        out = i * float(self.bar) + (x - self.marks[i]) * ratio
+        starts = self.lines()
+        out = starts[i] + (x - self.marks[i]) * self.ratios[i]
         out = out - np.where(x >= self.slip_at[i], self.slips[i], 0.0)
-        span = self.marks[i + 1] - self.marks[i]
-        stretch = self.stretched[i] & (where >= self.marks[0]) & (where < self.marks[-1])
-        stretched = i * float(self.bar) + (x - self.marks[i]) * self.bar / span
-        out = np.where(stretch, stretched, out)
-        result = np.rint(out).astype(np.int64)
-        result[stretch] = snap(out[stretch], fine[stretch])
-        return result
+        return np.rint(out).astype(np.int64)
+
+    def lines(self) -> np.ndarray:
+        """(n + 1,) regular ticks of the marks: one bar apart, or the decoded span of a bar
+        left irregular (``stretched``)."""
+        spans = np.diff(self.marks) * self.ratios
+        lengths = np.where(self.stretched, np.rint(spans), self.bar)
+        return np.concatenate([[0.0], np.cumsum(lengths)])
 
 
 def regular_bars(
@@ -173,7 +218,11 @@ def regular_bars(
         return None
     numerator, denominator = signature
     bar = numerator * 4 * BAR_TICKS_PER_QUARTER // denominator
-    mapping = BarMap.fit(onsets[timed], seconds[timed], marks, mark_seconds, bar)
+    ratio = piece_ratio(marks, bar)
+    marks, mark_seconds = even_marks(marks, mark_seconds, ratio, bar, onsets[timed], seconds[timed])
+    if len(marks) < 2:
+        return None
+    mapping = BarMap.fit(onsets[timed], seconds[timed], marks, mark_seconds, bar, ratio)
     fine = np.zeros(len(onsets), dtype=bool)
     fine[keep] = _fine_rhythm(onsets[keep])
     new_onsets = mapping(onsets, fine)
@@ -187,8 +236,12 @@ def regular_bars(
     out["duration_ticks"] = durations
     out["ts_num"], out["ts_den"] = numerator, denominator
     low, high = int(new_onsets[keep].min()), int(new_onsets[keep].max())
-    # a pickup when the first note comes after the first bar's start
-    lines = np.concatenate([[low], np.arange((low // bar + 1) * bar, high + bar + 1, bar)])
+    marked = np.rint(mapping.lines()).astype(np.int64) + shift
+    before = np.arange(marked[0] - bar, low - 1, -bar)[::-1]  # whole bars before the marks
+    after = np.arange(marked[-1] + bar, high + bar + 1, bar)
+    lines = np.concatenate([before, marked, after])
+    if low < lines[0] or low > lines[0]:  # a pickup: the first note opens a short measure
+        lines = np.concatenate([[low], lines[lines > low]])
     assign_measures(out, drop, new_onsets, lines.astype(np.int64))
     return out, new_onsets
 
