@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from perf2score.neural.tracked_bars import downbeat_marks, regular_bars, snap
+from perf2score.neural.tracked_bars import downbeat_marks, regular_bars
 from perf2score.score.attributes import ATTRIBUTE_DTYPE
 from perf2score.score.barring import BAR_TICKS_PER_QUARTER
 
 Q = BAR_TICKS_PER_QUARTER
-
-
-def test_snapping_goes_to_the_nearest_sixteenth_or_triplet_eighth():
-    ticks = np.array([0.0, 11.0, 13.0, 17.0, 30.0, 47.0])
-    assert snap(ticks, np.zeros(6, bool)).tolist() == [0, 12, 12, 16, 32, 48]
-    assert snap(np.array([7.0]), np.ones(1, bool)).tolist() == [6]  # fine: 32nds
 
 
 def test_marks_follow_played_time_and_never_go_back():
