@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from builders import random_score
-from train_helpers import TINY
+from train_helpers import TINY, rendered, tiny_aligned
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.conversion import convert
@@ -31,7 +31,6 @@ from perf2score.neural.decode import (
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.score import encode_score
 from perf2score.tokens.spec import STREAMS
-from perf2score.train.augment import render_performance
 
 NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -40,29 +39,16 @@ NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 def aligned(tmp_path_factory):
     """An untrained tiny aligned model with visible adapters, saved like a shipped one."""
     folder = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    perf = NoteLM(LMConfig(kind="performance", **TINY))
-    score = NoteLM(LMConfig(kind="score", **TINY))
-    save_model(perf, folder / "performance")
-    save_model(score, folder / "score")
-    model = AlignedModel(perf, score, AdapterConfig(rank=8, n_heads=2))
+    model, base = tiny_aligned(folder, AdapterConfig(rank=8, n_heads=2))
     with torch.no_grad():
         for adapter in model.adapters:
             adapter.gate.fill_(0.5)
-    base = {"performance": str(folder / "performance"), "score": str(folder / "score")}
     save_aligned(model, folder / "adapter", base)
     return model.eval(), folder / "adapter"
 
 
 def _performance(n: int = 150) -> tuple[Performance, np.ndarray]:
-    notes = random_score(n, seed=3).notes
-    table = np.zeros(len(notes), dtype=[("pitch", "i2"), ("onset_ticks", "i8"),
-                                        ("duration_ticks", "i8"), ("is_grace", "?"),
-                                        ("measure_start_ticks", "i8")])  # fmt: skip
-    table["pitch"], table["onset_ticks"] = notes["pitch"], notes["onset_ticks"]
-    table["duration_ticks"] = notes["offset_ticks"] - notes["onset_ticks"]
-    table["measure_start_ticks"] = notes["onset_ticks"] // 96 * 96
-    return render_performance(np.random.default_rng(0), table, 24), table
+    return rendered(n)
 
 
 def test_windows_cover_every_note_once_in_the_middle():
@@ -339,7 +325,7 @@ def test_weights_of_another_token_spec_fail_with_one_sentence(aligned, tmp_path)
 
 
 def test_reshaped_weights_fail_with_a_clear_error(tmp_path):
-    from perf2score.models.io import load_model, save_model
+    from perf2score.models.io import load_model
 
     save_model(NoteLM(LMConfig(kind="score", **TINY)), tmp_path / "lm")
     config = json.loads((tmp_path / "lm" / "config.json").read_text())

@@ -5,19 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from builders import random_score
-from train_helpers import TINY
+from train_helpers import rendered, tiny_aligned
 
 from perf2score import convert, load_neural_model
 from perf2score.errors import Perf2ScoreError
-from perf2score.models import LMConfig, NoteLM
-from perf2score.models.adapter import AdapterConfig, AlignedModel, merge_lora
-from perf2score.models.io import load_aligned, save_aligned, save_model
+from perf2score.models.adapter import AdapterConfig, merge_lora
+from perf2score.models.io import load_aligned, save_aligned
 from perf2score.neural.decode import decode_windows
 from perf2score.neural.runtime import gelu, load_numpy_aligned
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.spec import BOS, FIRST_VALUE, STREAMS
-from perf2score.train.augment import render_performance
 
 
 @pytest.fixture(scope="module")
@@ -25,30 +22,17 @@ def lora_folder(tmp_path_factory):
     """A tiny aligned model with LoRA, open gates and moved heads and LoRA weights, saved
     like a shipped one (the base LMs beside the adapter)."""
     folder = tmp_path_factory.mktemp("lora")
-    torch.manual_seed(0)
-    perf = NoteLM(LMConfig(kind="performance", **TINY))
-    score = NoteLM(LMConfig(kind="score", **TINY))
-    save_model(perf, folder / "performance")
-    save_model(score, folder / "score")
-    model = AlignedModel(perf, score, AdapterConfig(rank=8, n_heads=2, lora_rank=4))
+    model, base = tiny_aligned(folder, AdapterConfig(rank=8, n_heads=2, lora_rank=4))
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.requires_grad:  # adapters, gates, LoRA, score heads
                 parameter.add_(0.3 * torch.randn_like(parameter))
-    base = {"performance": str(folder / "performance"), "score": str(folder / "score")}
     save_aligned(model, folder / "adapter", base)
     return folder / "adapter"
 
 
 def _performance(n: int, seed: int = 3):
-    notes = random_score(n, seed=seed).notes
-    table = np.zeros(len(notes), dtype=[("pitch", "i2"), ("onset_ticks", "i8"),
-                                        ("duration_ticks", "i8"), ("is_grace", "?"),
-                                        ("measure_start_ticks", "i8")])  # fmt: skip
-    table["pitch"], table["onset_ticks"] = notes["pitch"], notes["onset_ticks"]
-    table["duration_ticks"] = notes["offset_ticks"] - notes["onset_ticks"]
-    table["measure_start_ticks"] = notes["onset_ticks"] // 96 * 96
-    return render_performance(np.random.default_rng(seed), table, 24)
+    return rendered(n, seed, seed)[0]
 
 
 def test_gelu_matches_the_exact_one():

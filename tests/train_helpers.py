@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from builders import build_part, write_musicxml
+from builders import build_part, random_score, write_musicxml
 
 from perf2score.data.targets import score_targets
+from perf2score.midi.reading import Performance
 from perf2score.models import LMConfig, NoteLM, save_model
+from perf2score.models.adapter import AdapterConfig, AlignedModel
 from perf2score.tokens import encode_performance
 from perf2score.train.augment import render_performance
 from perf2score.train.config import RunConfig, TrainConfig
@@ -23,6 +25,31 @@ from perf2score.train.datasets import (
 from perf2score.train.loop import Task, lm_forward
 
 TINY = {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64, "dropout": 0.1}
+
+
+def rendered(n: int, score_seed: int = 3, render_seed: int = 0) -> tuple[Performance, np.ndarray]:
+    """(a performance rendered from ``random_score(n, score_seed)``, its score table)."""
+    notes = random_score(n, seed=score_seed).notes
+    table = np.zeros(len(notes), dtype=[("pitch", "i2"), ("onset_ticks", "i8"),
+                                        ("duration_ticks", "i8"), ("is_grace", "?"),
+                                        ("measure_start_ticks", "i8")])  # fmt: skip
+    table["pitch"], table["onset_ticks"] = notes["pitch"], notes["onset_ticks"]
+    table["duration_ticks"] = notes["offset_ticks"] - notes["onset_ticks"]
+    table["measure_start_ticks"] = notes["onset_ticks"] // 96 * 96
+    return render_performance(np.random.default_rng(render_seed), table, 24), table
+
+
+def tiny_aligned(folder: Path, config: AdapterConfig) -> tuple[AlignedModel, dict[str, str]]:
+    """A tiny untrained aligned model (torch seed 0) whose base LMs are saved in
+    ``folder``/performance and ``folder``/score; returns it and those folders (``base`` of
+    ``save_aligned``)."""
+    torch.manual_seed(0)
+    perf = NoteLM(LMConfig(kind="performance", **TINY))
+    score = NoteLM(LMConfig(kind="score", **TINY))
+    save_model(perf, folder / "performance")
+    save_model(score, folder / "score")
+    base = {"performance": str(folder / "performance"), "score": str(folder / "score")}
+    return AlignedModel(perf, score, config), base
 
 
 def generated_table(folder: Path) -> tuple[np.ndarray, int]:

@@ -20,7 +20,13 @@ import numpy as np
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
-from perf2score.neural.runtime import NumpyAligned, NumpyMeter, load_numpy_aligned, with_meter_head
+from perf2score.neural.runtime import (
+    NumpyAligned,
+    NumpyMeter,
+    load_numpy_aligned,
+    reads_model_lm,
+    with_meter_head,
+)
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.values import close_gaps
 from perf2score.score.assembly import average_tempo
@@ -86,13 +92,9 @@ def load_neural_model(
     if runtime == "numpy":
         network = load_numpy_aligned(folder)
         head_folder = meter_folder(decoding, meter)
-        try:
-            if head_folder is not None:
-                network = with_meter_head(network, head_folder)
+        if head_folder is None or reads_model_lm(network, head_folder):
+            network = numpy_with_head(network, head_folder)
             return NeuralModel(network, decoding, str(folder), network.meter, passes)
-        except Perf2ScoreError:
-            if not (head_folder / "meter.json").is_file():
-                raise
     from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
 
@@ -111,6 +113,14 @@ def meter_folder(decoding: DecodeConfig, meter: str | os.PathLike | None = None)
     if meter:
         return Path(meter)
     return SHIPPED_METER if (SHIPPED_METER / "meter.json").is_file() else None
+
+
+def numpy_with_head(network: NumpyAligned, head_folder: Path | None) -> NumpyAligned:
+    """``network`` with the meter head of ``head_folder`` (as it is when None, or when it
+    holds a head already)."""
+    if head_folder is None or network.meter is not None:
+        return network
+    return with_meter_head(network, head_folder)
 
 
 def voice_pass(
@@ -161,10 +171,7 @@ def with_meter(model: NeuralModel, time_signature: str | None, tempo: float | No
     if model.meter is not None:
         return replace(model, decoding=decoding)
     if isinstance(model.network, NumpyAligned):
-        folder = meter_folder(decoding)
-        if folder is None:
-            return replace(model, decoding=decoding)
-        network = with_meter_head(model.network, folder)
+        network = numpy_with_head(model.network, meter_folder(decoding))
         return replace(model, network=network, decoding=decoding, meter=network.meter)
     head = share_states(model.network, meter_head(decoding))
     return replace(model, decoding=decoding, meter=head)
@@ -182,8 +189,7 @@ def as_neural_model(
         return load_neural_model(model)
     if isinstance(model, NumpyAligned):
         settings = DecodeConfig()
-        folder = meter_folder(settings) if model.meter is None else None
-        network = with_meter_head(model, folder) if folder is not None else model
+        network = numpy_with_head(model, meter_folder(settings))
         return NeuralModel(network, settings, meter=network.meter, voices=voice_pass(settings))
     from perf2score.models.adapter import AlignedModel
 

@@ -222,7 +222,8 @@ def _decode_batch(
             for name in SCORE_NAMES:
                 chosen[name] = np.where(given, forced[name][:, t], chosen[name])
         dropped = chosen["drop"] == FIRST_VALUE + 1
-        meter_open &= dropped
+        if first_meter:
+            meter_open &= dropped
         for name in SCORE_NAMES:
             if name != "drop":
                 chosen[name] = np.where(dropped, FIRST_VALUE, chosen[name])

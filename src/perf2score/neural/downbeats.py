@@ -128,8 +128,22 @@ def tracked_odds(
 ) -> np.ndarray:
     """The head's log-odds (N, 2) moved by ``strength`` towards yes for notes played within
     ``window`` seconds of a tracked downbeat (column 0) or beat (column 1), and towards no
-    for the others."""
+    for the others (``track_downbeats``, then ``nudged_odds``)."""
     downbeats, beats = track_downbeats(seconds, odds, beats_per_bar, tempo_change)
+    return nudged_odds(seconds, odds, downbeats, beats, strength, window)
+
+
+def nudged_odds(
+    seconds: np.ndarray,
+    odds: np.ndarray,
+    downbeats: np.ndarray,
+    beats: np.ndarray,
+    strength: float = 4.0,
+    window: float = 0.05,
+) -> np.ndarray:
+    """``odds`` (N, 2) of notes at ``seconds`` (N,) moved by ``strength`` towards yes
+    within ``window`` seconds of one of ``downbeats`` (column 0) / ``beats`` (column 1)
+    (seconds, sorted) and towards no elsewhere."""
     out = np.array(odds, dtype=np.float32, copy=True)
     for column, marks in ((0, downbeats), (1, beats)):
         if not len(marks):

@@ -15,7 +15,7 @@ import numpy as np
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
-from perf2score.neural.downbeats import track_downbeats, tracked_odds
+from perf2score.neural.downbeats import nudged_odds, track_downbeats
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.tracked_bars import regular_bars
 from perf2score.score.assembly import average_tempo
@@ -101,10 +101,12 @@ def piece_barring(
     signature = config.meter_given() or main_signature(attributes, drop)
     seconds = performance.notes["onset_sec"][timed]
     evidence_odds = odds[timed]
-    if config.downbeat_tracking > 0 and timed.sum() >= 2:
-        beats_per_bar = meter_levels(*signature)[0]
-        evidence_odds = tracked_odds(
-            seconds, evidence_odds, beats_per_bar, strength=config.downbeat_tracking
+    tracking = (config.downbeat_tracking > 0 or config.tracked_bars) and timed.sum() >= 2
+    if tracking:  # once, for either use
+        downbeats, beats = track_downbeats(seconds, odds[timed], meter_levels(*signature)[0])
+    if tracking and config.downbeat_tracking > 0:
+        evidence_odds = nudged_odds(
+            seconds, evidence_odds, downbeats, beats, strength=config.downbeat_tracking
         )
     evidence = Evidence.from_logits(
         fine_onsets[timed], seconds, evidence_odds[:, 0], evidence_odds[:, 1]
@@ -120,8 +122,7 @@ def piece_barring(
         scales=(hinted_scale(config.tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
         meters=(signature,),
     )
-    if config.tracked_bars and timed.sum() >= 2:
-        downbeats, _ = track_downbeats(seconds, odds[timed], meter_levels(*signature)[0])
+    if tracking and config.tracked_bars:
         regular = regular_bars(
             fine, drop, fine_onsets, performance.notes["onset_sec"], downbeats, signature
         )

@@ -410,17 +410,25 @@ def load_numpy_aligned(
     return model if meter is None else with_meter_head(model, meter)
 
 
-def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAligned:
-    """A copy of ``model`` with the meter head of ``folder``, which must read the model's
-    own (frozen) performance LM (``Perf2ScoreError`` otherwise)."""
+def reads_model_lm(model: NumpyAligned, folder: str | os.PathLike) -> bool:
+    """Whether the meter head of ``folder`` reads ``model``'s own (frozen) performance LM:
+    the same folder, or one holding the same weights (``Perf2ScoreError`` for a folder
+    without a valid head)."""
     folder = Path(folder)
     config, _ = read_meter_json(folder)
     base = (folder / config["base"]).resolve()
     mine = model.performance_folder
-    if mine is None or not (base == mine or _same_weights(base, mine)):
+    return mine is not None and (base == mine or _same_weights(base, mine))
+
+
+def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAligned:
+    """A copy of ``model`` with the meter head of ``folder``, which must read the model's
+    own performance LM (``reads_model_lm``; ``Perf2ScoreError`` otherwise)."""
+    if not reads_model_lm(model, folder):
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
-    copy.performance_folder, copy.meter = mine, NumpyMeter(_read(folder / "meter.safetensors"))
+    copy.performance_folder = model.performance_folder
+    copy.meter = NumpyMeter(_read(Path(folder) / "meter.safetensors"))
     return copy
 
 

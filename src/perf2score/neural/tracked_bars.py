@@ -115,9 +115,13 @@ class BarMap:
     ``MAX_SLIP`` keeps its decoded length (an irregular measure). Before the first mark and
     after the last, the nearest bar's ratio."""
 
-    def __init__(self, marks, bar, ratios, slip_at, slips, stretched):
-        self.marks, self.bar = marks, bar
-        self.ratios, self.slip_at, self.slips, self.stretched = ratios, slip_at, slips, stretched
+    def __init__(self, marks, bar, ratio, slip_at, slips, irregular):
+        self.marks, self.bar, self.ratio = marks, bar, ratio
+        self.slip_at, self.slips = slip_at, slips  # per bar: where a slip is mended, by how much
+        spans = np.diff(marks) * ratio
+        lengths = np.where(irregular, np.rint(spans), bar)
+        # (n + 1,) regular ticks of the marks: one bar apart, or an irregular bar's span
+        self.lines = np.concatenate([[0.0], np.cumsum(lengths)])
 
     @classmethod
     def fit(
@@ -130,19 +134,18 @@ class BarMap:
         ratio: float,
     ) -> BarMap:
         """From the timed notes' decoded ``onsets`` and played ``seconds`` (K,), the marks
-        and their downbeats in seconds (``downbeat_marks``)."""
+        and their downbeats in seconds (``downbeat_marks``), the bar (ticks) and the piece's
+        ratio (``piece_ratio``)."""
         order = np.argsort(onsets, kind="stable")
         distinct, first = np.unique(onsets[order], return_index=True)
         played = seconds[order][first]  # (U,) played time of each distinct decoded onset
         n = len(marks) - 1
-        ratios, slip_at, slips = np.ones(n), np.full(n, np.inf), np.zeros(n)
-        stretched = np.zeros(n, dtype=bool)
+        slip_at, slips = np.full(n, np.inf), np.zeros(n)
+        irregular = np.zeros(n, dtype=bool)
         for i in range(n):
-            span = marks[i + 1] - marks[i]
-            excess = span * ratio - bar
-            ratios[i] = ratio
+            excess = (marks[i + 1] - marks[i]) * ratio - bar
             if abs(excess) > MAX_SLIP * bar:
-                stretched[i] = True
+                irregular[i] = True
                 continue
             if abs(excess) < 1e-9:
                 continue
@@ -156,10 +159,10 @@ class BarMap:
             gain[lengths - excess < SHORTEST] = np.inf  # an interval keeps at least a 32nd
             k = int(np.argmin(gain))
             if not np.isfinite(gain[k]):
-                stretched[i] = True
+                irregular[i] = True
                 continue
             slip_at[i], slips[i] = points[k + 1], excess
-        return cls(marks, bar, ratios, slip_at, slips, stretched)
+        return cls(marks, bar, ratio, slip_at, slips, irregular)
 
     def __call__(self, ticks: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
         """Regular ticks (N,) of decoded ``ticks`` (N,); ``before`` (N,): for note ends, the
@@ -167,19 +170,10 @@ class BarMap:
         decoded length there)."""
         x = np.asarray(ticks, dtype=float)
         where = x if before is None else np.asarray(before, dtype=float)
-        n = len(self.ratios)
-        i = np.clip(np.searchsorted(self.marks, where, side="right") - 1, 0, n - 1)
-        starts = self.lines()
-        out = starts[i] + (x - self.marks[i]) * self.ratios[i]
+        i = np.clip(np.searchsorted(self.marks, where, side="right") - 1, 0, len(self.slips) - 1)
+        out = self.lines[i] + (x - self.marks[i]) * self.ratio
         out = out - np.where(x >= self.slip_at[i], self.slips[i], 0.0)
         return np.rint(out).astype(np.int64)
-
-    def lines(self) -> np.ndarray:
-        """(n + 1,) regular ticks of the marks: one bar apart, or the decoded span of a bar
-        left irregular (``stretched``)."""
-        spans = np.diff(self.marks) * self.ratios
-        lengths = np.where(self.stretched, np.rint(spans), self.bar)
-        return np.concatenate([[0.0], np.cumsum(lengths)])
 
 
 def regular_bars(
@@ -220,7 +214,7 @@ def regular_bars(
     out["duration_ticks"] = durations
     out["ts_num"], out["ts_den"] = numerator, denominator
     low, high = int(new_onsets[keep].min()), int(new_onsets[keep].max())
-    marked = np.rint(mapping.lines()).astype(np.int64) + shift
+    marked = np.rint(mapping.lines).astype(np.int64) + shift
     before = np.arange(marked[0] - bar, low - 1, -bar)[::-1]  # whole bars before the marks
     after = np.arange(marked[-1] + bar, high + bar + 1, bar)
     lines = np.concatenate([before, marked, after])
