@@ -84,6 +84,7 @@ def main() -> None:
         model = replace(model, voices=voices)
     cache, out = Path(args.cache), Path(args.out)
     spent = {"decode": 0.0, "settle": 0.0}
+    staff_right: list[float] = []  # per performance: kept notes on the ground truth's staff
     rows = load_index(args.data, args.split, required=True)
     for row in reversed(rows) if args.reverse else rows:
         prepared = load_prepared(args.data, row["perf_id"])
@@ -106,6 +107,10 @@ def main() -> None:
         start = time.perf_counter()
         tempo = finish_attributes(attributes, drop, onsets, tpq, performance, model)
         spent["settle"] += time.perf_counter() - start
+        known = ~prepared.drop & ~drop
+        if known.any():
+            truth = prepared.targets()["staff"][known]
+            staff_right.append(float(np.mean(attributes["staff"][known] == truth)))
         assembled = assemble(
             attributes,
             tpq,
@@ -115,7 +120,9 @@ def main() -> None:
             title=row["perf_id"],
         )
         save(assembled, out / f"{row['perf_id']}.musicxml")
-    print(json.dumps({k: round(v, 1) for k, v in spent.items()}))
+    summary = {k: round(v, 1) for k, v in spent.items()}
+    summary["staff_right"] = round(float(np.mean(staff_right)), 4) if staff_right else None
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

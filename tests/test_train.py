@@ -300,3 +300,49 @@ def test_previous_note_masking_hides_score_inputs_but_not_the_pitch():
     assert (inputs["pitch"] == 50).all() and inputs["bar"][0] == BOS
     with pytest.raises(Perf2ScoreError, match="previous_mask"):
         run_config_from_dict({"augment": {"previous_mask": [0.8, 0.5]}}, "align")
+
+
+def test_the_hand_head_learns_the_staff(table, tmp_path):
+    from train_helpers import FixedAlignedData
+
+    from perf2score.models.config import MeterConfig
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import (
+        MeterModel,
+        load_meter,
+        load_meter_weights,
+        meter_forward,
+        meter_targets,
+        save_meter,
+    )
+    from perf2score.tokens.spec import FIRST_VALUE
+    from perf2score.train.config import RunConfig, TrainConfig
+    from perf2score.train.loop import Task
+
+    train(tiny_task("performance", table, 10), tmp_path / "performance", progress=False)
+    lm_folder = tmp_path / "performance" / "best"
+    config = RunConfig(train=TrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=5, eval_every=20))
+    data = FixedAlignedData(*table)
+    model = MeterModel(load_model(lm_folder), MeterConfig(questions=("staff",)))
+    task = Task(
+        "hands",
+        model,
+        data,
+        data,
+        config,
+        meter_forward,
+        lambda m, folder: save_meter(m, folder, lm_folder),
+        load_meter_weights,
+    )
+    train(task, tmp_path / "hands", progress=False)
+    log = (tmp_path / "hands" / "log.jsonl").read_text().splitlines()
+    results = [json.loads(e)["validation"] for e in log if "validation" in e]
+    assert set(results[-1]["streams"]) == {"staff"}
+    assert results[-1]["loss"] < 0.7 * results[0]["loss"]
+    batch = data.sample(np.random.default_rng(0), 2)
+    staff_tokens = batch["targets"]["staff"].clone()
+    targets = meter_targets(batch["targets"])["staff"]
+    known = staff_tokens != -100
+    assert torch.equal(targets[known], staff_tokens[known] - FIRST_VALUE)
+    assert set(targets[known].tolist()) == {0, 1}  # the generated pieces use both staves
+    assert load_meter(tmp_path / "hands" / "best").config.questions == ("staff",)

@@ -373,13 +373,13 @@ def _add_train(sub) -> None:
 def _add_ship(sub) -> None:
     ship = sub.add_parser(
         "ship",
-        help="copy a trained aligned model, meter head or voice pass (fp16) into the package's "
-        "weights",
+        help="copy a trained aligned model, meter or hand head or voice pass (fp16) into the "
+        "package's weights",
     )
     ship.add_argument(
         "model",
-        help="aligned-model folder (runs/align-mix/best), an LM's, a meter head's or a voice "
-        "pass's",
+        help="aligned-model folder (runs/align-mix/best), an LM's, a meter or hand head's or a "
+        "voice pass's",
     )
     ship.add_argument("--out", help="destination (default: the package's weights folder)")
     ship.set_defaults(func=_run_ship)
@@ -415,11 +415,13 @@ def _run_ship(args) -> int:
 
     if (Path(args.model) / "adapter.json").is_file():
         sizes = ship_aligned(args.model, args.out or WEIGHTS_DIR)
-    elif (Path(args.model) / "meter.json").is_file():  # the meter head: weights/meter
+    elif (Path(args.model) / "meter.json").is_file():  # weights/meter or weights/hands
+        from perf2score.models.config import read_meter_json
         from perf2score.models.meter_head import ship_meter
 
         dest = Path(args.out or WEIGHTS_DIR)
-        sizes = {"meter": ship_meter(args.model, dest / "meter", dest / "performance")}
+        name = "hands" if "staff" in read_meter_json(args.model)[1].questions else "meter"
+        sizes = {name: ship_meter(args.model, dest / name, dest / "performance")}
     elif (Path(args.model) / "voices.json").is_file():  # the voice pass: weights/voices
         from perf2score.models.voice_head import ship_voices
 

@@ -3,7 +3,8 @@
 ``weights/performance`` and ``weights/score``: the pre-trained LMs (``config.json`` +
 ``model.safetensors``); ``weights/adapter``: the fine-tuned aligned model that reads them
 (``adapter.json`` + ``adapter.safetensors`` + ``decoding.json``); ``weights/meter``: the meter
-head that places the bar lines (``meter.json`` + ``meter.safetensors``); ``weights/voices``: the
+head that places the bar lines (``meter.json`` + ``meter.safetensors``); ``weights/hands``: the
+hand head that chooses the staves (the same files); ``weights/voices``: the
 voice pass (``voices.json`` + ``voices.safetensors``).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_ADAPTER = WEIGHTS_DIR / "adapter"
 SHIPPED_METER = WEIGHTS_DIR / "meter"
+SHIPPED_HANDS = WEIGHTS_DIR / "hands"
 SHIPPED_VOICES = WEIGHTS_DIR / "voices"
 SHIPPED_LMS = {"performance": WEIGHTS_DIR / "performance", "score": WEIGHTS_DIR / "score"}
 

@@ -179,10 +179,25 @@ def read_aligned_configs(
 METER_FORMAT = 1
 
 
+# the yes/no questions a performance head can be trained to answer per performed note
+HEAD_QUESTIONS = ("downbeat", "beat", "staff")
+
+
 @dataclass(frozen=True)
 class MeterConfig:
+    """A per-note head on the frozen performance LM: the meter head asks ``downbeat`` and
+    ``beat``, the hand head ``staff`` (is the note on the lower staff?)."""
+
     hidden: int = 256  # width of the hidden layer
     dropout: float = 0.1
+    questions: tuple[str, ...] = ("downbeat", "beat")  # outputs, in order
+
+    def __post_init__(self) -> None:
+        questions = tuple(self.questions)
+        object.__setattr__(self, "questions", questions)
+        unknown = [q for q in questions if q not in HEAD_QUESTIONS]
+        if not questions or unknown or len(set(questions)) != len(questions):
+            raise ValueError(f"questions {list(questions)}: choose among {list(HEAD_QUESTIONS)}")
 
     @classmethod
     def from_dict(cls, data: dict) -> MeterConfig:

@@ -30,8 +30,6 @@ from perf2score.models.config import METER_FORMAT, MeterConfig, read_meter_json
 from perf2score.models.lm import NoteLM
 from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, IGNORE_INDEX, spec_fingerprint
 
-QUESTIONS = ("downbeat", "beat")  # the head's binary outputs, in order
-
 
 class MeterModel(nn.Module):
     """The frozen performance LM and the meter head on its hidden states."""
@@ -48,7 +46,7 @@ class MeterModel(nn.Module):
             nn.Linear(width, self.config.hidden),
             nn.GELU(),
             nn.Dropout(self.config.dropout),
-            nn.Linear(self.config.hidden, 2 * len(QUESTIONS)),
+            nn.Linear(self.config.hidden, 2 * len(self.config.questions)),
         )
 
     def train(self, mode: bool = True) -> MeterModel:
@@ -59,11 +57,13 @@ class MeterModel(nn.Module):
     def forward(
         self, tokens: dict[str, torch.Tensor], padding: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """Logits (B, T, 2) per question of ``QUESTIONS`` for performance tokens (B, T)."""
+        """Logits (B, T, 2) per question of ``config.questions`` for performance tokens
+        (B, T)."""
         with torch.no_grad():
             _, hidden = self.performance(tokens, padding=padding)
         out = self.head(torch.cat(hidden, -1))  # (B, T, 2 * questions) from (B, T, C * L)
-        return {name: out[..., 2 * k : 2 * k + 2] for k, name in enumerate(QUESTIONS)}
+        questions = self.config.questions
+        return {name: out[..., 2 * k : 2 * k + 2] for k, name in enumerate(questions)}
 
     def odds(self, hidden: list[torch.Tensor]) -> torch.Tensor:
         """(B, T, questions) log-odds of yes from the performance LM's hidden states
@@ -75,8 +75,9 @@ class MeterModel(nn.Module):
 def meter_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Targets (B, T) per question (1 yes, 0 no, ``IGNORE_INDEX`` unknown) from score-token
     targets (``AlignData``): on a downbeat = position 0; on a beat = position a multiple of
-    the beat (a denominator unit; three of them in 6/8, 9/8, 12/8). Grace notes, dropped
-    notes and padding are unknown."""
+    the beat (a denominator unit; three of them in 6/8, 9/8, 12/8); on the lower staff =
+    staff 2. Grace notes, dropped notes and padding are unknown (for the staff: dropped
+    notes and padding)."""
     position = score_targets["position"]
     signature = score_targets["time_signature"]
     known = (position != IGNORE_INDEX) & (score_targets["grace"] == FIRST_VALUE)
@@ -88,20 +89,25 @@ def meter_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     compound = (numerator % 3 == 0) & (numerator > 3)
     beat = torch.where(compound, 3 * unit, unit).clamp(min=1)
     answers = {"downbeat": grid == 0, "beat": grid % beat == 0}
-    return {k: torch.where(known, v.long(), IGNORE_INDEX) for k, v in answers.items()}
+    out = {k: torch.where(known, v.long(), IGNORE_INDEX) for k, v in answers.items()}
+    staff = score_targets["staff"]
+    lower = (staff - FIRST_VALUE).long()  # 0 upper, 1 lower
+    out["staff"] = torch.where(staff != IGNORE_INDEX, lower, IGNORE_INDEX)
+    return out
 
 
 def meter_forward(model: MeterModel, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss and logits of the meter head on a batch of aligned windows; the targets of
     ``meter_targets`` are added to ``batch["targets"]`` (so validation scores them)."""
-    targets = meter_targets(batch["targets"])
+    questions = model.config.questions
+    targets = {k: v for k, v in meter_targets(batch["targets"]).items() if k in questions}
     batch["targets"].update(targets)
     logits = model(batch["performance"], padding=batch["padding"])
     losses = [
         F.cross_entropy(
             logits[k].flatten(0, 1).float(), targets[k].flatten(), ignore_index=IGNORE_INDEX
         )
-        for k in QUESTIONS
+        for k in questions
     ]
     return sum(losses) / len(losses), logits
 

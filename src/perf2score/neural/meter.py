@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 def meter_logits(
     model: MeterModel, performance: Performance, window: int = 256, overlap: int = 64
 ) -> np.ndarray:
-    """(N, 2) log-odds that each performed note is on a downbeat and on a beat, read in the
-    decoder's windows (``neural.decode.windows``, each note from the window that keeps it);
+    """(N, Q) log-odds of yes to each of the head's questions (the meter head: on a
+    downbeat, on a beat) per performed note, read in the decoder's windows
+    (``neural.decode.windows``, each note from the window that keeps it);
     for a head that does not read the decoder's own performance LM (the decoder hands the
     others its states, ``decode_many(..., meter, odds)``)."""
     import torch
@@ -48,7 +49,7 @@ def meter_logits(
     n = len(performance.notes)
     tokens = encode_performance(performance)
     spans = windows(n, window, overlap)
-    out = np.zeros((n, 2), dtype=np.float32)
+    out = np.zeros((n, len(model.config.questions)), dtype=np.float32)
     for first in range(0, len(spans), MAX_BATCH_WINDOWS):
         chunk = spans[first : first + MAX_BATCH_WINDOWS]
         batch = {k: torch.full((len(chunk), window), PAD, dtype=torch.long) for k in tokens}
@@ -59,7 +60,7 @@ def meter_logits(
             padding[b, : e - s] = False
         with torch.no_grad():
             _, states = model.performance(batch, padding=padding)
-            odds = model.odds(states).numpy()  # (B, window, 2)
+            odds = model.odds(states).numpy()  # (B, window, Q)
         for b, (s, e) in enumerate(chunk):
             keep = kept_from(s, overlap)
             out[keep:e] = odds[b, keep - s : e - s]

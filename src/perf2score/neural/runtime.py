@@ -290,16 +290,18 @@ class NumpySession:
 
 
 class NumpyMeter:
-    """The meter head (``models.meter_head.MeterModel.odds``) on performance LM states."""
+    """A per-note head on performance LM states (``models.meter_head.MeterModel.odds``):
+    the meter head (``questions`` downbeat, beat) or the hand head (staff)."""
 
-    def __init__(self, weights: Weights):
+    def __init__(self, weights: Weights, questions: tuple[str, ...] = ("downbeat", "beat")):
+        self.questions = tuple(questions)
         get = _getter(weights, "meter")
         self.norm = (get("head.0.weight"), get("head.0.bias"))
         self.hidden = (get("head.1.weight").T.copy(), get("head.1.bias"))
         self.out = (get("head.4.weight").T.copy(), get("head.4.bias"))
 
     def odds(self, hidden: list[np.ndarray]) -> np.ndarray:
-        """(B, T, 2) log-odds of downbeat and beat from the states [(B, T, C)] * L."""
+        """(B, T, Q) log-odds of yes per question from the states [(B, T, C)] * L."""
         x = layer_norm(np.concatenate(hidden, -1), *self.norm)
         out = dense(gelu(dense(x, self.hidden[0]) + self.hidden[1]), self.out[0]) + self.out[1]
         return out[..., 1::2] - out[..., 0::2]
@@ -428,8 +430,14 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
     copy.performance_folder = model.performance_folder
-    copy.meter = NumpyMeter(_read(Path(folder) / "meter.safetensors"))
+    copy.meter = load_numpy_head(folder)
     return copy
+
+
+def load_numpy_head(folder: str | os.PathLike) -> NumpyMeter:
+    """The per-note head of ``folder`` (``meter.json`` + ``meter.safetensors``)."""
+    _, config = read_meter_json(folder)
+    return NumpyMeter(_read(Path(folder) / "meter.safetensors"), config.questions)
 
 
 def _same_weights(a: Path, b: Path) -> bool:

@@ -63,6 +63,14 @@ class DecodeConfig:
     # E_avg 8.44 / offset 21.0 / voice 32.9; pass (configs/voices.toml) 8.78 / 22.6 / 33.3
     voices: str = "head"
     voice_confidence: float = 0.0  # the pass moves a note out of voice 1 only this sure
+    # the staff of each note, set after its value is settled (perf2score.neural.hands):
+    # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
+    # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
+    # the hand head: without one, as "split"). Validation, shipped model, E_avg / offset /
+    # voice / hand: decoder 8.44 / 21.0 / 32.9 / 17.0; hands (weight 1) 8.42 / 20.9 / 31.7 /
+    # 10.2. Setting the staves before the values are closed: 8.77 / 22.5 / 31.7 / 10.2
+    staff: str = "hands"
+    hand_split_weight: float = 1.0  # nats added towards the classical split's staff
     # bar lines: "piece" re-bars the decoded piece in its main time signature with the bar
     # phase tracked from the meter head (perf2score.neural.meter; needs the head: without
     # one, as "window"); "window": each window's own bar lines. Validation (shipped model),
@@ -126,6 +134,10 @@ class DecodeConfig:
             raise ValueError("voices must be 'head' or 'pass'")
         if not 0 <= self.voice_confidence <= 1:
             raise ValueError("need 0 <= voice_confidence <= 1")
+        if self.staff not in ("decoder", "split", "hands"):
+            raise ValueError("staff must be 'decoder', 'split' or 'hands'")
+        if not self.hand_split_weight >= 0:
+            raise ValueError("need hand_split_weight >= 0")
         if self.meter not in ("piece", "window"):
             raise ValueError("meter must be 'piece' or 'window'")
         if not (self.meter_change_cost >= 0 and self.meter_jump_cost >= 0):

@@ -1,0 +1,136 @@
+"""The staff (hand) of each decoded note, chosen after decoding (issue 11).
+
+The decoder's staff head decides a note's staff before it has read what follows and copies
+its previous choices, so it puts about one note in six on the wrong staff (validation).
+Two replacements, chosen by ``DecodeConfig.staff``:
+
+- ``"split"``: the classical converter's hand split (``perf2score.classical.hands``) over
+  the performed notes;
+- ``"hands"``: the hand head (``perf2score.models.meter_head`` asked ``staff``: is this
+  performed note on the lower staff?) on the frozen performance LM, its log-odds read in the
+  decoder's windows and then cut per decoded onset: the notes of one onset, sorted by pitch,
+  go below (lower staff) or above one cut, the one that agrees most with the head
+  (``cut_per_onset``); the classical split's vote is added with ``hand_split_weight``.
+
+A wrong staff costs more than the hand error: it breaks the voice successors of the notes
+before it in both staves, and the values closed to the next onset of its staff.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from perf2score.midi.reading import Performance
+
+if TYPE_CHECKING:
+    from perf2score.models.meter_head import MeterModel
+    from perf2score.neural.runtime import NumpyAligned, NumpyMeter
+
+STAFF_CHOICES = ("decoder", "split", "hands")
+
+
+def split_staff(performance: Performance) -> np.ndarray:
+    """(N,) staff (1 upper, 2 lower) of each performed note by the classical hand split."""
+    from perf2score.classical.hands import split_hands
+    from perf2score.classical.rhythm import onset_events
+
+    notes = performance.notes
+    pitches = notes["pitch"].astype(int)
+    events = onset_events(
+        notes["onset_sec"], notes["offset_sec"], pitches, notes["velocity"].astype(float)
+    )
+    return split_hands(pitches, events.of_note)
+
+
+def hand_logits(
+    network: NumpyAligned | None,
+    head: NumpyMeter | MeterModel,
+    performance: Performance,
+    window: int,
+    overlap: int,
+) -> np.ndarray:
+    """(N,) log-odds that each performed note is on the lower staff, by the hand ``head``
+    read in the decoder's windows (each note from the window that keeps it). A numpy head
+    reads the performance LM of ``network`` (the decoder's own); a torch head its own."""
+    from perf2score.neural.runtime import NumpyMeter
+
+    if not isinstance(head, NumpyMeter):
+        from perf2score.neural.meter import meter_logits
+
+        column = head.config.questions.index("staff")
+        return meter_logits(head, performance, window, overlap)[:, column]
+    from perf2score.neural.decode import MAX_BATCH_WINDOWS, kept_from, windows
+    from perf2score.tokens.performance import encode_performance
+    from perf2score.tokens.spec import PAD
+
+    if network is None:
+        raise ValueError("a numpy hand head needs the network whose performance LM it reads")
+    n = len(performance.notes)
+    tokens = encode_performance(performance)
+    spans = windows(n, window, overlap)
+    column = head.questions.index("staff")
+    out = np.zeros(n, dtype=np.float32)
+    for first in range(0, len(spans), MAX_BATCH_WINDOWS):
+        chunk = spans[first : first + MAX_BATCH_WINDOWS]
+        size = max(e - s for s, e in chunk)
+        batch = {k: np.full((len(chunk), size), PAD, dtype=np.int64) for k in tokens}
+        padding = np.ones((len(chunk), size), dtype=bool)
+        for b, (s, e) in enumerate(chunk):
+            for k, ids in tokens.items():
+                batch[k][b, : e - s] = ids[s:e]
+            padding[b, : e - s] = False
+        odds = head.odds(network.performance.encode(batch, padding))[..., column]  # (B, size)
+        for b, (s, e) in enumerate(chunk):
+            keep = kept_from(s, overlap)
+            out[keep:e] = odds[b, keep - s : e - s]
+    return out
+
+
+def cut_per_onset(
+    lower_odds: np.ndarray, onsets: np.ndarray, pitches: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """(N,) staff per note (1 upper, 2 lower; 1 where not ``keep``): the notes of each onset
+    (``onsets`` (N,) ticks), sorted by pitch, split at the cut that maximises the summed
+    log-odds (``lower_odds`` (N,)) of the notes put on the lower staff."""
+    staff = np.ones(len(onsets), dtype=np.int8)
+    kept = np.flatnonzero(keep)
+    if not len(kept):
+        return staff
+    order = kept[np.lexsort((pitches[kept], onsets[kept]))]
+    starts = np.flatnonzero(np.r_[True, np.diff(onsets[order]) != 0])
+    for first, end in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+        members = order[first:end]
+        gains = np.r_[0.0, np.cumsum(lower_odds[members])]  # cut c: the c lowest go below
+        staff[members[: int(np.argmax(gains))]] = 2
+    return staff
+
+
+def choose_staff(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    performance: Performance,
+    how: str,
+    lower_odds: np.ndarray | None = None,
+    split_weight: float = 0.0,
+) -> None:
+    """Set ``attributes["staff"]`` of the kept notes in place by ``how`` (``STAFF_CHOICES``:
+    "decoder" leaves them): "split" the classical hand split, "hands" the cut per decoded
+    onset (``onsets`` (N,) ticks) of the hand head's ``lower_odds`` (N,) plus
+    ``split_weight`` times the split's vote (+1 lower, −1 upper)."""
+    if how not in STAFF_CHOICES:
+        raise ValueError(f"staff must be one of {STAFF_CHOICES}, not {how!r}")
+    if how == "decoder":
+        return
+    keep = ~drop
+    split = split_staff(performance)
+    if how == "split":
+        attributes["staff"][keep] = split[keep]
+        return
+    if lower_odds is None:
+        raise ValueError("staff 'hands' needs the hand head's log-odds")
+    evidence = lower_odds + split_weight * np.where(split == 2, 1.0, -1.0)
+    pitches = performance.notes["pitch"].astype(int)
+    attributes["staff"][keep] = cut_per_onset(evidence, onsets, pitches, keep)[keep]

@@ -1,0 +1,132 @@
+"""The staves chosen after decoding (perf2score.neural.hands) and the hand head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perf2score.errors import Perf2ScoreError
+from perf2score.midi import Performance
+from perf2score.models.config import MeterConfig
+from perf2score.neural.hands import choose_staff, cut_per_onset, hand_logits, split_staff
+from perf2score.score.attributes import ATTRIBUTE_DTYPE
+
+
+@pytest.fixture(scope="module")
+def tiny_performance() -> Performance:
+    """A melody two octaves above a bass line, one note of each every half second."""
+    from perf2score.midi.reading import NOTE_DTYPE
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for k in range(80):
+        rows.append((int(rng.integers(74, 86)), k * 0.5, k * 0.5 + 0.45))
+        rows.append((int(rng.integers(36, 47)), k * 0.5 + 0.002, k * 0.5 + 0.9))
+    notes = np.zeros(len(rows), dtype=NOTE_DTYPE)
+    notes["pitch"], notes["onset_sec"], notes["offset_sec"] = zip(*rows, strict=True)
+    notes["velocity"] = 64
+    notes = notes[np.lexsort((notes["pitch"], notes["onset_sec"]))]
+    return Performance(notes, np.zeros((0, 2)))
+
+
+def test_cut_per_onset_splits_each_onset_once_by_pitch():
+    onsets = np.array([0, 0, 0, 0, 10, 10, 20])
+    pitches = np.array([40, 72, 55, 60, 45, 50, 80])
+    # onset 0: the two lowest lean lower (40: +3, 55: +1), 60 leans upper, 72 strongly upper;
+    # onset 10: 45 leans upper a little, 50 lower strongly: one cut below both (both lower)
+    odds = np.array([3.0, -5.0, 1.0, -0.5, -0.2, 2.0, 4.0])
+    keep = np.array([True] * 6 + [False])
+    staff = cut_per_onset(odds, onsets, pitches, keep)
+    assert staff.tolist() == [2, 1, 2, 1, 2, 2, 1]  # a dropped note keeps staff 1
+
+
+def test_cut_per_onset_never_puts_a_lower_note_above_a_higher_one():
+    rng = np.random.default_rng(0)
+    onsets = np.repeat(np.arange(50), 4)
+    pitches = rng.integers(30, 90, len(onsets))
+    staff = cut_per_onset(rng.normal(size=len(onsets)), onsets, pitches, np.ones(len(onsets), bool))
+    for t in range(50):
+        members = onsets == t
+        lower, upper = pitches[members & (staff == 2)], pitches[members & (staff == 1)]
+        if len(lower) and len(upper):
+            assert lower.max() <= upper.min()
+
+
+def _attributes(n: int) -> np.ndarray:
+    attributes = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
+    attributes["staff"] = 1
+    return attributes
+
+
+def test_choose_staff_by_each_choice(tiny_performance):
+    performance = tiny_performance
+    n = len(performance.notes)
+    onsets = np.round(performance.notes["onset_sec"] * 100).astype(np.int64)
+    drop = np.zeros(n, bool)
+    drop[0] = True
+    split = split_staff(performance)
+    assert set(split.tolist()) == {1, 2}  # the fixture has a bass line and a melody
+
+    attributes = _attributes(n)
+    choose_staff(attributes, drop, onsets, performance, "decoder")
+    assert (attributes["staff"] == 1).all()
+    choose_staff(attributes, drop, onsets, performance, "split")
+    assert attributes["staff"][1:].tolist() == split[1:].tolist() and attributes["staff"][0] == 1
+
+    lower = np.where(performance.notes["pitch"] < 60, 5.0, -5.0)
+    attributes = _attributes(n)
+    choose_staff(attributes, drop, onsets, performance, "hands", lower, split_weight=0.0)
+    expected = np.where(performance.notes["pitch"] < 60, 2, 1)
+    assert attributes["staff"][1:].tolist() == expected[1:].tolist()
+    with pytest.raises(ValueError, match="staff must be"):
+        choose_staff(attributes, drop, onsets, performance, "pitch")
+    with pytest.raises(ValueError, match="log-odds"):
+        choose_staff(attributes, drop, onsets, performance, "hands")
+
+
+def test_head_questions_are_checked():
+    assert MeterConfig().questions == ("downbeat", "beat")
+    assert MeterConfig(questions=["staff"]).questions == ("staff",)
+    for bad in ((), ("staff", "staff"), ("tempo",)):
+        with pytest.raises(ValueError, match="questions"):
+            MeterConfig(questions=bad)
+
+
+def test_the_shipped_hand_head_reads_alike_in_numpy_and_torch(tiny_performance):
+    from perf2score.models.meter_head import load_meter
+    from perf2score.neural.runtime import load_numpy_aligned, load_numpy_head
+    from perf2score.shipped import SHIPPED_ADAPTER, SHIPPED_HANDS
+
+    network = load_numpy_aligned(SHIPPED_ADAPTER)
+    numpy_odds = hand_logits(network, load_numpy_head(SHIPPED_HANDS), tiny_performance, 128, 32)
+    torch_odds = hand_logits(None, load_meter(SHIPPED_HANDS), tiny_performance, 128, 32)
+    assert numpy_odds.shape == (len(tiny_performance.notes),)
+    np.testing.assert_allclose(numpy_odds, torch_odds, atol=1e-3)
+    # a bass two octaves below a melody: the head puts it on the lower staff
+    pitches = tiny_performance.notes["pitch"]
+    assert (numpy_odds[pitches < 48] > 0).mean() > 0.9
+    assert (numpy_odds[pitches > 72] < 0).mean() > 0.9
+
+
+def test_loading_picks_the_hand_head_only_when_asked(tmp_path):
+    from perf2score.neural.converter import load_neural_model
+    from perf2score.neural.settings import DecodeConfig
+    from perf2score.shipped import SHIPPED_METER
+
+    shipped = load_neural_model()
+    assert shipped.decoding.staff == "hands" and shipped.hands is not None
+    assert shipped.hands.questions == ("staff",)
+    assert load_neural_model(decoding=DecodeConfig(staff="split")).hands is None
+    with pytest.raises(Perf2ScoreError, match="not a hand head"):
+        load_neural_model(hands=SHIPPED_METER)
+
+
+def test_shipping_a_hand_head_puts_it_in_weights_hands(tmp_path):
+    from perf2score.cli import main
+    from perf2score.models.config import read_meter_json
+    from perf2score.shipped import SHIPPED_HANDS
+
+    assert main(["ship", str(SHIPPED_HANDS), "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "meter").exists()
+    _, config = read_meter_json(tmp_path / "hands")
+    assert config.questions == ("staff",)
