@@ -130,3 +130,16 @@ def test_shipping_a_hand_head_puts_it_in_weights_hands(tmp_path):
     assert not (tmp_path / "meter").exists()
     _, config = read_meter_json(tmp_path / "hands")
     assert config.questions == ("staff",)
+
+
+def test_the_decoders_encoder_pass_feeds_the_hand_head(tiny_performance):
+    from perf2score.neural.converter import decoded_attributes, load_neural_model
+
+    model = load_neural_model()
+    assert model.network.hands is model.hands and model.network.meter is model.meter
+    odds: list[np.ndarray] = []
+    decoded_attributes(tiny_performance, model, odds)
+    config = model.decoding
+    alone = hand_logits(model.network, model.hands, tiny_performance, config.window, config.overlap)
+    assert odds[0].shape == (len(tiny_performance.notes),)
+    np.testing.assert_allclose(odds[0], alone, atol=1e-5)

@@ -18,31 +18,48 @@ SPREAD = 7.0  # semitones: scale of a hand's distance cost
 
 
 def split_hands(pitches: np.ndarray, of_event: np.ndarray) -> np.ndarray:
-    """Staff (1 = right hand, 2 = left hand) per note; notes grouped by ``of_event``."""
+    """Staff (1 = right hand, 2 = left hand) per note; notes grouped by ``of_event``.
+
+    Linear in the number of notes (events are visited once, a chord's cuts in plain
+    Python: chords are small)."""
     staff = np.ones(len(pitches), dtype=np.int8)
+    if not len(pitches):
+        return staff
     right, left = RIGHT_START, LEFT_START
-    for event in np.unique(of_event):
-        members = np.flatnonzero(of_event == event)
-        members = members[np.argsort(pitches[members], kind="stable")]
-        p = pitches[members].astype(float)
-        best_cut, best_cost = 0, np.inf
-        for cut in range(len(p) + 1):  # notes below the cut go to the left hand
-            low, high = p[:cut], p[cut:]
-            cost = (np.sum((low - left) ** 2) + np.sum((high - right) ** 2)) / SPREAD**2
-            for hand in (low, high):
-                if len(hand) and hand.max() - hand.min() > SPAN_LIMIT:
-                    cost += 10.0 * (hand.max() - hand.min() - SPAN_LIMIT)
-            if cost < best_cost:
-                best_cut, best_cost = cut, cost
-        staff[members[:best_cut]] = 2
+    order = np.lexsort((pitches, of_event))  # by event, then by pitch
+    events = of_event[order]
+    bounds = np.flatnonzero(np.r_[True, events[1:] != events[:-1], True])
+    sorted_pitches = pitches[order].astype(float).tolist()
+    lower = []
+    for first, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        p = sorted_pitches[first:end]
+        best_cut = _best_cut(p, left, right)
+        lower.append(order[first : first + best_cut])
         if best_cut:
-            left = (1 - SMOOTHING) * left + SMOOTHING * float(p[:best_cut].mean())
+            left = (1 - SMOOTHING) * left + SMOOTHING * (sum(p[:best_cut]) / best_cut)
         if best_cut < len(p):
-            right = (1 - SMOOTHING) * right + SMOOTHING * float(p[best_cut:].mean())
+            right = (1 - SMOOTHING) * right + SMOOTHING * (sum(p[best_cut:]) / (len(p) - best_cut))
         if right - left < 5:  # keep the hands apart
             centre = (right + left) / 2
             right, left = centre + 2.5, centre - 2.5
+    staff[np.concatenate(lower)] = 2
     return staff
+
+
+def _best_cut(p: list[float], left: float, right: float) -> int:
+    """How many of a chord's pitches ``p`` (ascending) go to the left hand: the cut of
+    least cost (squared distances to each hand's running pitch, a penalty for a span
+    beyond ``SPAN_LIMIT``); the lowest such cut on ties."""
+    best_cut, best_cost = 0, float("inf")
+    for cut in range(len(p) + 1):
+        low, high = p[:cut], p[cut:]
+        cost = (sum((x - left) ** 2 for x in low) + sum((x - right) ** 2 for x in high)) / SPREAD**2
+        for hand in (low, high):
+            if hand and hand[-1] - hand[0] > SPAN_LIMIT:
+                cost += 10.0 * (hand[-1] - hand[0] - SPAN_LIMIT)
+        if cost < best_cost:
+            best_cut, best_cost = cut, cost
+    return best_cut
 
 
 def assign_voices(

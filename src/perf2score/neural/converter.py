@@ -26,7 +26,6 @@ from perf2score.neural.runtime import (
     NumpyAligned,
     NumpyMeter,
     load_numpy_aligned,
-    load_numpy_head,
     reads_model_lm,
     with_meter_head,
 )
@@ -102,7 +101,7 @@ def load_neural_model(
         head_folder = meter_folder(decoding, meter)
         if head_folder is None or reads_model_lm(network, head_folder):
             network = numpy_with_head(network, head_folder)
-            staves = hand_head(decoding, network, hands)
+            network, staves = with_hand_head(decoding, network, hands)
             return NeuralModel(network, decoding, str(folder), network.meter, passes, staves)
     from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
@@ -110,38 +109,46 @@ def load_neural_model(
     torch_network = load_aligned(folder)
     merge_lora(torch_network)
     head = share_states(torch_network, meter_head(decoding, meter))
-    staves = hand_head(decoding, torch_network, hands)
+    _, staves = with_hand_head(decoding, torch_network, hands)
     return NeuralModel(torch_network, decoding, str(folder), head, passes, staves)
 
 
-def hand_head(
+def with_hand_head(
     decoding: DecodeConfig,
     network: NumpyAligned | AlignedModel,
     hands: str | os.PathLike | None = None,
-) -> NumpyMeter | MeterModel | None:
-    """The hand head a model decodes with: none unless ``decoding.staff`` is "hands"; then
-    the folder ``hands`` when given, else the shipped head (``None`` when the package has
-    none). In numpy when it reads the numpy ``network``'s own performance LM, else in
-    torch (``Perf2ScoreError`` for a head that does not answer "staff")."""
-    if decoding.staff != "hands":
-        return None
+) -> tuple[NumpyAligned | AlignedModel, NumpyMeter | MeterModel | None]:
+    """(network, the hand head it decodes with): none unless ``decoding.staff`` is "hands";
+    then the head of the folder ``hands`` when given, else the shipped one (none when the
+    package has none). A numpy ``network`` that reads the head's performance LM comes back
+    with the head attached (its encoder pass feeds it); otherwise the head is a torch one,
+    sharing a torch network's states where it can (``Perf2ScoreError`` for a head that does
+    not answer "staff")."""
+    if decoding.staff != "hands" or network_has_hands(network):
+        return network, network.hands if network_has_hands(network) else None
     if hands:
         folder = Path(hands)
     elif (SHIPPED_HANDS / "meter.json").is_file():
         folder = SHIPPED_HANDS
     else:
-        return None
+        return network, None
     _, config = read_meter_json(folder)
     if "staff" not in config.questions:
         raise Perf2ScoreError(f"{folder}: not a hand head (it answers {list(config.questions)})")
     if isinstance(network, NumpyAligned) and reads_model_lm(network, folder):
-        return load_numpy_head(folder)
+        network = with_meter_head(network, folder)
+        return network, network.hands
     from perf2score.models.meter_head import load_meter
 
     head = load_meter(folder)
     if not isinstance(network, NumpyAligned):
         head = share_states(network, head)
-    return head
+    return network, head
+
+
+def network_has_hands(network: NumpyAligned | AlignedModel) -> bool:
+    """Whether ``network`` is a numpy model with a hand head attached."""
+    return isinstance(network, NumpyAligned) and network.hands is not None
 
 
 def meter_folder(decoding: DecodeConfig, meter: str | os.PathLike | None = None) -> Path | None:
@@ -230,12 +237,9 @@ def as_neural_model(
     if isinstance(model, NumpyAligned):
         settings = DecodeConfig()
         network = numpy_with_head(model, meter_folder(settings))
+        network, staves = with_hand_head(settings, network)
         return NeuralModel(
-            network,
-            settings,
-            meter=network.meter,
-            voices=voice_pass(settings),
-            hands=hand_head(settings, network),
+            network, settings, meter=network.meter, voices=voice_pass(settings), hands=staves
         )
     from perf2score.models.adapter import AlignedModel
 
@@ -246,7 +250,7 @@ def as_neural_model(
             settings,
             meter=share_states(model, meter_head(settings)),
             voices=voice_pass(settings),
-            hands=hand_head(settings, model),
+            hands=with_hand_head(settings, model)[1],
         )
     raise Perf2ScoreError(
         "model must be a folder, a NeuralModel, a NumpyAligned or an AlignedModel, not"
@@ -283,26 +287,38 @@ def neural_attributes(
     performance: Performance, model: NeuralModel
 ) -> tuple[np.ndarray, int, float, np.ndarray]:
     """(attributes (N,), ticks per quarter, tempo in quarters/min, drop (N,)) of a performance."""
-    attributes, drop, onsets, tpq = decoded_attributes(performance, model)
-    tempo = finish_attributes(attributes, drop, onsets, tpq, performance, model)
+    hand_odds: list[np.ndarray] = []
+    attributes, drop, onsets, tpq = decoded_attributes(performance, model, hand_odds)
+    lower = hand_odds[0] if hand_odds else None
+    tempo = finish_attributes(attributes, drop, onsets, tpq, performance, model, lower)
     return attributes, tpq, tempo, drop
 
 
 def decoded_attributes(
-    performance: Performance, model: NeuralModel
+    performance: Performance, model: NeuralModel, hand_odds: list[np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The decoded notes, barred and spelled, before voices and values are settled:
-    (attributes (N,), drop (N,), onsets (N,) in ticks, ticks per quarter)."""
-    from perf2score.neural.decode import decode_many, measure_grid, shares_performance_lm
+    """The decoded notes, barred and spelled, before voices, values and staves are settled:
+    (attributes (N,), drop (N,), onsets (N,) in ticks, ticks per quarter). When the network
+    carries a hand head (numpy) and a list ``hand_odds`` is given, the head's log-odds (N,)
+    that each note is on the lower staff, read in the same encoder pass, are appended."""
+    from perf2score.neural.decode import (
+        decode_many,
+        head_questions,
+        measure_grid,
+        shares_performance_lm,
+    )
 
     piece = model.decoding.meter == "piece" and model.meter is not None
     if (model.decoding.time_signature or model.decoding.tempo) and not piece:
         raise Perf2ScoreError("a given time signature or tempo needs the meter head (not found)")
     shared = piece and shares_performance_lm(model.network, model.meter)
+    head = model.meter if shared else None
+    questions = head_questions(model.network, head)
     odds: list[np.ndarray] = []
-    attributes, drop = decode_many(
-        model.network, [performance], model.decoding, model.meter if shared else None, odds
-    )[0]
+    attributes, drop = decode_many(model.network, [performance], model.decoding, head, odds)[0]
+    if hand_odds is not None and "staff" in questions:
+        hand_odds.append(odds[0][:, questions.index("staff")])
+    meter_odds = odds[0][:, [questions.index(q) for q in ("downbeat", "beat")]] if shared else None
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     tpq = GRID_PER_QUARTER
     if piece:
@@ -315,7 +331,7 @@ def decoded_attributes(
             performance,
             model.meter,
             model.decoding,
-            odds[0] if shared else None,
+            meter_odds,
         )
     respell(attributes, drop, onsets)
     return attributes, drop, onsets, tpq
@@ -328,11 +344,13 @@ def finish_attributes(
     tpq: int,
     performance: Performance,
     model: NeuralModel,
+    lower_odds: np.ndarray | None = None,
 ) -> float:
     """Voices, values and staves of decoded notes (``decoded_attributes``), in place;
     returns the played tempo in notated quarters per minute. The values are closed on the
     decoder's staves and the staves chosen after (``decoding.staff``): closing values on
-    the chosen staves cost offset error on validation (21.0 -> 22.5)."""
+    the chosen staves cost offset error on validation (21.0 -> 22.5). ``lower_odds``: the
+    hand head's log-odds (N,) when the decoding computed them (else read here)."""
     if model.voices is not None:
         from perf2score.neural.voice_pass import assign_voices
 
@@ -352,7 +370,7 @@ def finish_attributes(
         separate_voices(attributes, drop, onsets, held)
     gap = round(model.decoding.legato_gap_quarters * tpq)
     close_gaps(attributes, drop, onsets, min(gap, 2**40))  # capped: compared with int64 ticks
-    settle_staves(attributes, drop, onsets, performance, model)
+    settle_staves(attributes, drop, onsets, performance, model, lower_odds)
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
 
@@ -363,13 +381,15 @@ def settle_staves(
     onsets: np.ndarray,
     performance: Performance,
     model: NeuralModel,
+    odds: np.ndarray | None = None,
 ) -> None:
     """The staff of each kept note by ``model.decoding.staff`` (``neural.hands``), in place;
-    "hands" without a hand head falls back to the classical split."""
-    how, odds = model.decoding.staff, None
+    "hands" without a hand head falls back to the classical split. ``odds``: the hand
+    head's log-odds (N,) when known (else read here, in the decoder's windows)."""
+    how = model.decoding.staff
     if how == "hands" and model.hands is None:
         how = "split"
-    elif how == "hands":
+    elif how == "hands" and odds is None:
         network = model.network if isinstance(model.network, NumpyAligned) else None
         config = model.decoding
         odds = hand_logits(network, model.hands, performance, config.window, config.overlap)

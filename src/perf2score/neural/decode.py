@@ -181,7 +181,7 @@ def _decode_batch(
 ) -> None:
     """Decode a batch of windows note by note into ``out`` ((B, T) each, in place) with a
     ``runtime`` (``as_runtime``): ``perf`` the performance tokens, ``padding``/``pitch``/
-    ``onset`` (B, T); when ``odds`` (B, T, 2) is given, the runtime's meter head fills it.
+    ``onset`` (B, T); when ``odds`` (B, T, Q) is given, the runtime's heads fill it.
     ``forced`` (token ids (B, P) per stream) are taken instead of the model's choice for
     the first ``forced_notes`` (B,) notes of each window (a prefix the window continues).
     A time signature the user gave (``config.force_given_meter``) is forced on each
@@ -243,6 +243,16 @@ def shares_performance_lm(
     return meter is not None and meter.performance is model.performance
 
 
+def head_questions(
+    model: NumpyAligned | AlignedModel, meter: NumpyMeter | MeterModel | None
+) -> tuple[str, ...]:
+    """The columns of ``decode_many``'s odds: a numpy model's heads' questions (its meter
+    head's, then its hand head's), or the torch ``meter`` head's (none without one)."""
+    if isinstance(model, NumpyAligned):
+        return model.head_questions()
+    return tuple(meter.config.questions) if meter is not None else ()
+
+
 def as_runtime(model: NumpyAligned | AlignedModel, meter: NumpyMeter | MeterModel | None) -> Any:
     """The decoding runtime of ``model``: the numpy model itself, or a torch model (put in
     eval mode) wrapped with its meter head (``perf2score.neural.torch_runtime``)."""
@@ -261,10 +271,11 @@ def decode_many(
     odds: list[np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``decode_windows`` for several performances at once (their windows side by side, at
-    most ``MAX_BATCH_WINDOWS`` at a time). With a ``meter`` head that reads the model's own
-    performance LM (``shares_performance_lm``) and a list ``odds``, the head's log-odds
-    (N, 2) per performance are appended to ``odds`` (each note from the window where it is
-    kept, as ``neural.meter.meter_logits``)."""
+    most ``MAX_BATCH_WINDOWS`` at a time). With a list ``odds``, the log-odds (N, Q) per
+    performance of the heads that read the model's own performance LM are appended to it
+    (each note from the window where it is kept, as ``neural.meter.meter_logits``; columns:
+    ``head_questions(model, meter)``): a numpy model's own heads, or the torch ``meter``
+    head (``shares_performance_lm``)."""
     if meter is not None and not shares_performance_lm(model, meter):
         raise ValueError("the meter head does not read this model's performance LM")
     if config.window > model.score.config.max_notes:
@@ -291,7 +302,9 @@ def decode_many(
         pitch[b, : e - s] = notes["pitch"][s:e]
         onset[b, : e - s] = notes["onset_sec"][s:e]
     out = {k: np.zeros((B, T), dtype=np.int64) for k in SCORE_NAMES}
-    window_odds = np.zeros((B, T, 2), dtype=np.float32) if meter is not None else None
+    questions = head_questions(model, meter)
+    want = odds is not None and bool(questions)
+    window_odds = np.zeros((B, T, len(questions)), dtype=np.float32) if want else None
     state = (runtime, perf, padding, pitch, onset, out, window_odds, jobs, config)
     if config.chain_windows != 1 and config.chain_from == "tempo":
         alone = chain_links(jobs, 1)
@@ -308,7 +321,7 @@ def decode_many(
         ids = {k: v[rows] for k, v in out.items()}
         results.append(_stitch(ids, spans, performance.notes["pitch"], config))
         if window_odds is not None and odds is not None:
-            piece = np.zeros((len(performance.notes), 2), dtype=np.float32)
+            piece = np.zeros((len(performance.notes), len(questions)), dtype=np.float32)
             for b, (s, e) in zip(rows, spans, strict=True):
                 keep_from = kept_from(s, config.overlap)
                 piece[keep_from:e] = window_odds[b, keep_from - s : e - s]
@@ -339,7 +352,11 @@ def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> No
             part = np.asarray(rows[first : first + MAX_BATCH_WINDOWS])
             mine = slice(first, first + len(part))
             ids = {k: np.zeros((len(part), T), dtype=np.int64) for k in out}
-            part_odds = np.zeros((len(part), T, 2), np.float32) if window_odds is not None else None
+            part_odds = (
+                np.zeros((len(part), T, window_odds.shape[-1]), np.float32)
+                if window_odds is not None
+                else None
+            )
             _decode_batch(
                 runtime,
                 {k: v[part] for k, v in perf.items()},

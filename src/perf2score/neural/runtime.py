@@ -265,7 +265,8 @@ class NumpyCross:
 
 class NumpySession:
     """Decoding state of one batch of windows: the adapters' memory, the score LM's KV cache
-    and (when asked) the meter head's log-odds (B, T, 2) in ``odds``."""
+    and (when asked) the heads' log-odds (B, T, Q) in ``odds``, one column per question of
+    ``model.head_questions()`` (the meter head's, then the hand head's)."""
 
     def __init__(self, model: NumpyAligned, perf: dict, padding: np.ndarray, want_odds: bool):
         B, T = padding.shape
@@ -274,7 +275,8 @@ class NumpySession:
         self.memory = [adapter.memory(hidden) for adapter in model.adapters]
         self.bias = padding_bias(padding)  # (B, 1, 1, M)
         self.cache = model.score.new_cache(B, T)
-        self.odds = model.meter.odds(hidden) if want_odds and model.meter is not None else None
+        heads = model.heads() if want_odds else []
+        self.odds = np.concatenate([h.odds(hidden) for h in heads], -1) if heads else None
 
     def step(self, previous: dict[str, np.ndarray], pitch: np.ndarray, t: int) -> dict:
         """Logits (B, V) per score stream for note ``t``: ``previous`` the previous notes'
@@ -308,13 +310,22 @@ class NumpyMeter:
 
 
 class NumpyAligned:
-    """An aligned model (performance LM + score LM + adapters, and optionally the meter head
-    reading the same performance LM) for inference in numpy."""
+    """An aligned model (performance LM + score LM + adapters, and optionally the meter and
+    hand heads reading the same performance LM) for inference in numpy."""
 
     def __init__(self, performance: NumpyLM, score: NumpyLM, adapters: list[NumpyCross]):
         self.performance, self.score, self.adapters = performance, score, adapters
         self.meter: NumpyMeter | None = None  # the meter head (``with_meter_head``)
+        self.hands: NumpyMeter | None = None  # the hand head (``with_meter_head``)
         self.performance_folder: Path | None = None  # where the frozen performance LM is
+
+    def heads(self) -> list[NumpyMeter]:
+        """The heads that read the encoder pass: the meter head, then the hand head."""
+        return [head for head in (self.meter, self.hands) if head is not None]
+
+    def head_questions(self) -> tuple[str, ...]:
+        """The columns of a session's ``odds``."""
+        return tuple(q for head in self.heads() for q in head.questions)
 
     def session(self, perf: dict, padding: np.ndarray, want_odds: bool = False) -> NumpySession:
         """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T)."""
@@ -424,13 +435,19 @@ def reads_model_lm(model: NumpyAligned, folder: str | os.PathLike) -> bool:
 
 
 def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAligned:
-    """A copy of ``model`` with the meter head of ``folder``, which must read the model's
-    own performance LM (``reads_model_lm``; ``Perf2ScoreError`` otherwise)."""
+    """A copy of ``model`` with the head of ``folder``, which must read the model's own
+    performance LM (``reads_model_lm``; ``Perf2ScoreError`` otherwise): as its hand head
+    when the head answers "staff", else as its meter head."""
     if not reads_model_lm(model, folder):
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
     copy.performance_folder = model.performance_folder
-    copy.meter = load_numpy_head(folder)
+    copy.meter, copy.hands = model.meter, model.hands
+    head = load_numpy_head(folder)
+    if "staff" in head.questions:
+        copy.hands = head
+    else:
+        copy.meter = head
     return copy
 
 
