@@ -58,6 +58,7 @@ def main() -> None:
         "voice of every decoded note (the ceiling of any voice pass on this decoding)",
     )
     parser.add_argument("--decoding", help="JSON of DecodeConfig settings for voices and values")
+    parser.add_argument("--hands", help="hand-head folder (default: the shipped one)")
     parser.add_argument(
         "--second-voice-bias",
         type=float,
@@ -72,9 +73,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    model = load_neural_model(args.model)
-    if args.decoding:
-        model = replace(model, decoding=DecodeConfig.read(args.decoding))
+    decoding = DecodeConfig.read(args.decoding) if args.decoding else None
+    # loaded without the decoding's voice pass (none is shipped: it is given by --voices)
+    loading = replace(decoding, voices="head") if decoding else None
+    model = load_neural_model(args.model, decoding=loading, hands=args.hands)
+    if decoding:
+        model = replace(model, decoding=decoding)
     if args.voices and args.voices not in ("head", "truth"):
         from perf2score.models.voice_head import load_voices
 

@@ -67,8 +67,9 @@ class DecodeConfig:
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
     # the hand head: without one, as "split"). Validation, shipped model, E_avg / offset /
-    # voice / hand: decoder 8.44 / 21.0 / 32.9 / 17.0; hands (weight 1) 8.42 / 20.9 / 31.7 /
-    # 10.2. Setting the staves before the values are closed: 8.77 / 22.5 / 31.7 / 10.2
+    # voice / hand: decoder 8.44 / 21.0 / 32.9 / 17.0; split 8.39 / 20.7 / 31.9 / 11.9;
+    # hands (weight 1) 8.40 / 20.8 / 31.9 / 8.88. Staves set before the values are closed
+    # (a head trained with transposition): 8.77 / 22.5 / 31.7 / 10.2 (README)
     staff: str = "hands"
     hand_split_weight: float = 1.0  # nats added towards the classical split's staff
     # bar lines: "piece" re-bars the decoded piece in its main time signature with the bar
