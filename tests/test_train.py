@@ -110,7 +110,7 @@ def test_config_files(tmp_path):
             "align"
             if "align" in path.name
             else "meter"
-            if "meter" in path.name
+            if "meter" in path.name or "hands" in path.name  # the hand head: a meter-head run
             else "voices"
             if "voices" in path.name
             else "performance"
