@@ -100,10 +100,18 @@ def cut_per_onset(
         return staff
     order = kept[np.lexsort((pitches[kept], onsets[kept]))]
     starts = np.flatnonzero(np.r_[True, np.diff(onsets[order]) != 0])
-    for first, end in zip(starts, np.r_[starts[1:], len(order)], strict=True):
-        members = order[first:end]
-        gains = np.r_[0.0, np.cumsum(lower_odds[members])]  # cut c: the c lowest go below
-        staff[members[: int(np.argmax(gains))]] = 2
+    ends = np.r_[starts[1:], len(order)]
+    alone = ends - starts == 1  # one note at its onset: lower when its log-odds are positive
+    single = order[starts[alone]]
+    staff[single[lower_odds[single] > 0]] = 2
+    values = lower_odds[order].tolist()
+    for first, end in zip(starts[~alone].tolist(), ends[~alone].tolist(), strict=True):
+        best, best_gain, gain = 0, 0.0, 0.0  # cut c: the c lowest go below
+        for c in range(first, end):
+            gain += values[c]
+            if gain > best_gain:
+                best, best_gain = c - first + 1, gain
+        staff[order[first : first + best]] = 2
     return staff
 
 
