@@ -68,7 +68,7 @@ class DecodeConfig:
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
     # the hand head: without one, as "split"). Validation, shipped model, E_avg / offset /
     # voice / hand: decoder 8.44 / 21.0 / 32.9 / 17.0; split 8.39 / 20.7 / 31.9 / 11.9;
-    # hands (weight 1) 8.40 / 20.8 / 31.9 / 8.88. Staves set before the values are closed
+    # hands (weight 1) 8.38 / 20.6 / 31.4 / 8.56. Staves set before the values are closed
     # (a head trained with transposition): 8.77 / 22.5 / 31.7 / 10.2 (README)
     staff: str = "hands"
     hand_split_weight: float = 1.0  # nats added towards the classical split's staff
