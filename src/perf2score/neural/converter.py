@@ -88,9 +88,8 @@ def load_neural_model(
     places bar lines per piece; the voice pass from the folder ``voices`` (default: the
     shipped one), loaded only when the decoding asks for it; the hand head from the folder
     ``hands`` (default: the shipped one), loaded only when ``decoding.staff`` is "hands".
-    ``runtime``: "numpy" (the
-    default; falls back to torch for a meter head that reads another performance LM than
-    the model's) or "torch"."""
+    ``runtime``: "numpy" (the default; falls back to torch for a meter head that reads
+    another performance LM than the model's) or "torch"."""
     if runtime not in RUNTIMES:
         raise Perf2ScoreError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
     folder = model_folder(folder)
