@@ -39,36 +39,51 @@ def first_page(musicxml: str, label: str) -> Image.Image:
     return framed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def gallery_arguments(description: str) -> argparse.Namespace:
+    """The galleries' command line: performance ids, ``--data``, ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("perf_ids", nargs="+")
     parser.add_argument("--data", default=".cache/prepared")
     parser.add_argument("--out", default="docs/gallery")
-    args = parser.parse_args()
-    piece_model = load_neural_model()
-    window_model = replace(piece_model, decoding=replace(piece_model.decoding, meter="window"))
+    return parser.parse_args()
+
+
+def write_gallery(
+    args: argparse.Namespace, conversions: list[tuple[str, object]], prefix: str = ""
+) -> None:
+    """Per performance of ``args.perf_ids``: the ground truth's first page beside the
+    conversions by each (label, ``NeuralModel``) of ``conversions``, one PNG in ``args.out``
+    named ``prefix`` + the performance id."""
     asap = Path(load_sources(args.data)["asap"])
-    out = Path(args.out)
     for perf_id in args.perf_ids:
         prepared = load_prepared(args.data, perf_id)
         performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
         piece = "/".join(perf_id.split("/")[:-1])
         truth = (asap / piece / "xml_score.musicxml").read_text()
         panels = [first_page(truth, f"ground truth: {piece}")]
-        for label, model in (
-            ("window bar lines (before)", window_model),
-            ("piece barring (now)", piece_model),
-        ):
+        for label, model in conversions:
             score = convert(performance, backend="neural", model=model).assembled
             panels.append(first_page(to_musicxml(score), f"{label}: {perf_id.split('/')[-1]}"))
-        sheet = Image.new("RGB", (WIDTH * 3 + 20, max(p.height for p in panels)), "white")
+        sheet = Image.new(
+            "RGB", ((WIDTH + 10) * len(panels) - 10, max(p.height for p in panels)), "white"
+        )
         for k, panel in enumerate(panels):
             sheet.paste(panel, (k * (WIDTH + 10), 0))
         buffer = io.BytesIO()
         sheet.save(buffer, format="PNG", optimize=True)
-        name = perf_id.replace("/", "_").replace(".", "") + ".png"
-        atomic_write(out / name, buffer.getvalue())
-        print(out / name)
+        name = prefix + perf_id.replace("/", "_").replace(".", "") + ".png"
+        atomic_write(Path(args.out) / name, buffer.getvalue())
+        print(Path(args.out) / name)
+
+
+def main() -> None:
+    args = gallery_arguments(__doc__.splitlines()[0])
+    piece_model = load_neural_model()
+    window_model = replace(piece_model, decoding=replace(piece_model.decoding, meter="window"))
+    write_gallery(
+        args,
+        [("window bar lines (before)", window_model), ("piece barring (now)", piece_model)],
+    )
 
 
 if __name__ == "__main__":

@@ -207,16 +207,18 @@ def test_the_adapter_fine_tunes_saves_and_loads(table, tmp_path):
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
 
 
-def test_the_meter_head_learns_saves_and_loads(table, tmp_path):
+def _trained_head(table, tmp_path, name: str, questions: tuple[str, ...]):
+    """(model, data, summary, validation results) of a per-note head asking ``questions``,
+    trained 60 steps on the tiny table over a freshly pre-trained tiny performance LM (run
+    folder ``tmp_path / name``)."""
     from train_helpers import FixedAlignedData
 
+    from perf2score.models.config import MeterConfig
     from perf2score.models.io import load_model
     from perf2score.models.meter_head import (
         MeterModel,
-        load_meter,
         load_meter_weights,
         meter_forward,
-        meter_targets,
         save_meter,
     )
     from perf2score.train.config import RunConfig, TrainConfig
@@ -226,9 +228,9 @@ def test_the_meter_head_learns_saves_and_loads(table, tmp_path):
     lm_folder = tmp_path / "performance" / "best"
     config = RunConfig(train=TrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=5, eval_every=20))
     data = FixedAlignedData(*table)
-    model = MeterModel(load_model(lm_folder))
+    model = MeterModel(load_model(lm_folder), MeterConfig(questions=questions))
     task = Task(
-        "meter",
+        name,
         model,
         data,
         data,
@@ -237,10 +239,17 @@ def test_the_meter_head_learns_saves_and_loads(table, tmp_path):
         lambda m, folder: save_meter(m, folder, lm_folder),
         load_meter_weights,
     )
-    summary = train(task, tmp_path / "meter", progress=False)
-    assert summary["trainable_parameters"] < summary["parameters"]  # the LM stays frozen
-    log = (tmp_path / "meter" / "log.jsonl").read_text().splitlines()
+    summary = train(task, tmp_path / name, progress=False)
+    log = (tmp_path / name / "log.jsonl").read_text().splitlines()
     results = [json.loads(e)["validation"] for e in log if "validation" in e]
+    return model, data, summary, results
+
+
+def test_the_meter_head_learns_saves_and_loads(table, tmp_path):
+    from perf2score.models.meter_head import load_meter, meter_targets
+
+    model, data, summary, results = _trained_head(table, tmp_path, "meter", ("downbeat", "beat"))
+    assert summary["trainable_parameters"] < summary["parameters"]  # the LM stays frozen
     assert results[-1]["loss"] < 0.7 * results[0]["loss"]
     assert set(results[-1]["streams"]) == {"downbeat", "beat"}
     batch = data.sample(np.random.default_rng(0), 2)
@@ -303,40 +312,10 @@ def test_previous_note_masking_hides_score_inputs_but_not_the_pitch():
 
 
 def test_the_hand_head_learns_the_staff(table, tmp_path):
-    from train_helpers import FixedAlignedData
-
-    from perf2score.models.config import MeterConfig
-    from perf2score.models.io import load_model
-    from perf2score.models.meter_head import (
-        MeterModel,
-        load_meter,
-        load_meter_weights,
-        meter_forward,
-        meter_targets,
-        save_meter,
-    )
+    from perf2score.models.meter_head import load_meter, meter_targets
     from perf2score.tokens.spec import FIRST_VALUE
-    from perf2score.train.config import RunConfig, TrainConfig
-    from perf2score.train.loop import Task
 
-    train(tiny_task("performance", table, 10), tmp_path / "performance", progress=False)
-    lm_folder = tmp_path / "performance" / "best"
-    config = RunConfig(train=TrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=5, eval_every=20))
-    data = FixedAlignedData(*table)
-    model = MeterModel(load_model(lm_folder), MeterConfig(questions=("staff",)))
-    task = Task(
-        "hands",
-        model,
-        data,
-        data,
-        config,
-        meter_forward,
-        lambda m, folder: save_meter(m, folder, lm_folder),
-        load_meter_weights,
-    )
-    train(task, tmp_path / "hands", progress=False)
-    log = (tmp_path / "hands" / "log.jsonl").read_text().splitlines()
-    results = [json.loads(e)["validation"] for e in log if "validation" in e]
+    _, data, _, results = _trained_head(table, tmp_path, "hands", ("staff",))
     assert set(results[-1]["streams"]) == {"staff"}
     assert results[-1]["loss"] < 0.7 * results[0]["loss"]
     batch = data.sample(np.random.default_rng(0), 2)

@@ -123,8 +123,10 @@ def with_hand_head(
     with the head attached (its encoder pass feeds it); otherwise the head is a torch one,
     sharing a torch network's states where it can (``Perf2ScoreError`` for a head that does
     not answer "staff")."""
-    if decoding.staff != "hands" or network_has_hands(network):
-        return network, network.hands if network_has_hands(network) else None
+    if isinstance(network, NumpyAligned) and network.hands is not None:
+        return network, network.hands
+    if decoding.staff != "hands":
+        return network, None
     if hands:
         folder = Path(hands)
     elif (SHIPPED_HANDS / "meter.json").is_file():
@@ -143,11 +145,6 @@ def with_hand_head(
     if not isinstance(network, NumpyAligned):
         head = share_states(network, head)
     return network, head
-
-
-def network_has_hands(network: NumpyAligned | AlignedModel) -> bool:
-    """Whether ``network`` is a numpy model with a hand head attached."""
-    return isinstance(network, NumpyAligned) and network.hands is not None
 
 
 def meter_folder(decoding: DecodeConfig, meter: str | os.PathLike | None = None) -> Path | None:

@@ -54,38 +54,20 @@ def hand_logits(
     """(N,) log-odds that each performed note is on the lower staff, by the hand ``head``
     read in the decoder's windows (each note from the window that keeps it). A numpy head
     reads the performance LM of ``network`` (the decoder's own); a torch head its own."""
+    from perf2score.neural.meter import meter_logits, windowed_odds
     from perf2score.neural.runtime import NumpyMeter
 
     if not isinstance(head, NumpyMeter):
-        from perf2score.neural.meter import meter_logits
-
         column = head.config.questions.index("staff")
         return meter_logits(head, performance, window, overlap)[:, column]
-    from perf2score.neural.decode import MAX_BATCH_WINDOWS, kept_from, windows
-    from perf2score.tokens.performance import encode_performance
-    from perf2score.tokens.spec import PAD
-
     if network is None:
         raise ValueError("a numpy hand head needs the network whose performance LM it reads")
-    n = len(performance.notes)
-    tokens = encode_performance(performance)
-    spans = windows(n, window, overlap)
     column = head.questions.index("staff")
-    out = np.zeros(n, dtype=np.float32)
-    for first in range(0, len(spans), MAX_BATCH_WINDOWS):
-        chunk = spans[first : first + MAX_BATCH_WINDOWS]
-        size = max(e - s for s, e in chunk)
-        batch = {k: np.full((len(chunk), size), PAD, dtype=np.int64) for k in tokens}
-        padding = np.ones((len(chunk), size), dtype=bool)
-        for b, (s, e) in enumerate(chunk):
-            for k, ids in tokens.items():
-                batch[k][b, : e - s] = ids[s:e]
-            padding[b, : e - s] = False
-        odds = head.odds(network.performance.encode(batch, padding))[..., column]  # (B, size)
-        for b, (s, e) in enumerate(chunk):
-            keep = kept_from(s, overlap)
-            out[keep:e] = odds[b, keep - s : e - s]
-    return out
+
+    def read(batch: dict[str, np.ndarray], padding: np.ndarray) -> np.ndarray:
+        return head.odds(network.performance.encode(batch, padding))[..., column : column + 1]
+
+    return windowed_odds(read, 1, performance, window, overlap)[:, 0]
 
 
 def cut_per_onset(

@@ -9,6 +9,7 @@ per-note evidence (``perf2score.models.meter_head``), read off the performance a
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,16 +33,16 @@ if TYPE_CHECKING:
     from perf2score.models.meter_head import MeterModel
 
 
-def meter_logits(
-    model: MeterModel, performance: Performance, window: int = 256, overlap: int = 64
+def windowed_odds(
+    read: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray],
+    questions: int,
+    performance: Performance,
+    window: int,
+    overlap: int,
 ) -> np.ndarray:
-    """(N, Q) log-odds of yes to each of the head's questions (the meter head: on a
-    downbeat, on a beat) per performed note, read in the decoder's windows
-    (``neural.decode.windows``, each note from the window that keeps it);
-    for a head that does not read the decoder's own performance LM (the decoder hands the
-    others its states, ``decode_many(..., meter, odds)``)."""
-    import torch
-
+    """(N, ``questions``) per-note log-odds of a head read in the decoder's windows
+    (``neural.decode.windows``, each note from the window that keeps it): ``read`` maps a
+    batch of performance ids (B, T) per stream and its padding (B, T) to log-odds (B, T, Q)."""
     from perf2score.neural.decode import MAX_BATCH_WINDOWS, kept_from, windows
     from perf2score.tokens.performance import encode_performance
     from perf2score.tokens.spec import PAD
@@ -49,22 +50,39 @@ def meter_logits(
     n = len(performance.notes)
     tokens = encode_performance(performance)
     spans = windows(n, window, overlap)
-    out = np.zeros((n, len(model.config.questions)), dtype=np.float32)
+    out = np.zeros((n, questions), dtype=np.float32)
     for first in range(0, len(spans), MAX_BATCH_WINDOWS):
         chunk = spans[first : first + MAX_BATCH_WINDOWS]
-        batch = {k: torch.full((len(chunk), window), PAD, dtype=torch.long) for k in tokens}
-        padding = torch.ones(len(chunk), window, dtype=torch.bool)
+        size = max(e - s for s, e in chunk)
+        batch = {k: np.full((len(chunk), size), PAD, dtype=np.int64) for k in tokens}
+        padding = np.ones((len(chunk), size), dtype=bool)
         for b, (s, e) in enumerate(chunk):
             for k, ids in tokens.items():
-                batch[k][b, : e - s] = torch.from_numpy(ids[s:e])
+                batch[k][b, : e - s] = ids[s:e]
             padding[b, : e - s] = False
-        with torch.no_grad():
-            _, states = model.performance(batch, padding=padding)
-            odds = model.odds(states).numpy()  # (B, window, Q)
+        odds = read(batch, padding)  # (B, size, Q)
         for b, (s, e) in enumerate(chunk):
             keep = kept_from(s, overlap)
             out[keep:e] = odds[b, keep - s : e - s]
     return out
+
+
+def meter_logits(
+    model: MeterModel, performance: Performance, window: int = 256, overlap: int = 64
+) -> np.ndarray:
+    """(N, Q) log-odds of yes to each of the torch head's questions (the meter head: on a
+    downbeat, on a beat) per performed note, read in the decoder's windows
+    (``windowed_odds``); for a head that does not read the decoder's own performance LM
+    (the decoder hands the others its states, ``decode_many(..., meter, odds)``)."""
+    import torch
+
+    def read(batch: dict[str, np.ndarray], padding: np.ndarray) -> np.ndarray:
+        ids = {k: torch.from_numpy(v) for k, v in batch.items()}
+        with torch.no_grad():
+            _, states = model.performance(ids, padding=torch.from_numpy(padding))
+            return model.odds(states).numpy()
+
+    return windowed_odds(read, len(model.config.questions), performance, window, overlap)
 
 
 def main_signature(attributes: np.ndarray, drop: np.ndarray) -> tuple[int, int]:

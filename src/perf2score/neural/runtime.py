@@ -276,7 +276,11 @@ class NumpySession:
         self.bias = padding_bias(padding)  # (B, 1, 1, M)
         self.cache = model.score.new_cache(B, T)
         heads = model.heads() if want_odds else []
-        self.odds = np.concatenate([h.odds(hidden) for h in heads], -1) if heads else None
+        if heads:
+            features = np.concatenate(hidden, -1)  # (B, T, C * L), read by every head
+            self.odds = np.concatenate([h.answer(features) for h in heads], -1)
+        else:
+            self.odds = None
 
     def step(self, previous: dict[str, np.ndarray], pitch: np.ndarray, t: int) -> dict:
         """Logits (B, V) per score stream for note ``t``: ``previous`` the previous notes'
@@ -304,7 +308,11 @@ class NumpyMeter:
 
     def odds(self, hidden: list[np.ndarray]) -> np.ndarray:
         """(B, T, Q) log-odds of yes per question from the states [(B, T, C)] * L."""
-        x = layer_norm(np.concatenate(hidden, -1), *self.norm)
+        return self.answer(np.concatenate(hidden, -1))
+
+    def answer(self, features: np.ndarray) -> np.ndarray:
+        """(B, T, Q) log-odds of yes per question from the states concatenated (B, T, C * L)."""
+        x = layer_norm(features, *self.norm)
         out = dense(gelu(dense(x, self.hidden[0]) + self.hidden[1]), self.out[0]) + self.out[1]
         return out[..., 1::2] - out[..., 0::2]
 
