@@ -108,3 +108,48 @@ def test_unknown_runtime_and_a_meter_head_on_another_lm_are_refused(lora_folder)
     model = load_numpy_aligned(lora_folder)
     with pytest.raises(Perf2ScoreError, match="another performance LM"):
         with_meter_head(model, SHIPPED_METER)
+
+
+def _in_child(job: int) -> tuple[int, int]:
+    import os
+
+    if job < 0:
+        raise ValueError(f"bad job {job}")
+    return job * 10, os.getpid()
+
+
+def test_side_by_side_runs_the_other_jobs_in_children_in_order():
+    import os
+
+    from perf2score.parallel import side_by_side
+
+    results = side_by_side(_in_child, [1, 2, 3])
+    assert [r for r, _ in results] == [10, 20, 30]
+    pids = [pid for _, pid in results]
+    assert pids[0] == os.getpid() and os.getpid() not in pids[1:]  # the first job here
+    with pytest.raises(ValueError, match="bad job -1"):  # a child's error comes back
+        side_by_side(_in_child, [1, -1])
+    assert side_by_side(_in_child, [4])[0][1] == os.getpid()
+
+
+def test_windows_decoded_side_by_side_are_the_windows_decoded_in_one_process():
+    """The shipped model with its heads: the same ids and heads' odds from 2 processes (up to
+    the rounding of products over smaller batches)."""
+    from perf2score.neural.decode import MIN_SPLIT_WINDOWS, decode_many
+
+    model = load_neural_model()
+    performance = _performance(900)
+    config = model.decoding
+    assert len(performance.notes) // (config.window - config.overlap) >= 2 * MIN_SPLIT_WINDOWS
+    one_odds: list[np.ndarray] = []
+    two_odds: list[np.ndarray] = []
+    one = decode_many(model.network, [performance], config, model.meter, one_odds)[0]
+    two = decode_many(model.network, [performance], config, model.meter, two_odds, 2)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+    assert one_odds[0].shape == (900, 3)  # downbeat, beat, staff
+    assert np.allclose(one_odds[0], two_odds[0], atol=1e-4)  # smaller batches: rounding
+    model.processes = 2  # the whole conversion, as the command line does for one file
+    assert (
+        convert(performance, model=model).to_musicxml()
+        == convert(performance, model=load_neural_model()).to_musicxml()
+    )

@@ -127,10 +127,13 @@ def check_destinations(jobs: list[Job]) -> None:
 _HELD: dict[str, object] = {}  # this process's loaded neural model, set by ``hold_model``
 
 
-def hold_model(backend: str, folder: str | None, decoding: DecodeConfig | None = None) -> None:
+def hold_model(
+    backend: str, folder: str | None, decoding: DecodeConfig | None = None, processes: int = 1
+) -> None:
     """Load the model that this process's jobs convert with (once per worker; a worker
     initializer): the neural model of ``folder`` (None: the shipped one) with ``decoding``
-    (None: its own settings), nothing for the classical backend. A model that fails to load
+    (None: its own settings), which decodes each performance's windows in ``processes``
+    processes side by side; nothing for the classical backend. A model that fails to load
     is left to each job to report."""
     _HELD.clear()
     if backend == "neural":
@@ -138,6 +141,7 @@ def hold_model(backend: str, folder: str | None, decoding: DecodeConfig | None =
 
         with contextlib.suppress(Perf2ScoreError):  # each job then reports it
             _HELD["neural"] = load_neural_model(folder, decoding)
+            _HELD["neural"].processes = processes
 
 
 def held_model(backend: str, folder: str | None):
@@ -180,8 +184,13 @@ def run_job(job: Job) -> Outcome:
 
 def run(jobs: list[Job], workers: int = 2, progress: bool = True):
     """Run the jobs (in parallel when several); yield their ``Outcome`` in job order.
-    All jobs share one backend, model and decoding (as ``plan`` makes them)."""
+    All jobs share one backend, model and decoding (as ``plan`` makes them). One file is
+    converted in this process, its windows decoded by ``workers`` processes side by side."""
     if not jobs:
         return
     workers = min(workers, os.cpu_count() or 1)
+    if len(jobs) == 1:
+        held = (*jobs[0].held, workers)
+        yield from parallel_map(run_job, jobs, 1, "convert", progress, hold_model, held)
+        return
     yield from parallel_map(run_job, jobs, workers, "convert", progress, hold_model, jobs[0].held)

@@ -81,7 +81,12 @@ def _add_convert(sub) -> None:
         help="the notated tempo in quarters per minute, when you know it (neural backend): "
         "note values are doubled or halved to match it",
     )
-    conv.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    conv.add_argument(
+        "--workers",
+        type=_positive,
+        default=2,
+        help="processes (default 2): files side by side, or one file's decoding windows",
+    )
     conv.add_argument(
         "--ray",
         nargs="?",

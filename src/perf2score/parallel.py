@@ -10,6 +10,7 @@ SIGTERM), it terminates the workers instead of letting them run the remaining jo
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 import sys
@@ -75,6 +76,44 @@ def parallel_map(
         _terminate(pool)
         raise
     pool.shutdown(wait=True)
+
+
+_FORKED: list = []  # side_by_side's function and jobs, inherited by its forked children
+
+
+def side_by_side(function: Callable[[Job], Result], jobs: list[Job]) -> list[Result]:
+    """``[function(job) for job in jobs]`` at the same time: the first job in this process,
+    each other one in a forked child process (in-process, one after another, where the
+    system cannot fork). The children inherit ``function`` and what it reads (a loaded
+    model) instead of receiving them pickled; only their results come back pickled. They
+    end with this process, as ``parallel_map``'s workers do."""
+    if len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [function(job) for job in jobs]
+    _FORKED[:] = [function, jobs]
+    pool = ProcessPoolExecutor(
+        max_workers=len(jobs) - 1,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(os.getpid(), None, ()),
+    )
+    try:
+        futures = [pool.submit(_run_forked, index) for index in range(1, len(jobs))]
+        results = [function(jobs[0])] + [future.result() for future in futures]
+    except BrokenProcessPool as exc:
+        _terminate(pool)
+        raise Perf2ScoreError("a worker process died (killed, or out of memory)") from exc
+    except BaseException:
+        _terminate(pool)
+        raise
+    finally:
+        _FORKED.clear()
+    pool.shutdown(wait=True)
+    return results
+
+
+def _run_forked(index: int):
+    function, jobs = _FORKED
+    return function(jobs[index])
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:

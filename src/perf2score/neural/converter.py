@@ -45,8 +45,10 @@ class NeuralModel:
     """An aligned model ready to convert with: the network (numpy runtime, or a torch model
     in eval mode), the settings it is decoded with, the folder it came from (``""`` when
     built in memory), the meter head that places the bar lines (``None``: each decoded
-    window's own bar lines), the voice pass (``None``: the decoder's voice head) and the
-    hand head that chooses the staves (``None``: as ``decoding.staff`` says without it)."""
+    window's own bar lines), the voice pass (``None``: the decoder's voice head), the
+    hand head that chooses the staves (``None``: as ``decoding.staff`` says without it) and
+    how many processes decode one performance's windows side by side (forked; the same
+    score whatever the number)."""
 
     network: NumpyAligned | AlignedModel
     decoding: DecodeConfig
@@ -54,6 +56,7 @@ class NeuralModel:
     meter: NumpyMeter | MeterModel | None = None
     voices: VoiceModel | None = None
     hands: NumpyMeter | MeterModel | None = None
+    processes: int = 1
 
     def describe(self) -> dict:
         """What made a conversion: the model folder, the runtime and the decoding settings."""
@@ -311,7 +314,9 @@ def decoded_attributes(
     head = model.meter if shared else None
     questions = head_questions(model.network, head)
     odds: list[np.ndarray] = []
-    attributes, drop = decode_many(model.network, [performance], model.decoding, head, odds)[0]
+    attributes, drop = decode_many(
+        model.network, [performance], model.decoding, head, odds, model.processes
+    )[0]
     if hand_odds is not None and "staff" in questions:
         hand_odds.append(odds[0][:, questions.index("staff")])
     meter_odds = odds[0][:, [questions.index(q) for q in ("downbeat", "beat")]] if shared else None

@@ -71,6 +71,7 @@ def decode_windows(
 # windows decoded side by side at most: 128 x 256 notes keeps the key/value cache near
 # 0.6 GB; a 100,000-note file (521 windows) in one batch peaked at 2.6 GB
 MAX_BATCH_WINDOWS = 128
+MIN_SPLIT_WINDOWS = 4  # windows per process below which one process decodes them all
 POSITION_VALUES = np.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid units
 
 
@@ -269,13 +270,16 @@ def decode_many(
     config: DecodeConfig = DEFAULT,
     meter: NumpyMeter | MeterModel | None = None,
     odds: list[np.ndarray] | None = None,
+    processes: int = 1,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``decode_windows`` for several performances at once (their windows side by side, at
-    most ``MAX_BATCH_WINDOWS`` at a time). With a list ``odds``, the log-odds (N, Q) per
-    performance of the heads that read the model's own performance LM are appended to it
-    (each note from the window where it is kept, as ``neural.meter.meter_logits``; columns:
-    ``head_questions(model, meter)``): a numpy model's own heads, or the torch ``meter``
-    head (``shares_performance_lm``)."""
+    most ``MAX_BATCH_WINDOWS`` at a time), the windows shared among ``processes`` forked
+    processes (one when there are too few windows to gain; the same result up to the
+    float rounding of products over smaller batches, as for ``MAX_BATCH_WINDOWS``). With a
+    list ``odds``, the log-odds (N, Q) per performance of the heads that read the model's
+    own performance LM are appended to it (each note from the window where it is kept, as
+    ``neural.meter.meter_logits``; columns: ``head_questions(model, meter)``): a numpy
+    model's own heads, or the torch ``meter`` head (``shares_performance_lm``)."""
     if meter is not None and not shares_performance_lm(model, meter):
         raise ValueError("the meter head does not read this model's performance LM")
     if config.window > model.score.config.max_notes:
@@ -308,12 +312,12 @@ def decode_many(
     state = (runtime, perf, padding, pitch, onset, out, window_odds, jobs, config)
     if config.chain_windows != 1 and config.chain_from == "tempo":
         alone = chain_links(jobs, 1)
-        _decode_rounds(state, alone, chain_rounds(alone))
+        _decode_rounds(state, alone, chain_rounds(alone), processes)
         link = chains_from_steady_windows(out, jobs, performances, config)
-        _decode_rounds(state, link, chain_rounds(link)[1:])  # round 0: decoded already
+        _decode_rounds(state, link, chain_rounds(link)[1:], processes)  # round 0: decoded already
     else:
         link = chain_links(jobs, config.chain_windows)
-        _decode_rounds(state, link, chain_rounds(link))
+        _decode_rounds(state, link, chain_rounds(link), processes)
     results = []
     for index, performance in enumerate(performances):
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
@@ -329,12 +333,17 @@ def decode_many(
     return results
 
 
-def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> None:
+def _decode_rounds(
+    state: tuple, link: list[int], rounds: list[list[int]], processes: int = 1
+) -> None:
     """Decode the windows of ``rounds`` (rows, in order) into ``out`` (in place), each
     window after the one it continues (``link``, -1: none), whose decoded tokens of the
     shared notes it is given. ``state``: decode_many's (runtime, perf, padding, pitch,
-    onset, out, window odds, jobs, config)."""
-    runtime, perf, padding, pitch, onset, out, window_odds, jobs, config = state
+    onset, out, window odds, jobs, config). A round of at least ``MIN_SPLIT_WINDOWS``
+    windows per process is decoded by ``processes`` processes side by side."""
+    from perf2score.parallel import side_by_side
+
+    _, _, padding, _, _, out, window_odds, jobs, _ = state
     T = padding.shape[1]
     for rows in rounds:
         forced = {k: np.full((len(rows), T), FIRST_VALUE, dtype=np.int64) for k in out}
@@ -348,31 +357,54 @@ def _decode_rounds(state: tuple, link: list[int], rounds: list[list[int]]) -> No
             forced_notes[i] = shared
             for k in out:
                 forced[k][i, :shared] = out[k][before, s - s0 : e0 - s0]
-        for first in range(0, len(rows), MAX_BATCH_WINDOWS):  # memory bounded
-            part = np.asarray(rows[first : first + MAX_BATCH_WINDOWS])
-            mine = slice(first, first + len(part))
-            ids = {k: np.zeros((len(part), T), dtype=np.int64) for k in out}
-            part_odds = (
-                np.zeros((len(part), T, window_odds.shape[-1]), np.float32)
-                if window_odds is not None
-                else None
-            )
-            _decode_batch(
-                runtime,
-                {k: v[part] for k, v in perf.items()},
-                padding[part],
-                pitch[part],
-                onset[part],
-                ids,
-                config,
-                part_odds,
-                {k: v[mine] for k, v in forced.items()} if forced_notes.any() else None,
-                forced_notes[mine],
-            )
+        count = max(1, min(processes, len(rows) // MIN_SPLIT_WINDOWS))
+        parts = np.array_split(np.arange(len(rows)), count)
+
+        def decode_part(mine: np.ndarray, rows=rows, forced=forced, forced_notes=forced_notes):
+            given = {k: v[mine] for k, v in forced.items()}
+            return _decode_rows(state, np.asarray(rows)[mine], given, forced_notes[mine])
+
+        for mine, (ids, odds) in zip(parts, side_by_side(decode_part, parts), strict=True):
+            part = np.asarray(rows)[mine]
             for k in out:
                 out[k][part] = ids[k]
-            if window_odds is not None and part_odds is not None:
-                window_odds[part] = part_odds
+            if window_odds is not None and odds is not None:
+                window_odds[part] = odds
+
+
+def _decode_rows(
+    state: tuple, rows: np.ndarray, forced: dict[str, np.ndarray], forced_notes: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Decode the windows ``rows`` (R,), at most ``MAX_BATCH_WINDOWS`` at a time: their
+    score ids (R, T) per stream and their heads' log-odds (R, T, Q) (None when not asked),
+    ``forced`` ids (R, T) per stream taken for the first ``forced_notes`` (R,) notes."""
+    runtime, perf, padding, pitch, onset, out, window_odds, _, config = state
+    T = padding.shape[1]
+    ids = {k: np.zeros((len(rows), T), dtype=np.int64) for k in out}
+    odds = (
+        np.zeros((len(rows), T, window_odds.shape[-1]), np.float32)
+        if window_odds is not None
+        else None
+    )
+    for first in range(0, len(rows), MAX_BATCH_WINDOWS):  # memory bounded
+        mine = slice(first, first + MAX_BATCH_WINDOWS)
+        part = rows[mine]
+        batch_ids = {k: np.zeros((len(part), T), dtype=np.int64) for k in out}
+        _decode_batch(
+            runtime,
+            {k: v[part] for k, v in perf.items()},
+            padding[part],
+            pitch[part],
+            onset[part],
+            batch_ids,
+            config,
+            odds[mine] if odds is not None else None,
+            {k: v[mine] for k, v in forced.items()} if forced_notes.any() else None,
+            forced_notes[mine],
+        )
+        for k in out:
+            ids[k][mine] = batch_ids[k]
+    return ids, odds
 
 
 def chains_from_steady_windows(

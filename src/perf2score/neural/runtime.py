@@ -45,14 +45,24 @@ def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarra
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """The exact (erf) GELU, erf from Abramowitz & Stegun 7.1.26 (error below 1.5e-7)."""
-    z = np.abs(x) * np.float32(1 / np.sqrt(2))
-    t = 1 / (1 + np.float32(0.3275911) * z)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    erf = np.sign(x) * (1 - poly.astype(np.float32) * np.exp(-z * z))
-    return 0.5 * x * (1 + erf)
+    """The exact (erf) GELU of float32 x, erf from Abramowitz & Stegun 7.1.26 (error below
+    1.5e-7), computed in place in two buffers (the feed-forward's largest arrays)."""
+    z = np.abs(x)
+    z *= np.float32(1 / np.sqrt(2))
+    t = z * np.float32(0.3275911)
+    t += 1
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(1.061405429)
+    for coefficient in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += np.float32(coefficient)
+        poly *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    poly *= z  # 1 - erf(|x| / √2)
+    poly *= np.float32(0.5)
+    poly *= x  # x (1 - erf(|x| / √2)) / 2: GELU for x < 0, x - GELU for x ≥ 0
+    return np.where(x < 0, poly, x - poly)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
