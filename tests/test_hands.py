@@ -8,7 +8,13 @@ import pytest
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi import Performance
 from perf2score.models.config import MeterConfig
-from perf2score.neural.hands import choose_staff, cut_per_onset, hand_logits, split_staff
+from perf2score.neural.hands import (
+    choose_staff,
+    cut_per_onset,
+    hand_logits,
+    split_staff,
+    tracked_cut,
+)
 from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
 
@@ -50,6 +56,33 @@ def test_cut_per_onset_never_puts_a_lower_note_above_a_higher_one():
         lower, upper = pitches[members & (staff == 2)], pitches[members & (staff == 1)]
         if len(lower) and len(upper):
             assert lower.max() <= upper.min()
+
+
+def test_the_tracked_boundary_keeps_a_doubtful_lone_note_on_its_side():
+    # a C3 (lower) and a C4 (upper) at every onset but one, where only E4 (64) sounds and
+    # the head leans weakly lower: the boundary sits between 49 and 60, and E4 goes below
+    # only if it moves up 4 semitones or more and back, 0.8 nats at 0.1 a semitone
+    onsets = np.array([0, 0, 10, 10, 20, 30, 30, 40, 40])
+    pitches = np.array([48, 60, 48, 60, 64, 48, 60, 48, 60])
+    odds = np.array([4.0, -4.0, 4.0, -4.0, 0.3, 4.0, -4.0, 4.0, -4.0])
+    keep = np.ones(len(onsets), bool)
+    alone = cut_per_onset(odds, onsets, pitches, keep)
+    assert alone[4] == 2  # on its own evidence: lower
+    tracked = tracked_cut(odds, onsets, pitches, keep, 0.1)
+    assert tracked[4] == 1 and tracked[[0, 2, 5, 7]].tolist() == [2] * 4
+    assert tracked[[1, 3, 6, 8]].tolist() == [1] * 4
+    strong = odds.copy()
+    strong[4] = 5.0  # evidence that outweighs the move
+    assert tracked_cut(strong, onsets, pitches, keep, 0.1)[4] == 2
+    # a small price per semitone gives each onset's own best cut where it is unique
+    rng = np.random.default_rng(1)
+    onsets = np.repeat(np.arange(40), 3)
+    pitches = rng.permutation(np.arange(30, 150))[: len(onsets)] % 90 + 20
+    odds = rng.normal(size=len(onsets)) * 3
+    keep = rng.random(len(onsets)) > 0.2
+    assert np.array_equal(
+        tracked_cut(odds, onsets, pitches, keep, 1e-6), cut_per_onset(odds, onsets, pitches, keep)
+    )
 
 
 def _attributes(n: int) -> np.ndarray:

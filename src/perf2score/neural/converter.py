@@ -387,11 +387,20 @@ def settle_staves(
     """The staff of each kept note by ``model.decoding.staff`` (``neural.hands``), in place;
     "hands" without a hand head falls back to the classical split. ``odds``: the hand
     head's log-odds (N,) when known (else read here, in the decoder's windows)."""
-    how = model.decoding.staff
+    config = model.decoding
+    how = config.staff
     if how == "hands" and model.hands is None:
         how = "split"
     elif how == "hands" and odds is None:
         network = model.network if isinstance(model.network, NumpyAligned) else None
-        config = model.decoding
         odds = hand_logits(network, model.hands, performance, config.window, config.overlap)
-    choose_staff(attributes, drop, onsets, performance, how, odds, model.decoding.hand_split_weight)
+    choose_staff(
+        attributes,
+        drop,
+        onsets,
+        performance,
+        how,
+        odds,
+        config.hand_split_weight,
+        config.hand_continuity,
+    )

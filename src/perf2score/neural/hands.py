@@ -11,6 +11,9 @@ Two replacements, chosen by ``DecodeConfig.staff``:
   decoder's windows and then cut per decoded onset: the notes of one onset, sorted by pitch,
   go below (lower staff) or above one cut, the one that agrees most with the head
   (``cut_per_onset``); the classical split's vote is added with ``hand_split_weight``.
+  With ``hand_continuity`` the cut is a pitch boundary tracked from onset to onset
+  (``tracked_cut``), so that a note alone at its onset keeps to the side of the boundary
+  the music around it put it on unless its evidence outweighs a move.
 
 A wrong staff costs more than the hand error: it breaks the voice successors of the notes
 before it in both staves, and the values closed to the next onset of its staff.
@@ -97,6 +100,50 @@ def cut_per_onset(
     return staff
 
 
+def tracked_cut(
+    lower_odds: np.ndarray,
+    onsets: np.ndarray,
+    pitches: np.ndarray,
+    keep: np.ndarray,
+    per_semitone: float,
+) -> np.ndarray:
+    """(N,) staff per note (1 upper, 2 lower; 1 where not ``keep``) like ``cut_per_onset``,
+    but the cut is a pitch boundary (notes below it on the lower staff) tracked over the
+    decoded onsets (``onsets`` (N,) ticks) by a Viterbi pass that adds the log-odds
+    (``lower_odds`` (N,)) of the notes put below and pays ``per_semitone`` nats for each
+    semitone the boundary moves from one onset to the next. Linear in the onsets times the
+    pitch range (the move's maximum by two running maxima, not all pairs)."""
+    staff = np.ones(len(onsets), dtype=np.int8)
+    kept = np.flatnonzero(keep)
+    if not len(kept):
+        return staff
+    order = kept[np.lexsort((pitches[kept], onsets[kept]))]
+    group = np.r_[0, np.cumsum(np.diff(onsets[order]) != 0)]  # (K,) onset of each note
+    low = int(pitches[order].min())
+    height = pitches[order].astype(np.int64) - low  # (K,) 0 .. S-2
+    states = int(height.max()) + 2  # boundary b: the notes with height < b go below
+    below = np.zeros((int(group[-1]) + 1, states))
+    np.add.at(below, (group, height + 1), lower_odds[order])
+    emit = np.cumsum(below, axis=1)  # (onsets, S): summed odds of the notes below b
+    ramp = per_semitone * np.arange(states)
+    scores = np.empty_like(emit)
+    scores[0] = emit[0]
+    for t in range(1, len(emit)):
+        previous = scores[t - 1]
+        up = np.maximum.accumulate(previous + ramp) - ramp  # from a boundary at or below
+        down = np.maximum.accumulate((previous - ramp)[::-1])[::-1] + ramp  # at or above
+        row = np.maximum(up, down) + emit[t]
+        scores[t] = row - row.max()
+    boundary = np.empty(len(emit), dtype=np.int64)
+    boundary[-1] = scores[-1].argmax()
+    heights = np.arange(states)
+    for t in range(len(emit) - 1, 0, -1):
+        move = per_semitone * np.abs(heights - boundary[t])
+        boundary[t - 1] = np.argmax(scores[t - 1] - move)
+    staff[order[height < boundary[group]]] = 2
+    return staff
+
+
 def choose_staff(
     attributes: np.ndarray,
     drop: np.ndarray,
@@ -105,11 +152,13 @@ def choose_staff(
     how: str,
     lower_odds: np.ndarray | None = None,
     split_weight: float = 0.0,
+    continuity: float = 0.0,
 ) -> None:
     """Set ``attributes["staff"]`` of the kept notes in place by ``how`` (``STAFF_CHOICES``:
     "decoder" leaves them): "split" the classical hand split, "hands" the cut per decoded
     onset (``onsets`` (N,) ticks) of the hand head's ``lower_odds`` (N,) plus
-    ``split_weight`` times the split's vote (+1 lower, −1 upper)."""
+    ``split_weight`` times the split's vote (+1 lower, −1 upper); with ``continuity`` > 0
+    the cut is tracked across the onsets (``tracked_cut``, nats per semitone)."""
     if how not in STAFF_CHOICES:
         raise ValueError(f"staff must be one of {STAFF_CHOICES}, not {how!r}")
     if how == "decoder":
@@ -123,4 +172,8 @@ def choose_staff(
         raise ValueError("staff 'hands' needs the hand head's log-odds")
     evidence = lower_odds + split_weight * np.where(split == 2, 1.0, -1.0)
     pitches = performance.notes["pitch"].astype(int)
-    attributes["staff"][keep] = cut_per_onset(evidence, onsets, pitches, keep)[keep]
+    if continuity > 0:
+        staff = tracked_cut(evidence, onsets, pitches, keep, continuity)
+    else:
+        staff = cut_per_onset(evidence, onsets, pitches, keep)
+    attributes["staff"][keep] = staff[keep]

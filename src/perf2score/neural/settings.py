@@ -72,6 +72,11 @@ class DecodeConfig:
     # (a head trained with transposition): 8.77 / 22.5 / 31.7 / 10.2 (README)
     staff: str = "hands"
     hand_split_weight: float = 1.0  # nats added towards the classical split's staff
+    # nats per semitone the hands' boundary moves from one decoded onset to the next (0:
+    # each onset cut on its own). Validation, E_avg / offset / voice / hand / staff right:
+    # 0 8.378 / 20.65 / 31.42 / 8.56 / 91.50 %; 0.1 8.359 / 20.55 / 31.01 / 8.41 / 91.64 %;
+    # 0.3 8.361 / 20.57 / 31.16 / 8.43 / 91.64 %; 1.0: 91.32 % (README)
+    hand_continuity: float = 0.1
     # bar lines: "piece" re-bars the decoded piece in its main time signature with the bar
     # phase tracked from the meter head (perf2score.neural.meter; needs the head: without
     # one, as "window"); "window": each window's own bar lines. Validation (shipped model),
@@ -139,6 +144,8 @@ class DecodeConfig:
             raise ValueError("staff must be 'decoder', 'split' or 'hands'")
         if not self.hand_split_weight >= 0:
             raise ValueError("need hand_split_weight >= 0")
+        if not self.hand_continuity >= 0:
+            raise ValueError("need hand_continuity >= 0")
         if self.meter not in ("piece", "window"):
             raise ValueError("meter must be 'piece' or 'window'")
         if not (self.meter_change_cost >= 0 and self.meter_jump_cost >= 0):
