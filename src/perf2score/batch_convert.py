@@ -189,8 +189,5 @@ def run(jobs: list[Job], workers: int = 2, progress: bool = True):
     if not jobs:
         return
     workers = min(workers, os.cpu_count() or 1)
-    if len(jobs) == 1:
-        held = (*jobs[0].held, workers)
-        yield from parallel_map(run_job, jobs, 1, "convert", progress, hold_model, held)
-        return
-    yield from parallel_map(run_job, jobs, workers, "convert", progress, hold_model, jobs[0].held)
+    held = (*jobs[0].held, workers) if len(jobs) == 1 else jobs[0].held  # one: in-process
+    yield from parallel_map(run_job, jobs, workers, "convert", progress, hold_model, held)

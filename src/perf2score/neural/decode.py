@@ -359,13 +359,14 @@ def _decode_rounds(
                 forced[k][i, :shared] = out[k][before, s - s0 : e0 - s0]
         count = max(1, min(processes, len(rows) // MIN_SPLIT_WINDOWS))
         parts = np.array_split(np.arange(len(rows)), count)
+        row_ids = np.asarray(rows)
 
-        def decode_part(mine: np.ndarray, rows=rows, forced=forced, forced_notes=forced_notes):
+        def decode_part(mine: np.ndarray, row_ids=row_ids, forced=forced, notes=forced_notes):
             given = {k: v[mine] for k, v in forced.items()}
-            return _decode_rows(state, np.asarray(rows)[mine], given, forced_notes[mine])
+            return _decode_rows(state, row_ids[mine], given, notes[mine])
 
         for mine, (ids, odds) in zip(parts, side_by_side(decode_part, parts), strict=True):
-            part = np.asarray(rows)[mine]
+            part = row_ids[mine]
             for k in out:
                 out[k][part] = ids[k]
             if window_odds is not None and odds is not None:

@@ -73,6 +73,12 @@ def hand_logits(
     return windowed_odds(read, 1, performance, window, overlap)[:, 0]
 
 
+def _by_onset_and_pitch(onsets: np.ndarray, pitches: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Indices of the kept notes, by onset, then pitch (lowest first)."""
+    kept = np.flatnonzero(keep)
+    return kept[np.lexsort((pitches[kept], onsets[kept]))]
+
+
 def cut_per_onset(
     lower_odds: np.ndarray, onsets: np.ndarray, pitches: np.ndarray, keep: np.ndarray
 ) -> np.ndarray:
@@ -80,10 +86,9 @@ def cut_per_onset(
     (``onsets`` (N,) ticks), sorted by pitch, split at the cut that maximises the summed
     log-odds (``lower_odds`` (N,)) of the notes put on the lower staff."""
     staff = np.ones(len(onsets), dtype=np.int8)
-    kept = np.flatnonzero(keep)
-    if not len(kept):
+    order = _by_onset_and_pitch(onsets, pitches, keep)
+    if not len(order):
         return staff
-    order = kept[np.lexsort((pitches[kept], onsets[kept]))]
     starts = np.flatnonzero(np.r_[True, np.diff(onsets[order]) != 0])
     ends = np.r_[starts[1:], len(order)]
     alone = ends - starts == 1  # one note at its onset: lower when its log-odds are positive
@@ -114,10 +119,9 @@ def tracked_cut(
     semitone the boundary moves from one onset to the next. Linear in the onsets times the
     pitch range (the move's maximum by two running maxima, not all pairs)."""
     staff = np.ones(len(onsets), dtype=np.int8)
-    kept = np.flatnonzero(keep)
-    if not len(kept):
+    order = _by_onset_and_pitch(onsets, pitches, keep)
+    if not len(order):
         return staff
-    order = kept[np.lexsort((pitches[kept], onsets[kept]))]
     group = np.r_[0, np.cumsum(np.diff(onsets[order]) != 0)]  # (K,) onset of each note
     low = int(pitches[order].min())
     height = pitches[order].astype(np.int64) - low  # (K,) 0 .. S-2
