@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from perf2score.neural.downbeats import track_downbeats, tracked_odds
+from perf2score.neural.downbeats import track_bars, track_bars_each, track_downbeats, tracked_odds
+from perf2score.neural.meter_estimate import estimate_meter, tracked_tempo
 
 
-def _played(beats: int, beats_per_bar: int, seconds_per_beat, noise: float = 0.0, seed: int = 0):
-    """Eighth notes over ``beats`` beats (a beat lasting ``seconds_per_beat(i)`` seconds),
-    with the evidence of a fair head: log-odds +1 / -2 for downbeat, +1 / -1 for beat."""
+def _played(
+    beats: int,
+    beats_per_bar: int,
+    seconds_per_beat,
+    noise: float = 0.0,
+    seed: int = 0,
+    per_beat: int = 2,
+):
+    """``per_beat`` notes a beat (eighths by default) over ``beats`` beats (a beat lasting
+    ``seconds_per_beat(i)`` seconds), with the evidence of a fair head: log-odds +1 / -2
+    for downbeat, +1 / -1 for beat."""
     rng = np.random.default_rng(seed)
     starts = np.concatenate([[0.5], 0.5 + np.cumsum([seconds_per_beat(i) for i in range(beats)])])
     onsets, odds, downbeats = [], [], []
     for i in range(beats):
-        for half in (0, 1):
-            t = starts[i] + half * (starts[i + 1] - starts[i]) / 2 + rng.normal(0, noise)
+        for half in range(per_beat):
+            t = starts[i] + half * (starts[i + 1] - starts[i]) / per_beat + rng.normal(0, noise)
             on_down, on_beat = half == 0 and i % beats_per_bar == 0, half == 0
             onsets.append(t)
             odds.append([1.0 if on_down else -2.0, 1.0 if on_beat else -1.0])
@@ -59,3 +68,38 @@ def test_tracked_odds_push_towards_the_tracked_marks():
     assert np.all(moved[on_downbeat, 0] == odds[on_downbeat, 0] + 5.0)
     assert np.all(moved[~on_downbeat, 0] == odds[~on_downbeat, 0] - 5.0)
     assert np.array_equal(tracked_odds(onsets[:1], odds[:1], 3), odds[:1])  # too short
+
+
+def test_the_meter_estimate_hears_three_beats_and_the_tempo():
+    onsets, odds, _ = _played(48, 3, lambda i: 0.6, noise=0.01, per_beat=1)  # 100 a minute
+    estimate = estimate_meter(onsets, odds, decoded=(4, 4), triple_margin=1.0)
+    assert estimate.signature == (3, 4) and estimate.triple_lead > 1.0
+    assert abs(estimate.tempo - 100.0) < 5.0
+    # in 6/8 the beat is a dotted quarter: two beats a bar at 100 are 150 quarters a minute
+    onsets, odds, _ = _played(48, 2, lambda i: 0.6, noise=0.01, per_beat=1)
+    assert abs(tracked_tempo(onsets, odds, (6, 8)) - 150.0) < 7.5
+
+
+def test_the_meter_estimate_keeps_the_decoders_meter_unless_three_lead():
+    onsets, odds, _ = _played(48, 4, lambda i: 0.5, noise=0.01)
+    for decoded in ((2, 4), (4, 4), (3, 4), (6, 8)):  # four beats a bar: no triple lead
+        estimate = estimate_meter(onsets, odds, decoded, 1.0)
+        assert estimate.signature == decoded and estimate.tempo == 0.0
+    onsets, odds, _ = _played(48, 3, lambda i: 0.5, noise=0.01, per_beat=1)
+    assert estimate_meter(onsets, odds, (6, 8), 1.0).signature == (3, 4)
+    assert estimate_meter(onsets, odds, (9, 8), 1.0).signature == (9, 8)  # already triple
+    assert estimate_meter(onsets, odds, (4, 4), 1e9).signature == (4, 4)  # margin not met
+    short = estimate_meter(onsets[:1], odds[:1], (6, 8), 1.0)
+    assert short.signature == (6, 8) and short.tempo == 0.0
+
+
+def test_bar_lengths_tracked_side_by_side_match_each_alone():
+    onsets, odds, _ = _played(40, 3, lambda i: 0.45 * 1.01**i, noise=0.02, seed=3)
+    together = track_bars_each(onsets, odds, (2, 3, 4), fps=25)
+    for beats in (2, 3, 4):
+        alone = track_bars_each(onsets, odds, (beats,), fps=25)[beats]
+        assert together[beats].log_likelihood == alone.log_likelihood
+        assert np.array_equal(together[beats].beats, alone.beats)
+        assert np.array_equal(together[beats].downbeats, alone.downbeats)
+    assert together[3].log_likelihood > max(together[2].log_likelihood, together[4].log_likelihood)
+    assert track_bars(onsets, odds, 3).beats_per_minute > 0

@@ -19,6 +19,8 @@ Shapes: N notes, F frames, S states.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 FRAMES_PER_SECOND = 50
@@ -30,12 +32,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def frame_evidence(seconds: np.ndarray, odds: np.ndarray, smear: int = 1) -> np.ndarray:
-    """(F, 3) log-likelihoods of (downbeat, other beat, off the beat) per frame, relative to
-    off the beat, from onsets ``seconds`` (N,) and the head's log-odds ``odds`` (N, 2)
-    (downbeat, beat)."""
-    frames = int(np.max(seconds) * FRAMES_PER_SECOND) + 2
-    frame = np.round(np.asarray(seconds) * FRAMES_PER_SECOND).astype(np.int64)
+def frame_evidence(
+    seconds: np.ndarray, odds: np.ndarray, smear: int = 1, fps: int = FRAMES_PER_SECOND
+) -> np.ndarray:
+    """(F, 3) log-likelihoods of (downbeat, other beat, off the beat) per frame (``fps``
+    frames a second), relative to off the beat, from onsets ``seconds`` (N,) and the head's
+    log-odds ``odds`` (N, 2) (downbeat, beat)."""
+    frames = int(np.max(seconds) * fps) + 2
+    frame = np.round(np.asarray(seconds) * fps).astype(np.int64)
     down = _sigmoid(odds[:, 0].astype(np.float64))
     beat = np.maximum(_sigmoid(odds[:, 1].astype(np.float64)), down)
     posterior = np.stack([down, beat - down, 1.0 - beat], 1).clip(1e-3, 1.0)  # (N, 3)
@@ -51,6 +55,25 @@ def frame_evidence(seconds: np.ndarray, odds: np.ndarray, smear: int = 1) -> np.
     return scores - scores[:, 2:3]
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """The bar tracker's best path: ``downbeats`` and ``beats`` (downbeats included) in
+    seconds, sorted, and ``log_likelihood``, the path's score in nats (the evidence of its
+    frames relative to "off the beat", plus its tempo changes): comparable between runs
+    over the same onsets with different beats per bar."""
+
+    downbeats: np.ndarray
+    beats: np.ndarray
+    log_likelihood: float
+
+    @property
+    def beats_per_minute(self) -> float:
+        """The median tracked beat rate (0.0 with fewer than two beats)."""
+        if len(self.beats) < 2:
+            return 0.0
+        return 60.0 / float(np.median(np.diff(self.beats)))
+
+
 def track_downbeats(
     seconds: np.ndarray,
     odds: np.ndarray,
@@ -59,16 +82,40 @@ def track_downbeats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(downbeats, beats) in seconds, tracked over the onsets ``seconds`` (N,) with the meter
     head's log-odds ``odds`` (N, 2), in bars of ``beats_per_bar`` beats; ``tempo_change``:
-    the chance of moving to a neighbouring tempo at a beat's end."""
-    if len(seconds) < 2 or beats_per_bar < 1:
-        return np.zeros(0), np.zeros(0)
-    evidence = frame_evidence(np.asarray(seconds, float), odds)  # (F, 3)
-    periods = np.unique(
-        np.round(FRAMES_PER_SECOND * 60 / np.geomspace(MIN_BPM, MAX_BPM, TEMPI)).astype(np.int64)
-    )
+    the chance of moving to a neighbouring tempo at a beat's end (``track_bars``)."""
+    tracked = track_bars(seconds, odds, beats_per_bar, tempo_change)
+    return tracked.downbeats, tracked.beats
+
+
+def track_bars(
+    seconds: np.ndarray,
+    odds: np.ndarray,
+    beats_per_bar: int,
+    tempo_change: float = 0.2,
+) -> Tracked:
+    """The best path of bars of ``beats_per_bar`` beats over the onsets ``seconds`` (N,),
+    observed through the meter head's log-odds ``odds`` (N, 2) (downbeat, beat);
+    ``tempo_change``: the chance of moving to a neighbouring tempo at a beat's end."""
+    return track_bars_each(seconds, odds, (beats_per_bar,), tempo_change)[beats_per_bar]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The states of bars of one length (all tempi), numbered from ``offset``: each beat's
+    first state (B,) with its three sources (B, 3) and their log costs (B, 3)."""
+
+    size: int
+    firsts: np.ndarray
+    sources: np.ndarray
+    costs: np.ndarray
+    downbeats: np.ndarray
+    beats: np.ndarray
+
+
+def _layout(beats_per_bar: int, tempo_change: float, offset: int, fps: int) -> _Layout:
+    periods = np.unique(np.round(fps * 60 / np.geomspace(MIN_BPM, MAX_BPM, TEMPI)).astype(np.int64))
     K = len(periods)
-    bar_start = np.concatenate([[0], np.cumsum(periods * beats_per_bar)])  # (K + 1,)
-    S = int(bar_start[-1])
+    bar_start = offset + np.concatenate([[0], np.cumsum(periods * beats_per_bar)])  # (K + 1,)
     # each beat's first state, per tempo and beat: (K, beats_per_bar)
     firsts = bar_start[:-1, None] + np.arange(beats_per_bar)[None, :] * periods[:, None]
     ends = firsts + periods[:, None] - 1
@@ -87,35 +134,81 @@ def track_downbeats(
         ],
         -1,
     )[:, None, :]  # (K, 1, 3)
-    first_flat, source_flat = firsts.ravel(), sources.reshape(-1, 3)
-    cost_flat = np.broadcast_to(costs, sources.shape).reshape(-1, 3)
-    downbeat_states, beat_states = firsts[:, 0], firsts[:, 1:].ravel()
+    return _Layout(
+        int(bar_start[-1] - offset),
+        firsts.ravel(),
+        sources.reshape(-1, 3),
+        np.broadcast_to(costs, sources.shape).reshape(-1, 3),
+        firsts[:, 0],
+        firsts[:, 1:].ravel(),
+    )
+
+
+def track_bars_each(
+    seconds: np.ndarray,
+    odds: np.ndarray,
+    options: tuple[int, ...],
+    tempo_change: float = 0.2,
+    fps: int = FRAMES_PER_SECOND,
+) -> dict[int, Tracked]:
+    """``track_bars`` for each number of beats per bar in ``options``, in one pass over the
+    frames (the bar lengths' state spaces side by side: one loop instead of one each), at
+    ``fps`` frames a second."""
+    seconds = np.asarray(seconds, float)
+    if len(seconds) < 2 or min(options) < 1:
+        return {beats: Tracked(np.zeros(0), np.zeros(0), 0.0) for beats in options}
+    evidence = frame_evidence(seconds, odds, fps=fps)  # (F, 3)
+    layouts, offset = [], 0
+    for beats in options:
+        layouts.append(_layout(beats, tempo_change, offset, fps))
+        offset += layouts[-1].size
+    S = offset
+    first_flat = np.concatenate([layout.firsts for layout in layouts])
+    source_flat = np.concatenate([layout.sources for layout in layouts])
+    cost_flat = np.concatenate([layout.costs for layout in layouts])
+    downbeat_states = np.concatenate([layout.downbeats for layout in layouts])
+    beat_states = np.concatenate([layout.beats for layout in layouts])
+    rows = np.arange(len(first_flat))
     frames = len(evidence)
     chosen = np.zeros((frames, len(first_flat)), dtype=np.int8)  # which source entered
     score = np.zeros(S)
     for f in range(frames):
-        entering = score[source_flat] + cost_flat  # (K * beats, 3)
+        entering = score[source_flat] + cost_flat  # (beat-first states, 3)
         pick = entering.argmax(1)
         new = np.empty(S)
-        new[1:] = score[:-1]
-        new[0] = -np.inf
-        new[first_flat] = entering[np.arange(len(pick)), pick]
+        new[1:] = score[:-1]  # within a beat: one state on (each block starts with a first)
+        new[first_flat] = entering[rows, pick]
         chosen[f] = pick
         new[downbeat_states] += evidence[f, 0]
         new[beat_states] += evidence[f, 1]
         score = new
     position = np.full(S, -1, dtype=np.int64)  # state -> index among the beat-first states
-    position[first_flat] = np.arange(len(first_flat))
+    position[first_flat] = rows
     kind = np.zeros(S, dtype=np.int8)  # 2 downbeat, 1 beat, 0 off
     kind[beat_states], kind[downbeat_states] = 1, 2
-    state = int(score.argmax())
-    path_kind = np.zeros(frames, dtype=np.int8)
-    for f in range(frames - 1, -1, -1):
-        path_kind[f] = kind[state]
-        index = position[state]
-        state = int(source_flat[index, chosen[f, index]]) if index >= 0 else state - 1
-    times = np.arange(frames) / FRAMES_PER_SECOND
-    return times[path_kind == 2], times[path_kind >= 1]
+    # each state's beat-first state: within a beat the path steps back one state a frame
+    beat_first = np.maximum.accumulate(np.where(position >= 0, np.arange(S), 0))
+    out, low = {}, 0
+    for beats, layout in zip(options, layouts, strict=True):
+        state = low + int(score[low : low + layout.size].argmax())
+        log_likelihood = float(score[state])
+        marks: list[tuple[int, int]] = []  # (frame, kind) of the path's beat-first states
+        f = frames - 1
+        while f >= 0:
+            first = int(beat_first[state])
+            f -= state - first  # the frame at which the path entered this beat
+            if f < 0:
+                break
+            marks.append((f, int(kind[first])))
+            index = position[first]
+            state = int(source_flat[index, chosen[f, index]])
+            f -= 1
+        at = np.array([m[0] for m in reversed(marks)], dtype=np.int64)
+        what = np.array([m[1] for m in reversed(marks)], dtype=np.int8)
+        seconds_at = at / fps
+        out[beats] = Tracked(seconds_at[what == 2], seconds_at[what >= 1], log_likelihood)
+        low += layout.size
+    return out
 
 
 def tracked_odds(

@@ -17,6 +17,7 @@ import numpy as np
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.downbeats import nudged_odds, track_downbeats
+from perf2score.neural.meter_estimate import estimate_meter
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.tracked_bars import regular_bars
 from perf2score.score.assembly import average_tempo
@@ -117,8 +118,13 @@ def piece_barring(
     timed = ~drop & ~attributes["is_grace"]
     if odds is None:
         odds = meter_logits(meter, performance, config.window, config.overlap)
-    signature = config.meter_given() or main_signature(attributes, drop)
     seconds = performance.notes["onset_sec"][timed]
+    decoded = main_signature(attributes, drop)
+    signature, tempo = config.meter_given(), config.tempo
+    if signature is None and config.meter_estimate == "tracked" and timed.sum() >= 2:
+        estimate = estimate_meter(seconds, odds[timed], decoded, config.triple_margin)
+        signature, tempo = estimate.signature, tempo or estimate.tempo
+    signature = signature or decoded
     evidence_odds = odds[timed]
     tracking = (config.downbeat_tracking > 0 or config.tracked_bars) and timed.sum() >= 2
     if tracking:  # once, for either use
@@ -127,6 +133,8 @@ def piece_barring(
         evidence_odds = nudged_odds(
             seconds, evidence_odds, downbeats, beats, strength=config.downbeat_tracking
         )
+    if config.meter_relative:
+        evidence_odds = relative_odds(evidence_odds)
     evidence = Evidence.from_logits(
         fine_onsets[timed], seconds, evidence_odds[:, 0], evidence_odds[:, 1]
     )
@@ -138,7 +146,7 @@ def piece_barring(
         change_cost=config.meter_change_cost,
         jump_cost=config.meter_jump_cost,
         close=config.meter_close_slips,
-        scales=(hinted_scale(config.tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
+        scales=(hinted_scale(tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
         meters=(signature,),
     )
     if tracking and config.tracked_bars:
@@ -148,6 +156,18 @@ def piece_barring(
         if regular is not None:
             rebarred, new_onsets = regular
     return rebarred, new_onsets, BAR_TICKS_PER_QUARTER, barring
+
+
+def relative_odds(odds: np.ndarray) -> np.ndarray:
+    """Log-odds (N, Q) shifted per column by minus the log-odds of their mean probability:
+    a note scores for "yes" when the head finds it likelier than the piece's average note,
+    so a head that finds every note unlikely (out of its training style) still ranks them
+    (a phase's notes on downbeats then outweigh phases that fall between notes)."""
+    odds = np.asarray(odds, dtype=np.float64)
+    if not len(odds):
+        return odds.astype(np.float32)
+    mean = np.clip((1.0 / (1.0 + np.exp(-odds))).mean(0), 1e-6, 1 - 1e-6)  # (Q,)
+    return (odds - np.log(mean / (1.0 - mean))).astype(np.float32)
 
 
 def hinted_scale(tempo: float, quarters: np.ndarray, seconds: np.ndarray) -> float:
