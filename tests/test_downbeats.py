@@ -103,3 +103,10 @@ def test_bar_lengths_tracked_side_by_side_match_each_alone():
         assert np.array_equal(together[beats].downbeats, alone.downbeats)
     assert together[3].log_likelihood > max(together[2].log_likelihood, together[4].log_likelihood)
     assert track_bars(onsets, odds, 3).beats_per_minute > 0
+
+
+def test_onsets_without_a_span_track_nothing():
+    odds = np.zeros((3, 2), np.float32)
+    for seconds in (np.zeros(3), np.array([1.0, 1.0, 1.01])):
+        tracked = track_bars_each(seconds, odds, (2, 3))
+        assert all(len(t.beats) == 0 and t.log_likelihood == 0.0 for t in tracked.values())

@@ -48,7 +48,7 @@ def frame_evidence(
     for shift in range(-smear, smear + 1):
         np.maximum.at(best, np.clip(frame + shift, 0, frames - 1), likelihood)
     onset = np.isfinite(best[:, 0])
-    chance = np.array([ONSET_ON_DOWNBEAT, ONSET_ON_BEAT, max(onset.mean(), 1e-3)])
+    chance = np.array([ONSET_ON_DOWNBEAT, ONSET_ON_BEAT, np.clip(onset.mean(), 1e-3, 0.999)])
     scores = np.where(
         onset[:, None], np.log(chance) + np.where(onset[:, None], best, 0.0), np.log1p(-chance)
     )
@@ -155,7 +155,7 @@ def track_bars_each(
     frames (the bar lengths' state spaces side by side: one loop instead of one each), at
     ``fps`` frames a second."""
     seconds = np.asarray(seconds, float)
-    if len(seconds) < 2 or min(options) < 1:
+    if len(seconds) < 2 or min(options) < 1 or np.ptp(seconds) * fps < 2:  # no span to track
         return {beats: Tracked(np.zeros(0), np.zeros(0), 0.0) for beats in options}
     evidence = frame_evidence(seconds, odds, fps=fps)  # (F, 3)
     layouts, offset = [], 0
