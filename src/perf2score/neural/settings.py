@@ -126,9 +126,9 @@ class DecodeConfig:
     force_given_meter: bool = False
     # the meter and tempo not given: "decoder" (the time signature most notes were decoded
     # in, the decoded value scale) or "tracked" (perf2score.neural.meter_estimate: bars of
-    # 2, 3 and 4 beats tracked over the played onsets; triple when bars of three lead the
-    # best duple ones by more than triple_margin nats a minute, else the decoder's duple
-    # meter; the tracked beat rate as the notated tempo that sets the value scale)
+    # 2, 3 and 4 beats tracked over the played onsets; 3/4 at the tracked beat rate when
+    # the decoder wrote a duple meter and bars of three lead the best duple ones by more
+    # than triple_margin nats a minute, else as "decoder")
     # Validation, main time signature right / value scale right: decoder 67.4 % / 75.6 %;
     # tracked 72.1 % / 76.7 % (README)
     meter_estimate: str = "tracked"
