@@ -21,7 +21,7 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.evaluate.alignment import map_times, time_map_anchors
 from perf2score.midi.reading import Performance
 from perf2score.score.attributes import SCORE_NOTE_DTYPE
-from perf2score.score.meter import meter_levels
+from perf2score.score.meter import beat_quarters
 from perf2score.score.reading import ScoreNotes
 
 PERF_TICKS_PER_SECOND = 1000
@@ -69,8 +69,7 @@ def score_beats(score: ScoreNotes) -> tuple[np.ndarray, np.ndarray]:
     beats, downbeats = [], []
     for start, stop in zip(starts, bounds, strict=True):
         _, num, den = signatures[max(np.searchsorted(sig_times, start, side="right") - 1, 0)]
-        _, sub_beats, sub_beat_quarters = meter_levels(num, den)
-        beat = sub_beats * sub_beat_quarters * tpq
+        beat = beat_quarters(num, den) * tpq
         nominal = Fraction(4 * num, den) * tpq
         # a pickup measure is right-aligned: its beats fall where the full bar's would
         first = (stop - start) - nominal if start == starts[0] and stop - start < nominal else 0

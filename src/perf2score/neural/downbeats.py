@@ -28,7 +28,8 @@ MIN_BPM, MAX_BPM, TEMPI = 30.0, 240.0, 40
 ONSET_ON_DOWNBEAT, ONSET_ON_BEAT = 0.85, 0.7  # chance that a (down)beat frame holds an onset
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, elementwise."""
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -40,8 +41,8 @@ def frame_evidence(
     log-odds ``odds`` (N, 2) (downbeat, beat)."""
     frames = int(np.max(seconds) * fps) + 2
     frame = np.round(np.asarray(seconds) * fps).astype(np.int64)
-    down = _sigmoid(odds[:, 0].astype(np.float64))
-    beat = np.maximum(_sigmoid(odds[:, 1].astype(np.float64)), down)
+    down = sigmoid(odds[:, 0].astype(np.float64))
+    beat = np.maximum(sigmoid(odds[:, 1].astype(np.float64)), down)
     posterior = np.stack([down, beat - down, 1.0 - beat], 1).clip(1e-3, 1.0)  # (N, 3)
     likelihood = np.log(posterior / posterior.mean(0))
     best = np.full((frames, 3), -np.inf)
@@ -203,10 +204,8 @@ def track_bars_each(
             index = position[first]
             state = int(source_flat[index, chosen[f, index]])
             f -= 1
-        at = np.array([m[0] for m in reversed(marks)], dtype=np.int64)
-        what = np.array([m[1] for m in reversed(marks)], dtype=np.int8)
-        seconds_at = at / fps
-        out[beats] = Tracked(seconds_at[what == 2], seconds_at[what >= 1], log_likelihood)
+        at, what = np.array(marks[::-1], dtype=np.int64).reshape(-1, 2).T
+        out[beats] = Tracked(at[what == 2] / fps, at[what >= 1] / fps, log_likelihood)
         low += layout.size
     return out
 

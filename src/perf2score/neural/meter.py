@@ -16,7 +16,7 @@ import numpy as np
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
-from perf2score.neural.downbeats import nudged_odds, track_downbeats
+from perf2score.neural.downbeats import nudged_odds, sigmoid, track_downbeats
 from perf2score.neural.meter_estimate import estimate_meter
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.tracked_bars import regular_bars
@@ -166,7 +166,7 @@ def relative_odds(odds: np.ndarray) -> np.ndarray:
     odds = np.asarray(odds, dtype=np.float64)
     if not len(odds):
         return odds.astype(np.float32)
-    mean = np.clip((1.0 / (1.0 + np.exp(-odds))).mean(0), 1e-6, 1 - 1e-6)  # (Q,)
+    mean = np.clip(sigmoid(odds).mean(0), 1e-6, 1 - 1e-6)  # (Q,)
     return (odds - np.log(mean / (1.0 - mean))).astype(np.float32)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perf2score.neural.downbeats import Tracked, track_bars_each
-from perf2score.score.meter import meter_levels
+from perf2score.score.meter import beat_quarters, meter_levels
 
 DUPLE, TRIPLE = (2, 4), 3  # beats per bar compared
 # frames a second of the tracking (the downbeat tracker's 50 halved: 0.17 s of one core for
@@ -39,12 +39,6 @@ class MeterEstimate:
     signature: tuple[int, int]
     tempo: float
     triple_lead: float
-
-
-def beat_quarters(signature: tuple[int, int]) -> float:
-    """The beat of a time signature in quarters (3/4: 1, 6/8: 1.5, 2/2: 2)."""
-    _, sub_beats, sub_beat = meter_levels(*signature)
-    return float(sub_beats * sub_beat)
 
 
 def estimate_meter(
@@ -82,4 +76,4 @@ def tracked_tempo(
     path = (tracked or {}).get(beats_per_bar)
     if path is None:
         path = track_bars_each(seconds, odds, (beats_per_bar,), fps=ESTIMATE_FPS)[beats_per_bar]
-    return path.beats_per_minute * beat_quarters(signature)
+    return path.beats_per_minute * float(beat_quarters(*signature))

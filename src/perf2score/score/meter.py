@@ -20,3 +20,9 @@ def meter_levels(numerator: int, denominator: int) -> tuple[int, int, Fraction]:
     if is_compound(numerator):
         return numerator // 3, 3, unit
     return numerator, 2, unit / 2
+
+
+def beat_quarters(numerator: int, denominator: int) -> Fraction:
+    """The beat of a time signature in quarters (3/4: 1, 6/8: 3/2, 2/2: 2)."""
+    _, sub_beats, sub_beat = meter_levels(numerator, denominator)
+    return sub_beats * sub_beat

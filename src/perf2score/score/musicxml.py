@@ -21,7 +21,7 @@ from fractions import Fraction
 import numpy as np
 
 from perf2score.score.assembly import AssembledScore, Chord, Measure
-from perf2score.score.meter import is_compound, meter_levels
+from perf2score.score.meter import beat_quarters, is_compound
 from perf2score.score.notation import Piece, split_duration
 
 DOCTYPE = (
@@ -284,8 +284,7 @@ def _write_graces(measure_el, chord: Chord, staff: int, voice: int) -> None:
 
 
 def _beat_ticks(measure: Measure, tpq: int) -> int:
-    _, sub_beats, sub_beat_quarters = meter_levels(measure.ts_num, measure.ts_den)
-    return max(1, int(sub_beats * sub_beat_quarters * tpq))
+    return max(1, int(beat_quarters(measure.ts_num, measure.ts_den) * tpq))
 
 
 def to_musicxml(score: AssembledScore) -> str:
