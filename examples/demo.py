@@ -111,8 +111,9 @@ def perform(notes, path: Path) -> None:
 
     track = symusic.Track(ttype="second")
     for pitch, onset, duration, staff in notes:
-        on = seconds(onset) + rng.normal(0, 0.012) + 0.5
-        off = seconds(onset + duration) * 0.98 + 0.5
+        start, end = seconds(onset), seconds(onset + duration)
+        on = start + rng.normal(0, 0.012) + 0.5
+        off = start + 0.98 * (end - start) + 0.5  # released just before the written end
         velocity = int(np.clip(72 - 10 * (staff - 1) + 8 * math.sin(onset / 5), 20, 120))
         track.notes.append(
             symusic.Note(max(on, 0.0), max(off - on, 0.05), pitch, velocity, ttype="second")

@@ -92,3 +92,24 @@ def test_assembly_refuses_input_without_the_attribute_fields():
 
     with pytest.raises(Perf2ScoreError, match="lacks the fields"):
         assemble(np.zeros(3, dtype=[("pitch", "i2")]), 24)
+
+
+def test_the_writer_serialises_as_elementtree_does():
+    import xml.etree.ElementTree as ET
+
+    from perf2score.score.musicxml import serialize
+
+    root = ET.Element("score-partwise", version="4.0")
+    work = ET.SubElement(root, "work")
+    ET.SubElement(work, "work-title").text = 'a & b <"c"> \t tab'
+    note = ET.SubElement(root, "note", {"default-x": '1"<&>\n\t\r'})
+    ET.SubElement(note, "chord")
+    ET.SubElement(note, "empty").text = ""
+    ET.SubElement(ET.SubElement(note, "notations"), "tied", type="start")
+    ET.indent(root, space="  ")
+    expected = ET.tostring(root, encoding="unicode").replace(" />", "/>")
+    for element in root.iter():  # the writer's trees carry no indentation of their own
+        if len(element):
+            element.text = None
+        element.tail = None
+    assert serialize(root) == expected

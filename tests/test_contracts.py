@@ -54,6 +54,45 @@ def test_converting_loads_no_training_data_evaluation_code_partitura_or_torch():
     assert "perf2score.models.lm" not in imported_first
 
 
+ONE_FILE_CLI = """
+import sys
+from perf2score.cli import main
+code = main(["-q", "convert", sys.argv[1], "-o", sys.argv[2], "--backend", "neural"])
+heavy = ("pySmartDL", "tqdm", "urllib.request", "ssl", "http")
+print(code, sorted(m for m in sys.modules if m in heavy or m.split(".")[0] in heavy))
+"""
+
+
+def test_converting_one_file_imports_no_downloader_or_progress_bar(tmp_path):
+    # symusic's sound-font downloader (pySmartDL, with urllib, ssl, http) and tqdm are not
+    # needed to convert one file: 0.04-0.05 s of start-up (issue 13)
+    from builders import write_midi
+
+    notes = [(60 + k % 12, 0.3 * k, 0.3 * k + 0.25, 70) for k in range(24)]
+    midi = write_midi(tmp_path / "in.mid", [notes])
+    out = subprocess.run(
+        [sys.executable, "-c", ONE_FILE_CLI, str(midi), str(tmp_path / "out.musicxml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[-1].split(" ", 1)  # (the CLI prints the file it wrote first)
+    assert out[0] == "0" and (tmp_path / "out.musicxml").is_file()
+    assert eval(out[1]) == []
+
+
+def test_symusic_keeps_its_real_sound_font_downloader():
+    # the stand-in answers symusic's import only; pySmartDL imported later is the package
+    code = (
+        "import sys; from perf2score.midi.symusic_import import symusic, _smart_dl;"
+        "import symusic.soundfont as sf; import pySmartDL;"
+        "print(sf.SmartDL is _smart_dl, hasattr(pySmartDL, '__file__'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "True"]
+
+
 def test_importing_the_package_imports_neither_torch_nor_partitura():
     code = "import sys, perf2score; print('torch' in sys.modules, 'partitura' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

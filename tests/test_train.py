@@ -325,3 +325,29 @@ def test_the_hand_head_learns_the_staff(table, tmp_path):
     assert torch.equal(targets[known], staff_tokens[known] - FIRST_VALUE)
     assert set(targets[known].tolist()) == {0, 1}  # the generated pieces use both staves
     assert load_meter(tmp_path / "hands" / "best").config.questions == ("staff",)
+
+
+def test_tuplet_loss_weights_weigh_the_non_dyadic_classes():
+    import torch
+
+    from perf2score.models.losses import stream_losses, tuplet_class_weights
+    from perf2score.tokens.spec import FIRST_VALUE, STREAMS
+
+    assert tuplet_class_weights(1.0) == {}
+    weights = tuplet_class_weights(2.0)
+    value = weights["value"]
+    grid = {g: float(value[g + FIRST_VALUE]) for g in (0, 3, 6, 8, 12, 16, 24, 4)}
+    # dyadic (32nd, 16th, eighth, quarter) and graces 1; triplet 8th/quarter/16th 2
+    assert grid == {0: 1.0, 3: 1.0, 6: 1.0, 8: 2.0, 12: 1.0, 16: 2.0, 24: 1.0, 4: 2.0}
+    assert float(value[:FIRST_VALUE].max()) == 1.0
+    size = STREAMS["value"].size
+    logits = {"value": torch.zeros(1, 2, size)}
+    logits["value"][0, :, FIRST_VALUE + 8] = 3.0  # sure of the triplet eighth for both
+    targets = {"value": torch.tensor([[FIRST_VALUE + 8, FIRST_VALUE + 12]])}
+    plain, _ = stream_losses(logits, targets)
+    weighted, _ = stream_losses(logits, targets, weights)
+    # the well-predicted triplet counts twice: the weighted mean loss is lower
+    assert float(weighted) < float(plain)
+    token = -torch.log_softmax(logits["value"][0], -1)
+    expected = (2 * token[0, FIRST_VALUE + 8] + token[1, FIRST_VALUE + 12]) / 3
+    assert abs(float(weighted) - float(expected)) < 1e-5

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import symusic
 
 from perf2score.errors import Perf2ScoreError
+from perf2score.midi.symusic_import import symusic
 
 SUSTAIN_CC = 64
 PEDAL_DOWN_THRESHOLD = 64  # MIDI CC 64 values >= 64 mean "pedal down"

@@ -171,18 +171,21 @@ def track_bars_each(
     beat_states = np.concatenate([layout.beats for layout in layouts])
     rows = np.arange(len(first_flat))
     frames = len(evidence)
+    # every beat-first state observes its frame's downbeat or (other) beat evidence
+    first_kind = np.ones(len(first_flat), dtype=np.int64)
+    first_kind[np.isin(first_flat, downbeat_states)] = 0
     chosen = np.zeros((frames, len(first_flat)), dtype=np.int8)  # which source entered
-    score = np.zeros(S)
+    # Scores live in a buffer that slides one place a frame: state s before frame f is
+    # buffer[s + frames - f], so moving every state on by one (within a beat) costs nothing
+    # and only the beat-first states are written.
+    buffer = np.zeros(S + frames)
     for f in range(frames):
-        entering = score[source_flat] + cost_flat  # (beat-first states, 3)
+        here = frames - f  # state 0's place before this frame; after it, one place lower
+        entering = buffer[source_flat + here] + cost_flat  # (beat-first states, 3)
         pick = entering.argmax(1)
-        new = np.empty(S)
-        new[1:] = score[:-1]  # within a beat: one state on (each block starts with a first)
-        new[first_flat] = entering[rows, pick]
         chosen[f] = pick
-        new[downbeat_states] += evidence[f, 0]
-        new[beat_states] += evidence[f, 1]
-        score = new
+        buffer[first_flat + (here - 1)] = entering[rows, pick] + evidence[f, first_kind]
+    score = buffer[:S]  # the states after the last frame
     position = np.full(S, -1, dtype=np.int64)  # state -> index among the beat-first states
     position[first_flat] = rows
     kind = np.zeros(S, dtype=np.int8)  # 2 downbeat, 1 beat, 0 off

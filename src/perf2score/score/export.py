@@ -13,10 +13,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import symusic
-
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
+from perf2score.midi.symusic_import import symusic
 from perf2score.score.assembly import AssembledScore
 from perf2score.score.musicxml import to_musicxml
 

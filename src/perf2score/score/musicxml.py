@@ -359,9 +359,52 @@ def to_musicxml(score: AssembledScore) -> str:
                     beam=beam,
                 )
         previous = measure
-    ET.indent(root, space="  ")
-    # empty elements as <chord/>, as MuseScore and partitura write them: some readers (the
-    # 2022 reference MUSTER tool) recognise no other form. " />" occurs nowhere else, since
-    # ElementTree escapes every ">" in text and attribute values.
-    body = ET.tostring(root, encoding="unicode").replace(" />", "/>")
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n{DOCTYPE}\n{body}\n'
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{DOCTYPE}\n{serialize(root)}\n'
+
+
+TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+ATTRIBUTE_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\r": "&#13;",
+        "\n": "&#10;",
+        "\t": "&#09;",
+    }
+)
+
+
+def serialize(root: ET.Element, space: str = "  ") -> str:
+    """An element tree of our writer (tags, attributes, text; no namespaces, tails or mixed
+    content) as text, each child on its own line indented by ``space`` per level: the same
+    text as ``ET.indent`` + ``ET.tostring`` with empty elements written ``<chord/>``, as
+    MuseScore and partitura write them (the 2022 reference MUSTER tool recognises no other
+    form), in a third of the time (0.36 s of a 5,000-note score's 0.75 s was ElementTree's
+    serialisation)."""
+    parts: list[str] = []
+    write = parts.append
+    pads = ["\n" + space * level for level in range(64)]
+
+    def element(node: ET.Element, level: int) -> None:
+        tag, attrib = node.tag, node.attrib
+        head = tag
+        if attrib:
+            head += "".join(
+                f' {key}="{value.translate(ATTRIBUTE_ESCAPES)}"' for key, value in attrib.items()
+            )
+        if len(node):
+            inner = pads[level + 1]
+            write(f"<{head}>")
+            for child in node:
+                write(inner)
+                element(child, level + 1)
+            write(f"{pads[level]}</{tag}>")
+        elif node.text:
+            write(f"<{head}>{node.text.translate(TEXT_ESCAPES)}</{tag}>")
+        else:
+            write(f"<{head}/>")
+
+    element(root, 0)
+    return "".join(parts)

@@ -76,6 +76,9 @@ class TrainConfig:
     precision: str = "auto"  # fp32 | bf16 | auto (bf16 only where the hardware has it)
     select: str = "loss"  # best model by: loss | decoded (align: transcription accuracy)
     decoded_excerpts: int = 8  # align: validation performances transcribed at each validation
+    # align: loss weight of the position and value classes that are not dyadic (tuplets;
+    # 1 = plain cross-entropy; MIDI2ScoreTransformer's re-implementation: about 2)
+    tuplet_weight: float = 1.0
 
 
 @dataclass
@@ -152,6 +155,8 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
     low, high = config.augment.previous_mask
     if not 0 <= low <= high <= 1:
         raise Perf2ScoreError("[augment] previous_mask must be a range 0 <= low <= high <= 1")
+    if not config.train.tuplet_weight > 0:
+        raise Perf2ScoreError("[train] tuplet_weight must be positive (1 = off)")
     if not 0 <= config.data.decoded_share <= 1:
         raise Perf2ScoreError("[data] decoded_share must be between 0 and 1")
     if config.data.window > config.model.max_notes:

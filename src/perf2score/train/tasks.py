@@ -5,6 +5,7 @@ pass, on ground-truth scores)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -14,7 +15,7 @@ from perf2score.models.adapter import AlignedModel
 from perf2score.models.config import LMConfig
 from perf2score.models.io import load_aligned_weights, load_model, save_aligned, save_model
 from perf2score.models.lm import NoteLM
-from perf2score.models.losses import stream_losses
+from perf2score.models.losses import stream_losses, tuplet_class_weights
 from perf2score.train.config import RunConfig
 from perf2score.train.datasets import AlignData, PerformanceLMData, ScoreLMData
 from perf2score.train.loop import Task, lm_forward
@@ -28,10 +29,13 @@ KINDS = {
 }
 
 
-def aligned_forward(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Loss and logits of an ``AlignedModel`` on a batch of aligned windows."""
+def aligned_forward(
+    model, batch: dict, class_weights: dict[str, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss and logits of an ``AlignedModel`` on a batch of aligned windows
+    (``class_weights``: per-class loss weights of some streams, ``stream_losses``)."""
     logits = model(batch["performance"], batch["inputs"], padding=batch["padding"])
-    loss, _ = stream_losses(logits, batch["targets"])
+    loss, _ = stream_losses(logits, batch["targets"], class_weights)
     return loss, logits
 
 
@@ -104,7 +108,9 @@ def build_task(name: str, config: RunConfig) -> Task:
             AlignData(config, "train"),
             AlignData(config, "validation"),
             config,
-            aligned_forward,
+            partial(
+                aligned_forward, class_weights=tuplet_class_weights(config.train.tuplet_weight)
+            ),
             lambda model, folder: save_aligned(model, folder, base, decoding=decoding),
             load_aligned_weights,
             (lambda model: decoded_metrics(model, excerpts, decoding)) if excerpts else None,
