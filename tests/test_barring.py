@@ -57,6 +57,26 @@ def test_the_meter_follows_the_evidence_not_a_default():
     assert (four.ts_num, four.ts_den) == (4, 4)
 
 
+def test_a_downbeat_without_an_onset_costs_what_it_is_told():
+    # quarters in 3/4 whose evidence is skewed against beats (a head out of its style): a
+    # phase a 16th off every note avoids the poor evidence; bars need onsets on downbeats
+    onsets = np.arange(0, 16 * 3 * Q, Q, dtype=np.int64)
+    seconds = onsets / Q * 0.6
+    downbeat = np.where(onsets % (3 * Q) == 0, 0.5, -1.5)
+    evidence = Evidence.from_logits(onsets, seconds, downbeat, np.full(len(onsets), -0.5))
+    times, sums = np.unique(onsets), [
+        evidence.downbeat,
+        evidence.not_downbeat,
+        evidence.beat,
+        evidence.not_beat,
+    ]
+    option = Barring(1.0, 3, 4, 0)
+    free, _ = track_phase(times, sums, option, change_cost=16.0)
+    assert np.all(free % Q != 0)  # between the notes
+    costed, _ = track_phase(times, sums, option, change_cost=16.0, empty_cost=2.0)
+    assert np.all(costed == 0)  # every bar line on a note, on the notes the head prefers
+
+
 def test_a_slip_is_tracked_and_closed():
     onsets = _eighths(16, 8)  # 4/4
     slipped = np.where(onsets >= 32 * Q, onsets + Q // 4, onsets)  # a 16th too late from bar 9

@@ -145,6 +145,7 @@ def piece_barring(
         evidence,
         change_cost=config.meter_change_cost,
         jump_cost=config.meter_jump_cost,
+        empty_cost=config.meter_empty_downbeat_cost,
         close=config.meter_close_slips,
         scales=(hinted_scale(tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
         meters=(signature,),

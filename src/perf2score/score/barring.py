@@ -103,14 +103,16 @@ def track_phase(
     change_cost: float,
     beat_weight: float = 1.0,
     jump_cost: float | None = None,
+    empty_cost: float = 0.0,
 ) -> tuple[np.ndarray, float]:
     """(phase (C,) in ticks at each onset cluster, log likelihood of the best path).
 
     ``times`` (C,) are the clusters' scaled onsets, ``sums`` their summed log probabilities
     (downbeat, not downbeat, beat, not beat). A path scores each cluster by what its
-    position under the phase says (on a downbeat, on a beat, neither) and pays
-    ``change_cost`` for each change of phase by a 16th (a slip of the decoded time) and
-    ``jump_cost`` (default: the same) for a larger change (Viterbi)."""
+    position under the phase says (on a downbeat, on a beat, neither), pays ``empty_cost``
+    for each downbeat between two clusters that no onset falls on (under the later
+    cluster's phase), ``change_cost`` for each change of phase by a 16th (a slip of the
+    decoded time) and ``jump_cost`` (default: the same) for a larger change (Viterbi)."""
     length, beat = barring.measure_ticks, barring.beat_ticks
     db, not_db, bt, not_bt = sums
     phases = np.arange(0, length, PHASE_STEP)  # (S,)
@@ -122,6 +124,10 @@ def track_phase(
     emission = np.where(on_downbeat, db[:, None], not_db[:, None]) + beat_weight * np.where(
         on_beat, bt[:, None], not_bt[:, None]
     )  # (C, S)
+    if empty_cost and len(times) > 1:  # downbeats strictly between consecutive clusters
+        before = times[:-1, None] - phases[None, :]
+        after = times[1:, None] - phases[None, :]
+        emission[1:] -= empty_cost * ((after - 1) // length - before // length)
     apart = np.abs(phases[:, None] - phases[None, :])
     apart = np.minimum(apart, length - apart)  # circular distance between phases
     jump = change_cost if jump_cost is None else jump_cost
@@ -160,11 +166,13 @@ def choose_barring(
     beat_weight: float = 1.0,
     scales: tuple[float, ...] = SCALES,
     meters: tuple[tuple[int, int], ...] = METERS,
+    empty_cost: float = 0.0,
 ) -> tuple[Barring, np.ndarray, np.ndarray]:
     """(the best ``Barring``, its clusters' scaled onsets (C,), their phases (C,)).
 
-    Every (scale, meter) candidate is tracked (``track_phase``) and scored by its path's log
-    likelihood plus ``tempo_weight`` × ``tempo_prior``."""
+    Every (scale, meter) candidate is tracked (``track_phase``, ``empty_cost`` nats per
+    downbeat without an onset) and scored by its path's log likelihood plus
+    ``tempo_weight`` × ``tempo_prior``."""
     best: tuple[Barring, np.ndarray, np.ndarray] | None = None
     for scale in scales:
         scaled = np.rint(evidence.onsets * scale).astype(np.int64)
@@ -173,7 +181,9 @@ def choose_barring(
         )
         for num, den in meters:
             option = Barring(scale, num, den, 0)
-            phases, fit = track_phase(times, sums, option, change_cost, beat_weight, jump_cost)
+            phases, fit = track_phase(
+                times, sums, option, change_cost, beat_weight, jump_cost, empty_cost
+            )
             total = fit + tempo_weight * tempo_prior(option, evidence)
             if best is None or total > best[0].score:
                 option = Barring(scale, num, den, int(phases[0]) if len(phases) else 0, total)
