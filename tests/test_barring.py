@@ -64,12 +64,15 @@ def test_a_downbeat_without_an_onset_costs_what_it_is_told():
     seconds = onsets / Q * 0.6
     downbeat = np.where(onsets % (3 * Q) == 0, 0.5, -1.5)
     evidence = Evidence.from_logits(onsets, seconds, downbeat, np.full(len(onsets), -0.5))
-    times, sums = np.unique(onsets), [
-        evidence.downbeat,
-        evidence.not_downbeat,
-        evidence.beat,
-        evidence.not_beat,
-    ]
+    times, sums = (
+        np.unique(onsets),
+        [
+            evidence.downbeat,
+            evidence.not_downbeat,
+            evidence.beat,
+            evidence.not_beat,
+        ],
+    )
     option = Barring(1.0, 3, 4, 0)
     free, _ = track_phase(times, sums, option, change_cost=16.0)
     assert np.all(free % Q != 0)  # between the notes

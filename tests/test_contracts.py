@@ -70,12 +70,16 @@ def test_converting_one_file_imports_no_downloader_or_progress_bar(tmp_path):
 
     notes = [(60 + k % 12, 0.3 * k, 0.3 * k + 0.25, 70) for k in range(24)]
     midi = write_midi(tmp_path / "in.mid", [notes])
-    out = subprocess.run(
-        [sys.executable, "-c", ONE_FILE_CLI, str(midi), str(tmp_path / "out.musicxml")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()[-1].split(" ", 1)  # (the CLI prints the file it wrote first)
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", ONE_FILE_CLI, str(midi), str(tmp_path / "out.musicxml")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.splitlines()[-1]
+        .split(" ", 1)
+    )  # (the CLI prints the file it wrote first)
     assert out[0] == "0" and (tmp_path / "out.musicxml").is_file()
     assert eval(out[1]) == []
 
