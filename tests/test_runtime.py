@@ -38,8 +38,9 @@ def _performance(n: int, seed: int = 3):
 def test_gelu_matches_the_exact_one():
     x = np.linspace(-8, 8, 4001, dtype=np.float32)
     exact = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
-    # within 1e-6, or one float32 rounding step of large values (8.0: 9.5e-7 a step)
-    np.testing.assert_allclose(gelu(x), exact, rtol=2.5e-7, atol=1e-6)
+    # A&S 7.1.26 evaluated in float32: within 2e-6 (this machine's torch 2.13 differed by
+    # 1.05e-6 at x = -3.49 and 1.2e-6 at 8.0, one float32 step there; the HEAD code too)
+    np.testing.assert_allclose(gelu(x), exact, rtol=0, atol=2e-6)
 
 
 def test_each_step_gives_the_torch_logits(lora_folder):
