@@ -49,7 +49,7 @@ def stream_losses(
         loss = F.cross_entropy(
             scores.float().flatten(0, 1),
             target.flatten(),
-            weight=_on(class_weights.get(name), scores),
+            weight=class_weights[name].to(scores.device) if name in class_weights else None,
             ignore_index=IGNORE_INDEX,
         )
         weight = STREAMS[name].loss_weight
@@ -57,7 +57,3 @@ def stream_losses(
         weights += weight
         parts[name] = float(loss.detach())
     return total / max(weights, 1e-9), parts
-
-
-def _on(weight: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
-    return None if weight is None else weight.to(like.device)
