@@ -18,6 +18,7 @@ from perf2score.files import atomic_write
 from perf2score.midi.symusic_import import symusic
 from perf2score.score.assembly import AssembledScore
 from perf2score.score.musicxml import to_musicxml
+from perf2score.score.svg_glyphs import outline_text_glyphs
 
 EXTENSIONS = {  # every output format and the suffix its files get
     "musicxml": ".musicxml",
@@ -92,11 +93,17 @@ def _page_paths(path: Path, pages: int) -> list[Path]:
 
 
 def png_pages(svgs: list[str]) -> list[bytes]:
-    """PNG images (``PNG_WIDTH`` pixels wide, white background) of SVG pages."""
+    """PNG images (``PNG_WIDTH`` pixels wide, white background) of SVG pages; music-font
+    glyphs in text (a metronome mark's note) are drawn as outlines, since cairosvg does not
+    read the SVG's embedded font (``score.svg_glyphs``)."""
     import cairosvg
 
     return [
-        cairosvg.svg2png(bytestring=svg.encode(), output_width=PNG_WIDTH, background_color="white")
+        cairosvg.svg2png(
+            bytestring=outline_text_glyphs(svg).encode(),
+            output_width=PNG_WIDTH,
+            background_color="white",
+        )
         for svg in svgs
     ]
 
