@@ -5,7 +5,7 @@ import pytest
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.neural.settings import DecodeConfig
-from perf2score.neural.values import close_gaps
+from perf2score.neural.values import Articulation, close_gaps
 from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
 
@@ -49,3 +49,27 @@ def test_off_when_zero_and_validated():
     assert attributes["duration_ticks"].tolist() == [6, 6]
     with pytest.raises(Perf2ScoreError, match="legato_gap_quarters"):
         DecodeConfig.from_dict({"legato_gap_quarters": -1})
+
+
+def test_a_rest_the_performer_played_stays_open():
+    # four notes of one voice, a quarter (24 ticks) apart, each written as an eighth
+    attributes, onsets = _attributes([(24 * k, 12, 1, 1, False) for k in range(4)])
+    drop = np.zeros(4, bool)
+    onset_sec = np.array([0.0, 0.5, 1.0, 1.5])
+    # sound ends: held to the next onset; released at half the interval (silence share
+    # 0.5); a short lift (0.1); the last note (no next onset)
+    sound_end = np.array([0.5, 0.75, 1.45, 1.6])
+    played = Articulation(onset_sec, sound_end, silence_share=0.3)
+    assert close_gaps(attributes, drop, onsets, 24, played) == 2
+    assert attributes["duration_ticks"].tolist() == [24, 12, 24, 12]
+    # a share of 1 closes every gap, as without the articulation
+    attributes, onsets = _attributes([(24 * k, 12, 1, 1, False) for k in range(4)])
+    assert close_gaps(attributes, drop, onsets, 24, Articulation(onset_sec, sound_end, 1.0)) == 3
+    # the next onset counts from its earliest played note (a chord rolled late)
+    attributes, onsets = _attributes([(0, 12, 1, 1, False), (24, 12, 1, 1, False)] * 1)
+    attributes = np.concatenate([attributes, attributes[1:]])
+    onsets = np.array([0, 24, 24])
+    played = Articulation(np.array([0.0, 0.5, 0.3]), np.array([0.3, 1.0, 1.0]), 0.3)
+    assert close_gaps(attributes, np.zeros(3, bool), onsets, 24, played) == 1  # silence 0
+    with pytest.raises(Perf2ScoreError, match="legato_silence_share"):
+        DecodeConfig.from_dict({"legato_silence_share": -0.5})

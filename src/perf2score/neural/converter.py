@@ -30,9 +30,10 @@ from perf2score.neural.runtime import (
     with_meter_head,
 )
 from perf2score.neural.settings import DecodeConfig
-from perf2score.neural.values import close_gaps
+from perf2score.neural.values import Articulation, close_gaps
 from perf2score.score.assembly import average_tempo
 from perf2score.shipped import SHIPPED_ADAPTER, SHIPPED_HANDS, SHIPPED_METER, SHIPPED_VOICES
+from perf2score.tokens.performance import pedal_extended_offsets
 
 if TYPE_CHECKING:  # torch is imported only when a model is loaded
     from perf2score.models.adapter import AlignedModel
@@ -370,7 +371,13 @@ def finish_attributes(
         held = round(model.decoding.held_voice_quarters * tpq)
         separate_voices(attributes, drop, onsets, held)
     gap = round(model.decoding.legato_gap_quarters * tpq)
-    close_gaps(attributes, drop, onsets, min(gap, 2**40))  # capped: compared with int64 ticks
+    share = model.decoding.legato_silence_share
+    played = (
+        Articulation(performance.notes["onset_sec"], pedal_extended_offsets(performance), share)
+        if share < 1
+        else None
+    )
+    close_gaps(attributes, drop, onsets, min(gap, 2**40), played)  # capped: int64 ticks
     settle_staves(attributes, drop, onsets, performance, model, lower_odds)
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])

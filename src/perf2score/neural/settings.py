@@ -53,6 +53,10 @@ class DecodeConfig:
     # E_avg over 0, 0.5, 1, 2, 4, unbounded: 10.09, 9.36, 9.11, 8.95, 8.86, 8.83 (offset and
     # note-matching rates only); 4 keeps rests longer than a 4/4 bar
     legato_gap_quarters: float = 4.0
+    # ...except where the performer left a silence longer than this share of the time to
+    # the next onset of the voice (key released and sustain pedal up): that rest stays
+    # (perf2score.neural.values.Articulation; 1 = every gap closes)
+    legato_silence_share: float = 1.0
     # a note that sounds at least this many quarters past the next onset of its staff gets a
     # voice of its own, before the gaps are closed (0 = off: the voice head's voices; see
     # perf2score.neural.voices). Validation, shipped model, E_avg over 0, 1, 2: 8.43, 9.63,
@@ -158,6 +162,8 @@ class DecodeConfig:
             raise ValueError("need 0 <= chord_seconds <= apart_seconds")
         if not self.legato_gap_quarters >= 0:
             raise ValueError("need legato_gap_quarters >= 0")
+        if not self.legato_silence_share >= 0:
+            raise ValueError("need legato_silence_share >= 0")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass"):

@@ -6,14 +6,40 @@ end too early against 4.3 % too late, and 91 % of notated values run exactly to 
 onset of their own voice (``benchmarks/error_breakdown.py``). After decoding, every value
 that stops short of the next onset of its staff and voice by at most ``max_gap`` ticks is
 extended to that onset, i.e. a rest of at most that length inside a voice is closed.
+
+Notes the performer detached are the exception (``Articulation``): where the sound (the key,
+or the sustain pedal holding it) stops before the next onset of the voice by more than a
+share of the time between the two onsets, the gap is a rest the performer played, and it
+stays open.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
-def close_gaps(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray, max_gap: int) -> int:
+@dataclass(frozen=True)
+class Articulation:
+    """How the notes were played, for ``close_gaps``: performed onsets (N,) and the ends of
+    their sound (N,) in seconds (the release, or later while the sustain pedal is down:
+    ``tokens.performance.pedal_extended_offsets``); a gap stays open where the silence
+    before the next onset of the voice exceeds ``silence_share`` of the time between the
+    two onsets (1 or more: every gap closes)."""
+
+    onset_sec: np.ndarray
+    sound_end_sec: np.ndarray
+    silence_share: float
+
+
+def close_gaps(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    max_gap: int,
+    played: Articulation | None = None,
+) -> int:
     """Extend ``attributes["duration_ticks"]`` in place (see the module docstring).
 
     Args:
@@ -21,6 +47,7 @@ def close_gaps(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray, max
         drop: (N,) notes left out of the score (never changed, never an onset).
         onsets: (N,) absolute onsets in ticks (``neural.decode.measure_grid``).
         max_gap: longest gap in ticks that is closed (0: none; a large number: every one).
+        played: the performance's articulation (None: close every gap up to ``max_gap``).
 
     Returns:
         How many values were extended.
@@ -40,6 +67,28 @@ def close_gaps(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray, max
         ends = starts + attributes["duration_ticks"][members]
         gap = following - ends
         close = has_next & (gap > 0) & (gap <= max_gap)
+        if played is not None and played.silence_share < 1:
+            close &= ~_detached(played, members, starts, distinct, k, has_next)
         attributes["duration_ticks"][members[close]] = (following - starts)[close]
         changed += int(close.sum())
     return changed
+
+
+def _detached(
+    played: Articulation,
+    members: np.ndarray,
+    starts: np.ndarray,
+    distinct: np.ndarray,
+    following: np.ndarray,
+    has_next: np.ndarray,
+) -> np.ndarray:
+    """(M,) True where member m's sound stopped before the voice's next onset (index
+    ``following`` (M,) into ``distinct``, valid where ``has_next``) by more than the
+    silence share of the performed time between the two onsets. The next onset is played
+    when its earliest note is."""
+    first_played = np.full(len(distinct), np.inf)
+    np.minimum.at(first_played, np.searchsorted(distinct, starts), played.onset_sec[members])
+    next_sec = first_played[np.minimum(following, len(distinct) - 1)]
+    silence = next_sec - played.sound_end_sec[members]
+    between = next_sec - played.onset_sec[members]
+    return has_next & (silence > played.silence_share * np.maximum(between, 0.0))
