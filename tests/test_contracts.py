@@ -58,14 +58,15 @@ ONE_FILE_CLI = """
 import sys
 from perf2score.cli import main
 code = main(["-q", "convert", sys.argv[1], "-o", sys.argv[2], "--backend", "neural"])
-heavy = ("pySmartDL", "tqdm", "urllib.request", "ssl", "http")
+heavy = ("pySmartDL", "tqdm", "urllib.request", "ssl", "http", "multiprocessing", "socket")
 print(code, sorted(m for m in sys.modules if m in heavy or m.split(".")[0] in heavy))
 """
 
 
 def test_converting_one_file_imports_no_downloader_or_progress_bar(tmp_path):
-    # symusic's sound-font downloader (pySmartDL, with urllib, ssl, http) and tqdm are not
-    # needed to convert one file: 0.04-0.05 s of start-up (issue 13)
+    # symusic's sound-font downloader (pySmartDL, with urllib, ssl, http), tqdm and, for a
+    # file decoded in one process, multiprocessing (with socket) are not needed to convert
+    # one short file: 0.04-0.05 s of start-up, 0.02 s more (issue 13)
     from builders import write_midi
 
     notes = [(60 + k % 12, 0.3 * k, 0.3 * k + 0.25, 70) for k in range(24)]

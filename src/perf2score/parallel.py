@@ -10,19 +10,19 @@ SIGTERM), it terminates the workers instead of letting them run the remaining jo
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import remove_pending
+
+if TYPE_CHECKING:  # multiprocessing and its pools are imported when workers start (0.02 s)
+    from concurrent.futures import ProcessPoolExecutor
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -62,6 +62,9 @@ def parallel_map(
             initializer(*initargs)
         yield from _progress(map(function, jobs), bar)
         return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = ProcessPoolExecutor(
         max_workers=workers,
         initializer=_start_worker,
@@ -96,7 +99,13 @@ def side_by_side(function: Callable[[Job], Result], jobs: list[Job]) -> list[Res
     system cannot fork). The children inherit ``function`` and what it reads (a loaded
     model) instead of receiving them pickled; only their results come back pickled. They
     end with this process, as ``parallel_map``'s workers do."""
-    if len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(jobs) < 2:
+        return [function(job) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [function(job) for job in jobs]
     _FORKED[:] = [function, jobs]
     pool = ProcessPoolExecutor(
