@@ -7,10 +7,11 @@ onset of their own voice (``benchmarks/error_breakdown.py``). After decoding, ev
 that stops short of the next onset of its staff and voice by at most ``max_gap`` ticks is
 extended to that onset, i.e. a rest of at most that length inside a voice is closed.
 
-Notes the performer detached are the exception (``Articulation``): where the sound (the key,
-or the sustain pedal holding it) stops before the next onset of the voice by more than a
-share of the time between the two onsets, the gap is a rest the performer played, and it
-stays open.
+Optionally, notes the performer detached are left short (``Articulation``): where the sound
+(the key, or the sustain pedal holding it) stops before the next onset of the voice by more
+than a share of the time between the two onsets, the gap stays open as a rest. Off by
+default (``DecodeConfig.legato_silence_share`` = 1): on validation every share tried made
+the offset error worse (a played silence is rarely a notated rest).
 """
 
 from __future__ import annotations
