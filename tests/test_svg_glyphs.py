@@ -76,9 +76,30 @@ def test_the_png_draws_the_note():
     assert ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].mean() > 0.15
 
 
-def test_glyphs_verovio_lacks_are_left_as_they_were():
+def test_a_metronome_note_after_words_becomes_a_unicode_note():
+    words = "<direction-type><words>Allegro</words></direction-type><direction-type>"
+    music = _one_bar("<beat-unit>quarter</beat-unit><per-minute>160</per-minute>")
+    svg = engrave(music.replace("<direction-type>", words, 1))[0]
+    tempo = svg[svg.index('class="tempo"') : svg.index("</g>", svg.index('class="tempo"'))]
+    assert tempo.index("Allegro") < tempo.index("\ueca5")  # the note comes after the words
+    outlined = outline_text_glyphs(svg)
+    tempo = outlined[outlined.index('class="tempo"') :]
+    tempo = tempo[: tempo.index("</g>")]
+    assert not PRIVATE_USE.search(tempo)
+    assert '<tspan font-family="serif" font-size="504px">\u2669</tspan>' in tempo
+    assert "<path" not in tempo  # no outline where the words' width is unknown
+    assert _without_tempo(outlined) == _without_tempo(svg)
+
+
+def test_glyphs_without_outline_or_symbol_are_left_as_they_were():
+    # a glyph of an unknown font opening the text: its metronome note becomes the symbol
     svg = (
         '<svg><g class="tempo"><text x="10" y="20" font-size="0px">'
         '<tspan font-family="NoSuchFont" font-size="720px">\ueca5</tspan> = 60</text></g></svg>'
     )
-    assert outline_text_glyphs(svg) == svg
+    assert outline_text_glyphs(svg) == svg.replace(
+        '"NoSuchFont" font-size="720px">\ueca5', '"serif" font-size="504px">\u2669'
+    )
+    # a glyph with neither (a G clef in a text): unchanged
+    clef = svg.replace("\ueca5", "\ue050")
+    assert outline_text_glyphs(clef) == clef

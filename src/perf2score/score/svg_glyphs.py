@@ -6,7 +6,9 @@ by ``@font-face``. A browser reads that; cairosvg (our PNG and PDF) does not, an
 empty box. ``outline_text_glyphs`` replaces such glyphs, where they open a ``<text>`` element,
 by the glyph outlines verovio ships (``data/<font>/<code>.xml``, font units of 1/1000 em)
 placed at the text's origin, and moves the text after them by their advance widths
-(``data/<font>.xml``). Anything else in the SVG is left as it is.
+(``data/<font>.xml``). A glyph further inside a text ("Allegro (♩ = 160)"), whose place
+depends on the widths of the words before it, becomes its Unicode musical symbol in the
+surrounding serif font instead (``UNICODE``). Anything else in the SVG is left as it is.
 """
 
 from __future__ import annotations
@@ -18,11 +20,27 @@ from pathlib import Path
 UNITS_PER_EM = 1000.0
 SPACE_ADVANCE = 120.0  # font units: the space verovio puts between a metronome note and its dot
 
+# SMuFL metronome glyphs -> Unicode musical symbols (found in DejaVu and FreeSerif)
+UNICODE = {
+    "\ueca2": "\U0001d15d",  # metNoteWhole
+    "\ueca3": "\U0001d15e",  # metNoteHalfUp
+    "\ueca5": "\u2669",  # metNoteQuarterUp
+    "\ueca7": "\u266a",  # metNote8thUp
+    "\ueca9": "\U0001d161",  # metNote16thUp
+    "\uecb7": ".",  # metAugmentationDot
+    " ": " ",
+}
+UNICODE_SIZE = 0.7  # of the music font's size: the symbols fill more of their em
+
 # a <text> whose first characters are a music-font tspan (only opening tags and white
 # space before it): the tspan's glyphs are private-use code points (and spaces)
 _OPENING_GLYPHS = re.compile(
     r'<text x="(?P<x>-?[\d.]+)" y="(?P<y>-?[\d.]+)"(?P<attrs>[^>]*)>'
     r"(?P<before>(?:\s*<tspan[^>]*>)*\s*)"
+    r'<tspan font-family="(?P<font>[A-Za-z]+)" font-size="(?P<size>[\d.]+)px">'
+    r"(?P<glyphs>[\ue000-\uf8ff ]+)</tspan>"
+)
+_INNER_GLYPHS = re.compile(
     r'<tspan font-family="(?P<font>[A-Za-z]+)" font-size="(?P<size>[\d.]+)px">'
     r"(?P<glyphs>[\ue000-\uf8ff ]+)</tspan>"
 )
@@ -86,6 +104,16 @@ def _replace(match: re.Match) -> str:
     )
 
 
+def _as_unicode(match: re.Match) -> str:
+    glyphs = match["glyphs"]
+    if not all(char in UNICODE for char in glyphs):
+        return match.group(0)
+    size = float(match["size"]) * UNICODE_SIZE
+    text = "".join(UNICODE[char] for char in glyphs)
+    return f'<tspan font-family="serif" font-size="{size:.0f}px">{text}</tspan>'
+
+
 def outline_text_glyphs(svg: str) -> str:
-    """``svg`` with the music-font glyphs that open a text element drawn as outlines."""
-    return _OPENING_GLYPHS.sub(_replace, svg)
+    """``svg`` with the music-font glyphs that open a text element drawn as outlines, and
+    the metronome glyphs inside a text as Unicode musical symbols."""
+    return _INNER_GLYPHS.sub(_as_unicode, _OPENING_GLYPHS.sub(_replace, svg))
