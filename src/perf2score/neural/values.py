@@ -69,7 +69,7 @@ def close_gaps(
         gap = following - ends
         close = has_next & (gap > 0) & (gap <= max_gap)
         if played is not None and played.silence_share < 1:
-            close &= ~_detached(played, members, starts, distinct, k, has_next)
+            close &= ~_detached(played, members, distinct, k, has_next)
         attributes["duration_ticks"][members[close]] = (following - starts)[close]
         changed += int(close.sum())
     return changed
@@ -78,7 +78,6 @@ def close_gaps(
 def _detached(
     played: Articulation,
     members: np.ndarray,
-    starts: np.ndarray,
     distinct: np.ndarray,
     following: np.ndarray,
     has_next: np.ndarray,
@@ -88,7 +87,7 @@ def _detached(
     silence share of the performed time between the two onsets. The next onset is played
     when its earliest note is."""
     first_played = np.full(len(distinct), np.inf)
-    np.minimum.at(first_played, np.searchsorted(distinct, starts), played.onset_sec[members])
+    np.minimum.at(first_played, following - 1, played.onset_sec[members])  # own onset's index
     next_sec = first_played[np.minimum(following, len(distinct) - 1)]
     silence = next_sec - played.sound_end_sec[members]
     between = next_sec - played.onset_sec[members]

@@ -18,7 +18,7 @@ from perf2score.files import atomic_write
 from perf2score.midi.symusic_import import symusic
 from perf2score.score.assembly import AssembledScore
 from perf2score.score.musicxml import to_musicxml
-from perf2score.score.svg_glyphs import outline_text_glyphs
+from perf2score.score.svg_glyphs import outline_text_glyphs, verovio_data
 
 EXTENSIONS = {  # every output format and the suffix its files get
     "musicxml": ".musicxml",
@@ -78,7 +78,7 @@ def _toolkit(musicxml: str):
     # The resource folder is named explicitly: verovio's default is found only in the main
     # thread (in another one it points at its build folder and no font loads).
     toolkit = verovio.toolkit(False)
-    toolkit.setResourcePath(str(Path(verovio.__file__).parent / "data"))
+    toolkit.setResourcePath(str(verovio_data()))
     toolkit.setOptions(PAGE_OPTIONS)
     if not toolkit.loadData(musicxml):
         raise Perf2ScoreError("verovio could not read the generated MusicXML")

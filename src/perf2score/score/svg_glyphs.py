@@ -32,36 +32,34 @@ UNICODE = {
 }
 UNICODE_SIZE = 0.7  # of the music font's size: the symbols fill more of their em
 
-# a <text> whose first characters are a music-font tspan (only opening tags and white
-# space before it): the tspan's glyphs are private-use code points (and spaces)
-_OPENING_GLYPHS = re.compile(
-    r'<text x="(?P<x>-?[\d.]+)" y="(?P<y>-?[\d.]+)"(?P<attrs>[^>]*)>'
-    r"(?P<before>(?:\s*<tspan[^>]*>)*\s*)"
+# a music-font tspan: its glyphs are private-use code points (and spaces)
+_GLYPH_TSPAN = (
     r'<tspan font-family="(?P<font>[A-Za-z]+)" font-size="(?P<size>[\d.]+)px">'
     r"(?P<glyphs>[\ue000-\uf8ff ]+)</tspan>"
 )
-_INNER_GLYPHS = re.compile(
-    r'<tspan font-family="(?P<font>[A-Za-z]+)" font-size="(?P<size>[\d.]+)px">'
-    r"(?P<glyphs>[\ue000-\uf8ff ]+)</tspan>"
+_INNER_GLYPHS = re.compile(_GLYPH_TSPAN)
+# a <text> whose first characters are such a tspan (only opening tags and white space before)
+_OPENING_GLYPHS = re.compile(
+    r'<text x="(?P<x>-?[\d.]+)" y="(?P<y>-?[\d.]+)"(?P<attrs>[^>]*)>'
+    r"(?P<before>(?:\s*<tspan[^>]*>)*\s*)" + _GLYPH_TSPAN
 )
 _GLYPH_PATH = re.compile(r'<path transform="scale\(1,-1\)" d="(?P<d>[^"]+)"')
 _ADVANCE = re.compile(r'<g c="(?P<code>[0-9A-F]{4})"[^>]*?h-a-x="(?P<advance>-?[\d.]+)"')
 
 
-def _font_folder() -> Path | None:
-    try:
-        import verovio
-    except ImportError:  # pragma: no cover - verovio is a dependency
-        return None
+def verovio_data() -> Path:
+    """verovio's resource folder (fonts, glyph outlines), named explicitly: verovio's own
+    default is found only in the main thread."""
+    import verovio
+
     return Path(verovio.__file__).parent / "data"
 
 
 @lru_cache(maxsize=8)
 def _advances(font: str) -> dict[str, float]:
     """Advance widths (font units) of ``font``'s glyphs by code (``"ECA5"``)."""
-    folder = _font_folder()
-    table = folder / f"{font}.xml" if folder else None
-    if table is None or not table.is_file():
+    table = verovio_data() / f"{font}.xml"
+    if not table.is_file():
         return {}
     return {m["code"]: float(m["advance"]) for m in _ADVANCE.finditer(table.read_text())}
 
@@ -69,9 +67,8 @@ def _advances(font: str) -> dict[str, float]:
 @lru_cache(maxsize=256)
 def _outline(font: str, code: str) -> str | None:
     """The path data of one glyph (font units, y up), or None when verovio lacks it."""
-    folder = _font_folder()
-    source = folder / font / f"{code}.xml" if folder else None
-    if source is None or not source.is_file():
+    source = verovio_data() / font / f"{code}.xml"
+    if not source.is_file():
         return None
     found = _GLYPH_PATH.search(source.read_text())
     return found["d"] if found else None
