@@ -245,3 +245,22 @@ def test_decoded_validation_scores_transcribed_excerpts(subset_cache):
     metrics = decoded_metrics(model, excerpts)
     assert {"rhythm", "position", "value", "staff", "spelling", "drop_f1", "mean"} <= set(metrics)
     assert all(0.0 <= v <= 100.0 for v in metrics.values())
+
+
+def test_aligned_examples_mark_rhythm_changes_when_weighted(subset_cache):
+    from perf2score.models.losses import CHANGE_TARGET
+    from perf2score.tokens.spec import IGNORE_INDEX
+    from perf2score.train.config import DataConfig, RunConfig, TrainConfig
+    from perf2score.train.datasets import AlignData
+
+    cache, _, _ = subset_cache
+    data = DataConfig(prepared=str(cache), window=64, validation_windows=4)
+    plain = AlignData(RunConfig(data=data), "train").sample(np.random.default_rng(0), 4)
+    assert CHANGE_TARGET not in plain["targets"]
+    config = RunConfig(data=data, train=TrainConfig(change_weight=3.0))
+    batch = AlignData(config, "train").sample(np.random.default_rng(0), 8)
+    change = batch["targets"][CHANGE_TARGET]
+    assert set(change.unique().tolist()) <= {0, 1, IGNORE_INDEX}
+    assert 0.02 < float((change == 1).sum()) / float((change >= 0).sum()) < 0.6
+    dropped = batch["targets"]["drop"] == 4  # FIRST_VALUE + 1
+    assert not (change[dropped] == 1).any()  # a dropped note has no onset to change

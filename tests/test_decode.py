@@ -180,6 +180,28 @@ def test_the_running_tempo_steers_positions():
     assert _choice(logits, [5.0, 0.0], state, 0.5) == (0, GRID_PER_QUARTER)
 
 
+def test_the_tempo_tolerance_lets_rubato_pass_and_still_steers_wide_misses():
+    from perf2score.neural.settings import DecodeConfig
+
+    def choose(tolerance: float, gap: float) -> tuple[int, int]:
+        config = DecodeConfig(tempo_weight=10.0, tempo_slack_grid=1, tempo_tolerance=tolerance)
+        state = _Timeline(1, config)
+        state.last_position[:] = 0
+        state.last_onset[:] = 0
+        state.measure_length[:] = 4 * GRID_PER_QUARTER
+        state.log_tempo[:] = float(np.log(2 * GRID_PER_QUARTER))  # two quarters per second
+        logits = [0.0] * (4 * GRID_PER_QUARTER)
+        logits[GRID_PER_QUARTER] = 1.0  # the model prefers a quarter
+        return _choice(logits, [5.0, 0.0], state, gap)
+
+    # played 20 % long (0.6 s, 1.2 quarters at the tempo): without tolerance the tempo pulls
+    # the note off the quarter; a tolerance of 0.25 takes it as rubato
+    assert choose(0.0, 0.6)[1] != GRID_PER_QUARTER
+    assert choose(0.25, 0.6) == (0, GRID_PER_QUARTER)
+    # played twice as long (1 s, a half note): beyond the tolerance the tempo still wins
+    assert choose(0.25, 1.0)[1] > GRID_PER_QUARTER
+
+
 def test_respelling_picks_the_enharmonic_key_the_model_voted_for():
     from perf2score.score.attributes import ATTRIBUTE_DTYPE
 

@@ -12,7 +12,14 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.models.adapter import AdapterConfig, merge_lora
 from perf2score.models.io import load_aligned, save_aligned
 from perf2score.neural.decode import decode_windows
-from perf2score.neural.runtime import gelu, load_numpy_aligned
+from perf2score.neural.runtime import (
+    gelu,
+    load_numpy_aligned,
+    pair_swap,
+    rotary_tables,
+    rotate,
+    rotation_rows,
+)
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.spec import BOS, FIRST_VALUE, STREAMS
 
@@ -41,6 +48,19 @@ def test_gelu_matches_the_exact_one():
     # A&S 7.1.26 evaluated in float32: within 2e-6 (this machine's torch 2.13 differed by
     # 1.05e-6 at x = -3.49 and 1.2e-6 at 8.0, one float32 step there; the HEAD code too)
     np.testing.assert_allclose(gelu(x), exact, rtol=0, atol=2e-6)
+
+
+def test_flat_rotation_rows_rotate_as_the_head_tables_do():
+    rng = np.random.default_rng(0)
+    B, H, D = 3, 4, 8
+    cos, sin = rotary_tables(10, D, 10000.0)
+    c, s = rotation_rows(cos, sin, 2 * H * D)  # q and k side by side: 2H heads
+    swap = pair_swap(2 * H * D)
+    x = rng.standard_normal((B, 2 * H * D)).astype(np.float32)
+    for t in (0, 7):
+        flat = x * c[t] + x[:, swap] * s[t]
+        heads = rotate(x.reshape(B, 2 * H, 1, D), cos[t : t + 1], sin[t : t + 1])
+        assert np.allclose(flat, heads.reshape(B, -1), atol=1e-6)
 
 
 def test_each_step_gives_the_torch_logits(lora_folder):
@@ -75,6 +95,42 @@ def test_each_step_gives_the_torch_logits(lora_folder):
             for name, logits in mine.items():
                 assert np.allclose(logits, theirs[name][:, -1].numpy(), atol=1e-4), (t, name)
             previous = {k: rng.integers(FIRST_VALUE, STREAMS[k].size, B) for k in previous}
+
+
+def test_the_score_prior_is_the_score_lm_without_the_adapters(lora_folder):
+    """With a prior weight, the listed streams are log p(y | performance) - α log p(y), the
+    prior from the score LM stepped with no cross-attention; the other streams unchanged."""
+    from perf2score.neural.runtime import log_softmax
+
+    model = load_numpy_aligned(lora_folder)
+    rng = np.random.default_rng(1)
+    B, T = 2, 12
+    perf = {
+        n: rng.integers(FIRST_VALUE, STREAMS[n].size, (B, T))
+        for n in model.performance.config.input_streams
+    }
+    padding = np.zeros((B, T), bool)
+    plain = model.session(perf, padding)
+    weighted = model.session(perf, padding, prior=(0.4, ("position",)))
+    score = model.score
+    cache = score.new_cache(B, T)
+    silent = [lambda h, t: np.zeros_like(h)] * len(model.adapters)
+    previous = {n: np.full(B, BOS) for n in score.config.output_streams}
+    for t in range(4):
+        pitch = perf["pitch"][:, t]
+        full, mixed = plain.step(previous, pitch, t), weighted.step(previous, pitch, t)
+        tokens = {**previous, "pitch": pitch}
+        x = score.embed({n: tokens[n] for n in score.config.input_streams})
+        prior = score.step(x, t, cache, silent)
+        expected = log_softmax(full["position"]) - 0.4 * log_softmax(prior["position"])
+        assert np.allclose(mixed["position"], expected, atol=1e-4)
+        assert np.allclose(mixed["value"], full["value"], atol=1e-5)
+        previous = {k: rng.integers(FIRST_VALUE, STREAMS[k].size, B) for k in previous}
+    with pytest.raises(Perf2ScoreError, match="numpy runtime"):
+        config = DecodeConfig(window=16, overlap=4, prior_weight=0.3)
+        decode_windows(load_aligned(lora_folder), _performance(20), config)
+    with pytest.raises(ValueError, match="prior_streams"):
+        DecodeConfig(prior_weight=0.3, prior_streams=("tempo",))
 
 
 def test_decoding_gives_the_same_attributes_as_the_torch_model(lora_folder):

@@ -351,3 +351,43 @@ def test_tuplet_loss_weights_weigh_the_non_dyadic_classes():
     token = -torch.log_softmax(logits["value"][0], -1)
     expected = (2 * token[0, FIRST_VALUE + 8] + token[1, FIRST_VALUE + 12]) / 3
     assert abs(float(weighted) - float(expected)) < 1e-5
+
+
+def test_rhythm_changes_mark_the_notes_whose_onset_step_changes():
+    from perf2score.models.losses import rhythm_changes
+
+    # steps 12, 12, (chord), 24, 12, 12, (played out of order), 12 from the latest onset
+    onsets = np.array([0, 12, 24, 24, 48, 60, 72, 60, 84])
+    assert rhythm_changes(onsets, np.zeros(9, bool)).tolist() == [0, 0, 0, 0, 1, 1, 0, 0, 0]
+    # a dropped note is skipped: 0 -> 12 -> 24 is one step of 12 twice, then 48 (24) changes
+    dropped = np.array([0, 12, 99, 24, 48])
+    drop = np.array([False, False, True, False, False])
+    assert rhythm_changes(dropped, drop).tolist() == [0, 0, 0, 0, 1]
+
+
+def test_the_change_weight_weighs_the_onset_streams_at_rhythm_changes():
+    import torch
+
+    from perf2score.models.losses import CHANGE_TARGET, stream_losses
+    from perf2score.tokens.spec import FIRST_VALUE, STREAMS
+
+    size = STREAMS["position"].size
+    logits = {
+        "position": torch.zeros(1, 3, size),
+        "value": torch.zeros(1, 3, STREAMS["value"].size),
+    }
+    logits["position"][0, :, FIRST_VALUE + 6] = 4.0  # sure of position 6 everywhere
+    targets = {
+        "position": torch.tensor([[FIRST_VALUE + 6, FIRST_VALUE + 12, -100]]),
+        "value": torch.tensor([[FIRST_VALUE + 6, FIRST_VALUE + 6, FIRST_VALUE + 6]]),
+        CHANGE_TARGET: torch.tensor([[0, 1, 1]]),
+    }
+    plain, parts = stream_losses(logits, targets)
+    assert stream_losses(logits, targets, change_weight=1.0)[1] == parts
+    weighted, weighted_parts = stream_losses(logits, targets, change_weight=3.0)
+    token = -torch.log_softmax(logits["position"][0], -1)
+    # the ignored third note counts for nothing; the changed (missed) second note thrice
+    expected = (token[0, FIRST_VALUE + 6] + 3 * token[1, FIRST_VALUE + 12]) / 4
+    assert abs(weighted_parts["position"] - float(expected)) < 1e-5
+    assert weighted_parts["value"] == parts["value"]  # not an onset stream
+    assert float(weighted) > float(plain)

@@ -151,6 +151,7 @@ def _bar_and_position(
         slack = config.tempo_slack_grid
         with np.errstate(invalid="ignore"):  # padded notes (a negative gap): never chosen
             off = np.abs(np.log((ioi + slack) / (expected + slack)))
+        off = np.maximum(off - config.tempo_tolerance, 0.0)
         penalty = np.where(known, config.tempo_weight * off, 0.0).astype(np.float32)
         score = np.where(ok, position_lp - penalty, -np.inf)
         best = score.argmax(1)
@@ -194,7 +195,12 @@ def _decode_batch(
         if given
         else {}
     )
-    session = runtime.session(perf, padding, odds is not None)
+    prior = (config.prior_weight, config.prior_streams)
+    session = (
+        runtime.session(perf, padding, odds is not None, prior)
+        if config.prior_weight > 0
+        else runtime.session(perf, padding, odds is not None)
+    )
     if odds is not None and session.odds is not None:
         odds[:] = session.odds
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}
@@ -287,6 +293,8 @@ def decode_many(
             f"decoding window {config.window} exceeds the model's {model.score.config.max_notes}"
             " notes"
         )
+    if config.prior_weight > 0 and not isinstance(model, NumpyAligned):
+        raise Perf2ScoreError("decoding with prior_weight > 0 needs the numpy runtime")
     runtime = as_runtime(model, meter)
     window, overlap = config.window, config.overlap
     jobs = []  # (performance index, start, end)

@@ -93,11 +93,31 @@ def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return out
 
 
-def attend(q: np.ndarray, keys_t: np.ndarray, v: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+def pair_swap(width: int) -> np.ndarray:
+    """Index (width,) that swaps channels 2i and 2i+1 (the pairs ``rotate`` turns)."""
+    return np.arange(width).reshape(-1, 2)[:, ::-1].reshape(width).copy()
+
+
+def rotation_rows(cos: np.ndarray, sin: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rotation of ``rotate`` as multipliers of flat rows: (N, width) of x and of x
+    pair-swapped (``pair_swap``), from tables cos, sin (N, D/2) repeated over each pair and
+    over the heads (``width`` a multiple of D), sin signed -, + within each pair:
+    ``rotate`` of x (.., width) at position n is ``x * c[n] + x[.., swap] * s[n]``."""
+    c, s = np.repeat(cos, 2, axis=1), np.repeat(sin, 2, axis=1)
+    s[:, 0::2] *= -1
+    copies = width // c.shape[1]
+    return np.tile(c, (1, copies)), np.tile(s, (1, copies))
+
+
+def attend(
+    q: np.ndarray, keys_t: np.ndarray, v: np.ndarray, bias: np.ndarray | None, scaled: bool = False
+) -> np.ndarray:
     """Scaled dot-product attention: q (B, H, T, D), keys transposed (B, H, D, S), values
     (B, H, S, D), ``bias`` broadcast to (B, H, T, S) (0 = attend, -inf = not) or None
-    -> (B, H, T, D)."""
-    scores = (q @ keys_t) * np.float32(1 / np.sqrt(q.shape[-1]))
+    -> (B, H, T, D); ``scaled``: q already carries the factor 1/√D."""
+    scores = q @ keys_t
+    if not scaled:
+        scores *= np.float32(1 / np.sqrt(q.shape[-1]))
     if bias is not None:
         scores += bias
     return softmax(scores) @ v
@@ -135,6 +155,7 @@ class NumpyBlock:
     out: np.ndarray  # (C, C)
     ff_in: tuple[np.ndarray, np.ndarray]  # (C, F), (F,)
     ff_out: tuple[np.ndarray, np.ndarray]  # (F, C), (C,)
+    step_qkv: np.ndarray | None = None  # (C, 3C) with q's columns scaled by 1/√D (``step``)
 
     def feed_forward(self, x: np.ndarray) -> np.ndarray:
         """The feed-forward sub-layer's update of x (..., C)."""
@@ -169,7 +190,13 @@ class NumpyLM:
         ]
         self.head_dim = config.d_model // config.n_heads
         self.cos, self.sin = rotary_tables(config.max_notes, self.head_dim, config.rope_base)
-        if config.causal:  # the output heads, fused into one product
+        if config.causal:  # the one-note step's tables, and the output heads fused
+            C = config.d_model
+            for block in self.blocks:
+                block.step_qkv = block.qkv.copy()
+                block.step_qkv[:, :C] *= np.float32(1 / np.sqrt(self.head_dim))
+            self.step_cos, self.step_sin = rotation_rows(self.cos, self.sin, 2 * C)  # q and k
+            self.step_swap = pair_swap(2 * C)
             self.norm = (get("norm.weight"), get("norm.bias"))
             names = config.output_streams
             self.head_weight = np.concatenate([get(f"heads.{n}.weight") for n in names]).T.copy()
@@ -224,14 +251,17 @@ class NumpyLM:
         inputs are x (B, C); ``cross`` (one callable per layer) is the adapter's hook."""
         if t >= self.config.max_notes:
             raise ValueError(f"{t + 1} notes exceed max_notes={self.config.max_notes}")
-        cos, sin = self.cos[t : t + 1], self.sin[t : t + 1]
+        cos, sin, swap = self.step_cos[t], self.step_sin[t], self.step_swap
         B, H, D = x.shape[0], self.config.n_heads, self.head_dim
+        C = H * D
         for block, (keys, values), hook in zip(self.blocks, cache, cross, strict=True):
-            q, k, v = np.split(layer_norm(x, *block.norm1) @ block.qkv, 3, axis=-1)  # (B, C)
-            keys[:, :, :, t] = rotate(k.reshape(B, H, 1, D), cos, sin)[:, :, 0]
-            values[:, :, t] = v.reshape(B, H, D)
-            q = rotate(q.reshape(B, H, 1, D), cos, sin)
-            y = attend(q, keys[..., : t + 1], values[:, :, : t + 1], None)  # (B, H, 1, D)
+            qkv = layer_norm(x, *block.norm1) @ block.step_qkv  # (B, 3C), q scaled
+            qk = qkv[:, : 2 * C]
+            qk = qk * cos + qk[:, swap] * sin  # q and k rotated (``rotation_rows``)
+            keys[:, :, :, t] = qk[:, C:].reshape(B, H, D)
+            values[:, :, t] = qkv[:, 2 * C :].reshape(B, H, D)
+            q = qk[:, :C].reshape(B, H, 1, D)
+            y = attend(q, keys[..., : t + 1], values[:, :, : t + 1], None, scaled=True)
             x = x + y.reshape(B, H * D) @ block.out
             x = x + hook(x, t)
             x = x + block.feed_forward(x)
@@ -255,6 +285,13 @@ class NumpyCross:
     cos: np.ndarray
     sin: np.ndarray
 
+    def __post_init__(self):
+        rank = self.q.shape[1]
+        self.head_dim = rank // self.n_heads
+        self.q_scaled = self.q * np.float32(1 / np.sqrt(self.head_dim))  # (C, R)
+        self.step_cos, self.step_sin = rotation_rows(self.cos, self.sin, rank)
+        self.swap = pair_swap(rank)
+
     def memory(self, hidden: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Keys transposed (B, H, D, M) and values (B, H, M, D) from the performance LM's
         states [(B, M, C)] * L."""
@@ -267,24 +304,39 @@ class NumpyCross:
     def __call__(self, x: np.ndarray, t: int, memory: tuple, bias: np.ndarray) -> np.ndarray:
         """Residual update (B, C) for the score state x (B, C) at position ``t``."""
         B, H = x.shape[0], self.n_heads
-        q = (layer_norm(x, *self.query_norm) @ self.q).reshape(B, H, 1, -1)  # (B, H, 1, D)
-        q = rotate(q, self.cos[t : t + 1], self.sin[t : t + 1])
-        y = attend(q, memory[0], memory[1], bias)  # (B, H, 1, D)
+        q = layer_norm(x, *self.query_norm) @ self.q_scaled  # (B, R)
+        q = (q * self.step_cos[t] + q[:, self.swap] * self.step_sin[t]).reshape(B, H, 1, -1)
+        y = attend(q, memory[0], memory[1], bias, scaled=True)  # (B, H, 1, D)
         return self.gate * (y.reshape(B, -1) @ self.out)
 
 
 class NumpySession:
     """Decoding state of one batch of windows: the adapters' memory, the score LM's KV cache
     and (when asked) the heads' log-odds (B, T, Q) in ``odds``, one column per question of
-    ``model.head_questions()`` (the meter head's, then the hand head's)."""
+    ``model.head_questions()`` (the meter head's, then the hand head's).
 
-    def __init__(self, model: NumpyAligned, perf: dict, padding: np.ndarray, want_odds: bool):
+    With a ``prior`` weight α > 0, the score LM also runs on the same notes without the
+    adapters (the score prior: what the LM expects from the notes before, the performance
+    unread), and the listed streams' scores become log p(y | performance) - α log p(y):
+    evidence from the performance counts more against the LM's habit of repeating itself."""
+
+    def __init__(
+        self,
+        model: NumpyAligned,
+        perf: dict,
+        padding: np.ndarray,
+        want_odds: bool,
+        prior: tuple[float, tuple[str, ...]] = (0.0, ()),
+    ):
         B, T = padding.shape
         hidden = model.performance.encode(perf, padding)
         self.model = model
         self.memory = [adapter.memory(hidden) for adapter in model.adapters]
         self.bias = padding_bias(padding)  # (B, 1, 1, M)
-        self.cache = model.score.new_cache(B, T)
+        self.prior_weight, self.prior_streams = prior
+        self.batch = B
+        rows = 2 * B if self.prior_weight > 0 else B  # the prior's rows below the batch's
+        self.cache = model.score.new_cache(rows, T)
         heads = model.heads() if want_odds else []
         if heads:
             features = np.concatenate(hidden, -1)  # (B, T, C * L), read by every head
@@ -298,11 +350,30 @@ class NumpySession:
         score = self.model.score
         tokens = {**previous, "pitch": pitch}
         x = score.embed({name: tokens[name] for name in score.config.input_streams})  # (B, C)
-        hooks = [
-            (lambda h, step, a=adapter, m=memory: a(h, step, m, self.bias))
+        if self.prior_weight <= 0:
+            hooks = [
+                (lambda h, step, a=adapter, m=memory: a(h, step, m, self.bias))
+                for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
+            ]
+            return score.step(x, t, self.cache, hooks)
+        B = self.batch
+        hooks = [  # the adapters read the performance for the batch's rows only
+            (lambda h, step, a=adapter, m=memory: _above(a(h[:B], step, m, self.bias)))
             for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
         ]
-        return score.step(x, t, self.cache, hooks)
+        both = score.step(np.concatenate([x, x]), t, self.cache, hooks)
+        out = {}
+        for name, logits in both.items():
+            if name in self.prior_streams:
+                out[name] = log_softmax(logits[:B]) - self.prior_weight * log_softmax(logits[B:])
+            else:
+                out[name] = logits[:B]
+        return out
+
+
+def _above(update: np.ndarray) -> np.ndarray:
+    """(2B, C): the batch's update (B, C) above zeros (the prior's rows, no performance)."""
+    return np.concatenate([update, np.zeros_like(update)])
 
 
 class NumpyMeter:
@@ -345,9 +416,16 @@ class NumpyAligned:
         """The columns of a session's ``odds``."""
         return tuple(q for head in self.heads() for q in head.questions)
 
-    def session(self, perf: dict, padding: np.ndarray, want_odds: bool = False) -> NumpySession:
-        """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T)."""
-        return NumpySession(self, perf, padding, want_odds)
+    def session(
+        self,
+        perf: dict,
+        padding: np.ndarray,
+        want_odds: bool = False,
+        prior: tuple[float, tuple[str, ...]] = (0.0, ()),
+    ) -> NumpySession:
+        """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T);
+        ``prior`` (weight, streams): see ``NumpySession``."""
+        return NumpySession(self, perf, padding, want_odds, prior)
 
 
 def _getter(weights: Weights, where: str):

@@ -17,7 +17,7 @@ from pathlib import Path
 from perf2score.constants import APART_SECONDS, CHORD_SECONDS, GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
-from perf2score.tokens.spec import DENOMINATORS
+from perf2score.tokens.spec import DENOMINATORS, SCORE_STREAMS
 
 DECODING_FILE = "decoding.json"
 
@@ -35,6 +35,14 @@ class DecodeConfig:
     # validation over 0, 1, 3, 6, 12 -> E_avg 10.42 / 10.22 / 9.93 / 10.16 / 10.86)
     tempo_slack_grid: int = GRID_PER_QUARTER // 4  # grid units added to both IOIs (a 16th)
     tempo_blend: float = 0.2  # running tempo: weight of each new IOI (the rest: the old one)
+    # |log(score IOI / expected IOI)| up to this costs nothing (played timing that far off
+    # the running tempo is taken as rubato); beyond it the penalty grows from 0
+    tempo_tolerance: float = 0.0
+    # the score prior's weight α: these streams are decoded by log p(y | performance) -
+    # α log p(y), p(y) the score LM without the adapters (perf2score.neural.runtime's
+    # NumpySession; 0 = off; the numpy runtime only; decoding takes about twice the time)
+    prior_weight: float = 0.0
+    prior_streams: tuple[str, ...] = ("bar", "position", "value")
     # windows decoded one after another, each continuing from the notes it shares with the
     # one before (their decoded tokens given, so meter, value scale and bar phase carry on),
     # in chains of this many windows (0: the whole piece; 1: every window on its own).
@@ -153,6 +161,14 @@ class DecodeConfig:
             raise ValueError("need tempo_weight >= 0 and tempo_slack_grid >= 1")
         if not 0 < self.tempo_blend <= 1:
             raise ValueError("need 0 < tempo_blend <= 1")
+        if self.tempo_tolerance < 0:
+            raise ValueError("need tempo_tolerance >= 0")
+        if not 0 <= self.prior_weight <= 1:
+            raise ValueError("need 0 <= prior_weight <= 1")
+        object.__setattr__(self, "prior_streams", tuple(self.prior_streams))  # JSON: a list
+        unknown_streams = set(self.prior_streams) - {stream.name for stream in SCORE_STREAMS}
+        if unknown_streams:
+            raise ValueError(f"prior_streams: no score streams {sorted(unknown_streams)}")
         if self.chain_windows < 0:
             raise ValueError("need chain_windows >= 0")
         if self.chain_from not in ("first", "tempo"):

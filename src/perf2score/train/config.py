@@ -79,6 +79,10 @@ class TrainConfig:
     # align: loss weight of the position and value classes that are not dyadic (tuplets;
     # 1 = plain cross-entropy; MIDI2ScoreTransformer's re-implementation: about 2)
     tuplet_weight: float = 1.0
+    # align: loss weight of the bar and position targets of notes whose onset step differs
+    # from the step before (``models.losses.rhythm_changes``; 1 = plain cross-entropy): the
+    # notes where the decoder cannot repeat itself and must read the performance
+    change_weight: float = 1.0
 
 
 @dataclass
@@ -157,6 +161,8 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         raise Perf2ScoreError("[augment] previous_mask must be a range 0 <= low <= high <= 1")
     if not config.train.tuplet_weight > 0:
         raise Perf2ScoreError("[train] tuplet_weight must be positive (1 = off)")
+    if not config.train.change_weight > 0:
+        raise Perf2ScoreError("[train] change_weight must be positive (1 = off)")
     if not 0 <= config.data.decoded_share <= 1:
         raise Perf2ScoreError("[data] decoded_share must be between 0 and 1")
     if config.data.window > config.model.max_notes:

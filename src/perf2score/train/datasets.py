@@ -22,6 +22,7 @@ from perf2score.data.corpus import load_corpus_index, load_corpus_score
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.models.lm import score_inputs
+from perf2score.models.losses import CHANGE_TARGET, rhythm_changes
 from perf2score.tokens.performance import encode_performance, pitch_ids
 from perf2score.tokens.score import encode_score
 from perf2score.tokens.spec import (
@@ -277,6 +278,8 @@ class AlignData(WindowData):
             targets = transpose_score(targets[np.maximum(source, 0)], shift)
             drop = drop[np.maximum(source, 0)] | inserted
         example = align_example(part, targets, drop, tpq)
+        if self.config.train.change_weight != 1.0:
+            example["targets"][CHANGE_TARGET] = rhythm_changes(targets["onset_ticks"], drop)
         if augment and self.config.augment.previous_mask[1] > 0:
             mask_previous(rng, example["inputs"], self.config.augment.previous_mask)
         return {

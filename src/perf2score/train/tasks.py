@@ -30,12 +30,15 @@ KINDS = {
 
 
 def aligned_forward(
-    model, batch: dict, class_weights: dict[str, torch.Tensor] | None = None
+    model,
+    batch: dict,
+    class_weights: dict[str, torch.Tensor] | None = None,
+    change_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss and logits of an ``AlignedModel`` on a batch of aligned windows
-    (``class_weights``: per-class loss weights of some streams, ``stream_losses``)."""
+    (``class_weights``, ``change_weight``: loss weights, see ``stream_losses``)."""
     logits = model(batch["performance"], batch["inputs"], padding=batch["padding"])
-    loss, _ = stream_losses(logits, batch["targets"], class_weights)
+    loss, _ = stream_losses(logits, batch["targets"], class_weights, change_weight)
     return loss, logits
 
 
@@ -109,7 +112,9 @@ def build_task(name: str, config: RunConfig) -> Task:
             AlignData(config, "validation"),
             config,
             partial(
-                aligned_forward, class_weights=tuplet_class_weights(config.train.tuplet_weight)
+                aligned_forward,
+                class_weights=tuplet_class_weights(config.train.tuplet_weight),
+                change_weight=config.train.change_weight,
             ),
             lambda model, folder: save_aligned(model, folder, base, decoding=decoding),
             load_aligned_weights,
