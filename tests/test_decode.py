@@ -202,6 +202,49 @@ def test_the_tempo_tolerance_lets_rubato_pass_and_still_steers_wide_misses():
     assert choose(0.25, 1.0)[1] > GRID_PER_QUARTER
 
 
+def test_the_beat_clock_takes_the_rubato_out_of_a_played_rhythm():
+    from perf2score.classical.rhythm import beat_clock
+    from perf2score.midi.reading import NOTE_DTYPE
+
+    # quarter, eighth, eighth, half, repeated 24 times, played slowing down by a half
+    values = [1.0, 0.5, 0.5, 2.0] * 24
+    quarters = np.concatenate([[0.0], np.cumsum(values)[:-1]])
+    seconds = 0.5 * quarters + 0.002 * quarters**2  # 120 -> about 80 beats a minute
+    notes = np.zeros(len(values), dtype=NOTE_DTYPE)
+    notes["pitch"], notes["velocity"] = 60, 80
+    notes["onset_sec"], notes["offset_sec"] = seconds, seconds + 0.2
+    clock = beat_clock(Performance(notes=notes, pedal=np.zeros((0, 2))))
+    steps = np.diff(clock)
+    # the steps keep the written ratios (2 : 1 : 1 : 4) although the played ones drift (the
+    # tracker needs ten bars to settle on the beat here, then holds it to the last bar)
+    right = np.isclose(steps[1:] / steps[:-1], np.diff(quarters)[1:] / np.diff(quarters)[:-1])
+    assert right.mean() > 0.7 and right[40:88].all()
+
+
+def test_the_tempo_on_the_beat_clock_reads_steps_in_tracked_beats():
+    config = DecodeConfig(tempo_weight=10.0, tempo_slack_grid=1, tempo_clock="beats")
+    state = _Timeline(1, config)
+    state.last_position[:] = 0
+    state.last_onset[:] = 0
+    state.measure_length[:] = 4 * GRID_PER_QUARTER
+    state.log_tempo[:] = float(np.log(GRID_PER_QUARTER))  # a quarter per tracked beat
+    logits = np.full((1, STREAMS["position"].size), -30.0, dtype=np.float32)
+    logits[0, FIRST_VALUE : FIRST_VALUE + 4 * GRID_PER_QUARTER] = 0.0
+    logits[0, FIRST_VALUE + GRID_PER_QUARTER] = 2.0  # the model prefers a quarter
+    bar = np.full((1, STREAMS["bar"].size), -30.0, dtype=np.float32)
+    bar[0, FIRST_VALUE] = 5.0
+    chosen = {
+        "bar": bar.argmax(1),
+        "measure_length": np.array([FIRST_VALUE + 4 * GRID_PER_QUARTER]),
+    }
+    # played 0.9 s later but half a tracked beat on: an eighth, whatever the seconds say
+    _, position = _bar_and_position(bar, logits, chosen, np.array([0.9]), state, np.array([0.5]))
+    assert int(position[0]) - FIRST_VALUE == GRID_PER_QUARTER // 2
+    # no step on the clock (the tracker put both notes together): the tempo stays out of it
+    _, position = _bar_and_position(bar, logits, chosen, np.array([0.9]), state, np.array([0.0]))
+    assert int(position[0]) - FIRST_VALUE == GRID_PER_QUARTER
+
+
 def test_respelling_picks_the_enharmonic_key_the_model_voted_for():
     from perf2score.score.attributes import ATTRIBUTE_DTYPE
 

@@ -164,3 +164,22 @@ def quantize(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
                 best, best_cost = rounded, cost
         ticks[members] = beat * GRID_PER_QUARTER + np.rint(best * GRID_PER_QUARTER).astype(int)
     return ticks
+
+
+def beat_clock(performance) -> np.ndarray:
+    """(N,) each note's onset in tracked beats (float, a quarter-note beat), the
+    performance's rubato taken out: the onset events' quantised positions (steps 1, 3, 5)
+    on the beats the tracker found. Notes must be sorted by onset (as read)."""
+    notes = performance.notes
+    if len(notes) == 0:
+        return np.zeros(0)
+    events = onset_events(
+        notes["onset_sec"],
+        notes["offset_sec"],
+        notes["pitch"].astype(int),
+        notes["velocity"].astype(float),
+    )
+    if len(events.times) < 2:
+        return np.zeros(len(notes))
+    ticks = quantize(events.times, track_beats(events))
+    return ticks[events.of_note] / GRID_PER_QUARTER

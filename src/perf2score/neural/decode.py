@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from perf2score.classical.rhythm import beat_clock
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
@@ -88,8 +89,16 @@ class _Timeline:
         self.last_onset = np.full(rows, -1, dtype=np.int64)
         self.log_tempo = np.full(rows, np.nan, dtype=np.float64)
 
-    def advance(self, chosen: dict[str, np.ndarray], kept: np.ndarray, gap: np.ndarray):
-        """Take in the notes just decoded (token ids (B,)); ``gap`` (B,) in seconds."""
+    def advance(
+        self,
+        chosen: dict[str, np.ndarray],
+        kept: np.ndarray,
+        gap: np.ndarray,
+        clock_gap: np.ndarray | None = None,
+    ):
+        """Take in the notes just decoded (token ids (B,)); ``gap`` (B,) in seconds;
+        ``clock_gap`` (B,) the same step on the tempo's clock (None: the seconds)."""
+        clock_gap = gap if clock_gap is None else clock_gap
         advance = chosen["bar"] - FIRST_VALUE
         length = chosen["measure_length"] - FIRST_VALUE
         position = chosen["position"] - FIRST_VALUE
@@ -101,8 +110,8 @@ class _Timeline:
         onset = self.measure_start + position
         ioi = (onset - self.last_onset).astype(np.float64)
         apart = gap > self.config.apart_seconds
-        seen = kept & ~backwards & (self.last_onset >= 0) & apart & (ioi > 0)
-        observed = np.log(np.maximum(ioi, 1) / np.maximum(gap, 1e-3))
+        seen = kept & ~backwards & (self.last_onset >= 0) & apart & (ioi > 0) & (clock_gap > 0)
+        observed = np.log(np.maximum(ioi, 1) / np.maximum(clock_gap, 1e-3))
         new = self.config.tempo_blend  # the new IOI's weight
         blended = np.where(
             np.isnan(self.log_tempo), observed, (1 - new) * self.log_tempo + new * observed
@@ -120,6 +129,7 @@ def _bar_and_position(
     chosen: dict[str, np.ndarray],
     gap: np.ndarray,
     state: _Timeline,
+    clock_gap: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(bar, position) token ids (B,): staying in the measure or opening the next one,
     whichever scores best, each with its best position; a position's score is its log
@@ -142,8 +152,9 @@ def _bar_and_position(
     bar_logits[:, :FIRST_VALUE] = -np.inf
     bar_lp = log_softmax(bar_logits)  # (B, 5 + FIRST_VALUE)
 
-    known = (~np.isnan(state.log_tempo) & (state.last_onset >= 0))[:, None]
-    expected = (gap * np.exp(np.nan_to_num(state.log_tempo)))[:, None]  # (B, 1) grid
+    clock_gap = gap if clock_gap is None else clock_gap
+    known = (~np.isnan(state.log_tempo) & (state.last_onset >= 0) & (clock_gap > 0))[:, None]
+    expected = (clock_gap * np.exp(np.nan_to_num(state.log_tempo)))[:, None]  # (B, 1) grid
 
     def penalised(start: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(best score (B,), its position index (B,)) among the ``ok`` positions."""
@@ -180,6 +191,7 @@ def _decode_batch(
     odds: np.ndarray | None = None,
     forced: dict[str, np.ndarray] | None = None,
     forced_notes: np.ndarray | None = None,
+    clock: np.ndarray | None = None,
 ) -> None:
     """Decode a batch of windows note by note into ``out`` ((B, T) each, in place) with a
     ``runtime`` (``as_runtime``): ``perf`` the performance tokens, ``padding``/``pitch``/
@@ -209,13 +221,14 @@ def _decode_batch(
     for t in range(T):
         logits = session.step(previous, perf["pitch"][:, t], t)  # (B, V) per stream
         gap = onset[:, t] - onset[:, max(t - 1, 0)]  # (B,) seconds since the previous note
+        clock_gap = None if clock is None else clock[:, t] - clock[:, max(t - 1, 0)]
         chosen = {}
         for name in SCORE_NAMES:
             scores = np.array(logits[name], dtype=np.float32)  # (B, V), a copy
             scores[:, :FIRST_VALUE] = -np.inf
             if name == "position":
                 chosen["bar"], chosen[name] = _bar_and_position(
-                    logits["bar"], scores, chosen, gap, state
+                    logits["bar"], scores, chosen, gap, state, clock_gap
                 )
                 continue
             if name == "alter":
@@ -236,7 +249,7 @@ def _decode_batch(
                 chosen[name] = np.where(dropped, FIRST_VALUE, chosen[name])
             out[name][:, t] = chosen[name]
             previous[name] = chosen[name]
-        state.advance(chosen, ~dropped, gap)
+        state.advance(chosen, ~dropped, gap, clock_gap)
 
 
 def shares_performance_lm(
@@ -306,6 +319,8 @@ def decode_many(
     padding = np.ones((B, T), dtype=bool)
     pitch = np.zeros((B, T), dtype=np.int64)
     onset = np.zeros((B, T), dtype=np.float64)
+    clock = np.zeros((B, T), dtype=np.float64) if config.tempo_clock == "beats" else None
+    beat_clocks = [beat_clock(p) for p in performances] if clock is not None else []
     for b, (index, s, e) in enumerate(jobs):
         notes = performances[index].notes
         for k, ids in tokens[index].items():
@@ -313,11 +328,13 @@ def decode_many(
         padding[b, : e - s] = False
         pitch[b, : e - s] = notes["pitch"][s:e]
         onset[b, : e - s] = notes["onset_sec"][s:e]
+        if clock is not None:
+            clock[b, : e - s] = beat_clocks[index][s:e]
     out = {k: np.zeros((B, T), dtype=np.int64) for k in SCORE_NAMES}
     questions = head_questions(model, meter)
     want = odds is not None and bool(questions)
     window_odds = np.zeros((B, T, len(questions)), dtype=np.float32) if want else None
-    state = (runtime, perf, padding, pitch, onset, out, window_odds, jobs, config)
+    state = (runtime, perf, padding, pitch, (onset, clock), out, window_odds, jobs, config)
     if config.chain_windows != 1 and config.chain_from == "tempo":
         alone = chain_links(jobs, 1)
         _decode_rounds(state, alone, chain_rounds(alone), processes)
@@ -347,7 +364,7 @@ def _decode_rounds(
     """Decode the windows of ``rounds`` (rows, in order) into ``out`` (in place), each
     window after the one it continues (``link``, -1: none), whose decoded tokens of the
     shared notes it is given. ``state``: decode_many's (runtime, perf, padding, pitch,
-    onset, out, window odds, jobs, config). A round of at least ``MIN_SPLIT_WINDOWS``
+    (onset seconds, tempo clock or None), out, window odds, jobs, config). A round of at least ``MIN_SPLIT_WINDOWS``
     windows per process is decoded by ``processes`` processes side by side."""
     from perf2score.parallel import side_by_side
 
@@ -387,7 +404,7 @@ def _decode_rows(
     """Decode the windows ``rows`` (R,), at most ``MAX_BATCH_WINDOWS`` at a time: their
     score ids (R, T) per stream and their heads' log-odds (R, T, Q) (None when not asked),
     ``forced`` ids (R, T) per stream taken for the first ``forced_notes`` (R,) notes."""
-    runtime, perf, padding, pitch, onset, out, window_odds, _, config = state
+    runtime, perf, padding, pitch, (onset, clock), out, window_odds, _, config = state
     T = padding.shape[1]
     ids = {k: np.zeros((len(rows), T), dtype=np.int64) for k in out}
     odds = (
@@ -410,6 +427,7 @@ def _decode_rows(
             odds[mine] if odds is not None else None,
             {k: v[mine] for k, v in forced.items()} if forced_notes.any() else None,
             forced_notes[mine],
+            clock[part] if clock is not None else None,
         )
         for k in out:
             ids[k][mine] = batch_ids[k]

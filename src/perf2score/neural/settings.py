@@ -38,6 +38,10 @@ class DecodeConfig:
     # |log(score IOI / expected IOI)| up to this costs nothing (played timing that far off
     # the running tempo is taken as rubato); beyond it the penalty grows from 0
     tempo_tolerance: float = 0.0
+    # the running tempo's clock: "seconds" (played time) or "beats" (the classical
+    # converter's beat tracking and quantisation, perf2score.classical.rhythm.beat_clock:
+    # score time per tracked beat, the rubato taken out before the tempo compares steps)
+    tempo_clock: str = "seconds"
     # the score prior's weight α: these streams are decoded by log p(y | performance) -
     # α log p(y), p(y) the score LM without the adapters (perf2score.neural.runtime's
     # NumpySession; 0 = off; the numpy runtime only; decoding takes about twice the time)
@@ -163,6 +167,8 @@ class DecodeConfig:
             raise ValueError("need 0 < tempo_blend <= 1")
         if self.tempo_tolerance < 0:
             raise ValueError("need tempo_tolerance >= 0")
+        if self.tempo_clock not in ("seconds", "beats"):
+            raise ValueError("tempo_clock must be 'seconds' or 'beats'")
         if not 0 <= self.prior_weight <= 1:
             raise ValueError("need 0 <= prior_weight <= 1")
         object.__setattr__(self, "prior_streams", tuple(self.prior_streams))  # JSON: a list
