@@ -199,7 +199,9 @@ def _decode_batch(
     ``forced`` (token ids (B, P) per stream) are taken instead of the model's choice for
     the first ``forced_notes`` (B,) notes of each window (a prefix the window continues).
     A time signature the user gave (``config.force_given_meter``) is forced on each
-    window's first kept note: its time signature and measure length tokens."""
+    window's first kept note: its time signature and measure length tokens. ``clock``
+    (B, T), when given, is the running tempo's time (``DecodeConfig.tempo_clock``: tracked
+    beats) instead of ``onset`` seconds."""
     B, T = padding.shape
     given = config.meter_given() if config.force_given_meter else None
     first_meter = (
@@ -364,8 +366,9 @@ def _decode_rounds(
     """Decode the windows of ``rounds`` (rows, in order) into ``out`` (in place), each
     window after the one it continues (``link``, -1: none), whose decoded tokens of the
     shared notes it is given. ``state``: decode_many's (runtime, perf, padding, pitch,
-    (onset seconds, tempo clock or None), out, window odds, jobs, config). A round of at least ``MIN_SPLIT_WINDOWS``
-    windows per process is decoded by ``processes`` processes side by side."""
+    (onset seconds, tempo clock or None), out, window odds, jobs, config). A round of at
+    least ``MIN_SPLIT_WINDOWS`` windows per process is decoded by ``processes`` processes
+    side by side."""
     from perf2score.parallel import side_by_side
 
     _, _, padding, _, _, out, window_odds, jobs, _ = state
