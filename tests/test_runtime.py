@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import numpy as np
 import pytest
 import torch
@@ -131,6 +132,8 @@ def test_the_score_prior_is_the_score_lm_without_the_adapters(lora_folder):
         decode_windows(load_aligned(lora_folder), _performance(20), config)
     with pytest.raises(ValueError, match="prior_streams"):
         DecodeConfig(prior_weight=0.3, prior_streams=("tempo",))
+    chosen = DecodeConfig(prior_weight=0.2, prior_streams=("value",))  # JSON round trip
+    assert DecodeConfig.from_dict(json.loads(json.dumps(chosen.to_dict()))) == chosen
 
 
 def test_decoding_gives_the_same_attributes_as_the_torch_model(lora_folder):

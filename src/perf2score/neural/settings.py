@@ -242,7 +242,8 @@ class DecodeConfig:
         return int(num), int(den)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as JSON values (tuples as lists): what ``decoding.json`` holds."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "decoding") -> DecodeConfig:
