@@ -44,6 +44,12 @@ def _performance(n: int, seed: int = 3):
     return rendered(n, seed, seed)[0]
 
 
+def _random_batch(streams, rng, B: int, T: int) -> tuple[dict, np.ndarray]:
+    """Random performance ids (B, T) for ``streams`` and an all-false padding (B, T)."""
+    perf = {n: rng.integers(FIRST_VALUE, STREAMS[n].size, (B, T)) for n in streams}
+    return perf, np.zeros((B, T), bool)
+
+
 def test_gelu_matches_the_exact_one():
     x = np.linspace(-8, 8, 4001, dtype=np.float32)
     exact = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
@@ -72,11 +78,7 @@ def test_each_step_gives_the_torch_logits(lora_folder):
     numpy_model = load_numpy_aligned(lora_folder)
     rng = np.random.default_rng(0)
     B, T = 3, 24
-    perf = {
-        n: rng.integers(FIRST_VALUE, STREAMS[n].size, (B, T))
-        for n in torch_model.performance.config.input_streams
-    }
-    padding = np.zeros((B, T), bool)
+    perf, padding = _random_batch(torch_model.performance.config.input_streams, rng, B, T)
     padding[2, 15:] = True
     session = numpy_model.session(perf, padding)
     with torch.no_grad():
@@ -107,11 +109,7 @@ def test_the_score_prior_is_the_score_lm_without_the_adapters(lora_folder):
     model = load_numpy_aligned(lora_folder)
     rng = np.random.default_rng(1)
     B, T = 2, 12
-    perf = {
-        n: rng.integers(FIRST_VALUE, STREAMS[n].size, (B, T))
-        for n in model.performance.config.input_streams
-    }
-    padding = np.zeros((B, T), bool)
+    perf, padding = _random_batch(model.performance.config.input_streams, rng, B, T)
     plain = model.session(perf, padding)
     weighted = model.session(perf, padding, prior=(0.4, ("position",)))
     score = model.score

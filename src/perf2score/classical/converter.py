@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from perf2score.classical.hands import assign_voices, split_hands
-from perf2score.classical.rhythm import choose_meter, onset_events, quantize, track_beats
+from perf2score.classical.rhythm import choose_meter, quantize, tracked_onsets
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.score.attributes import ATTRIBUTE_DTYPE
@@ -51,14 +51,11 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     Rows follow the performance's note order; nothing is dropped.
     """
     notes = performance.notes
-    onsets, offsets = notes["onset_sec"], notes["offset_sec"]
+    offsets = notes["offset_sec"]
     pitches = notes["pitch"].astype(int)
-    events = onset_events(onsets, offsets, pitches, notes["velocity"].astype(float))
-    beats = track_beats(events)
+    events, beats, onset_ticks = tracked_onsets(notes)
     meter, phase = choose_meter(events, beats)
 
-    event_ticks = quantize(events.times, beats)
-    onset_ticks = event_ticks[events.of_note]
     offset_ticks = quantize(offsets, beats)
     durations = np.maximum(offset_ticks - onset_ticks, SMALLEST)
 

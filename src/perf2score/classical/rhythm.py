@@ -166,20 +166,23 @@ def quantize(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return ticks
 
 
-def beat_clock(performance) -> np.ndarray:
-    """(N,) each note's onset in tracked beats (float, a quarter-note beat), the
-    performance's rubato taken out: the onset events' quantised positions (steps 1, 3, 5)
-    on the beats the tracker found. Notes must be sorted by onset (as read)."""
-    notes = performance.notes
-    if len(notes) == 0:
-        return np.zeros(0)
+def tracked_onsets(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
+    """(onset events, beat times (s), each note's onset in ticks (N,)) of notes (N,)
+    sorted by onset: steps 1, 2, 3 and 5 of the module docstring."""
     events = onset_events(
         notes["onset_sec"],
         notes["offset_sec"],
         notes["pitch"].astype(int),
         notes["velocity"].astype(float),
     )
-    if len(events.times) < 2:
-        return np.zeros(len(notes))
-    ticks = quantize(events.times, track_beats(events))
-    return ticks[events.of_note] / GRID_PER_QUARTER
+    beats = track_beats(events)
+    return events, beats, quantize(events.times, beats)[events.of_note]
+
+
+def beat_clock(performance) -> np.ndarray:
+    """(N,) each note's onset in tracked beats (float, a quarter-note beat), the
+    performance's rubato taken out (``tracked_onsets``). Notes sorted by onset (as read)."""
+    notes = performance.notes
+    if len(notes) == 0:
+        return np.zeros(0)
+    return tracked_onsets(notes)[2] / GRID_PER_QUARTER

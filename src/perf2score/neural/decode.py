@@ -210,11 +210,7 @@ def _decode_batch(
         else {}
     )
     prior = (config.prior_weight, config.prior_streams)
-    session = (
-        runtime.session(perf, padding, odds is not None, prior)
-        if config.prior_weight > 0
-        else runtime.session(perf, padding, odds is not None)
-    )
+    session = runtime.session(perf, padding, odds is not None, prior)
     if odds is not None and session.odds is not None:
         odds[:] = session.odds
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}

@@ -337,6 +337,11 @@ class NumpySession:
         self.batch = B
         rows = 2 * B if self.prior_weight > 0 else B  # the prior's rows below the batch's
         self.cache = model.score.new_cache(rows, T)
+        rows_read = _above if self.prior_weight > 0 else (lambda update: update)
+        self.hooks = [  # with the prior, the adapters read the performance for the batch only
+            (lambda h, step, a=adapter, m=memory: rows_read(a(h[:B], step, m, self.bias)))
+            for adapter, memory in zip(model.adapters, self.memory, strict=True)
+        ]
         heads = model.heads() if want_odds else []
         if heads:
             features = np.concatenate(hidden, -1)  # (B, T, C * L), read by every head
@@ -351,17 +356,9 @@ class NumpySession:
         tokens = {**previous, "pitch": pitch}
         x = score.embed({name: tokens[name] for name in score.config.input_streams})  # (B, C)
         if self.prior_weight <= 0:
-            hooks = [
-                (lambda h, step, a=adapter, m=memory: a(h, step, m, self.bias))
-                for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
-            ]
-            return score.step(x, t, self.cache, hooks)
+            return score.step(x, t, self.cache, self.hooks)
         B = self.batch
-        hooks = [  # the adapters read the performance for the batch's rows only
-            (lambda h, step, a=adapter, m=memory: _above(a(h[:B], step, m, self.bias)))
-            for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
-        ]
-        both = score.step(np.concatenate([x, x]), t, self.cache, hooks)
+        both = score.step(np.concatenate([x, x]), t, self.cache, self.hooks)
         out = {}
         for name, logits in both.items():
             if name in self.prior_streams:

@@ -50,6 +50,16 @@ class TorchRuntime:
     def __init__(self, network: AlignedModel, meter: MeterModel | None = None):
         self.network, self.meter = network, meter
 
-    def session(self, perf: dict, padding: np.ndarray, want_odds: bool = False) -> TorchSession:
-        """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T)."""
+    def session(
+        self,
+        perf: dict,
+        padding: np.ndarray,
+        want_odds: bool = False,
+        prior: tuple[float, tuple[str, ...]] = (0.0, ()),
+    ) -> TorchSession:
+        """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T);
+        ``prior`` as ``NumpySession``'s, here only its off value (weight 0): the score
+        prior needs the numpy runtime (``decode_many`` refuses it before)."""
+        if prior[0] > 0:
+            raise ValueError("the score prior needs the numpy runtime")
         return TorchSession(self, perf, padding, want_odds)
