@@ -70,6 +70,36 @@ def test_frozen_training_is_parameter_efficient_and_saves_only_what_it_trains():
     assert full.parameter_counts()["trainable"] == full.parameter_counts()["total"]
 
 
+def test_score_finetuning_trains_the_score_lm_and_keeps_the_performance_lm():
+    model = AlignedModel(*_models(), _adapter(mode="score-finetune"))
+    assert model.config.performance_frozen
+    assert not any(p.requires_grad for p in model.performance.parameters())
+    assert all(p.requires_grad for p in model.score.parameters())
+    state = adapter_state(model)
+    assert {f"score.{n}" for n, _ in model.score.named_parameters()} <= set(state)
+    assert not any(k.startswith("performance.") for k in state)
+    model.train()
+    assert not model.performance.training and model.score.training
+
+
+def test_pretrained_weights_take_their_own_learning_rate_share():
+    from perf2score.train.loop import parameter_groups
+
+    model = AlignedModel(*_models(), _adapter(mode="score-finetune", lora_rank=0))
+    pretrained = model.pretrained_names()
+    assert all(n.startswith("score.") or n.startswith("performance.") for n in pretrained)
+    assert not any(n.startswith(("adapters.", "score.heads.")) for n in pretrained)
+    fresh, lm = parameter_groups(model, 0.1)
+    assert (fresh["lr_scale"], lm["lr_scale"]) == (1.0, 0.1)
+    trained = {id(p) for p in model.parameters() if p.requires_grad}
+    assert {id(p) for p in fresh["params"] + lm["params"]} == trained
+    assert {id(p) for p in lm["params"]} == {
+        id(p) for n, p in model.named_parameters() if n in pretrained and p.requires_grad
+    }
+    (single,) = parameter_groups(AlignedModel(*_models(), _adapter()), 0.1)  # frozen: no LM
+    assert single["lr_scale"] == 1.0
+
+
 def test_cached_decoding_matches_the_full_forward():
     perf, score = _models()
     model = AlignedModel(perf, score, _adapter())

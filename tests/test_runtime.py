@@ -40,6 +40,20 @@ def lora_folder(tmp_path_factory):
     return folder / "adapter"
 
 
+@pytest.fixture(scope="module")
+def score_ft_folder(tmp_path_factory):
+    """A tiny aligned model whose score LM was fine-tuned in full (``score-finetune``):
+    every score weight moved, the performance LM as saved."""
+    folder = tmp_path_factory.mktemp("score_ft")
+    model, base = tiny_aligned(folder, AdapterConfig(rank=8, n_heads=2, mode="score-finetune"))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad:  # adapters, gates and the whole score LM
+                parameter.add_(0.3 * torch.randn_like(parameter))
+    save_aligned(model, folder / "adapter", base)
+    return folder / "adapter"
+
+
 def _performance(n: int, seed: int = 3):
     return rendered(n, seed, seed)[0]
 
@@ -71,11 +85,14 @@ def test_flat_rotation_rows_rotate_as_the_head_tables_do():
         assert np.allclose(flat, heads.reshape(B, -1), atol=1e-6)
 
 
-def test_each_step_gives_the_torch_logits(lora_folder):
-    """Encoder memory and every step's logits of all score streams, LoRA merged, padding."""
-    torch_model = load_aligned(lora_folder)
+@pytest.mark.parametrize("kind", ["lora_folder", "score_ft_folder"])
+def test_each_step_gives_the_torch_logits(kind, request):
+    """Encoder memory and every step's logits of all score streams, LoRA merged, padding;
+    a model with LoRA and one whose score LM was fine-tuned in full."""
+    folder = request.getfixturevalue(kind)
+    torch_model = load_aligned(folder)
     merge_lora(torch_model)
-    numpy_model = load_numpy_aligned(lora_folder)
+    numpy_model = load_numpy_aligned(folder)
     rng = np.random.default_rng(0)
     B, T = 3, 24
     perf, padding = _random_batch(torch_model.performance.config.input_streams, rng, B, T)
@@ -213,3 +230,16 @@ def test_windows_decoded_side_by_side_are_the_windows_decoded_in_one_process():
         convert(performance, model=model).to_musicxml()
         == convert(performance, model=load_neural_model()).to_musicxml()
     )
+
+
+def test_a_score_finetuned_model_loads_the_score_weights_it_trained(score_ft_folder):
+    """The folder holds the whole score LM (its base is read first, then overwritten) and no
+    performance weight; the loaded model is the one saved."""
+    from safetensors.numpy import load_file
+
+    saved = load_file(str(score_ft_folder / "adapter.safetensors"))
+    assert any(k.startswith("score.blocks.") for k in saved)
+    assert not any(k.startswith("performance.") for k in saved)
+    model = load_aligned(score_ft_folder)
+    for name, value in model.score.state_dict().items():
+        assert np.array_equal(value.numpy(), saved[f"score.{name}"]), name

@@ -140,7 +140,7 @@ class AlignedModel(nn.Module):
         keeps its dropout, since its heads (and LoRA, when used) train through it; the
         shipped adapter was trained this way."""
         super().train(mode)
-        if self.config.mode == "frozen":
+        if self.config.performance_frozen:
             self.performance.eval()
         return self
 
@@ -149,10 +149,14 @@ class AlignedModel(nn.Module):
         return adapter_sources(self.config.mapping, i, n_perf, n_score)
 
     def set_trainable(self) -> None:
-        """Frozen: adapters, LoRA and the score heads train; otherwise everything does."""
+        """Frozen: adapters, LoRA and the score heads train; score-finetune: the score LM in
+        full too; otherwise everything does."""
         everything = self.config.mode != "frozen"
         for p in self.parameters():
             p.requires_grad = everything
+        if self.config.performance_frozen:
+            for p in self.performance.parameters():
+                p.requires_grad = False
         for p in self.adapters.parameters():
             p.requires_grad = True
         for p in self.score.heads.parameters():
@@ -167,7 +171,7 @@ class AlignedModel(nn.Module):
     ) -> list[tuple]:
         """Per score layer, the adapter's keys and values of a performance (B, M) window;
         ``states``, when given, receives the performance LM's hidden states [(B, M, C)] * L."""
-        frozen = self.config.mode == "frozen"
+        frozen = self.config.performance_frozen
         with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
             _, hidden = self.performance(performance, padding=padding)  # [(B, M, C)] * (L)
         if states is not None:
@@ -205,6 +209,14 @@ class AlignedModel(nn.Module):
         )
         return logits
 
+    def pretrained_names(self) -> set[str]:
+        """Names of the parameters that come from the pre-trained LMs (LoRA and the score
+        heads excepted): those ``[train] pretrained_lr_scale`` applies to."""
+        fresh = {f"adapters.{n}" for n, _ in self.adapters.named_parameters()}
+        fresh |= {f"score.heads.{n}" for n, _ in self.score.heads.named_parameters()}
+        fresh |= {n for n, _ in self.named_parameters() if ".down." in n or ".up." in n}
+        return {n for n, _ in self.named_parameters() if n not in fresh}
+
     def mixture_weights(self) -> list[list[float]]:
         """Per score layer, the weights over performance states 0..n_perf (0 where unread)."""
         n = self.performance.config.n_layers + 1
@@ -223,9 +235,10 @@ class AlignedModel(nn.Module):
 
 
 def adapter_state(model: AlignedModel) -> dict[str, torch.Tensor]:
-    """The weights that differ from the two base LMs (all of them unless frozen)."""
+    """The weights that differ from the two base LMs (all of them unless the performance LM
+    is frozen)."""
     state = model.state_dict()
-    if model.config.mode != "frozen":
+    if not model.config.performance_frozen:
         return {k: v.detach().contiguous() for k, v in state.items()}
     keep = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().contiguous() for k, v in state.items() if k in keep}

@@ -88,7 +88,7 @@ def check_token_spec(recorded: str | None, where: Path) -> None:
 
 
 MAPPINGS = ("mix", "one-to-one", "last")
-MODES = ("frozen", "full-finetune", "scratch")
+MODES = ("frozen", "score-finetune", "full-finetune", "scratch")
 
 
 @dataclass
@@ -96,13 +96,21 @@ class AdapterConfig:
     """How the two LMs are joined and what is trained."""
 
     mapping: str = "mix"  # mix | one-to-one | last
-    mode: str = "frozen"  # frozen LMs | full-finetune (everything) | scratch (no pre-training)
+    # frozen LMs | score-finetune (the performance LM frozen, the score LM trained in full) |
+    # full-finetune (everything) | scratch (no pre-training)
+    mode: str = "frozen"
     rank: int = 64  # width of the low-rank cross-attention
     n_heads: int = 4
     lora_rank: int = 0  # 0 = no LoRA on the score LM's attention
     lora_alpha: float = 16.0
     dropout: float = 0.1
     rope_base: float = 10_000.0
+
+    @property
+    def performance_frozen(self) -> bool:
+        """Whether the performance LM keeps its pre-trained weights (then the weights file
+        holds only what was trained, and the meter and hand heads can share its states)."""
+        return self.mode in ("frozen", "score-finetune")
 
     def __post_init__(self) -> None:
         if self.mapping not in MAPPINGS:

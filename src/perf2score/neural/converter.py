@@ -191,7 +191,7 @@ def voice_pass(
 def share_states(network: AlignedModel, head: MeterModel | None) -> MeterModel | None:
     """``head``, made to read ``network``'s own performance LM when the two hold the same
     frozen weights (then decoding hands it the states of its encoder pass)."""
-    if head is None or network.config.mode != "frozen":
+    if head is None or not network.config.performance_frozen:
         return head
     mine, theirs = network.performance.state_dict(), head.performance.state_dict()
     if mine.keys() == theirs.keys() and all(

@@ -468,7 +468,7 @@ def load_numpy_aligned(
     trained = _read(folder / "adapter.safetensors")
     perf_weights: Weights = {}
     score_weights: Weights = {}
-    if adapter.mode == "frozen":
+    if adapter.performance_frozen:
         perf_weights = _read(folder / config["base"]["performance"] / "model.safetensors")
         score_weights = _read(folder / config["base"]["score"] / "model.safetensors")
     perf_weights.update(_part(trained, "performance."))
@@ -511,7 +511,7 @@ def load_numpy_aligned(
             )
         )
     model = NumpyAligned(performance, score, adapters)
-    if adapter.mode == "frozen":
+    if adapter.performance_frozen:
         model.performance_folder = (folder / config["base"]["performance"]).resolve()
     return model if meter is None else with_meter_head(model, meter)
 

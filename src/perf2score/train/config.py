@@ -66,6 +66,9 @@ class TrainConfig:
     steps: int = 2000  # optimiser steps in all
     batch_size: int = 16  # windows per step (per process under torchrun)
     lr: float = 1e-3  # peak learning rate (AdamW)
+    # align, when the LMs train (score-finetune, full-finetune): the pre-trained LM weights'
+    # learning rate as a share of ``lr`` (the adapters, LoRA and score heads take ``lr``)
+    pretrained_lr_scale: float = 1.0
     warmup: int = 100  # linear warm-up steps, then cosine decay to lr/10
     weight_decay: float = 0.01
     grad_clip: float = 1.0

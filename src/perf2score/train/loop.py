@@ -197,6 +197,20 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+def parameter_groups(model: nn.Module, pretrained_scale: float = 1.0) -> list[dict]:
+    """The trainable parameters as optimiser groups, each with its ``lr_scale``: the
+    pre-trained LM weights (``model.pretrained_names()``, where the model has it) take
+    ``pretrained_scale``, everything else 1. One group when the scale is 1."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    pretrained = model.pretrained_names() if hasattr(model, "pretrained_names") else set()
+    if pretrained_scale == 1.0 or not pretrained & {n for n, _ in named}:
+        return [{"params": [p for _, p in named], "lr_scale": 1.0}]
+    return [
+        {"params": [p for n, p in named if n not in pretrained], "lr_scale": 1.0},
+        {"params": [p for n, p in named if n in pretrained], "lr_scale": pretrained_scale},
+    ]
+
+
 def train(
     task: Task,
     out: str | os.PathLike,
@@ -228,7 +242,9 @@ def train(
     model = task.model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
-        trainable, lr=config.train.lr, weight_decay=config.train.weight_decay
+        parameter_groups(model, config.train.pretrained_lr_scale),
+        lr=config.train.lr,
+        weight_decay=config.train.weight_decay,
     )
     state = {"step": 0, "best_score": None, "wall_s": 0.0, "notes": 0}
     if resume:
@@ -258,7 +274,7 @@ def train(
             torch.manual_seed(config.train.seed * 1_000_003 + step * 101 + rank)
             batch = _to(task.data.sample(rng, config.train.batch_size), device)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, config)
+                group["lr"] = learning_rate(step, config) * group.get("lr_scale", 1.0)
             with autocast():
                 loss, _ = task.forward(ddp, batch)
             optimizer.zero_grad(set_to_none=True)
