@@ -264,3 +264,36 @@ def test_aligned_examples_mark_rhythm_changes_when_weighted(subset_cache):
     assert 0.02 < float((change == 1).sum()) / float((change >= 0).sum()) < 0.6
     dropped = batch["targets"]["drop"] == 4  # FIRST_VALUE + 1
     assert not (change[dropped] == 1).any()  # a dropped note has no onset to change
+
+
+def test_unpaired_scores_train_from_pitches_alone(tmp_path, subset_cache):
+    from conftest import SHARED_DATA
+
+    from perf2score.data.corpus import prepare_corpus
+    from perf2score.errors import Perf2ScoreError
+    from perf2score.tokens.spec import MASK
+    from perf2score.train.config import DataConfig, RunConfig
+    from perf2score.train.datasets import AlignData, pitch_only
+
+    tokens = {"pitch": np.array([40, 41]), "ioi": np.array([5, 6]), "velocity": np.array([7, 8])}
+    masked = pitch_only(tokens)
+    assert masked["pitch"].tolist() == [40, 41]
+    assert masked["ioi"].tolist() == masked["velocity"].tolist() == [MASK, MASK]
+    cache, _, _ = subset_cache
+    with pytest.raises(Perf2ScoreError, match="corpus"):
+        AlignData(RunConfig(data=DataConfig(prepared=str(cache), unpaired_share=0.5)), "train")
+    archive = SHARED_DATA / "scores-corpus.tar.xz"
+    if not archive.is_file():
+        pytest.skip("scores-corpus.tar.xz absent")
+    prepare_corpus(archive, tmp_path, cache, workers=1, limit=3, progress=False)
+    data = DataConfig(prepared=str(cache), corpus=str(tmp_path), window=64, unpaired_share=1.0)
+    batch = AlignData(RunConfig(data=data), "train").sample(np.random.default_rng(0), 4)
+    _in_vocabulary(batch)
+    real = ~batch["padding"]
+    assert real.any()
+    for name, ids in batch["performance"].items():
+        assert (ids[real] == MASK).all() != (name == "pitch"), name
+    assert (batch["inputs"]["pitch"][real] == batch["performance"]["pitch"][real]).all()
+    assert not (batch["targets"]["drop"][real] == 4).any()  # every corpus note is written
+    validation = AlignData(RunConfig(data=data), "validation").validation(2)
+    assert not (validation[0]["performance"]["ioi"][~validation[0]["padding"]] == MASK).all()

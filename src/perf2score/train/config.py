@@ -38,6 +38,10 @@ class DataConfig:
     synthetic_share: float = 0.3  # perf LM: share of windows rendered from scores
     corpus_share: float = 0.7  # score LM: share of windows from the corpus (when given)
     lieder_weight: float = 0.3  # weight of song accompaniments within the corpus
+    # align: share of training windows made from unpaired corpus scores (``corpus``), their
+    # performance input reduced to the pitches (every other stream MASK); 0 = off
+    # (MIDI2ScoreTransformer's re-implementation mixes them about 1:1 with the pairs)
+    unpaired_share: float = 0.0
     mask_ratio: float = 0.15  # perf LM: share of notes masked
     validation_windows: int = 64  # fixed validation windows (the same in every run)
     # voices: cached decodings (DECODED/<split>/<perf_id>.npz, benchmarks/voice_pass.py) to

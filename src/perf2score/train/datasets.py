@@ -20,7 +20,7 @@ import torch
 from perf2score.data.cache import load_index, load_prepared, score_path
 from perf2score.data.corpus import load_corpus_index, load_corpus_score
 from perf2score.errors import Perf2ScoreError
-from perf2score.midi.reading import Performance
+from perf2score.midi.reading import NOTE_DTYPE, Performance
 from perf2score.models.lm import score_inputs
 from perf2score.models.losses import CHANGE_TARGET, rhythm_changes
 from perf2score.tokens.performance import encode_performance, pitch_ids
@@ -184,15 +184,10 @@ class ScoreLMData(WindowData):
         cache = Path(config.data.prepared)
         pieces = sorted({r["piece"] for r in load_index(cache, split, required=True)})
         self.asap = [_asap_table(cache, piece) for piece in pieces]
-        self.corpus: list[tuple[np.ndarray, int]] = []
-        corpus_weights: list[float] = []
+        self.corpus, self.corpus_weights = [], None
         if config.data.corpus and split == "train":
-            for table, tpq, group in _corpus_tables(config.data.corpus, with_group=True):
-                self.corpus.append((table, tpq))
-                lied = group.startswith("OpenScore-Lieder")
-                corpus_weights.append(len(table) * (config.data.lieder_weight if lied else 1.0))
+            self.corpus, self.corpus_weights = weighted_corpus(config)
         self.asap_weights = _weights([len(t) for t, _ in self.asap])
-        self.corpus_weights = _weights(corpus_weights) if self.corpus else None
 
     def example(self, rng: np.random.Generator, augment: bool = True) -> tuple[dict, dict]:
         use_corpus = self.corpus and rng.random() < self.config.data.corpus_share
@@ -213,6 +208,17 @@ def _weights(sizes: list[float]) -> np.ndarray:
     if len(sizes) == 0 or sizes.sum() <= 0:
         raise Perf2ScoreError("no training examples")
     return sizes / sizes.sum()
+
+
+def weighted_corpus(config: RunConfig) -> tuple[list[tuple[np.ndarray, int]], np.ndarray]:
+    """The corpus scores (table, ticks per quarter) of ``[data] corpus`` and their sampling
+    weights: notes, song accompaniments times ``lieder_weight``."""
+    tables, sizes = [], []
+    for table, tpq, group in _corpus_tables(config.data.corpus, with_group=True):
+        tables.append((table, tpq))
+        lied = group.startswith("OpenScore-Lieder")
+        sizes.append(len(table) * (config.data.lieder_weight if lied else 1.0))
+    return tables, _weights(sizes)
 
 
 def _asap_table(cache: Path, piece: str) -> tuple[np.ndarray, int]:
@@ -262,11 +268,18 @@ class AlignData(WindowData):
                 (Performance(p.notes, p.pedal), p.targets(), p.drop, p.ticks_per_quarter)
             )
         self.weights = _weights([len(item[0].notes) for item in self.items])
+        self.corpus, self.corpus_weights = [], None
+        if config.data.unpaired_share > 0 and split == "train":
+            if not config.data.corpus:
+                raise Perf2ScoreError("[data] unpaired_share needs a score corpus ([data] corpus)")
+            self.corpus, self.corpus_weights = weighted_corpus(config)
 
     def collate(self, examples: list, length: int) -> dict:
         return collate_aligned(examples, length)
 
     def example(self, rng: np.random.Generator, augment: bool = True) -> dict:
+        if self.corpus and augment and rng.random() < self.config.data.unpaired_share:
+            return self._unpaired(rng)
         window = self.config.data.window
         performance, targets, drop, tpq = self.items[rng.choice(len(self.items), p=self.weights)]
         rows = _crop(rng, len(performance.notes), int(window * 1.05) if augment else window)
@@ -286,6 +299,40 @@ class AlignData(WindowData):
             part_name: {k: v[:window] for k, v in streams.items()}
             for part_name, streams in example.items()
         }
+
+
+    def _unpaired(self, rng: np.random.Generator) -> dict:
+        """A window of a corpus score, transposed, as an aligned example whose performance
+        input holds only the pitches (``pitch_only``): the score LM learns to write scores
+        of unseen music from the pitches and its own context."""
+        table, tpq = self.corpus[rng.choice(len(self.corpus), p=self.corpus_weights)]
+        rows = table[_crop(rng, len(table), self.config.data.window)]
+        rows = transpose_score(
+            rows, transposition(rng, rows["pitch"], self.config.augment.transpose)
+        )
+        notes = np.zeros(len(rows), dtype=NOTE_DTYPE)  # in the rows' order; the timing is
+        notes["pitch"] = rows["pitch"]  # masked below, so any will do
+        notes["onset_sec"] = rows["onset_ticks"] / tpq / 2
+        notes["offset_sec"], notes["velocity"] = notes["onset_sec"] + 0.25, 64
+        performance = Performance(notes, np.zeros((0, 2)))
+        example = align_example(performance, rows, np.zeros(len(rows), bool), tpq)
+        example["performance"] = pitch_only(example["performance"])
+        if self.config.train.change_weight != 1.0:
+            example["targets"][CHANGE_TARGET] = rhythm_changes(
+                rows["onset_ticks"], np.zeros(len(rows), bool)
+            )
+        if self.config.augment.previous_mask[1] > 0:
+            mask_previous(rng, example["inputs"], self.config.augment.previous_mask)
+        return example
+
+
+def pitch_only(performance: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Performance token ids (n,) per stream with every stream but ``pitch`` set to ``MASK``:
+    the input of an unpaired score (no performed note has all of them masked)."""
+    return {
+        name: ids if name == "pitch" else np.full_like(ids, MASK)
+        for name, ids in performance.items()
+    }
 
 
 def mask_previous(
