@@ -300,7 +300,6 @@ class AlignData(WindowData):
             for part_name, streams in example.items()
         }
 
-
     def _unpaired(self, rng: np.random.Generator) -> dict:
         """A window of a corpus score, transposed, as an aligned example whose performance
         input holds only the pitches (``pitch_only``): the score LM learns to write scores
