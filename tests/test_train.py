@@ -309,6 +309,10 @@ def test_previous_note_masking_hides_score_inputs_but_not_the_pitch():
     assert (inputs["pitch"] == 50).all() and inputs["bar"][0] == BOS
     with pytest.raises(Perf2ScoreError, match="previous_mask"):
         run_config_from_dict({"augment": {"previous_mask": [0.8, 0.5]}}, "align")
+    with pytest.raises(Perf2ScoreError, match="unpaired_share"):
+        run_config_from_dict({"data": {"unpaired_share": 1.5}}, "align")
+    with pytest.raises(Perf2ScoreError, match="pretrained_lr_scale"):
+        run_config_from_dict({"train": {"pretrained_lr_scale": 0}}, "align")
 
 
 def test_the_hand_head_learns_the_staff(table, tmp_path):

@@ -172,6 +172,10 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         raise Perf2ScoreError("[train] change_weight must be positive (1 = off)")
     if not 0 <= config.data.decoded_share <= 1:
         raise Perf2ScoreError("[data] decoded_share must be between 0 and 1")
+    if not 0 <= config.data.unpaired_share <= 1:
+        raise Perf2ScoreError("[data] unpaired_share must be between 0 and 1")
+    if not config.train.pretrained_lr_scale > 0:
+        raise Perf2ScoreError("[train] pretrained_lr_scale must be positive (1 = off)")
     if config.data.window > config.model.max_notes:
         raise Perf2ScoreError("[data] window is longer than [model] max_notes")
     return config
