@@ -182,7 +182,10 @@ def test_finished_jobs_expire(tmp_path):
         job.input.write_bytes(b"x")
         jobs.submit(job)
         deadline = time.monotonic() + 30  # generous: the suite may run on a busy machine
-        while jobs.get(job.id) is not None and time.monotonic() < deadline:
+        # the expiry forgets the job, then removes its folder (outside the lock): wait for both
+        while (jobs.get(job.id) is not None or job.folder.exists()) and (
+            time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert jobs.get(job.id) is None and not job.folder.exists()
     finally:
