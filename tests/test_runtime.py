@@ -30,25 +30,26 @@ from perf2score.tokens.spec import BOS, FIRST_VALUE, STREAMS
 def lora_folder(tmp_path_factory):
     """A tiny aligned model with LoRA, open gates and moved heads and LoRA weights, saved
     like a shipped one (the base LMs beside the adapter)."""
-    folder = tmp_path_factory.mktemp("lora")
-    model, base = tiny_aligned(folder, AdapterConfig(rank=8, n_heads=2, lora_rank=4))
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.requires_grad:  # adapters, gates, LoRA, score heads
-                parameter.add_(0.3 * torch.randn_like(parameter))
-    save_aligned(model, folder / "adapter", base)
-    return folder / "adapter"
+    return _moved_folder(
+        tmp_path_factory.mktemp("lora"), AdapterConfig(rank=8, n_heads=2, lora_rank=4)
+    )
 
 
 @pytest.fixture(scope="module")
 def score_ft_folder(tmp_path_factory):
     """A tiny aligned model whose score LM was fine-tuned in full (``score-finetune``):
     every score weight moved, the performance LM as saved."""
-    folder = tmp_path_factory.mktemp("score_ft")
-    model, base = tiny_aligned(folder, AdapterConfig(rank=8, n_heads=2, mode="score-finetune"))
+    config = AdapterConfig(rank=8, n_heads=2, mode="score-finetune")
+    return _moved_folder(tmp_path_factory.mktemp("score_ft"), config)
+
+
+def _moved_folder(folder, config: AdapterConfig):
+    """A tiny aligned model whose trained weights (adapters, gates, score heads, LoRA or the
+    whole score LM, as ``config`` says) moved from their start, saved like a shipped one."""
+    model, base = tiny_aligned(folder, config)
     with torch.no_grad():
         for parameter in model.parameters():
-            if parameter.requires_grad:  # adapters, gates and the whole score LM
+            if parameter.requires_grad:
                 parameter.add_(0.3 * torch.randn_like(parameter))
     save_aligned(model, folder / "adapter", base)
     return folder / "adapter"

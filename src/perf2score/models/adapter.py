@@ -157,14 +157,18 @@ class AlignedModel(nn.Module):
         if self.config.performance_frozen:
             for p in self.performance.parameters():
                 p.requires_grad = False
-        for p in self.adapters.parameters():
+        for p in self._new_parameters():
             p.requires_grad = True
-        for p in self.score.heads.parameters():
-            p.requires_grad = True
-        for module in self.score.modules():
-            if isinstance(module, LoRALinear):
-                for p in (*module.down.parameters(), *module.up.parameters()):
-                    p.requires_grad = True
+
+    def _new_parameters(self) -> list[nn.Parameter]:
+        """The parameters that every mode trains: adapters, score heads, LoRA."""
+        lora = [
+            p
+            for module in self.score.modules()
+            if isinstance(module, LoRALinear)
+            for p in (*module.down.parameters(), *module.up.parameters())
+        ]
+        return [*self.adapters.parameters(), *self.score.heads.parameters(), *lora]
 
     def encode(
         self, performance: dict[str, torch.Tensor], padding=None, states: list | None = None
@@ -212,10 +216,8 @@ class AlignedModel(nn.Module):
     def pretrained_names(self) -> set[str]:
         """Names of the parameters that come from the pre-trained LMs (LoRA and the score
         heads excepted): those ``[train] pretrained_lr_scale`` applies to."""
-        fresh = {f"adapters.{n}" for n, _ in self.adapters.named_parameters()}
-        fresh |= {f"score.heads.{n}" for n, _ in self.score.heads.named_parameters()}
-        fresh |= {n for n, _ in self.named_parameters() if ".down." in n or ".up." in n}
-        return {n for n, _ in self.named_parameters() if n not in fresh}
+        new = {id(p) for p in self._new_parameters()}
+        return {n for n, p in self.named_parameters() if id(p) not in new}
 
     def mixture_weights(self) -> list[list[float]]:
         """Per score layer, the weights over performance states 0..n_perf (0 where unread)."""

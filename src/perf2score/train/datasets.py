@@ -279,7 +279,24 @@ class AlignData(WindowData):
 
     def example(self, rng: np.random.Generator, augment: bool = True) -> dict:
         if self.corpus and augment and rng.random() < self.config.data.unpaired_share:
-            return self._unpaired(rng)
+            example, targets, drop = self._unpaired(rng)
+        else:
+            example, targets, drop = self._paired(rng, augment)
+        if self.config.train.change_weight != 1.0:
+            example["targets"][CHANGE_TARGET] = rhythm_changes(targets["onset_ticks"], drop)
+        if augment and self.config.augment.previous_mask[1] > 0:
+            mask_previous(rng, example["inputs"], self.config.augment.previous_mask)
+        window = self.config.data.window
+        return {
+            part_name: {k: v[:window] for k, v in streams.items()}
+            for part_name, streams in example.items()
+        }
+
+    def _paired(
+        self, rng: np.random.Generator, augment: bool
+    ) -> tuple[dict, np.ndarray, np.ndarray]:
+        """A window of a training performance (augmented when ``augment``) as an aligned
+        example, with its score rows (n,) and drop flags (n,)."""
         window = self.config.data.window
         performance, targets, drop, tpq = self.items[rng.choice(len(self.items), p=self.weights)]
         rows = _crop(rng, len(performance.notes), int(window * 1.05) if augment else window)
@@ -290,20 +307,13 @@ class AlignData(WindowData):
             inserted = source < 0
             targets = transpose_score(targets[np.maximum(source, 0)], shift)
             drop = drop[np.maximum(source, 0)] | inserted
-        example = align_example(part, targets, drop, tpq)
-        if self.config.train.change_weight != 1.0:
-            example["targets"][CHANGE_TARGET] = rhythm_changes(targets["onset_ticks"], drop)
-        if augment and self.config.augment.previous_mask[1] > 0:
-            mask_previous(rng, example["inputs"], self.config.augment.previous_mask)
-        return {
-            part_name: {k: v[:window] for k, v in streams.items()}
-            for part_name, streams in example.items()
-        }
+        return align_example(part, targets, drop, tpq), targets, drop
 
-    def _unpaired(self, rng: np.random.Generator) -> dict:
+    def _unpaired(self, rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray]:
         """A window of a corpus score, transposed, as an aligned example whose performance
-        input holds only the pitches (``pitch_only``): the score LM learns to write scores
-        of unseen music from the pitches and its own context."""
+        input holds only the pitches (``pitch_only``), with its score rows (n,) and drop
+        flags (n,, none): the score LM learns to write scores of unseen music from the
+        pitches and its own context."""
         table, tpq = self.corpus[rng.choice(len(self.corpus), p=self.corpus_weights)]
         rows = table[_crop(rng, len(table), self.config.data.window)]
         rows = transpose_score(
@@ -313,16 +323,10 @@ class AlignData(WindowData):
         notes["pitch"] = rows["pitch"]  # masked below, so any will do
         notes["onset_sec"] = rows["onset_ticks"] / tpq / 2
         notes["offset_sec"], notes["velocity"] = notes["onset_sec"] + 0.25, 64
-        performance = Performance(notes, np.zeros((0, 2)))
-        example = align_example(performance, rows, np.zeros(len(rows), bool), tpq)
+        drop = np.zeros(len(rows), bool)
+        example = align_example(Performance(notes, np.zeros((0, 2))), rows, drop, tpq)
         example["performance"] = pitch_only(example["performance"])
-        if self.config.train.change_weight != 1.0:
-            example["targets"][CHANGE_TARGET] = rhythm_changes(
-                rows["onset_ticks"], np.zeros(len(rows), bool)
-            )
-        if self.config.augment.previous_mask[1] > 0:
-            mask_previous(rng, example["inputs"], self.config.augment.previous_mask)
-        return example
+        return example, rows, drop
 
 
 def pitch_only(performance: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
