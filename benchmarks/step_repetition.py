@@ -54,8 +54,9 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=300, help="first notes of each")
     parser.add_argument("--apart", type=float, default=0.1, help="seconds between notes")
     args = parser.parse_args()
-    model = load_neural_model(args.model)
-    decoding = DecodeConfig.read(args.decoding) if args.decoding else model.decoding
+    decoding = DecodeConfig.read(args.decoding) if args.decoding else None
+    model = load_neural_model(args.model, decoding)  # the heads the decoding asks for
+    decoding = model.decoding
     rows = load_index(args.data, args.split, required=True)[:: args.every]
     results = []
     for row in rows:

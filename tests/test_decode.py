@@ -26,6 +26,7 @@ from perf2score.neural.decode import (
     _Timeline,
     decode_windows,
     measure_grid,
+    step_terms,
     windows,
 )
 from perf2score.neural.settings import DecodeConfig
@@ -200,6 +201,55 @@ def test_the_tempo_tolerance_lets_rubato_pass_and_still_steers_wide_misses():
     assert choose(0.25, 0.6) == (0, GRID_PER_QUARTER)
     # played twice as long (1 s, a half note): beyond the tolerance the tempo still wins
     assert choose(0.25, 1.0)[1] > GRID_PER_QUARTER
+
+
+def test_the_step_head_moves_a_repeated_step_to_the_one_it_heard():
+    """After a quarter step the model wants another quarter; a step head sure that this
+    step is shorter moves the note to the likeliest shorter step, one sure of "same" keeps
+    it, and weight 0 ignores the head."""
+
+    def choose(weight: float, same: float, longer: float) -> tuple[int, int]:
+        state = _Timeline(1, DecodeConfig(tempo_weight=0.0, step_weight=weight))
+        state.last_position[:] = GRID_PER_QUARTER
+        state.last_onset[:] = GRID_PER_QUARTER
+        state.last_step[:] = GRID_PER_QUARTER
+        state.measure_length[:] = 4 * GRID_PER_QUARTER
+        logits = [0.0] * (4 * GRID_PER_QUARTER)
+        logits[2 * GRID_PER_QUARTER] = 3.0  # the same step again (a quarter)
+        logits[GRID_PER_QUARTER + GRID_PER_QUARTER // 2] = 2.0  # an eighth
+        position = np.full((1, STREAMS["position"].size), -30.0, dtype=np.float32)
+        position[0, FIRST_VALUE : FIRST_VALUE + len(logits)] = logits
+        bar = np.full((1, STREAMS["bar"].size), -30.0, dtype=np.float32)
+        bar[0, FIRST_VALUE : FIRST_VALUE + 2] = [5.0, 0.0]
+        chosen = {"bar": bar.argmax(1), "measure_length": np.array([FIRST_VALUE + 96])}
+        steps = np.array([[same, longer]], dtype=np.float32)
+        b, p = _bar_and_position(bar, position, chosen, np.array([0.3]), state, None, steps)
+        return int(b[0]) - FIRST_VALUE, int(p[0]) - FIRST_VALUE
+
+    quarter, eighth = 2 * GRID_PER_QUARTER, GRID_PER_QUARTER + GRID_PER_QUARTER // 2
+    assert choose(0.0, -6.0, -6.0) == (0, quarter)
+    assert choose(1.0, -6.0, -6.0) == (0, eighth)  # shorter: 1 nat behind, 6 ahead
+    assert choose(1.0, 6.0, -6.0) == (0, quarter)
+    # chord notes and notes without a step before are left alone
+    ioi = np.array([[0, 12, 24, 48]])
+    terms = step_terms(ioi, np.array([24]), np.array([True]), np.array([[-3.0, 3.0]]))
+    assert terms[0, 0] == 0.0 and terms[0, 3] == 0.0  # chord; longer, the likeliest
+    assert terms[0, 1] < terms[0, 2] < 0.0  # shorter is unlikelier than same here
+    assert not step_terms(ioi, np.array([0]), np.array([True]), np.array([[-3.0, 3.0]])).any()
+
+
+def test_the_timeline_keeps_the_last_positive_step():
+    state = _Timeline(1)
+    bar = FIRST_VALUE + np.zeros(1, dtype=np.int64)
+    length = np.array([FIRST_VALUE + 96])
+    for position, step in ((0, 0), (24, 24), (24, 24), (36, 12)):
+        chosen = {
+            "bar": bar,
+            "measure_length": length,
+            "position": np.array([FIRST_VALUE + position]),
+        }
+        state.advance(chosen, np.array([True]), np.array([0.3]))
+        assert state.last_step[0] == step
 
 
 def test_the_beat_clock_takes_the_rubato_out_of_a_played_rhythm():

@@ -244,3 +244,42 @@ def test_a_score_finetuned_model_loads_the_score_weights_it_trained(score_ft_fol
     model = load_aligned(score_ft_folder)
     for name, value in model.score.state_dict().items():
         assert np.array_equal(value.numpy(), saved[f"score.{name}"]), name
+
+
+def test_a_step_head_is_read_by_the_decoder_and_refused_where_it_cannot_be(lora_folder):
+    """A step head on the model's performance LM (``load_neural_model(steps=)``) changes the
+    decoded positions once ``step_weight`` > 0; a weight without a head, a folder without
+    one, a meter head given as a step head and the torch runtime are refused."""
+    from perf2score.models.config import MeterConfig
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import MeterModel, save_meter
+    from perf2score.neural.decode import decode_many
+
+    performance_folder = lora_folder.parent / "performance"
+    torch.manual_seed(1)
+    head = MeterModel(load_model(performance_folder), MeterConfig(questions=STEP_QUESTIONS))
+    with torch.no_grad():  # sure of "same" on some notes, of "shorter" on others
+        head.head[-1].weight.mul_(40.0)
+    steps = lora_folder.parent / "steps"
+    save_meter(head, steps, performance_folder)
+    performance = _performance(150)
+    plain = DecodeConfig(window=48, overlap=16, meter="window")  # no meter head
+    weighted = DecodeConfig(window=48, overlap=16, meter="window", step_weight=5.0)
+    model = load_neural_model(lora_folder, weighted, steps=steps)
+    assert model.network.steps is not None and model.network.steps.questions == STEP_QUESTIONS
+    a, _ = decode_many(model.network, [performance], plain)[0]
+    b, _ = decode_many(model.network, [performance], weighted)[0]
+    assert not np.array_equal(a["position_ticks"], b["position_ticks"])
+    with pytest.raises(Perf2ScoreError, match="needs a numpy model with a step head"):
+        decode_many(load_numpy_aligned(lora_folder), [performance], weighted)
+    with pytest.raises(Perf2ScoreError, match="needs a step head"):
+        load_neural_model(lora_folder, weighted, steps=lora_folder)  # no meter.json
+    beats = lora_folder.parent / "beats"
+    save_meter(MeterModel(load_model(performance_folder)), beats, performance_folder)
+    with pytest.raises(Perf2ScoreError, match="not a step head"):
+        load_neural_model(lora_folder, weighted, steps=beats)
+    with pytest.raises(Perf2ScoreError, match="needs the numpy runtime"):
+        load_neural_model(lora_folder, weighted, runtime="torch", steps=steps)
+
+
+STEP_QUESTIONS = ("same_step", "longer_step")

@@ -110,7 +110,8 @@ def test_config_files(tmp_path):
             "align"
             if "align" in path.name
             else "meter"
-            if "meter" in path.name or "hands" in path.name  # the hand head: a meter-head run
+            # the hand, step and signature heads: meter-head runs
+            if any(name in path.name for name in ("meter", "hands", "steps", "signature"))
             else "voices"
             if "voices" in path.name
             else "performance"
@@ -329,6 +330,25 @@ def test_the_hand_head_learns_the_staff(table, tmp_path):
     assert torch.equal(targets[known], staff_tokens[known] - FIRST_VALUE)
     assert set(targets[known].tolist()) == {0, 1}  # the generated pieces use both staves
     assert load_meter(tmp_path / "hands" / "best").config.questions == ("staff",)
+
+
+def test_step_targets_compare_each_onset_step_with_the_one_before():
+    from perf2score.models.meter_head import step_targets
+    from perf2score.tokens.spec import FIRST_VALUE, IGNORE_INDEX
+
+    # one window in 4/4 (96 grid units a measure): onsets 0, 24, 36, 48, 48 (a chord),
+    # 72, a dropped note, then 96 + 0 (a new measure: a step of 24), 96 + 24
+    bar = [0, 0, 0, 0, 0, 0, 0, 1, 0]
+    position = [0, 24, 36, 48, 48, 72, IGNORE_INDEX, 0, 24]
+    targets = {
+        "bar": torch.tensor([bar]) + FIRST_VALUE,
+        "measure_length": torch.full((1, 9), 96 + FIRST_VALUE),
+        "position": torch.tensor([[p + FIRST_VALUE if p >= 0 else p for p in position]]),
+    }
+    out = step_targets(targets)
+    x = IGNORE_INDEX
+    assert out["same_step"][0].tolist() == [x, x, 0, 1, x, 0, x, 1, 1]
+    assert out["longer_step"][0].tolist() == [x, x, 0, x, x, 1, x, x, x]
 
 
 def test_tuplet_loss_weights_weigh_the_non_dyadic_classes():

@@ -378,13 +378,13 @@ def _add_train(sub) -> None:
 def _add_ship(sub) -> None:
     ship = sub.add_parser(
         "ship",
-        help="copy a trained aligned model, meter or hand head or voice pass (fp16) into the "
-        "package's weights",
+        help="copy a trained aligned model, meter, hand or step head or voice pass (fp16) into "
+        "the package's weights",
     )
     ship.add_argument(
         "model",
-        help="aligned-model folder (runs/align-mix/best), an LM's, a meter or hand head's or a "
-        "voice pass's",
+        help="aligned-model folder (runs/align-mix/best), an LM's, a meter, hand or step head's "
+        "or a voice pass's",
     )
     ship.add_argument("--out", help="destination (default: the package's weights folder)")
     ship.set_defaults(func=_run_ship)
@@ -420,12 +420,13 @@ def _run_ship(args) -> int:
 
     if (Path(args.model) / "adapter.json").is_file():
         sizes = ship_aligned(args.model, args.out or WEIGHTS_DIR)
-    elif (Path(args.model) / "meter.json").is_file():  # weights/meter or weights/hands
+    elif (Path(args.model) / "meter.json").is_file():  # weights/meter, hands or steps
         from perf2score.models.config import read_meter_json
         from perf2score.models.meter_head import ship_meter
 
         dest = Path(args.out or WEIGHTS_DIR)
-        name = "hands" if "staff" in read_meter_json(args.model)[1].questions else "meter"
+        questions = read_meter_json(args.model)[1].questions
+        name = "hands" if "staff" in questions else "steps" if "same_step" in questions else "meter"
         sizes = {name: ship_meter(args.model, dest / name, dest / "performance")}
     elif (Path(args.model) / "voices.json").is_file():  # the voice pass: weights/voices
         from perf2score.models.voice_head import ship_voices

@@ -4,7 +4,8 @@
 ``model.safetensors``); ``weights/adapter``: the fine-tuned aligned model that reads them
 (``adapter.json`` + ``adapter.safetensors`` + ``decoding.json``); ``weights/meter``: the meter
 head that places the bar lines (``meter.json`` + ``meter.safetensors``); ``weights/hands``: the
-hand head that chooses the staves (the same files); ``weights/voices``: the
+hand head that chooses the staves (the same files); ``weights/steps``: the step head that
+holds the decoder to the played rhythm (the same files); ``weights/voices``: the
 voice pass (``voices.json`` + ``voices.safetensors``).
 """
 
@@ -16,6 +17,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_ADAPTER = WEIGHTS_DIR / "adapter"
 SHIPPED_METER = WEIGHTS_DIR / "meter"
 SHIPPED_HANDS = WEIGHTS_DIR / "hands"
+SHIPPED_STEPS = WEIGHTS_DIR / "steps"
 SHIPPED_VOICES = WEIGHTS_DIR / "voices"
 SHIPPED_LMS = {"performance": WEIGHTS_DIR / "performance", "score": WEIGHTS_DIR / "score"}
 

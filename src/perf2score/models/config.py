@@ -188,13 +188,31 @@ METER_FORMAT = 1
 
 
 # the yes/no questions a performance head can be trained to answer per performed note
-HEAD_QUESTIONS = ("downbeat", "beat", "staff")
+# (``perf2score.models.meter_head.meter_targets``)
+# the time signatures a head can be asked about ("ts_4_4": is the note in a measure of 4/4?):
+# those of at least 3 training performances of ASAP
+SIGNATURE_CLASSES = (
+    (4, 4),
+    (3, 4),
+    (2, 4),
+    (6, 8),
+    (2, 2),
+    (12, 8),
+    (3, 8),
+    (9, 8),
+    (6, 4),
+    (3, 2),
+)
+SIGNATURE_QUESTIONS = tuple(f"ts_{num}_{den}" for num, den in SIGNATURE_CLASSES)
+HEAD_QUESTIONS = ("downbeat", "beat", "staff", "same_step", "longer_step", *SIGNATURE_QUESTIONS)
 
 
 @dataclass(frozen=True)
 class MeterConfig:
     """A per-note head on the frozen performance LM: the meter head asks ``downbeat`` and
-    ``beat``, the hand head ``staff`` (is the note on the lower staff?)."""
+    ``beat``, the hand head ``staff`` (is the note on the lower staff?), the step head
+    ``same_step`` and ``longer_step`` (is the note's score-time onset step the same as the
+    step before it; if not, is it longer?)."""
 
     hidden: int = 256  # width of the hidden layer
     dropout: float = 0.1

@@ -26,8 +26,15 @@ from torch import nn
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
-from perf2score.models.config import METER_FORMAT, MeterConfig, read_meter_json
+from perf2score.models.config import (
+    METER_FORMAT,
+    SIGNATURE_CLASSES,
+    SIGNATURE_QUESTIONS,
+    MeterConfig,
+    read_meter_json,
+)
 from perf2score.models.lm import NoteLM
+from perf2score.tokens.score import BACKWARDS
 from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, IGNORE_INDEX, spec_fingerprint
 
 
@@ -93,7 +100,54 @@ def meter_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     staff = score_targets["staff"]
     lower = (staff - FIRST_VALUE).long()  # 0 upper, 1 lower
     out["staff"] = torch.where(staff != IGNORE_INDEX, lower, IGNORE_INDEX)
+    out.update(step_targets(score_targets))
+    for (num, den), name in zip(SIGNATURE_CLASSES, SIGNATURE_QUESTIONS, strict=True):
+        out[name] = torch.where(
+            known, ((numerator == num) & (denominator == den)).long(), IGNORE_INDEX
+        )
     return out
+
+
+def step_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Targets (B, T) of the step questions, walking each window's notes in performed
+    order as the decoder does (``perf2score.neural.decode._Timeline``): a kept note's
+    score onset (measure starts from the ``bar`` advances and ``measure_length``, plus its
+    ``position``; grid units) minus the last kept note's is its step; where that step and
+    the step before it are both positive, ``same_step`` says whether they are equal and
+    ``longer_step`` (only where they differ) whether the new one is longer. Everything
+    else (chord notes, a window's first steps, dropped notes, after a backwards jump) is
+    ``IGNORE_INDEX``."""
+    position = score_targets["position"]
+    B, T = position.shape
+    kept = position != IGNORE_INDEX
+    advance = (score_targets["bar"] - FIRST_VALUE).clamp(min=0)
+    length = (score_targets["measure_length"] - FIRST_VALUE).clamp(min=0)
+    grid = (position - FIRST_VALUE).clamp(min=0)
+    start = torch.zeros(B, dtype=torch.long, device=position.device)
+    current = torch.zeros_like(start)  # the current measure's length
+    last_onset = torch.full_like(start, -1)
+    last_step = torch.zeros_like(start)  # 0: none yet
+    same = torch.full((B, T), IGNORE_INDEX, dtype=torch.long, device=position.device)
+    longer = same.clone()
+    for t in range(T):
+        keep, adv = kept[:, t], advance[:, t]
+        backwards = keep & (adv == BACKWARDS)
+        moved = keep & (adv >= 1) & (adv < BACKWARDS)
+        start = torch.where(moved, start + current + (adv - 1).clamp(min=0) * length[:, t], start)
+        start = torch.where(backwards, torch.zeros_like(start), start)
+        current = torch.where(keep, length[:, t], current)
+        onset = start + grid[:, t]
+        step = onset - last_onset
+        stepped = keep & ~backwards & (last_onset >= 0) & (step > 0)
+        compared = stepped & (last_step > 0)
+        same[:, t] = torch.where(compared, (step == last_step).long(), same[:, t])
+        differs = compared & (step != last_step)
+        longer[:, t] = torch.where(differs, (step > last_step).long(), longer[:, t])
+        last_step = torch.where(stepped, step, last_step)
+        last_step = torch.where(backwards, torch.zeros_like(last_step), last_step)
+        last_onset = torch.where(keep, onset, last_onset)
+        last_onset = torch.where(backwards, torch.full_like(last_onset, -1), last_onset)
+    return {"same_step": same, "longer_step": longer}
 
 
 def meter_forward(model: MeterModel, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -32,7 +32,13 @@ from perf2score.neural.runtime import (
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.values import Articulation, close_gaps
 from perf2score.score.assembly import average_tempo
-from perf2score.shipped import SHIPPED_ADAPTER, SHIPPED_HANDS, SHIPPED_METER, SHIPPED_VOICES
+from perf2score.shipped import (
+    SHIPPED_ADAPTER,
+    SHIPPED_HANDS,
+    SHIPPED_METER,
+    SHIPPED_STEPS,
+    SHIPPED_VOICES,
+)
 from perf2score.tokens.performance import pedal_extended_offsets
 
 if TYPE_CHECKING:  # torch is imported only when a model is loaded
@@ -84,6 +90,7 @@ def load_neural_model(
     voices: str | os.PathLike | None = None,
     runtime: str = "numpy",
     hands: str | os.PathLike | None = None,
+    steps: str | os.PathLike | None = None,
 ) -> NeuralModel:
     """Load an aligned-model folder (default: the shipped model) with its ``decoding.json``
     (or ``decoding`` when given), for inference: LoRA weights are merged into the linear
@@ -91,9 +98,11 @@ def load_neural_model(
     from the folder ``meter`` (default: the shipped head), loaded only when the decoding
     places bar lines per piece; the voice pass from the folder ``voices`` (default: the
     shipped one), loaded only when the decoding asks for it; the hand head from the folder
-    ``hands`` (default: the shipped one), loaded only when ``decoding.staff`` is "hands".
-    ``runtime``: "numpy" (the default; falls back to torch for a meter head that reads
-    another performance LM than the model's) or "torch"."""
+    ``hands`` (default: the shipped one), loaded only when ``decoding.staff`` is "hands";
+    the step head from the folder ``steps`` (default: the shipped one), loaded only when
+    ``decoding.step_weight`` > 0 (the numpy runtime only). ``runtime``: "numpy" (the
+    default; falls back to torch for a meter head that reads another performance LM than
+    the model's) or "torch"."""
     if runtime not in RUNTIMES:
         raise Perf2ScoreError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
     folder = model_folder(folder)
@@ -103,9 +112,11 @@ def load_neural_model(
         network = load_numpy_aligned(folder)
         head_folder = meter_folder(decoding, meter)
         if head_folder is None or reads_model_lm(network, head_folder):
-            network = numpy_with_head(network, head_folder)
+            network = with_step_head(decoding, numpy_with_head(network, head_folder), steps)
             network, staves = with_hand_head(decoding, network, hands)
             return NeuralModel(network, decoding, str(folder), network.meter, passes, staves)
+    if decoding.step_weight > 0:
+        raise Perf2ScoreError("decoding with step_weight > 0 needs the numpy runtime")
     from perf2score.models.adapter import merge_lora
     from perf2score.models.io import load_aligned
 
@@ -114,6 +125,26 @@ def load_neural_model(
     head = share_states(torch_network, meter_head(decoding, meter))
     _, staves = with_hand_head(decoding, torch_network, hands)
     return NeuralModel(torch_network, decoding, str(folder), head, passes, staves)
+
+
+def with_step_head(
+    decoding: DecodeConfig, network: NumpyAligned, steps: str | os.PathLike | None = None
+) -> NumpyAligned:
+    """``network`` with the step head attached when ``decoding.step_weight`` > 0: the head
+    of the folder ``steps`` when given, else the shipped one (``Perf2ScoreError`` when
+    there is none, when the head does not answer "same_step" and "longer_step", or when it
+    reads another performance LM than the network's)."""
+    if decoding.step_weight <= 0:
+        return network
+    folder = Path(steps) if steps else SHIPPED_STEPS
+    if not (folder / "meter.json").is_file():
+        raise Perf2ScoreError(f"step_weight > 0 needs a step head ({folder}: none)")
+    _, config = read_meter_json(folder)
+    if config.questions != ("same_step", "longer_step"):
+        raise Perf2ScoreError(f"{folder}: not a step head (it answers {list(config.questions)})")
+    if not reads_model_lm(network, folder):
+        raise Perf2ScoreError(f"{folder}: the step head reads another performance LM")
+    return with_meter_head(network, folder)
 
 
 def with_hand_head(

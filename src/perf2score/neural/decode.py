@@ -78,8 +78,9 @@ POSITION_VALUES = np.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid
 
 class _Timeline:
     """Per-window decoding state in the window's own score time (grid units): the current
-    measure's start and length, the last kept note's position and onset, and a running
-    tempo (log grid units per second) from the notes decoded so far."""
+    measure's start and length, the last kept note's position and onset, the last positive
+    onset step (0: none yet), and a running tempo (log grid units per second) from the
+    notes decoded so far."""
 
     def __init__(self, rows: int, config: DecodeConfig = DEFAULT):
         self.config = config
@@ -87,6 +88,7 @@ class _Timeline:
         self.measure_length = np.zeros(rows, dtype=np.int64)
         self.last_position = np.full(rows, -1, dtype=np.int64)
         self.last_onset = np.full(rows, -1, dtype=np.int64)
+        self.last_step = np.zeros(rows, dtype=np.int64)
         self.log_tempo = np.full(rows, np.nan, dtype=np.float64)
 
     def advance(
@@ -117,6 +119,9 @@ class _Timeline:
             np.isnan(self.log_tempo), observed, (1 - new) * self.log_tempo + new * observed
         )
         self.log_tempo = np.where(seen, blended, self.log_tempo)
+        stepped = kept & ~backwards & (self.last_onset >= 0) & (ioi > 0)
+        self.last_step = np.where(stepped, ioi, self.last_step).astype(np.int64)
+        self.last_step = np.where(backwards, 0, self.last_step)
         self.last_onset = np.where(kept & ~backwards, onset, self.last_onset)
         self.last_onset = np.where(backwards, -1, self.last_onset)
         self.last_position = np.where(moved | backwards, -1, self.last_position)
@@ -130,10 +135,13 @@ def _bar_and_position(
     gap: np.ndarray,
     state: _Timeline,
     clock_gap: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(bar, position) token ids (B,): staying in the measure or opening the next one,
     whichever scores best, each with its best position; a position's score is its log
-    probability minus a penalty for a score-time step out of line with the running tempo.
+    probability minus a penalty for a score-time step out of line with the running tempo,
+    plus (``steps``: the step head's log-odds (B, 2) for these notes) ``step_weight`` × the
+    log probability the head gives the step's relation to the step before (``step_terms``).
 
     Staying needs a position inside the measure, not before the previous note unless the
     two were played within ``chord_seconds``, and after it when played more than
@@ -164,6 +172,9 @@ def _bar_and_position(
             off = np.abs(np.log((ioi + slack) / (expected + slack)))
         off = np.maximum(off - config.tempo_tolerance, 0.0)
         penalty = np.where(known, config.tempo_weight * off, 0.0).astype(np.float32)
+        if steps is not None and config.step_weight > 0:
+            terms = step_terms(ioi, state.last_step, state.last_onset >= 0, steps)
+            penalty = penalty - (config.step_weight * terms).astype(np.float32)
         score = np.where(ok, position_lp - penalty, -np.inf)
         best = score.argmax(1)
         return score[np.arange(len(best)), best], best
@@ -178,6 +189,27 @@ def _bar_and_position(
     position = np.where(opens, move_index, stay_index)
     free = np.where(inside, position_scores, -np.inf).argmax(1)
     return bar, np.where(joint, position, free)
+
+
+def step_terms(
+    ioi: np.ndarray, last_step: np.ndarray, known: np.ndarray, steps: np.ndarray
+) -> np.ndarray:
+    """(B, V) log probability, relative to the likeliest answer (so ≤ 0), that the step
+    head (log-odds ``steps`` (B, 2): same step, longer step) gives the relation of each
+    candidate onset step ``ioi`` (B, V) (grid units) to the note's previous step
+    ``last_step`` (B,) (same, longer or shorter); 0 where there is no step to compare (a
+    chord note, no previous step, ``known`` (B,) false: no note kept yet)."""
+    same, longer = steps[:, 0].astype(np.float64), steps[:, 1].astype(np.float64)
+    yes_same, no_same = -np.logaddexp(0.0, -same), -np.logaddexp(0.0, same)  # log σ(±x)
+    yes_longer, no_longer = -np.logaddexp(0.0, -longer), -np.logaddexp(0.0, longer)
+    answers = np.stack([yes_same, no_same + yes_longer, no_same + no_longer], 1)
+    # (B, 3): same, longer, shorter
+    answers -= answers.max(1, keepdims=True)
+    previous = last_step[:, None]
+    kind = np.where(ioi == previous, 0, np.where(ioi > previous, 1, 2))  # (B, V)
+    terms = np.take_along_axis(answers, kind, 1)
+    applies = (ioi > 0) & (previous > 0) & known[:, None]
+    return np.where(applies, terms, 0.0)
 
 
 def _decode_batch(
@@ -211,6 +243,7 @@ def _decode_batch(
     )
     prior = (config.prior_weight, config.prior_streams)
     session = runtime.session(perf, padding, odds is not None, prior)
+    steps = getattr(session, "steps", None) if config.step_weight > 0 else None  # (B, T, 2)
     if odds is not None and session.odds is not None:
         odds[:] = session.odds
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}
@@ -226,7 +259,13 @@ def _decode_batch(
             scores[:, :FIRST_VALUE] = -np.inf
             if name == "position":
                 chosen["bar"], chosen[name] = _bar_and_position(
-                    logits["bar"], scores, chosen, gap, state, clock_gap
+                    logits["bar"],
+                    scores,
+                    chosen,
+                    gap,
+                    state,
+                    clock_gap,
+                    None if steps is None else steps[:, t],
                 )
                 continue
             if name == "alter":
@@ -306,6 +345,8 @@ def decode_many(
         )
     if config.prior_weight > 0 and not isinstance(model, NumpyAligned):
         raise Perf2ScoreError("decoding with prior_weight > 0 needs the numpy runtime")
+    if config.step_weight > 0 and getattr(model, "steps", None) is None:
+        raise Perf2ScoreError("decoding with step_weight > 0 needs a numpy model with a step head")
     runtime = as_runtime(model, meter)
     window, overlap = config.window, config.overlap
     jobs = []  # (performance index, start, end)

@@ -311,9 +311,10 @@ class NumpyCross:
 
 
 class NumpySession:
-    """Decoding state of one batch of windows: the adapters' memory, the score LM's KV cache
-    and (when asked) the heads' log-odds (B, T, Q) in ``odds``, one column per question of
-    ``model.head_questions()`` (the meter head's, then the hand head's).
+    """Decoding state of one batch of windows: the adapters' memory, the score LM's KV cache,
+    (when asked) the heads' log-odds (B, T, Q) in ``odds``, one column per question of
+    ``model.head_questions()`` (the meter head's, then the hand head's), and the step
+    head's log-odds (B, T, 2) in ``steps`` when the model has one (else None).
 
     With a ``prior`` weight α > 0, the score LM also runs on the same notes without the
     adapters (the score prior: what the LM expects from the notes before, the performance
@@ -343,11 +344,10 @@ class NumpySession:
             for adapter, memory in zip(model.adapters, self.memory, strict=True)
         ]
         heads = model.heads() if want_odds else []
-        if heads:
-            features = np.concatenate(hidden, -1)  # (B, T, C * L), read by every head
-            self.odds = np.concatenate([h.answer(features) for h in heads], -1)
-        else:
-            self.odds = None
+        features = np.concatenate(hidden, -1) if heads or model.steps is not None else None
+        self.odds = np.concatenate([h.answer(features) for h in heads], -1) if heads else None
+        # the step head's log-odds (B, T, 2) (same step, longer step), read by the decoder
+        self.steps = model.steps.answer(features) if model.steps is not None else None
 
     def step(self, previous: dict[str, np.ndarray], pitch: np.ndarray, t: int) -> dict:
         """Logits (B, V) per score stream for note ``t``: ``previous`` the previous notes'
@@ -375,7 +375,8 @@ def _above(update: np.ndarray) -> np.ndarray:
 
 class NumpyMeter:
     """A per-note head on performance LM states (``models.meter_head.MeterModel.odds``):
-    the meter head (``questions`` downbeat, beat) or the hand head (staff)."""
+    the meter head (``questions`` downbeat, beat), the hand head (staff) or the step head
+    (same_step, longer_step)."""
 
     def __init__(self, weights: Weights, questions: tuple[str, ...] = ("downbeat", "beat")):
         self.questions = tuple(questions)
@@ -397,12 +398,13 @@ class NumpyMeter:
 
 class NumpyAligned:
     """An aligned model (performance LM + score LM + adapters, and optionally the meter and
-    hand heads reading the same performance LM) for inference in numpy."""
+    hand heads and the step head reading the same performance LM) for inference in numpy."""
 
     def __init__(self, performance: NumpyLM, score: NumpyLM, adapters: list[NumpyCross]):
         self.performance, self.score, self.adapters = performance, score, adapters
         self.meter: NumpyMeter | None = None  # the meter head (``with_meter_head``)
         self.hands: NumpyMeter | None = None  # the hand head (``with_meter_head``)
+        self.steps: NumpyMeter | None = None  # the step head (``with_meter_head``)
         self.performance_folder: Path | None = None  # where the frozen performance LM is
 
     def heads(self) -> list[NumpyMeter]:
@@ -530,15 +532,18 @@ def reads_model_lm(model: NumpyAligned, folder: str | os.PathLike) -> bool:
 def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAligned:
     """A copy of ``model`` with the head of ``folder``, which must read the model's own
     performance LM (``reads_model_lm``; ``Perf2ScoreError`` otherwise): as its hand head
-    when the head answers "staff", else as its meter head."""
+    when the head answers "staff", as its step head when it answers "same_step", else as
+    its meter head."""
     if not reads_model_lm(model, folder):
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
     copy.performance_folder = model.performance_folder
-    copy.meter, copy.hands = model.meter, model.hands
+    copy.meter, copy.hands, copy.steps = model.meter, model.hands, model.steps
     head = load_numpy_head(folder)
     if "staff" in head.questions:
         copy.hands = head
+    elif "same_step" in head.questions:
+        copy.steps = head
     else:
         copy.meter = head
     return copy

@@ -42,6 +42,12 @@ class DecodeConfig:
     # converter's beat tracking and quantisation, perf2score.classical.rhythm.beat_clock:
     # score time per tracked beat, the rubato taken out before the tempo compares steps)
     tempo_clock: str = "seconds"
+    # nats per unit log probability of the step head's answer (perf2score.models.meter_head
+    # step questions: is a note's onset step the same as the one before, else longer or
+    # shorter?) added to each candidate position's score, against the decoder's habit of
+    # repeating its previous step (0 = off; needs a step head: ``load_neural_model(steps=)``
+    # or the shipped one; the numpy runtime only)
+    step_weight: float = 0.0
     # the score prior's weight α: these streams are decoded by log p(y | performance) -
     # α log p(y), p(y) the score LM without the adapters (perf2score.neural.runtime's
     # NumpySession; 0 = off; the numpy runtime only; decoding takes about twice the time)
@@ -167,6 +173,8 @@ class DecodeConfig:
             raise ValueError("need 0 < tempo_blend <= 1")
         if self.tempo_tolerance < 0:
             raise ValueError("need tempo_tolerance >= 0")
+        if not self.step_weight >= 0:
+            raise ValueError("need step_weight >= 0")
         if self.tempo_clock not in ("seconds", "beats"):
             raise ValueError("tempo_clock must be 'seconds' or 'beats'")
         if not 0 <= self.prior_weight <= 1:
