@@ -27,6 +27,7 @@ from torch import nn
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
 from perf2score.models.config import (
+    HEAD_QUESTIONS,
     METER_FORMAT,
     SIGNATURE_CLASSES,
     SIGNATURE_QUESTIONS,
@@ -79,12 +80,15 @@ class MeterModel(nn.Module):
         return out[..., 1::2] - out[..., 0::2]
 
 
-def meter_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Targets (B, T) per question (1 yes, 0 no, ``IGNORE_INDEX`` unknown) from score-token
-    targets (``AlignData``): on a downbeat = position 0; on a beat = position a multiple of
-    the beat (a denominator unit; three of them in 6/8, 9/8, 12/8); on the lower staff =
-    staff 2. Grace notes, dropped notes and padding are unknown (for the staff: dropped
-    notes and padding)."""
+def meter_targets(
+    score_targets: dict[str, torch.Tensor], questions: tuple[str, ...] = HEAD_QUESTIONS
+) -> dict[str, torch.Tensor]:
+    """Targets (B, T) per question of ``questions`` (1 yes, 0 no, ``IGNORE_INDEX``
+    unknown) from score-token targets (``AlignData``): on a downbeat = position 0; on a
+    beat = position a multiple of the beat (a denominator unit; three of them in 6/8, 9/8,
+    12/8); on the lower staff = staff 2; the step questions (``step_targets``, computed
+    only when asked); in each time signature of ``SIGNATURE_CLASSES``. Grace notes,
+    dropped notes and padding are unknown (for the staff: dropped notes and padding)."""
     position = score_targets["position"]
     signature = score_targets["time_signature"]
     known = (position != IGNORE_INDEX) & (score_targets["grace"] == FIRST_VALUE)
@@ -100,12 +104,13 @@ def meter_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     staff = score_targets["staff"]
     lower = (staff - FIRST_VALUE).long()  # 0 upper, 1 lower
     out["staff"] = torch.where(staff != IGNORE_INDEX, lower, IGNORE_INDEX)
-    out.update(step_targets(score_targets))
+    if {"same_step", "longer_step"} & set(questions):
+        out.update(step_targets(score_targets))
     for (num, den), name in zip(SIGNATURE_CLASSES, SIGNATURE_QUESTIONS, strict=True):
         out[name] = torch.where(
             known, ((numerator == num) & (denominator == den)).long(), IGNORE_INDEX
         )
-    return out
+    return {k: v for k, v in out.items() if k in questions}
 
 
 def step_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -154,7 +159,7 @@ def meter_forward(model: MeterModel, batch: dict) -> tuple[torch.Tensor, dict[st
     """Loss and logits of the meter head on a batch of aligned windows; the targets of
     ``meter_targets`` are added to ``batch["targets"]`` (so validation scores them)."""
     questions = model.config.questions
-    targets = {k: v for k, v in meter_targets(batch["targets"]).items() if k in questions}
+    targets = meter_targets(batch["targets"], questions)
     batch["targets"].update(targets)
     logits = model(batch["performance"], padding=batch["padding"])
     losses = [

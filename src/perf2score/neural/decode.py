@@ -160,10 +160,11 @@ def _bar_and_position(
     bar_logits[:, :FIRST_VALUE] = -np.inf
     bar_lp = log_softmax(bar_logits)  # (B, 5 + FIRST_VALUE)
 
-    clock_gap = gap if clock_gap is None else clock_gap
-    # notes played together (a gap of 0) are held to the same onset too; only padding (a
-    # negative gap) is left out
-    known = (~np.isnan(state.log_tempo) & (state.last_onset >= 0) & (clock_gap >= 0))[:, None]
+    if clock_gap is None:  # seconds: notes played together (a gap of 0) are held to one
+        clock_gap, timed = gap, gap >= 0  # onset too; only padding (a negative gap) is out
+    else:  # the beat clock: no step on it (the tracker put both notes together) says nothing
+        timed = clock_gap > 0
+    known = (~np.isnan(state.log_tempo) & (state.last_onset >= 0) & timed)[:, None]
     expected = (clock_gap * np.exp(np.nan_to_num(state.log_tempo)))[:, None]  # (B, 1) grid
 
     def penalised(start: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
