@@ -25,6 +25,8 @@ from perf2score.neural.runtime import (
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.spec import BOS, FIRST_VALUE, STREAMS
 
+STEP_QUESTIONS = ("same_step", "longer_step")
+
 
 @pytest.fixture(scope="module")
 def lora_folder(tmp_path_factory):
@@ -280,6 +282,3 @@ def test_a_step_head_is_read_by_the_decoder_and_refused_where_it_cannot_be(lora_
         load_neural_model(lora_folder, weighted, steps=beats)
     with pytest.raises(Perf2ScoreError, match="needs the numpy runtime"):
         load_neural_model(lora_folder, weighted, runtime="torch", steps=steps)
-
-
-STEP_QUESTIONS = ("same_step", "longer_step")
