@@ -139,6 +139,20 @@ def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
     assert np.all(attributes["position_ticks"] < attributes["measure_length_ticks"])
 
 
+def _timeline(
+    onset: int, config: DecodeConfig | None = None, quarters_per_second: float | None = None
+) -> _Timeline:
+    """One window's state after a note at ``onset`` (grid units) in a 4/4 measure from 0,
+    the running tempo at ``quarters_per_second`` (None: not known yet)."""
+    state = _Timeline(1, config or DecodeConfig())
+    state.last_position[:] = onset
+    state.last_onset[:] = onset
+    state.measure_length[:] = 4 * GRID_PER_QUARTER
+    if quarters_per_second is not None:
+        state.log_tempo[:] = float(np.log(quarters_per_second * GRID_PER_QUARTER))
+    return state
+
+
 def _choice(position_logits: list[float], bar_logits: list[float], state: _Timeline, gap: float):
     position = np.full((1, STREAMS["position"].size), -30.0, dtype=np.float32)
     position[0, FIRST_VALUE : FIRST_VALUE + len(position_logits)] = position_logits
@@ -153,10 +167,7 @@ def _choice(position_logits: list[float], bar_logits: list[float], state: _Timel
 
 
 def test_notes_played_apart_never_share_an_onset_and_open_a_measure_when_it_is_full():
-    state = _Timeline(1)
-    state.last_position[:] = 3 * GRID_PER_QUARTER
-    state.last_onset[:] = 3 * GRID_PER_QUARTER
-    state.measure_length[:] = 4 * GRID_PER_QUARTER
+    state = _timeline(3 * GRID_PER_QUARTER)
     logits = [0.0] * (4 * GRID_PER_QUARTER)
     logits[3 * GRID_PER_QUARTER] = 10.0  # the model wants the previous note's onset
     # played together: the same onset is fine
@@ -170,11 +181,7 @@ def test_notes_played_apart_never_share_an_onset_and_open_a_measure_when_it_is_f
 
 
 def test_the_running_tempo_steers_positions():
-    state = _Timeline(1)
-    state.last_position[:] = 0
-    state.last_onset[:] = 0
-    state.measure_length[:] = 4 * GRID_PER_QUARTER
-    state.log_tempo[:] = float(np.log(2 * GRID_PER_QUARTER))  # two quarters per second
+    state = _timeline(0, quarters_per_second=2.0)
     logits = [0.0] * (4 * GRID_PER_QUARTER)
     logits[GRID_PER_QUARTER // 2] = 1.0  # an eighth, slightly preferred by the model
     # 0.5 s at two quarters per second is a quarter: the tempo outweighs the small preference
@@ -186,11 +193,7 @@ def test_notes_played_at_the_same_instant_are_held_to_the_same_onset():
     stays on the previous onset against a slight preference of the model for an eighth
     later (regression: a gap of 0 once counted as no tempo evidence, which cost 0.07 E_avg
     on validation)."""
-    state = _Timeline(1)
-    state.last_position[:] = 0
-    state.last_onset[:] = 0
-    state.measure_length[:] = 4 * GRID_PER_QUARTER
-    state.log_tempo[:] = float(np.log(2 * GRID_PER_QUARTER))  # two quarters per second
+    state = _timeline(0, quarters_per_second=2.0)
     logits = [0.0] * (4 * GRID_PER_QUARTER)
     logits[GRID_PER_QUARTER // 2] = 1.0  # an eighth later, slightly preferred by the model
     assert _choice(logits, [5.0, 0.0], state, 0.0) == (0, 0)
@@ -201,11 +204,7 @@ def test_the_tempo_tolerance_lets_rubato_pass_and_still_steers_wide_misses():
 
     def choose(tolerance: float, gap: float) -> tuple[int, int]:
         config = DecodeConfig(tempo_weight=10.0, tempo_slack_grid=1, tempo_tolerance=tolerance)
-        state = _Timeline(1, config)
-        state.last_position[:] = 0
-        state.last_onset[:] = 0
-        state.measure_length[:] = 4 * GRID_PER_QUARTER
-        state.log_tempo[:] = float(np.log(2 * GRID_PER_QUARTER))  # two quarters per second
+        state = _timeline(0, config, quarters_per_second=2.0)
         logits = [0.0] * (4 * GRID_PER_QUARTER)
         logits[GRID_PER_QUARTER] = 1.0  # the model prefers a quarter
         return _choice(logits, [5.0, 0.0], state, gap)
@@ -224,11 +223,8 @@ def test_the_step_head_moves_a_repeated_step_to_the_one_it_heard():
     it, and weight 0 ignores the head."""
 
     def choose(weight: float, same: float, longer: float) -> tuple[int, int]:
-        state = _Timeline(1, DecodeConfig(tempo_weight=0.0, step_weight=weight))
-        state.last_position[:] = GRID_PER_QUARTER
-        state.last_onset[:] = GRID_PER_QUARTER
+        state = _timeline(GRID_PER_QUARTER, DecodeConfig(tempo_weight=0.0, step_weight=weight))
         state.last_step[:] = GRID_PER_QUARTER
-        state.measure_length[:] = 4 * GRID_PER_QUARTER
         logits = [0.0] * (4 * GRID_PER_QUARTER)
         logits[2 * GRID_PER_QUARTER] = 3.0  # the same step again (a quarter)
         logits[GRID_PER_QUARTER + GRID_PER_QUARTER // 2] = 2.0  # an eighth
@@ -288,11 +284,7 @@ def test_the_beat_clock_takes_the_rubato_out_of_a_played_rhythm():
 
 def test_the_tempo_on_the_beat_clock_reads_steps_in_tracked_beats():
     config = DecodeConfig(tempo_weight=10.0, tempo_slack_grid=1, tempo_clock="beats")
-    state = _Timeline(1, config)
-    state.last_position[:] = 0
-    state.last_onset[:] = 0
-    state.measure_length[:] = 4 * GRID_PER_QUARTER
-    state.log_tempo[:] = float(np.log(GRID_PER_QUARTER))  # a quarter per tracked beat
+    state = _timeline(0, config, quarters_per_second=1.0)  # a quarter per tracked beat
     logits = np.full((1, STREAMS["position"].size), -30.0, dtype=np.float32)
     logits[0, FIRST_VALUE : FIRST_VALUE + 4 * GRID_PER_QUARTER] = 0.0
     logits[0, FIRST_VALUE + GRID_PER_QUARTER] = 2.0  # the model prefers a quarter

@@ -121,7 +121,9 @@ def step_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     the step before it are both positive, ``same_step`` says whether they are equal and
     ``longer_step`` (only where they differ) whether the new one is longer. Everything
     else (chord notes, a window's first steps, dropped notes, after a backwards jump) is
-    ``IGNORE_INDEX``."""
+    ``IGNORE_INDEX``. (``models.losses.rhythm_changes`` walks the score rows' onsets for
+    the loss weights instead, from the latest onset so far rather than the last note's;
+    here the walk reads the tokens, as the decoder sees them.)"""
     position = score_targets["position"]
     B, T = position.shape
     kept = position != IGNORE_INDEX

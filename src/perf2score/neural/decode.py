@@ -246,7 +246,7 @@ def _decode_batch(
     )
     prior = (config.prior_weight, config.prior_streams)
     session = runtime.session(perf, padding, odds is not None, prior)
-    steps = getattr(session, "steps", None) if config.step_weight > 0 else None  # (B, T, 2)
+    steps = session.steps if config.step_weight > 0 else None  # (B, T, 2) or None
     if odds is not None and session.odds is not None:
         odds[:] = session.odds
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}

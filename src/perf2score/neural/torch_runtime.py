@@ -30,6 +30,7 @@ class TorchSession:
         self.memory = self.network.encode(perf, self.padding, states)
         meter = runtime.meter
         self.odds = meter.odds(states).numpy() if want_odds and meter is not None else None
+        self.steps = None  # no step head in the torch runtime (``NumpySession.steps``)
         self.cache = self.network.score.new_cache()
 
     @torch.no_grad()
