@@ -612,3 +612,75 @@ def test_a_given_time_signature_is_forced_on_each_window_s_first_note(aligned, m
     free_rows = np.flatnonzero((free["drop"] == FIRST_VALUE).any(1))
     free_first = (free["drop"][free_rows] == FIRST_VALUE).argmax(1)
     assert not np.all(free["time_signature"][free_rows, free_first] == signature)  # its own
+
+
+def test_each_window_can_start_from_the_tracked_tempo():
+    from perf2score.midi.reading import NOTE_DTYPE
+    from perf2score.neural.decode import start_tempi
+
+    seconds = 0.5 * np.arange(64)  # quarters at 120 a minute
+    notes = np.zeros(len(seconds), dtype=NOTE_DTYPE)
+    notes["pitch"], notes["velocity"] = 60, 80
+    notes["onset_sec"], notes["offset_sec"] = seconds, seconds + 0.4
+    performance = Performance(notes=notes, pedal=np.zeros((0, 2)))
+    jobs = [(0, 0, 32), (0, 24, 64)]
+    assert np.isnan(start_tempi(jobs, [performance], DecodeConfig())).all()  # unknown
+    tracked = start_tempi(jobs, [performance], DecodeConfig(tempo_start="tracked"))
+    assert np.allclose(tracked, np.log(2 * GRID_PER_QUARTER))  # two beats a second
+    beats = DecodeConfig(tempo_start="tracked", tempo_clock="beats")
+    assert np.allclose(start_tempi(jobs, [performance], beats), np.log(GRID_PER_QUARTER))
+    state = _Timeline(2, DecodeConfig(), tracked)
+    assert np.allclose(state.log_tempo, tracked)
+
+
+def _played(count: int, jitter: float, seed: int = 0) -> Performance:
+    """Quarters and eighths (a bar of 3/4 repeated) at 100 a minute, onsets moved by
+    Gaussian noise of ``jitter`` seconds (0: a sequencer's export)."""
+    from perf2score.midi.reading import NOTE_DTYPE
+
+    values = np.resize([1.0, 0.5, 0.5, 1.0], count)
+    quarters = np.concatenate([[0.0], np.cumsum(values)[:-1]])
+    rng = np.random.default_rng(seed)
+    seconds = 0.5 + 0.6 * quarters + rng.normal(0.0, jitter, count) * (jitter > 0)
+    notes = np.zeros(count, dtype=NOTE_DTYPE)
+    notes["pitch"] = 60 + np.arange(count) % 12
+    notes["velocity"] = 70
+    notes["onset_sec"] = np.sort(seconds)
+    notes["offset_sec"] = notes["onset_sec"] + 0.5 * values
+    return Performance(notes=notes, pedal=np.zeros((0, 2)))
+
+
+def test_the_grid_residual_tells_metronomic_from_human_playing():
+    from perf2score.classical.rhythm import grid_residual
+
+    assert grid_residual(_played(120, 0.0)) < 0.002
+    assert grid_residual(_played(120, 0.01)) < DecodeConfig().steady_residual
+    # onsets on the beat pull the tracked beats along, so only the others count: 80 ms of
+    # noise reads as about (n)ASAP's steadiest human performances (0.012)
+    assert grid_residual(_played(120, 0.08)) > 0.012
+    assert np.isnan(grid_residual(_played(1, 0.0)))
+
+
+def test_steady_performances_decode_on_the_beat_clock(aligned):
+    from dataclasses import replace
+
+    from perf2score.neural.decode import decode_many, steady_groups
+
+    model, _ = aligned
+    steady, human = _played(100, 0.0), _played(100, 0.08, seed=1)
+    config = DecodeConfig(window=48, overlap=16)
+    groups = steady_groups([human, steady, human], config)
+    assert groups is not None and [members for _, members in groups] == [[1], [0, 2]]
+    trusted, plain = groups[0][0], groups[1][0]
+    assert (trusted.tempo_clock, trusted.tempo_weight, trusted.tempo_slack_grid) == (
+        "beats",
+        config.steady_tempo_weight,
+        config.steady_slack_grid,
+    )
+    assert plain == replace(config, steady_residual=0.0)
+    assert steady_groups([human], config) is None
+    assert steady_groups([steady], replace(config, steady_residual=0.0)) is None
+    together = decode_many(model, [human, steady], config)
+    alone = [decode_many(model, [human], plain)[0], decode_many(model, [steady], trusted)[0]]
+    for (a, drop_a), (b, drop_b) in zip(together, alone, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(drop_a, drop_b)

@@ -179,6 +179,26 @@ def tracked_onsets(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
     return events, beats, quantize(events.times, beats)[events.of_note]
 
 
+def grid_residual(performance, probe: int = 512) -> float:
+    """Mean distance, in beats, between the played onset events (chords as one, at their
+    mean time) of the performance's first ``probe`` notes and the positions ``quantize``
+    gives them between the tracked beats: near 0 for metronomic or quantised playing (a
+    sequencer's export), 0.014 and more for the human performances of (n)ASAP. NaN for
+    fewer than two beats. Notes sorted by onset (as read)."""
+    notes = performance.notes[:probe]
+    if len(notes) < 2:
+        return float("nan")
+    events, beats, _ = tracked_onsets(notes)
+    if len(beats) < 2:
+        return float("nan")
+    times = events.times
+    k = np.clip(np.searchsorted(beats, times, side="right") - 1, 0, len(beats) - 2)
+    spans = beats[k + 1] - beats[k]
+    played = (times - beats[k]) / np.where(spans > 0, spans, 1.0)  # beats after beat k
+    written = quantize(times, beats) / GRID_PER_QUARTER - k
+    return float(np.mean(np.abs(played - written)))
+
+
 def beat_clock(performance) -> np.ndarray:
     """(N,) each note's onset in tracked beats (float, a quarter-note beat), the
     performance's rubato taken out (``tracked_onsets``). Notes sorted by onset (as read)."""

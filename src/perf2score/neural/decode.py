@@ -15,11 +15,12 @@ the pitch. Windows are stitched in the middle of their overlaps, in time (see ``
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from perf2score.classical.rhythm import beat_clock
+from perf2score.classical.rhythm import beat_clock, grid_residual
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
@@ -82,7 +83,9 @@ class _Timeline:
     onset step (0: none yet), and a running tempo (log grid units per second) from the
     notes decoded so far."""
 
-    def __init__(self, rows: int, config: DecodeConfig = DEFAULT):
+    def __init__(self, rows: int, config: DecodeConfig = DEFAULT, start: np.ndarray | None = None):
+        """``start`` (rows,): each window's running tempo before its first step (log grid
+        units per second, or per beat on the beat clock; NaN or None: unknown)."""
         self.config = config
         self.measure_start = np.zeros(rows, dtype=np.int64)
         self.measure_length = np.zeros(rows, dtype=np.int64)
@@ -90,6 +93,8 @@ class _Timeline:
         self.last_onset = np.full(rows, -1, dtype=np.int64)
         self.last_step = np.zeros(rows, dtype=np.int64)
         self.log_tempo = np.full(rows, np.nan, dtype=np.float64)
+        if start is not None:
+            self.log_tempo[:] = start
 
     def advance(
         self,
@@ -227,6 +232,7 @@ def _decode_batch(
     forced: dict[str, np.ndarray] | None = None,
     forced_notes: np.ndarray | None = None,
     clock: np.ndarray | None = None,
+    start: np.ndarray | None = None,
 ) -> None:
     """Decode a batch of windows note by note into ``out`` ((B, T) each, in place) with a
     ``runtime`` (``as_runtime``): ``perf`` the performance tokens, ``padding``/``pitch``/
@@ -236,7 +242,8 @@ def _decode_batch(
     A time signature the user gave (``config.force_given_meter``) is forced on each
     window's first kept note: its time signature and measure length tokens. ``clock``
     (B, T), when given, is the running tempo's time (``DecodeConfig.tempo_clock``: tracked
-    beats) instead of ``onset`` seconds."""
+    beats) instead of ``onset`` seconds; ``start`` (B,), each window's running tempo
+    before its first step (``start_tempi``)."""
     B, T = padding.shape
     given = config.meter_given() if config.force_given_meter else None
     first_meter = (
@@ -250,7 +257,7 @@ def _decode_batch(
     if odds is not None and session.odds is not None:
         odds[:] = session.odds
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}
-    state = _Timeline(B, config)
+    state = _Timeline(B, config, start)
     meter_open = np.ones(B, dtype=bool)  # no kept note yet (the given meter is still to set)
     for t in range(T):
         logits = session.step(previous, perf["pitch"][:, t], t)  # (B, V) per stream
@@ -341,6 +348,20 @@ def decode_many(
     model's own heads, or the torch ``meter`` head (``shares_performance_lm``)."""
     if meter is not None and not shares_performance_lm(model, meter):
         raise ValueError("the meter head does not read this model's performance LM")
+    groups = steady_groups(performances, config)
+    if groups is not None:  # steady performances decode on the beat clock
+        results: list = [None] * len(performances)
+        placed: list = [None] * len(performances)
+        for settings, members in groups:
+            part_odds: list[np.ndarray] | None = [] if odds is not None else None
+            chosen = [performances[i] for i in members]
+            decoded = decode_many(model, chosen, settings, meter, part_odds, processes)
+            for k, i in enumerate(members):
+                results[i] = decoded[k]
+                placed[i] = part_odds[k] if part_odds else None
+        if odds is not None and any(p is not None for p in placed):
+            odds.extend(placed)
+        return results
     if config.window > model.score.config.max_notes:
         raise Perf2ScoreError(
             f"decoding window {config.window} exceeds the model's {model.score.config.max_notes}"
@@ -376,7 +397,9 @@ def decode_many(
     questions = head_questions(model, meter)
     want = odds is not None and bool(questions)
     window_odds = np.zeros((B, T, len(questions)), dtype=np.float32) if want else None
-    state = (runtime, perf, padding, pitch, (onset, clock), out, window_odds, jobs, config)
+    start = start_tempi(jobs, performances, config, beat_clocks)
+    timing = (onset, clock, start)
+    state = (runtime, perf, padding, pitch, timing, out, window_odds, jobs, config)
     if config.chain_windows != 1 and config.chain_from == "tempo":
         alone = chain_links(jobs, 1)
         _decode_rounds(state, alone, chain_rounds(alone), processes)
@@ -400,15 +423,70 @@ def decode_many(
     return results
 
 
+def steady_groups(
+    performances: list[Performance], config: DecodeConfig
+) -> list[tuple[DecodeConfig, list[int]]] | None:
+    """The performances (indices) to decode with other settings than ``config``: those whose
+    onsets sit within ``config.steady_residual`` beats of the beat tracker's grid on
+    average (``perf2score.classical.rhythm.grid_residual``) with the running tempo on the beat
+    clock (``steady_tempo_weight``, ``steady_slack_grid``), the others as ``config``, as
+    (settings, indices) groups; None when every performance keeps ``config`` (the check
+    off, the beat clock already chosen, or no steady performance)."""
+    if config.steady_residual <= 0 or config.tempo_clock == "beats" or not performances:
+        return None
+    steady = [
+        i
+        for i, performance in enumerate(performances)
+        if grid_residual(performance) < config.steady_residual
+    ]
+    if not steady:
+        return None
+    plain = replace(config, steady_residual=0.0)
+    trusted = replace(
+        plain,
+        tempo_clock="beats",
+        tempo_weight=config.steady_tempo_weight,
+        tempo_slack_grid=config.steady_slack_grid,
+    )
+    others = [i for i in range(len(performances)) if i not in set(steady)]
+    return [(trusted, steady)] + ([(plain, others)] if others else [])
+
+
+def start_tempi(
+    jobs: list[tuple[int, int, int]],
+    performances: list[Performance],
+    config: DecodeConfig,
+    beat_clocks: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """(B,) each window's (``jobs``: performance index, start, end) running tempo before its
+    first step: with ``config.tempo_start`` "tracked", a quarter per beat of the classical
+    beat tracker (on the beat clock log ``GRID_PER_QUARTER``; on seconds, over the window's
+    notes from their ``beat_clock``, or ``beat_clocks`` when given: one per performance),
+    in log grid units per clock unit; else NaN (unknown until the first step)."""
+    start = np.full(len(jobs), np.nan)
+    if config.tempo_start == "none":
+        return start
+    if config.tempo_clock == "beats":
+        return np.full(len(jobs), np.log(GRID_PER_QUARTER))
+    clocks = beat_clocks or [beat_clock(p) for p in performances]
+    for b, (index, s, e) in enumerate(jobs):
+        seconds = performances[index].notes["onset_sec"][s:e]
+        counted = clocks[index][s:e]
+        span, played = seconds[-1] - seconds[0], counted[-1] - counted[0]
+        if span > 0 and played > 0:
+            start[b] = np.log(GRID_PER_QUARTER * played / span)  # tracked beats a second
+    return start
+
+
 def _decode_rounds(
     state: tuple, link: list[int], rounds: list[list[int]], processes: int = 1
 ) -> None:
     """Decode the windows of ``rounds`` (rows, in order) into ``out`` (in place), each
     window after the one it continues (``link``, -1: none), whose decoded tokens of the
     shared notes it is given. ``state``: decode_many's (runtime, perf, padding, pitch,
-    (onset seconds, tempo clock or None), out, window odds, jobs, config). A round of at
-    least ``MIN_SPLIT_WINDOWS`` windows per process is decoded by ``processes`` processes
-    side by side."""
+    (onset seconds, tempo clock or None, start tempi), out, window odds, jobs, config). A
+    round of at least ``MIN_SPLIT_WINDOWS`` windows per process is decoded by ``processes``
+    processes side by side."""
     from perf2score.parallel import side_by_side
 
     _, _, padding, _, _, out, window_odds, jobs, _ = state
@@ -447,7 +525,7 @@ def _decode_rows(
     """Decode the windows ``rows`` (R,), at most ``MAX_BATCH_WINDOWS`` at a time: their
     score ids (R, T) per stream and their heads' log-odds (R, T, Q) (None when not asked),
     ``forced`` ids (R, T) per stream taken for the first ``forced_notes`` (R,) notes."""
-    runtime, perf, padding, pitch, (onset, clock), out, window_odds, _, config = state
+    runtime, perf, padding, pitch, (onset, clock, start), out, window_odds, _, config = state
     T = padding.shape[1]
     ids = {k: np.zeros((len(rows), T), dtype=np.int64) for k in out}
     odds = (
@@ -471,6 +549,7 @@ def _decode_rows(
             {k: v[mine] for k, v in forced.items()} if forced_notes.any() else None,
             forced_notes[mine],
             clock[part] if clock is not None else None,
+            start[part],
         )
         for k in out:
             ids[k][mine] = batch_ids[k]
