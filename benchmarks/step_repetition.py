@@ -8,8 +8,15 @@ one before is the true ratio (the local rhythm right, whatever the value scale).
 that reads the performance repeats about as often as the truth; one that copies itself
 repeats more and gets the ratios of varied rhythms wrong.
 
+``--timing-noise S`` asks how much the decoder reads the played timing: every gap between
+successive onsets (longer than ``CHORD_SECONDS``; chord notes move together) is multiplied
+by exp(S·z), z standard normal, before decoding (the statistics keep the pairs chosen on the
+real timing). A decoder that reads the timing loses ratio-right steps as S grows; one that
+writes the rhythm from the pitches and its own previous steps does not.
+
 Run: ``.venv/bin/python benchmarks/step_repetition.py --data .cache/prepared --split
-validation [--decoding D.json] [--model FOLDER] [--every 1] [--notes 300]``
+validation [--decoding D.json] [--model FOLDER] [--every 1] [--notes 300]
+[--timing-noise 0.5]``
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import argparse
 
 import numpy as np
 
+from perf2score.constants import CHORD_SECONDS
 from perf2score.data.cache import load_index, load_prepared
 from perf2score.midi.reading import Performance
 from perf2score.neural.converter import load_neural_model
@@ -44,6 +52,20 @@ def step_statistics(
     return float(d_same.mean()), float(g_same.mean()), float(ratio.mean()), int(valid.sum())
 
 
+def retimed(notes: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``notes`` (sorted by onset) with each gap between successive onsets longer
+    than ``CHORD_SECONDS`` multiplied by exp(``noise``·z), z standard normal; durations kept."""
+    out = notes.copy()
+    if noise <= 0 or len(notes) < 2:
+        return out
+    gaps = np.diff(notes["onset_sec"])
+    stretch = np.where(gaps > CHORD_SECONDS, np.exp(noise * rng.standard_normal(len(gaps))), 1.0)
+    onsets = notes["onset_sec"][0] + np.concatenate([[0.0], np.cumsum(gaps * stretch)])
+    out["offset_sec"] = onsets + (notes["offset_sec"] - notes["onset_sec"])
+    out["onset_sec"] = onsets
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=".cache/prepared")
@@ -53,7 +75,10 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1, help="every k-th performance")
     parser.add_argument("--notes", type=int, default=300, help="first notes of each")
     parser.add_argument("--apart", type=float, default=0.1, help="seconds between notes")
+    parser.add_argument("--timing-noise", type=float, default=0.0, help="log-scale IOI noise")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
     decoding = DecodeConfig.read(args.decoding) if args.decoding else None
     model = load_neural_model(args.model, decoding)  # the heads the decoding asks for
     decoding = model.decoding
@@ -62,7 +87,8 @@ def main() -> None:
     for row in rows:
         prepared = load_prepared(args.data, row["perf_id"])
         n = args.notes
-        performance = Performance(notes=prepared.notes[:n], pedal=prepared.pedal)
+        notes = retimed(prepared.notes[:n], args.timing_noise, rng)
+        performance = Performance(notes=notes, pedal=prepared.pedal)
         ids, drop = decode_many(model.network, [performance], decoding)[0]
         decoded = measure_grid(ids, drop)[0]
         keep = np.flatnonzero(~prepared.drop[:n] & ~drop)

@@ -38,6 +38,14 @@ def lora_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def ratio_folder(tmp_path_factory):
+    """A tiny aligned model with LoRA that reads played step ratios, every trained weight
+    (the ratio embedding too) moved from its start."""
+    config = AdapterConfig(rank=8, n_heads=2, lora_rank=4, played_ratio=True)
+    return _moved_folder(tmp_path_factory.mktemp("ratio"), config)
+
+
+@pytest.fixture(scope="module")
 def score_ft_folder(tmp_path_factory):
     """A tiny aligned model whose score LM was fine-tuned in full (``score-finetune``):
     every score weight moved, the performance LM as saved."""
@@ -88,10 +96,11 @@ def test_flat_rotation_rows_rotate_as_the_head_tables_do():
         assert np.allclose(flat, heads.reshape(B, -1), atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["lora_folder", "score_ft_folder"])
+@pytest.mark.parametrize("kind", ["lora_folder", "score_ft_folder", "ratio_folder"])
 def test_each_step_gives_the_torch_logits(kind, request):
     """Encoder memory and every step's logits of all score streams, LoRA merged, padding;
-    a model with LoRA and one whose score LM was fine-tuned in full."""
+    a model with LoRA, one whose score LM was fine-tuned in full and one that reads the
+    played step ratios."""
     folder = request.getfixturevalue(kind)
     torch_model = load_aligned(folder)
     merge_lora(torch_model)
@@ -102,9 +111,9 @@ def test_each_step_gives_the_torch_logits(kind, request):
     padding[2, 15:] = True
     session = numpy_model.session(perf, padding)
     with torch.no_grad():
-        memory = torch_model.encode(
-            {k: torch.from_numpy(v) for k, v in perf.items()}, torch.from_numpy(padding)
-        )
+        tensors = {k: torch.from_numpy(v) for k, v in perf.items()}
+        memory = torch_model.encode(tensors, torch.from_numpy(padding))
+        ratios = torch_model.ratio_inputs(tensors)
         cache = torch_model.score.new_cache()
         previous = {n: np.full(B, BOS) for n in torch_model.score.config.output_streams}
         for t in range(6):
@@ -113,7 +122,13 @@ def test_each_step_gives_the_torch_logits(kind, request):
             inputs = {k: torch.from_numpy(v[:, None]) for k, v in previous.items()}
             inputs["pitch"] = torch.from_numpy(pitch[:, None])
             theirs = torch_model(
-                None, inputs, torch.from_numpy(padding), memory=memory, cache=cache, start=t
+                None,
+                inputs,
+                torch.from_numpy(padding),
+                memory=memory,
+                cache=cache,
+                start=t,
+                ratios=ratios,
             )
             assert mine.keys() == theirs.keys()
             for name, logits in mine.items():
@@ -155,10 +170,12 @@ def test_the_score_prior_is_the_score_lm_without_the_adapters(lora_folder):
     assert DecodeConfig.from_dict(json.loads(json.dumps(chosen.to_dict()))) == chosen
 
 
-def test_decoding_gives_the_same_attributes_as_the_torch_model(lora_folder):
-    torch_model = load_aligned(lora_folder)
+@pytest.mark.parametrize("kind", ["lora_folder", "ratio_folder"])
+def test_decoding_gives_the_same_attributes_as_the_torch_model(kind, request):
+    folder = request.getfixturevalue(kind)
+    torch_model = load_aligned(folder)
     merge_lora(torch_model)
-    numpy_model = load_numpy_aligned(lora_folder)
+    numpy_model = load_numpy_aligned(folder)
     performance = _performance(150)
     config = DecodeConfig(window=48, overlap=16)
     a, drop_a = decode_windows(torch_model, performance, config)

@@ -125,3 +125,27 @@ def test_spelling_from_pitch_and_alter(pitch, alter, spelled):
     from perf2score.tokens.score import _spell
 
     assert _spell(pitch, alter) == spelled
+
+
+def test_played_ratio_ids_compare_each_step_with_the_previous_step():
+    from perf2score.midi.reading import NOTE_DTYPE, Performance
+    from perf2score.tokens import encode_performance
+    from perf2score.tokens.spec import PAD
+    from perf2score.tokens.timing import CHORD, FIRST_STEP, RATIO_STEP, UNKNOWN, played_ratio_ids
+
+    # a chord, then steps of 0.6, 0.6 (a chord note at the same time), 0.3, 1.2 seconds
+    seconds = np.array([0.0, 0.01, 0.6, 1.2, 1.205, 1.5, 2.7])
+    notes = np.zeros(len(seconds), dtype=NOTE_DTYPE)
+    notes["pitch"], notes["velocity"] = 60, 70
+    notes["onset_sec"], notes["offset_sec"] = seconds, seconds + 0.2
+    ioi = encode_performance(Performance(notes=notes, pedal=np.zeros((0, 2))))["ioi"]
+    ids = played_ratio_ids(ioi)
+    assert ids[0] == CHORD and ids[1] == CHORD and ids[4] == CHORD  # under 35 ms
+    assert ids[2] == FIRST_STEP  # no step before it
+    same = ids[3]  # 0.6 after 0.6: no change, the middle bin
+    assert abs(ids[5] - (same - round(1 / RATIO_STEP))) <= 1  # half the step before
+    assert abs(ids[6] - (same + round(2 / RATIO_STEP))) <= 1  # four times (after the 0.3)
+    padded = np.concatenate([ioi, [PAD, PAD]])
+    assert list(played_ratio_ids(padded)[-2:]) == [UNKNOWN, UNKNOWN]
+    batch = played_ratio_ids(np.stack([ioi, ioi]))  # (B, T) as (T,)
+    assert np.array_equal(batch, np.stack([ids, ids]))

@@ -121,6 +121,34 @@ def test_config_files(tmp_path):
         load_run_config(path, kind)
 
 
+def test_a_run_starts_from_an_aligned_model_and_adds_the_ratio_embedding(tmp_path):
+    from train_helpers import tiny_aligned
+
+    from perf2score.models.adapter import AdapterConfig
+    from perf2score.models.io import save_aligned
+    from perf2score.train.tasks import start_from
+
+    trained, base = tiny_aligned(tmp_path / "lms", AdapterConfig(rank=8, n_heads=2, lora_rank=4))
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            if parameter.requires_grad:
+                parameter.add_(0.3 * torch.randn_like(parameter))
+    save_aligned(trained, tmp_path / "shipped", base)
+    config = AdapterConfig(rank=8, n_heads=2, lora_rank=4, played_ratio=True)
+    fresh, _ = tiny_aligned(tmp_path / "lms2", config)
+    start_from(fresh, tmp_path / "shipped")
+    mine = dict(fresh.named_parameters())
+    for name, parameter in trained.named_parameters():
+        if parameter.requires_grad:
+            assert torch.allclose(mine[name], parameter, rtol=1e-3, atol=1e-3), name
+    assert not fresh.ratio.weight.any()  # not in the folder: still zero, as initialised
+    other, _ = tiny_aligned(tmp_path / "lms3", AdapterConfig(rank=16, n_heads=2, lora_rank=4))
+    with pytest.raises(Perf2ScoreError, match="do not fit"):
+        start_from(other, tmp_path / "shipped")
+    with pytest.raises(Perf2ScoreError, match="no aligned model"):
+        start_from(fresh, tmp_path)
+
+
 def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
     from perf2score.cli import main
 
@@ -308,8 +336,14 @@ def test_previous_note_masking_hides_score_inputs_but_not_the_pitch():
     assert 0.45 < masked.mean() < 0.8 and not masked[0]
     assert (inputs["bar"][masked] == MASK).all() and (inputs["value"][~masked][1:] == 9).all()
     assert (inputs["pitch"] == 50).all() and inputs["bar"][0] == BOS
+    inputs = {"bar": np.full(200, 7), "value": np.full(200, 9), "pitch": np.full(200, 50)}
+    masked = mask_previous(rng, inputs, (0.5, 0.5), ("bar",))  # where it was, not what
+    assert masked.any() and (inputs["bar"][masked] == MASK).all()
+    assert (inputs["value"] == 9).all() and (inputs["pitch"] == 50).all()
     with pytest.raises(Perf2ScoreError, match="previous_mask"):
         run_config_from_dict({"augment": {"previous_mask": [0.8, 0.5]}}, "align")
+    with pytest.raises(Perf2ScoreError, match="not score streams"):
+        run_config_from_dict({"augment": {"previous_mask_streams": ["beat"]}}, "align")
     with pytest.raises(Perf2ScoreError, match="unpaired_share"):
         run_config_from_dict({"data": {"unpaired_share": 1.5}}, "align")
     with pytest.raises(Perf2ScoreError, match="pretrained_lr_scale"):

@@ -24,6 +24,7 @@ from torch import nn
 from perf2score.models.blocks import apply_rotary, rotary_tables
 from perf2score.models.config import AdapterConfig, adapter_sources
 from perf2score.models.lm import NoteLM
+from perf2score.tokens.timing import RATIO_IDS, played_ratio_ids
 
 
 class LoRALinear(nn.Module):
@@ -127,6 +128,13 @@ class AlignedModel(nn.Module):
             CrossAdapter(score.config.d_model, performance.config.d_model, len(s), config)
             for s in self.sources
         )
+        # each note's played step ratio, embedded into the score LM's input: zero at start,
+        # scaled by √C so that it grows to the size of the LM's own embeddings (N(0, 1)
+        # rows) within a few hundred steps, not thousands
+        self.ratio = nn.Embedding(RATIO_IDS, score.config.d_model) if config.played_ratio else None
+        self.ratio_scale = float(score.config.d_model) ** 0.5
+        if self.ratio is not None:
+            nn.init.zeros_(self.ratio.weight)
         if config.lora_rank:
             for block in score.blocks:
                 attention = block.attention
@@ -168,7 +176,17 @@ class AlignedModel(nn.Module):
             if isinstance(module, LoRALinear)
             for p in (*module.down.parameters(), *module.up.parameters())
         ]
-        return [*self.adapters.parameters(), *self.score.heads.parameters(), *lora]
+        ratio = list(self.ratio.parameters()) if self.ratio is not None else []
+        return [*self.adapters.parameters(), *self.score.heads.parameters(), *lora, *ratio]
+
+    def ratio_inputs(self, performance: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """(B, M, C) the embedded played step ratios of a performance window (None without
+        ``played_ratio``): added to the score LM's input of the same notes."""
+        if self.ratio is None:
+            return None
+        ioi = performance["ioi"]
+        ids = torch.from_numpy(played_ratio_ids(ioi.detach().cpu().numpy())).to(ioi.device)
+        return self.ratio(ids) * self.ratio_scale
 
     def encode(
         self, performance: dict[str, torch.Tensor], padding=None, states: list | None = None
@@ -194,13 +212,19 @@ class AlignedModel(nn.Module):
         memory: list[tuple] | None = None,
         cache: list[dict] | None = None,
         start: int = 0,
+        ratios: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Logits per score stream (B, T, V) for score inputs (B, T) at ``start``..
 
-        ``memory`` (from ``encode``) may be given to decode note by note with ``cache``.
+        ``memory`` (from ``encode``) may be given to decode note by note with ``cache``, and
+        then ``ratios`` (``ratio_inputs``, (B, M, C)) when the model reads played ratios.
         """
         if memory is None:
             memory = self.encode(performance, padding)
+        if ratios is None and self.ratio is not None:
+            if performance is None:
+                raise ValueError("a model that reads played ratios needs them with its memory")
+            ratios = self.ratio_inputs(performance)
         T = next(iter(score_inputs.values())).shape[1]
         positions = torch.arange(start, start + T, device=memory[0][0].device)  # (T,)
         hooks = [
@@ -208,8 +232,9 @@ class AlignedModel(nn.Module):
             for adapter, mem in zip(self.adapters, memory, strict=True)
         ]
         self_padding = padding if cache is None else None
+        extra = ratios[:, start : start + T] if ratios is not None else None
         logits, _ = self.score(
-            score_inputs, padding=self_padding, cache=cache, start=start, cross=hooks
+            score_inputs, padding=self_padding, cache=cache, start=start, cross=hooks, extra=extra
         )
         return logits
 

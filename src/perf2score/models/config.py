@@ -105,6 +105,9 @@ class AdapterConfig:
     lora_alpha: float = 16.0
     dropout: float = 0.1
     rope_base: float = 10_000.0
+    # the score LM's input also holds an embedding (zero-initialised, trained) of each
+    # note's played step ratio (perf2score.tokens.timing), read from the performance
+    played_ratio: bool = False
 
     @property
     def performance_frozen(self) -> bool:

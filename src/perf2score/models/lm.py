@@ -49,14 +49,18 @@ class NoteLM(nn.Module):
         cache: list[dict] | None = None,
         start: int = 0,
         cross: list | None = None,
+        extra: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
         """(logits per output stream (B, T, V), hidden states [(B, T, C)] * (n_layers + 1)).
 
         ``padding`` (B, T) is True at padded notes; ``cache`` (one dict per layer) and
         ``start`` (the position of the first given note) are for incremental decoding;
-        ``cross`` (one callable per layer, or None) is the adapter's hook in each block.
+        ``cross`` (one callable per layer, or None) is the adapter's hook in each block;
+        ``extra`` (B, T, C), when given, is added to the input embeddings.
         """
         x = self.embed(tokens)  # (B, T, C)
+        if extra is not None:
+            x = x + extra
         T = x.shape[1]
         if start + T > self.config.max_notes:
             raise ValueError(f"{start + T} notes exceed max_notes={self.config.max_notes}")

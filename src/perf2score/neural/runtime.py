@@ -31,6 +31,7 @@ from perf2score.models.config import (
     read_meter_json,
 )
 from perf2score.tokens.spec import STREAMS
+from perf2score.tokens.timing import played_ratio_ids
 
 Weights = dict[str, np.ndarray]
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
@@ -348,6 +349,8 @@ class NumpySession:
         self.odds = np.concatenate([h.answer(features) for h in heads], -1) if heads else None
         # the step head's log-odds (B, T, 2) (same step, longer step), read by the decoder
         self.steps = model.steps.answer(features) if model.steps is not None else None
+        # the notes' played step ratios embedded (B, T, C), added to the score LM's input
+        self.ratios = None if model.ratio is None else model.ratio[played_ratio_ids(perf["ioi"])]
 
     def step(self, previous: dict[str, np.ndarray], pitch: np.ndarray, t: int) -> dict:
         """Logits (B, V) per score stream for note ``t``: ``previous`` the previous notes'
@@ -355,6 +358,8 @@ class NumpySession:
         score = self.model.score
         tokens = {**previous, "pitch": pitch}
         x = score.embed({name: tokens[name] for name in score.config.input_streams})  # (B, C)
+        if self.ratios is not None:
+            x = x + self.ratios[:, t]
         if self.prior_weight <= 0:
             return score.step(x, t, self.cache, self.hooks)
         B = self.batch
@@ -406,6 +411,7 @@ class NumpyAligned:
         self.hands: NumpyMeter | None = None  # the hand head (``with_meter_head``)
         self.steps: NumpyMeter | None = None  # the step head (``with_meter_head``)
         self.performance_folder: Path | None = None  # where the frozen performance LM is
+        self.ratio: np.ndarray | None = None  # played step ratio embedding (RATIO_IDS, C)
 
     def heads(self) -> list[NumpyMeter]:
         """The heads that read the encoder pass: the meter head, then the hand head."""
@@ -513,6 +519,9 @@ def load_numpy_aligned(
             )
         )
     model = NumpyAligned(performance, score, adapters)
+    if adapter.played_ratio:
+        ratio = _getter(trained, "adapter")("ratio.weight")  # (RATIO_IDS, C)
+        model.ratio = ratio * np.float32(np.sqrt(ratio.shape[1]))  # as AlignedModel.ratio_inputs
     if adapter.performance_frozen:
         model.performance_folder = (folder / config["base"]["performance"]).resolve()
     return model if meter is None else with_meter_head(model, meter)
@@ -538,6 +547,7 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
     copy.performance_folder = model.performance_folder
+    copy.ratio = model.ratio
     copy.meter, copy.hands, copy.steps = model.meter, model.hands, model.steps
     head = load_numpy_head(folder)
     if "staff" in head.questions:

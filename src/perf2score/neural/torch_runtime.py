@@ -28,6 +28,7 @@ class TorchSession:
         states: list[torch.Tensor] = []
         perf = {k: torch.from_numpy(v) for k, v in perf.items()}
         self.memory = self.network.encode(perf, self.padding, states)
+        self.ratios = self.network.ratio_inputs(perf)  # (B, T, C) or None
         meter = runtime.meter
         self.odds = meter.odds(states).numpy() if want_odds and meter is not None else None
         self.steps = None  # no step head in the torch runtime (``NumpySession.steps``)
@@ -39,7 +40,13 @@ class TorchSession:
         previous_ids = {k: torch.from_numpy(v)[:, None] for k, v in previous.items()}
         inputs = score_step_inputs(previous_ids, torch.from_numpy(pitch)[:, None])
         logits = self.network(
-            None, inputs, padding=self.padding, memory=self.memory, cache=self.cache, start=t
+            None,
+            inputs,
+            padding=self.padding,
+            memory=self.memory,
+            cache=self.cache,
+            start=t,
+            ratios=self.ratios,
         )
         return {k: v[:, -1].float().numpy() for k, v in logits.items()}
 

@@ -69,10 +69,15 @@ def _centres(edges: np.ndarray) -> np.ndarray:
     return np.sqrt(edges * upper)
 
 
+def ioi_centres() -> np.ndarray:
+    """(V,) seconds each IOI value (id - ``FIRST_VALUE``) stands for: its bucket's
+    geometric centre (0 for value 0, under 1 ms)."""
+    return np.concatenate([[0.0], _centres(IOI_EDGES)])[: STREAMS["ioi"].values]
+
+
 def decode_performance(tokens: dict[str, np.ndarray]) -> Performance:
     """Notes back from tokens (times at bucket centres; pedal not reconstructed)."""
-    ioi_values = np.concatenate([[0.0], _centres(IOI_EDGES)])[: STREAMS["ioi"].values]
-    ioi = ioi_values[tokens["ioi"] - FIRST_VALUE]
+    ioi = ioi_centres()[tokens["ioi"] - FIRST_VALUE]
     onsets = np.cumsum(ioi)
     duration = _centres(DURATION_EDGES)[tokens["duration"] - FIRST_VALUE]
     notes = np.zeros(len(onsets), dtype=NOTE_DTYPE)

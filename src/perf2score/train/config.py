@@ -28,6 +28,7 @@ from perf2score.models.meter_head import MeterConfig
 from perf2score.models.voice_head import VoiceConfig
 from perf2score.neural.settings import DecodeConfig
 from perf2score.shipped import SHIPPED_LMS
+from perf2score.tokens.spec import SCORE_STREAMS
 
 
 @dataclass
@@ -63,6 +64,9 @@ class AugmentConfig:
     # (drawn per window from this range; (0, 0) = off): it must read the performance instead
     # of copying the previous note (MIDI2ScoreTransformer's recipe uses 0.5-0.75)
     previous_mask: tuple[float, float] = (0.0, 0.0)
+    # the score streams previous_mask hides (empty: every one); e.g. ("bar", "position"):
+    # where the last note was is hidden, what it was (its value, staff, voice...) is not
+    previous_mask_streams: tuple[str, ...] = ()
 
 
 @dataclass
@@ -99,6 +103,10 @@ class BaseConfig:
 
     performance: str = str(SHIPPED_LMS["performance"])  # pre-trained performance LM folder
     score: str = str(SHIPPED_LMS["score"])  # pre-trained score LM folder
+    # align only: an aligned-model folder whose trained weights (adapters, LoRA, score
+    # heads) the run starts from instead of fresh adapters ("" = fresh); weights the
+    # folder lacks (e.g. the played-ratio embedding) keep their initial values
+    adapter: str = ""
 
 
 @dataclass
@@ -166,6 +174,10 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
     low, high = config.augment.previous_mask
     if not 0 <= low <= high <= 1:
         raise Perf2ScoreError("[augment] previous_mask must be a range 0 <= low <= high <= 1")
+    unknown = set(config.augment.previous_mask_streams) - {s.name for s in SCORE_STREAMS}
+    if unknown:
+        names = sorted(unknown)
+        raise Perf2ScoreError(f"[augment] previous_mask_streams: not score streams {names}")
     if not config.train.tuplet_weight > 0:
         raise Perf2ScoreError("[train] tuplet_weight must be positive (1 = off)")
     if not config.train.change_weight > 0:

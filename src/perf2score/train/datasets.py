@@ -285,7 +285,13 @@ class AlignData(WindowData):
         if self.config.train.change_weight != 1.0:
             example["targets"][CHANGE_TARGET] = rhythm_changes(targets["onset_ticks"], drop)
         if augment and self.config.augment.previous_mask[1] > 0:
-            mask_previous(rng, example["inputs"], self.config.augment.previous_mask)
+            augment_config = self.config.augment
+            mask_previous(
+                rng,
+                example["inputs"],
+                augment_config.previous_mask,
+                augment_config.previous_mask_streams,
+            )
         window = self.config.data.window
         return {
             part_name: {k: v[:window] for k, v in streams.items()}
@@ -339,16 +345,20 @@ def pitch_only(performance: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def mask_previous(
-    rng: np.random.Generator, inputs: dict[str, np.ndarray], share: tuple[float, float]
+    rng: np.random.Generator,
+    inputs: dict[str, np.ndarray],
+    share: tuple[float, float],
+    streams: tuple[str, ...] = (),
 ) -> np.ndarray:
     """Previous-note input dropout, in place: for a share of notes drawn from ``share``
-    (low, high), every score-stream input (the previous note's tokens; not the note's own
-    pitch, and never the first note's BOS) becomes ``MASK``. Returns the masked notes (n,)."""
+    (low, high), the score-stream inputs ``streams`` (empty: every one; the previous note's
+    tokens, never the note's own pitch nor the first note's BOS) become ``MASK``. Returns
+    the masked notes (n,)."""
     n = len(inputs["pitch"])
     masked = rng.random(n) < rng.uniform(*share)
     masked[:1] = False
     for name, ids in inputs.items():
-        if name != "pitch":
+        if name != "pitch" and (not streams or name in streams):
             ids[masked] = MASK
     return masked
 

@@ -5,10 +5,12 @@ pass, on ground-truth scores)."""
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.models.adapter import AlignedModel
@@ -52,7 +54,26 @@ def build_aligned(config: RunConfig) -> AlignedModel:
         lms = [NoteLM(LMConfig.from_json(f / "config.json")) for f in folders.values()]
     else:
         lms = [load_model(f).train() for f in folders.values()]
-    return AlignedModel(*lms, config.adapter)
+    model = AlignedModel(*lms, config.adapter)
+    if config.base.adapter:
+        start_from(model, config.base.adapter)
+    return model
+
+
+def start_from(model: AlignedModel, folder: str | os.PathLike) -> None:
+    """Load the trained weights of the aligned-model ``folder`` into ``model`` (a run that
+    continues it); ``model``'s parameters the folder lacks keep their initial values, and
+    any tensor of the folder's that ``model`` has not (another architecture) is an error."""
+    path = Path(folder) / "adapter.safetensors"
+    if not path.is_file():
+        raise Perf2ScoreError(f"[base] adapter = {folder}: no aligned model there")
+    state = load_file(str(path))
+    try:
+        _, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        raise Perf2ScoreError(f"[base] adapter = {folder}: weights do not fit ({exc})") from None
+    if unexpected:
+        raise Perf2ScoreError(f"[base] adapter = {folder}: weights this model has not {unexpected}")
 
 
 def build_task(name: str, config: RunConfig) -> Task:
