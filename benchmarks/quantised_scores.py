@@ -1,0 +1,91 @@
+"""Both backends on quantised input: each validation score played exactly as written.
+
+A sequencer's or notation program's MIDI export has every onset on the grid. For every piece
+of a prepared split, its ASAP score (``xml_score.musicxml``, as notated, grace notes left
+out) is rendered to MIDI at a constant tempo (``--qpm`` quarters a minute; each note held
+for 95 % of its written length), converted by the neural and the classical backend, and
+scored against the same score with the project's evaluator. Printed per piece and on
+average, with the rendering's ``grid_residual`` (the steadiness the neural backend checks).
+
+Run: ``.venv/bin/python benchmarks/quantised_scores.py --data .cache/prepared
+[--split validation] [--qpm 100] [--out DIR] [--decoding D.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import symusic
+
+from perf2score import convert, load_neural_model, read_performance
+from perf2score.classical.rhythm import grid_residual
+from perf2score.data.cache import load_index, load_sources
+from perf2score.evaluate import evaluate
+from perf2score.neural.settings import DecodeConfig
+from perf2score.score import read_score
+
+KEYS = ("e_avg", "onset_er", "offset_er", "voice_er", "missing_rate", "extra_rate")
+
+
+def render(score_path: Path, midi_path: Path, qpm: float) -> int:
+    """Write the score's notes (grace notes left out) at ``qpm`` to ``midi_path``; the count."""
+    score = read_score(score_path)
+    notes = score.notes[~score.notes["is_grace"]]
+    seconds = 60.0 / qpm / score.ticks_per_quarter  # per tick
+    track = symusic.Track(ttype="second")
+    for note in notes:
+        onset = 0.5 + float(note["onset_ticks"]) * seconds
+        length = max(float(note["offset_ticks"] - note["onset_ticks"]) * seconds * 0.95, 0.02)
+        track.notes.append(symusic.Note(onset, length, int(note["pitch"]), 70, ttype="second"))
+    rendered = symusic.Score(ttype="second")
+    rendered.tracks.append(track)
+    rendered.dump_midi(str(midi_path))
+    return len(notes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=".cache/prepared")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--qpm", type=float, default=100.0)
+    parser.add_argument("--out", default=None, help="keep the MIDI and MusicXML here")
+    parser.add_argument("--decoding", default=None, help="neural decoding settings JSON")
+    args = parser.parse_args()
+    asap = Path(load_sources(args.data)["asap"])
+    pieces = sorted({row["piece"] for row in load_index(args.data, args.split, required=True)})
+    model = load_neural_model(decoding=DecodeConfig.read(args.decoding) if args.decoding else None)
+    folder = Path(args.out) if args.out else Path(tempfile.mkdtemp())
+    folder.mkdir(parents=True, exist_ok=True)
+    totals: dict[str, list[float]] = {"neural": [], "classical": []}
+    for piece in pieces:
+        truth = asap / piece / "xml_score.musicxml"
+        name = piece.replace("/", "_")
+        midi = folder / f"{name}.mid"
+        count = render(truth, midi, args.qpm)
+        residual = grid_residual(read_performance(midi))
+        cells = []
+        for backend in ("neural", "classical"):
+            out = folder / f"{name}-{backend}.musicxml"
+            convert(midi, backend=backend, model=model if backend == "neural" else None).save(out)
+            result = evaluate(truth, out)
+            totals[backend].append([result[k] for k in KEYS])
+            shape = read_score(out)
+            signatures = sorted({f"{n}/{d}" for _, n, d in shape.time_signatures})
+            cells.append(
+                f"{backend} E_avg {result['e_avg']:5.2f} onset {result['onset_er']:5.1f}"
+                f" ({', '.join(signatures)})"
+            )
+        print(f"{piece:44s} {count:5d} notes  residual {residual:.4f}  " + "  ".join(cells))
+    for backend, rows in totals.items():
+        mean = np.mean(rows, axis=0)
+        print(
+            f"mean over {len(rows)} pieces, {backend}: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in zip(KEYS, mean, strict=True))
+        )
+
+
+if __name__ == "__main__":
+    main()
