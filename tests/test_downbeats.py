@@ -110,3 +110,36 @@ def test_onsets_without_a_span_track_nothing():
     for seconds in (np.zeros(3), np.array([1.0, 1.0, 1.01])):
         tracked = track_bars_each(seconds, odds, (2, 3))
         assert all(len(t.beats) == 0 and t.log_likelihood == 0.0 for t in tracked.values())
+
+
+def test_a_given_time_signature_takes_the_tempo_the_tracker_hears_in_it():
+    from perf2score.constants import GRID_PER_QUARTER
+    from perf2score.midi.reading import NOTE_DTYPE, Performance
+    from perf2score.neural.meter import piece_barring
+    from perf2score.neural.settings import DecodeConfig
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
+
+    # three beats a bar at 100 a minute, decoded (as the demo's minuet was) in 4/4 with
+    # each played beat an eighth: the notated values are twice the decoded ones
+    seconds, odds, _ = _played(48, 3, lambda i: 0.6, noise=0.01, per_beat=1)
+    n = len(seconds)
+    eighth = GRID_PER_QUARTER // 2
+    attributes = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
+    onsets = np.arange(n) * eighth
+    attributes["measure"] = onsets // (4 * GRID_PER_QUARTER)
+    attributes["measure_length_ticks"] = 4 * GRID_PER_QUARTER
+    attributes["position_ticks"] = onsets % (4 * GRID_PER_QUARTER)
+    attributes["duration_ticks"] = eighth
+    attributes["ts_num"], attributes["ts_den"] = 4, 4
+    notes = np.zeros(n, dtype=NOTE_DTYPE)
+    notes["pitch"], notes["velocity"] = 60, 70
+    notes["onset_sec"], notes["offset_sec"] = seconds, seconds + 0.5
+    performance = Performance(notes=notes, pedal=np.zeros((0, 2)))
+    drop = np.zeros(n, dtype=bool)
+    scales = {}
+    for given in ("", "3/4"):
+        config = DecodeConfig(time_signature=given)
+        *_, barring = piece_barring(attributes, drop, onsets, performance, None, config, odds)
+        scales[given] = (barring.scale, barring.ts_num, barring.ts_den)
+    assert scales[""] == (2.0, 3, 4)  # estimated: 3/4 at the tracked tempo
+    assert scales["3/4"] == scales[""]  # given: the same tempo, so the same values

@@ -121,9 +121,13 @@ def piece_barring(
     seconds = performance.notes["onset_sec"][timed]
     decoded = main_signature(attributes, drop)
     signature, tempo = config.meter_given(), config.tempo
-    if signature is None and config.meter_estimate == "tracked" and timed.sum() >= 2:
+    estimating = config.meter_estimate == "tracked" and timed.sum() >= 2
+    if estimating and (signature is None or tempo <= 0):
         estimate = estimate_meter(seconds, odds[timed], decoded, config.triple_margin)
-        signature, tempo = estimate.signature, tempo or estimate.tempo
+        if signature is None:
+            signature, tempo = estimate.signature, tempo or estimate.tempo
+        elif estimate.signature == signature:  # the given meter heard: its tracked tempo
+            tempo = estimate.tempo
     signature = signature or decoded
     evidence_odds = odds[timed]
     tracking = (config.downbeat_tracking > 0 or config.tracked_bars) and timed.sum() >= 2
