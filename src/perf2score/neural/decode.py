@@ -345,7 +345,8 @@ def decode_many(
     list ``odds``, the log-odds (N, Q) per performance of the heads that read the model's
     own performance LM are appended to it (each note from the window where it is kept, as
     ``neural.meter.meter_logits``; columns: ``head_questions(model, meter)``): a numpy
-    model's own heads, or the torch ``meter`` head (``shares_performance_lm``)."""
+    model's own heads, or the torch ``meter`` head (``shares_performance_lm``). Steady
+    performances (``steady_groups``) are decoded apart, with the tempo on the beat clock."""
     if meter is not None and not shares_performance_lm(model, meter):
         raise ValueError("the meter head does not read this model's performance LM")
     groups = steady_groups(performances, config)
@@ -448,7 +449,8 @@ def steady_groups(
         tempo_weight=config.steady_tempo_weight,
         tempo_slack_grid=config.steady_slack_grid,
     )
-    others = [i for i in range(len(performances)) if i not in set(steady)]
+    chosen = set(steady)
+    others = [i for i in range(len(performances)) if i not in chosen]
     return [(trusted, steady)] + ([(plain, others)] if others else [])
 
 
