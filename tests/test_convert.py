@@ -57,13 +57,21 @@ def test_api_accepts_notes_and_reports_the_backend(tmp_path, monkeypatch):
 
     notes = np.zeros(8, dtype=NOTE_DTYPE)
     notes["pitch"] = [60, 62, 64, 65, 67, 69, 71, 72]
-    notes["onset_sec"] = np.arange(8) * 0.5
+    played = np.arange(8) * 0.5 + np.array([0, 0.04, -0.03, 0.05, 0, -0.04, 0.03, 0.02])
+    notes["onset_sec"] = played  # as a person plays: off the grid
     notes["offset_sec"] = notes["onset_sec"] + 0.45
     notes["velocity"] = 64
     performance = Performance(notes, np.zeros((0, 2)))
     assert shipped.shipped_available()  # the package ships a fine-tuned model
     score = convert(performance, backend="auto")
     assert score.backend == "neural"
+    exact = notes.copy()
+    exact["onset_sec"] = np.arange(8) * 0.5  # a sequencer's export: on the grid
+    exact["offset_sec"] = exact["onset_sec"] + 0.45
+    exact_performance = Performance(exact, np.zeros((0, 2)))
+    assert convert(exact_performance, backend="auto").backend == "classical"
+    assert convert(exact_performance, backend="neural").backend == "neural"
+    assert convert(exact_performance, backend="auto", time_signature="3/4").backend == "neural"
     assert "<score-partwise" in score.to_musicxml()
     assert convert(performance, backend="classical").backend == "classical"
     monkeypatch.setattr(shipped, "SHIPPED_ADAPTER", tmp_path / "none")  # a package without weights
@@ -120,6 +128,22 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path, capsys, name, content, mes
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_cli_auto_converts_a_file_played_exactly_with_the_classical_backend(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _steady_performance(folder / "played.mid", bars=8)  # onsets off the grid by 8-10 ms
+    exact = [(60 + k % 12, 0.5 + 0.5 * k, 0.9 + 0.5 * k, 70) for k in range(48)]
+    write_midi(folder / "exact.mid", tracks=[exact])  # a sequencer's export
+    assert main(["-q", "convert", str(folder), "--out-dir", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "exact.mid: played exactly as written: converted with the classical backend" in err
+    assert "played.mid" not in err  # the neural model, as announced
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "exact.musicxml",
+        "played.musicxml",
+    ]
 
 
 def test_cli_batch_survives_a_bad_file(tmp_path, capsys):

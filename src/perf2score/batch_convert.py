@@ -30,6 +30,7 @@ class Job:
     backend: str
     model: str | None = None  # aligned-model folder (neural backend), None = shipped
     decoding: DecodeConfig | None = None  # decoding settings (neural), None = the model's
+    auto: bool = False  # the user asked for "auto": a file played exactly goes to classical
 
     @property
     def held(self) -> tuple[str, str | None, DecodeConfig | None]:
@@ -75,9 +76,12 @@ def plan(
     backend: str,
     model: str | None = None,
     decoding: DecodeConfig | None = None,
+    auto: bool = False,
 ) -> tuple[list[Job], list[Path]]:
     """(the conversions to run: which file goes where, in which formats; the input files
-    named more than once, which are converted once).
+    named more than once, which are converted once). ``auto``: the user asked for the
+    "auto" backend (``backend`` is what it resolved to), so a file played exactly as written
+    goes to the classical converter (``conversion.played_exactly``).
 
     Raises ``Perf2ScoreError`` (before anything is converted) when two inputs would write
     the same output file, or an output would replace an input."""
@@ -91,7 +95,7 @@ def plan(
         else:
             base = Path(out_dir) / relative if out_dir else source
             outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
-        jobs.append(Job(source, outputs, backend, model, decoding))
+        jobs.append(Job(source, outputs, backend, model, decoding, auto))
     _refuse_collisions(jobs)
     return jobs, repeated
 
@@ -167,7 +171,8 @@ def run_job(job: Job) -> Outcome:
 
     try:
         model = held_model(job.backend, job.model)
-        score = convert(job.source, backend=job.backend, model=model)
+        chosen = "auto" if job.auto and job.backend == "neural" else job.backend
+        score = convert(job.source, backend=chosen, model=model)
         written = []
         for path, fmt in job.outputs:
             written.extend(str(p) for p in score.save(path, fmt))

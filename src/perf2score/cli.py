@@ -67,7 +67,13 @@ def _add_convert(sub) -> None:
         choices=FORMATS,
         help="output formats (default: musicxml, or the -o suffix)",
     )
-    conv.add_argument("--backend", default="auto", choices=BACKENDS)
+    conv.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="auto (default): the neural model, but the classical converter for a file"
+        " played exactly as written (a sequencer's export)",
+    )
     conv.add_argument("--model", help="aligned-model folder for the neural backend")
     conv.add_argument(
         "--time-signature",
@@ -148,8 +154,9 @@ def _run_convert(args) -> int:
     formats = _convert_formats(args)
     backend = resolve_backend(args.backend, args.model)
     decoding = _given_meter(args, backend)
+    auto = args.backend == "auto" and decoding is None  # a told meter keeps the model
     jobs, repeated = plan(
-        args.inputs, args.output, args.out_dir, formats, backend, args.model, decoding
+        args.inputs, args.output, args.out_dir, formats, backend, args.model, decoding, auto
     )
     check_destinations(jobs)
     for path in repeated:
@@ -169,6 +176,12 @@ def _run_convert(args) -> int:
             if outcome.error:
                 failures.append(outcome)
             else:
+                if outcome.backend != backend:  # auto: a file played exactly as written
+                    print(
+                        f"perf2score: {outcome.source}: played exactly as written:"
+                        f" converted with the {outcome.backend} backend",
+                        file=sys.stderr,
+                    )
                 for path in outcome.written:
                     print(path, flush=True)
     for outcome in failures:

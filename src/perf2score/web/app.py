@@ -82,7 +82,8 @@ class Converter:
         job.stage = f"converting {job.notes:,} notes ({backend})"
         model = self.model() if backend == "neural" else None
         told = {"time_signature": job.time_signature or None, "tempo": job.tempo or None}
-        score = convert(performance, backend, model, **told)  # told: what the user knows
+        asked = "auto" if job.backend == "auto" else backend  # auto: exact files classical
+        score = convert(performance, asked, model, **told)  # told: what the user knows
         job.chosen_backend = score.backend
         job.stage = "engraving"
         pages = svg_pages(score.assembled)
