@@ -179,13 +179,27 @@ def tracked_onsets(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
     return events, beats, quantize(events.times, beats)[events.of_note]
 
 
+_RESIDUALS: dict[bytes, float] = {}  # the last few performances' residuals (by content)
+
+
 def grid_residual(performance, probe: int = 512) -> float:
     """Mean distance, in beats, between the played onset events (chords as one, at their
     mean time) of the performance's first ``probe`` notes and the positions ``quantize``
     gives them between the tracked beats: near 0 for metronomic or quantised playing (a
-    sequencer's export), 0.014 and more for the human performances of (n)ASAP. NaN for
-    fewer than two beats. Notes sorted by onset (as read)."""
+    sequencer's export), 0.012 and more for the human performances of (n)ASAP. NaN for
+    fewer than two beats. Notes sorted by onset (as read). Remembered for the last few
+    performances (converting asks twice: the backend choice, then the decoder)."""
     notes = performance.notes[:probe]
+    key = notes.tobytes()
+    if key not in _RESIDUALS:
+        if len(_RESIDUALS) >= 8:
+            _RESIDUALS.pop(next(iter(_RESIDUALS)))
+        _RESIDUALS[key] = _grid_residual(notes)
+    return _RESIDUALS[key]
+
+
+def _grid_residual(notes: np.ndarray) -> float:
+    """``grid_residual`` of these notes (N,), sorted by onset."""
     if len(notes) < 2:
         return float("nan")
     events, beats, _ = tracked_onsets(notes)
