@@ -148,11 +148,18 @@ def choose_meter(events: Events, beats: np.ndarray) -> tuple[int, int]:
     return best
 
 
-def quantize(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
-    """Ticks (24 per beat) of each time, on the best grid of its beat."""
+def beat_fractions(times: np.ndarray, beats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index k of the beat each time (E,) follows, its distance after beat k in beats):
+    the times placed between the tracked ``beats`` (s)."""
     k = np.clip(np.searchsorted(beats, times, side="right") - 1, 0, len(beats) - 2)
     spans = beats[k + 1] - beats[k]
-    frac = np.clip((times - beats[k]) / np.where(spans > 0, spans, 1.0), -0.5, 1.5)
+    return k, (times - beats[k]) / np.where(spans > 0, spans, 1.0)
+
+
+def quantize(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """Ticks (24 per beat) of each time, on the best grid of its beat."""
+    k, frac = beat_fractions(times, beats)
+    frac = np.clip(frac, -0.5, 1.5)
     ticks = np.zeros(len(times), dtype=np.int64)
     for beat in np.unique(k):
         members = k == beat
@@ -166,8 +173,8 @@ def quantize(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return ticks
 
 
-def tracked_onsets(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
-    """(onset events, beat times (s), each note's onset in ticks (N,)) of notes (N,)
+def tracked_events(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
+    """(onset events, beat times (s), each event's onset in ticks (E,)) of notes (N,)
     sorted by onset: steps 1, 2, 3 and 5 of the module docstring."""
     events = onset_events(
         notes["onset_sec"],
@@ -176,7 +183,14 @@ def tracked_onsets(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
         notes["velocity"].astype(float),
     )
     beats = track_beats(events)
-    return events, beats, quantize(events.times, beats)[events.of_note]
+    return events, beats, quantize(events.times, beats)
+
+
+def tracked_onsets(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
+    """(onset events, beat times (s), each note's onset in ticks (N,)) of notes (N,)
+    sorted by onset (``tracked_events``, per note)."""
+    events, beats, ticks = tracked_events(notes)
+    return events, beats, ticks[events.of_note]
 
 
 _RESIDUALS: dict[bytes, float] = {}  # the last few performances' residuals (by content)
@@ -202,14 +216,11 @@ def _grid_residual(notes: np.ndarray) -> float:
     """``grid_residual`` of these notes (N,), sorted by onset."""
     if len(notes) < 2:
         return float("nan")
-    events, beats, _ = tracked_onsets(notes)
+    events, beats, ticks = tracked_events(notes)  # one quantisation, per event
     if len(beats) < 2:
         return float("nan")
-    times = events.times
-    k = np.clip(np.searchsorted(beats, times, side="right") - 1, 0, len(beats) - 2)
-    spans = beats[k + 1] - beats[k]
-    played = (times - beats[k]) / np.where(spans > 0, spans, 1.0)  # beats after beat k
-    written = quantize(times, beats) / GRID_PER_QUARTER - k
+    k, played = beat_fractions(events.times, beats)  # beats after beat k
+    written = ticks / GRID_PER_QUARTER - k
     return float(np.mean(np.abs(played - written)))
 
 

@@ -73,15 +73,18 @@ def save_aligned(
         decoding.save(folder)
 
 
-def load_aligned_weights(model: AlignedModel, folder: str | os.PathLike) -> None:
-    """Load ``adapter.safetensors`` into an aligned model (frozen weights stay as they are)."""
+def load_aligned_weights(
+    model: AlignedModel, folder: str | os.PathLike, missing_ok: bool = False
+) -> None:
+    """Load ``adapter.safetensors`` into an aligned model (frozen weights stay as they are);
+    ``missing_ok``: trained weights the folder lacks (new in ``model``) keep their values."""
     state = load_file(str(Path(folder) / "adapter.safetensors"))
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another shape
         raise Perf2ScoreError(f"{folder}: adapter weights do not fit this model") from exc
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
-    if unexpected or trained & set(missing):
+    if unexpected or (trained & set(missing) and not missing_ok):
         raise Perf2ScoreError(f"{folder}: adapter weights do not fit this model")
 
 

@@ -10,7 +10,6 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.models.adapter import AlignedModel
@@ -64,16 +63,9 @@ def start_from(model: AlignedModel, folder: str | os.PathLike) -> None:
     """Load the trained weights of the aligned-model ``folder`` into ``model`` (a run that
     continues it); ``model``'s parameters the folder lacks keep their initial values, and
     any tensor of the folder's that ``model`` has not (another architecture) is an error."""
-    path = Path(folder) / "adapter.safetensors"
-    if not path.is_file():
+    if not (Path(folder) / "adapter.safetensors").is_file():
         raise Perf2ScoreError(f"[base] adapter = {folder}: no aligned model there")
-    state = load_file(str(path))
-    try:
-        _, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # a tensor of another shape
-        raise Perf2ScoreError(f"[base] adapter = {folder}: weights do not fit ({exc})") from None
-    if unexpected:
-        raise Perf2ScoreError(f"[base] adapter = {folder}: weights this model has not {unexpected}")
+    load_aligned_weights(model, folder, missing_ok=True)
 
 
 def build_task(name: str, config: RunConfig) -> Task:
