@@ -185,3 +185,7 @@ def test_meter_metrics_on_controlled_damage():
     assert four["ts_note_acc"] == 0 and four["ts_main_ok"] == 0 and four["scale_ok"] == 1
     ragged = _score(onsets, (3, 4), [0, 3, 5, 8, 11, 14, 17, 20, 23])  # one 2-beat measure
     assert irregular_measures(ragged) == 1 and main_time_signature(ragged) == (3, 4)
+    assert same["pickup_ok"] == 1 and same["pickup_gt"] == 0
+    early = evaluate_meter(truth, _score(onsets, (3, 4), [0, *range(2, 24, 3)]))  # a pickup
+    assert early["pickup_ok"] == 0 and early["pickup_gt"] == 0
+    assert evaluate_meter(truth, _score(onsets, (3, 4), [0, 3, 6]))["pickup_ok"] == 1

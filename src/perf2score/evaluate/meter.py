@@ -13,6 +13,8 @@ note matching of ``alignment`` (the same as the MUSTER rates):
   consecutive matched onsets (weights: the ground-truth interval); 1 when values are written
   as notated, 2 when every value is doubled;
 - ``scale_ok`` (0 or 1): ``value_scale`` within a factor sqrt 2 of 1;
+- ``pickup_ok`` (0 or 1): the estimate opens with a pickup (a first measure shorter than its
+  time signature's) exactly when the ground truth does (``pickup_gt``: whether it does);
 - ``irregular_measures``: measures of the estimate, the first and the last excepted, whose
   length is not their time signature's (``irregular_measures_gt`` the same for the ground
   truth, for reference: notated repeats and cadenzas have some).
@@ -35,6 +37,8 @@ METER_KEYS = (
     "ts_main_ok",
     "value_scale",
     "scale_ok",
+    "pickup_ok",
+    "pickup_gt",
     "irregular_measures",
     "irregular_measures_gt",
 )
@@ -90,6 +94,16 @@ def irregular_measures(score: ScoreNotes) -> int:
     )
 
 
+def has_pickup(score: ScoreNotes) -> bool:
+    """Whether the first of two or more measures is shorter than its time signature's
+    nominal length (an anacrusis)."""
+    starts, lengths = _measure_spans(score)
+    if len(starts) < 2:
+        return False
+    num, den = signatures_at(score, starts[:1]).tolist()[0]
+    return bool(lengths[0] < Fraction(4 * num, den) * score.ticks_per_quarter)
+
+
 def value_scale(gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching) -> float:
     """Estimate quarters per ground-truth quarter (see the module docstring); nan when
     fewer than two matched onsets."""
@@ -124,6 +138,8 @@ def evaluate_meter(
         "ts_main_ok": float(main_time_signature(gt) == main_time_signature(est)),
         "value_scale": scale,
         "scale_ok": float(abs(np.log2(scale)) < 0.5) if np.isfinite(scale) else float("nan"),
+        "pickup_ok": float(has_pickup(est) == has_pickup(gt)),
+        "pickup_gt": float(has_pickup(gt)),
         "irregular_measures": float(irregular_measures(est)),
         "irregular_measures_gt": float(irregular_measures(gt)),
     }

@@ -33,8 +33,8 @@ def evaluate(
     ``e_avg``, ``voice_er``, ``hand_er`` (percent); ``mv2h`` and ``mv2h_multi_pitch``,
     ``mv2h_voice``, ``mv2h_meter``, ``mv2h_value``, ``mv2h_harmony`` (0–1); counts
     ``n_gt``, ``n_est``, ``n_matched``; the meter metrics of ``evaluate.meter``
-    (``ts_note_acc``, ``ts_main_ok``, ``value_scale``, ``scale_ok``, ``irregular_measures``,
-    ``irregular_measures_gt``).
+    (``ts_note_acc``, ``ts_main_ok``, ``value_scale``, ``scale_ok``, ``pickup_ok``,
+    ``pickup_gt``, ``irregular_measures``, ``irregular_measures_gt``).
     """
     gt_notes = gt if isinstance(gt, ScoreNotes) else read_score(gt)
     est_notes = est if isinstance(est, ScoreNotes) else read_score(est)

@@ -137,6 +137,12 @@ def piece_barring(
         evidence_odds = nudged_odds(
             seconds, evidence_odds, downbeats, beats, strength=config.downbeat_tracking
         )
+    if config.meter_length_weight > 0:
+        evidence_odds = evidence_odds.copy()
+        played = performance.notes["offset_sec"][timed] - seconds
+        evidence_odds[:, 0] += config.meter_length_weight * length_accent(
+            fine_onsets[timed], played
+        )
     if config.meter_relative:
         evidence_odds = relative_odds(evidence_odds)
     evidence = Evidence.from_logits(
@@ -161,6 +167,27 @@ def piece_barring(
         if regular is not None:
             rebarred, new_onsets = regular
     return rebarred, new_onsets, BAR_TICKS_PER_QUARTER, barring
+
+
+LENGTH_ACCENT_CAP = 2.0  # doublings of the played length over the median that count
+
+
+def length_accent(onsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(K,) per note: log2 of the longest played length (seconds) among the notes of its
+    decoded onset ``onsets`` (K,) over the median of those longest lengths across the
+    piece's onsets, clipped to [0, ``LENGTH_ACCENT_CAP``]: how much a long note marks the
+    onset as the start of a bar."""
+    onsets = np.asarray(onsets)
+    if not len(onsets):
+        return np.zeros(0)
+    _, inverse = np.unique(onsets, return_inverse=True)
+    longest = np.zeros(int(inverse.max()) + 1)
+    np.maximum.at(longest, inverse, np.asarray(lengths, dtype=np.float64))
+    median = float(np.median(longest))
+    if median <= 0:
+        return np.zeros(len(onsets))
+    ratio = np.log2(np.maximum(longest, 1e-6) / median)
+    return np.clip(ratio, 0.0, LENGTH_ACCENT_CAP)[inverse]
 
 
 def relative_odds(odds: np.ndarray) -> np.ndarray:

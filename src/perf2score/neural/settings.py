@@ -142,6 +142,11 @@ class DecodeConfig:
     # nats: as given 0.222 / 19.3 / 8.359; relative 0.257 / 22.8 / 8.351; relative with the
     # tracked meter, 16 / 48 nats: 0.235 / 16.3 / 8.351 (README)
     meter_relative: bool = True
+    # nats added to a note's downbeat log-odds per doubling of the longest played length
+    # (key down to key up, seconds) among its decoded onset's notes over the piece's median
+    # such length, capped at two doublings (perf2score.neural.meter.length_accent: long notes
+    # begin bars, as the metrical preference rules have it; 0 = off)
+    meter_length_weight: float = 0.0
     # downbeats tracked in performance time (perf2score.neural.downbeats: a tempo and bar
     # position followed over the played onsets with the meter head's evidence) move the
     # head's per-note log-odds by this much towards yes near a tracked (down)beat and
@@ -233,6 +238,8 @@ class DecodeConfig:
             raise ValueError("meter must be 'piece' or 'window'")
         if not (self.meter_change_cost >= 0 and self.meter_jump_cost >= 0):
             raise ValueError("need meter_change_cost >= 0 and meter_jump_cost >= 0")
+        if not self.meter_length_weight >= 0:
+            raise ValueError("need meter_length_weight >= 0")
         if not self.meter_empty_downbeat_cost >= 0:
             raise ValueError("need meter_empty_downbeat_cost >= 0")
         if self.meter_estimate not in ("decoder", "tracked"):

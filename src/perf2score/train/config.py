@@ -94,6 +94,11 @@ class TrainConfig:
     # from the step before (``models.losses.rhythm_changes``; 1 = plain cross-entropy): the
     # notes where the decoder cannot repeat itself and must read the performance
     change_weight: float = 1.0
+    # align: scheduled sampling: for this share of the notes (training only), the previous
+    # note's score-token inputs are the model's own teacher-forced predictions (argmax, one
+    # pass without gradients) instead of the truth, so that wrong context must be read past
+    # (``train.tasks.own_predictions``; 0 = plain teacher forcing)
+    sampled_share: float = 0.0
 
 
 @dataclass
@@ -182,6 +187,8 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         raise Perf2ScoreError("[train] tuplet_weight must be positive (1 = off)")
     if not config.train.change_weight > 0:
         raise Perf2ScoreError("[train] change_weight must be positive (1 = off)")
+    if not 0.0 <= config.train.sampled_share <= 1.0:
+        raise Perf2ScoreError("[train] sampled_share must be between 0 and 1")
     if not 0 <= config.data.decoded_share <= 1:
         raise Perf2ScoreError("[data] decoded_share must be between 0 and 1")
     if not 0 <= config.data.unpaired_share <= 1:

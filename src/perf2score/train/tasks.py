@@ -17,6 +17,7 @@ from perf2score.models.config import LMConfig
 from perf2score.models.io import load_aligned_weights, load_model, save_aligned, save_model
 from perf2score.models.lm import NoteLM
 from perf2score.models.losses import stream_losses, tuplet_class_weights
+from perf2score.tokens.spec import IGNORE_INDEX
 from perf2score.train.config import RunConfig
 from perf2score.train.datasets import AlignData, PerformanceLMData, ScoreLMData
 from perf2score.train.loop import Task, lm_forward
@@ -30,15 +31,42 @@ KINDS = {
 }
 
 
+def own_predictions(model, batch: dict, share: float) -> dict[str, torch.Tensor]:
+    """Score-LM inputs (B, T) per stream with, for a random ``share`` of the notes whose
+    previous note is kept, that previous note's tokens replaced by the model's own
+    teacher-forced argmax predictions (scheduled sampling; one pass without gradients).
+    The note's own pitch and the first note's BOS stay."""
+    with torch.no_grad():
+        logits = model(batch["performance"], batch["inputs"], padding=batch["padding"])
+    inputs = {name: ids.clone() for name, ids in batch["inputs"].items()}
+    pitch_ids = batch["inputs"]["pitch"]
+    chosen = torch.rand(pitch_ids.shape, device=pitch_ids.device) < share  # (B, T)
+    chosen[:, 0] = False
+    for name, ids in inputs.items():
+        if name == "pitch" or name not in logits or name not in batch["targets"]:
+            continue
+        kept = batch["targets"][name][:, :-1] != IGNORE_INDEX  # (B, T - 1): note t kept
+        predicted = logits[name][:, :-1].argmax(-1)
+        swap = chosen[:, 1:] & kept
+        ids[:, 1:] = torch.where(swap, predicted, ids[:, 1:])
+    return inputs
+
+
 def aligned_forward(
     model,
     batch: dict,
     class_weights: dict[str, torch.Tensor] | None = None,
     change_weight: float = 1.0,
+    sampled_share: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss and logits of an ``AlignedModel`` on a batch of aligned windows
-    (``class_weights``, ``change_weight``: loss weights, see ``stream_losses``)."""
-    logits = model(batch["performance"], batch["inputs"], padding=batch["padding"])
+    (``class_weights``, ``change_weight``: loss weights, see ``stream_losses``; while
+    training, ``sampled_share`` of the notes read the model's own predictions of the note
+    before, ``own_predictions``)."""
+    inputs = batch["inputs"]
+    if sampled_share > 0 and model.training:
+        inputs = own_predictions(model, batch, sampled_share)
+    logits = model(batch["performance"], inputs, padding=batch["padding"])
     loss, _ = stream_losses(logits, batch["targets"], class_weights, change_weight)
     return loss, logits
 
@@ -128,6 +156,7 @@ def build_task(name: str, config: RunConfig) -> Task:
                 aligned_forward,
                 class_weights=tuplet_class_weights(config.train.tuplet_weight),
                 change_weight=config.train.change_weight,
+                sampled_share=config.train.sampled_share,
             ),
             lambda model, folder: save_aligned(model, folder, base, decoding=decoding),
             load_aligned_weights,
