@@ -160,3 +160,40 @@ def test_merged_lora_computes_what_the_lora_layers_did():
     assert type(model[0]) is nn.Linear and not any(p.requires_grad for p in model[0].parameters())
     assert torch.allclose(model(x), before, atol=1e-5)
     assert merge_lora(model) == 0
+
+
+def test_scheduled_sampling_swaps_in_the_models_own_predictions_of_the_note_before():
+    from perf2score.tokens.spec import BOS, IGNORE_INDEX
+    from perf2score.train.tasks import aligned_forward, own_predictions
+
+    perf, score = _models()
+    model = AlignedModel(perf, score, _adapter(lora_rank=4)).eval()
+    score_tokens = _tokens(score.config, seed=1)
+    score_tokens = {k: v.clone() for k, v in score_tokens.items()}
+    for ids in score_tokens.values():
+        ids[:, 0] = BOS
+    targets = {k: v.roll(-1, dims=1) for k, v in score_tokens.items() if k != "pitch"}
+    targets["position"][0, 3] = IGNORE_INDEX  # a dropped note: its successor keeps the truth
+    batch = {
+        "performance": _tokens(perf.config),
+        "inputs": score_tokens,
+        "targets": targets,
+        "padding": torch.zeros(2, 10, dtype=torch.bool),
+    }
+    logits = model(batch["performance"], batch["inputs"], padding=batch["padding"])
+    swapped = own_predictions(model, batch, share=1.0)
+    for name, ids in swapped.items():
+        if name == "pitch":
+            assert torch.equal(ids, score_tokens["pitch"])
+            continue
+        assert torch.equal(ids[:, 0], score_tokens[name][:, 0])  # BOS stays
+        expected = logits[name][:, :-1].argmax(-1)
+        kept = targets[name][:, :-1] != IGNORE_INDEX
+        assert torch.equal(ids[:, 1:][kept], expected[kept])
+        assert torch.equal(ids[:, 1:][~kept], score_tokens[name][:, 1:][~kept])
+    untouched = own_predictions(model, batch, share=0.0)
+    assert all(torch.equal(untouched[k], score_tokens[k]) for k in score_tokens)
+    # evaluation stays teacher-forced: the same loss with and without the share
+    plain, _ = aligned_forward(model, batch)
+    sampled, _ = aligned_forward(model, batch, sampled_share=1.0)
+    assert torch.equal(plain, sampled)

@@ -48,6 +48,16 @@ def test_the_phase_is_found_and_a_pickup_opens_the_piece():
     assert np.all(np.diff(lines[1:]) == 3 * Q)
 
 
+def test_a_pickup_costs_what_it_is_told():
+    onsets = _eighths(16, 6)
+    weak = _evidence(onsets, 3 * Q, 2 * Q, sure=0.05)  # barely favours a two-beat pickup
+    options = {"scales": (1.0,), "meters": ((3, 4),), "change_cost": 50.0}
+    assert choose_barring(weak, **options)[0].phase == 2 * Q
+    assert choose_barring(weak, pickup_cost=4.0, **options)[0].phase == 0
+    strong = _evidence(onsets, 3 * Q, 2 * Q)  # the music has the pickup: it stays
+    assert choose_barring(strong, pickup_cost=4.0, **options)[0].phase == 2 * Q
+
+
 def test_the_meter_follows_the_evidence_not_a_default():
     onsets = _eighths(12, 6)
     three = choose_barring(_evidence(onsets, 3 * Q, 0), scales=(1.0,))[0]
@@ -189,3 +199,14 @@ def test_meter_metrics_on_controlled_damage():
     early = evaluate_meter(truth, _score(onsets, (3, 4), [0, *range(2, 24, 3)]))  # a pickup
     assert early["pickup_ok"] == 0 and early["pickup_gt"] == 0
     assert evaluate_meter(truth, _score(onsets, (3, 4), [0, 3, 6]))["pickup_ok"] == 1
+
+
+def test_long_played_notes_mark_their_onset_as_a_bar_start():
+    from perf2score.neural.meter import LENGTH_ACCENT_CAP, length_accent
+
+    onsets = np.array([0, 0, 10, 20, 30, 40])
+    lengths = np.array([1.0, 3.0, 1.0, 1.0, 0.5, 64.0])  # seconds, key down to key up
+    accent = length_accent(onsets, lengths)
+    # longest per onset 3, 1, 1, 0.5, 64: median 1
+    assert np.allclose(accent, [np.log2(3), np.log2(3), 0, 0, 0, LENGTH_ACCENT_CAP])
+    assert length_accent(np.zeros(0), np.zeros(0)).shape == (0,)

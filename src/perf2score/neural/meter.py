@@ -156,6 +156,7 @@ def piece_barring(
         change_cost=config.meter_change_cost,
         jump_cost=config.meter_jump_cost,
         empty_cost=config.meter_empty_downbeat_cost,
+        pickup_cost=config.meter_pickup_cost,
         close=config.meter_close_slips,
         scales=(hinted_scale(tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
         meters=(signature,),

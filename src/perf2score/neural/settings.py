@@ -133,6 +133,9 @@ class DecodeConfig:
     # piece (E_avg 8.35 throughout): 0 0.238 / 0.445 / 16.4; 2 0.241 / 0.453 / 15.6;
     # 4 0.244 / 0.454 / 15.5; 8 0.245 / 0.453 / 15.0 (README)
     meter_empty_downbeat_cost: float = 4.0
+    # nats a bar phase pays when the piece's first onset is not on a downbeat (it opens with
+    # a pickup measure; 0 = no preference)
+    meter_pickup_cost: float = 0.0
     # close the slips by moving the later onsets (regular bars, but onset intervals change:
     # E_avg 8.43 -> 8.51 at costs 8/40) instead of an irregular measure at each change
     meter_close_slips: bool = False
@@ -240,6 +243,8 @@ class DecodeConfig:
             raise ValueError("need meter_change_cost >= 0 and meter_jump_cost >= 0")
         if not self.meter_length_weight >= 0:
             raise ValueError("need meter_length_weight >= 0")
+        if not self.meter_pickup_cost >= 0:
+            raise ValueError("need meter_pickup_cost >= 0")
         if not self.meter_empty_downbeat_cost >= 0:
             raise ValueError("need meter_empty_downbeat_cost >= 0")
         if self.meter_estimate not in ("decoder", "tracked"):

@@ -104,6 +104,7 @@ def track_phase(
     beat_weight: float = 1.0,
     jump_cost: float | None = None,
     empty_cost: float = 0.0,
+    pickup_cost: float = 0.0,
 ) -> tuple[np.ndarray, float]:
     """(phase (C,) in ticks at each onset cluster, log likelihood of the best path).
 
@@ -112,7 +113,9 @@ def track_phase(
     position under the phase says (on a downbeat, on a beat, neither), pays ``empty_cost``
     for each downbeat between two clusters that no onset falls on (under the later
     cluster's phase), ``change_cost`` for each change of phase by a 16th (a slip of the
-    decoded time) and ``jump_cost`` (default: the same) for a larger change (Viterbi)."""
+    decoded time) and ``jump_cost`` (default: the same) for a larger change, and
+    ``pickup_cost`` when the first cluster is not on a downbeat (the piece would open with a
+    pickup measure) (Viterbi)."""
     length, beat = barring.measure_ticks, barring.beat_ticks
     db, not_db, bt, not_bt = sums
     phases = np.arange(0, length, PHASE_STEP)  # (S,)
@@ -128,6 +131,7 @@ def track_phase(
         before = times[:-1, None] - phases[None, :]
         after = times[1:, None] - phases[None, :]
         emission[1:] -= empty_cost * ((after - 1) // length - before // length)
+    emission[0] -= pickup_cost * ~on_downbeat[0]
     apart = np.abs(phases[:, None] - phases[None, :])
     apart = np.minimum(apart, length - apart)  # circular distance between phases
     jump = change_cost if jump_cost is None else jump_cost
@@ -167,11 +171,12 @@ def choose_barring(
     scales: tuple[float, ...] = SCALES,
     meters: tuple[tuple[int, int], ...] = METERS,
     empty_cost: float = 0.0,
+    pickup_cost: float = 0.0,
 ) -> tuple[Barring, np.ndarray, np.ndarray]:
     """(the best ``Barring``, its clusters' scaled onsets (C,), their phases (C,)).
 
     Every (scale, meter) candidate is tracked (``track_phase``, ``empty_cost`` nats per
-    downbeat without an onset) and scored by its path's log likelihood plus
+    downbeat without an onset, ``pickup_cost`` nats for a pickup) and scored by its path's log likelihood plus
     ``tempo_weight`` × ``tempo_prior``."""
     best: tuple[Barring, np.ndarray, np.ndarray] | None = None
     for scale in scales:
@@ -182,7 +187,7 @@ def choose_barring(
         for num, den in meters:
             option = Barring(scale, num, den, 0)
             phases, fit = track_phase(
-                times, sums, option, change_cost, beat_weight, jump_cost, empty_cost
+                times, sums, option, change_cost, beat_weight, jump_cost, empty_cost, pickup_cost
             )
             total = fit + tempo_weight * tempo_prior(option, evidence)
             if best is None or total > best[0].score:
