@@ -176,8 +176,8 @@ def choose_barring(
     """(the best ``Barring``, its clusters' scaled onsets (C,), their phases (C,)).
 
     Every (scale, meter) candidate is tracked (``track_phase``, ``empty_cost`` nats per
-    downbeat without an onset, ``pickup_cost`` nats for a pickup) and scored by its path's log likelihood plus
-    ``tempo_weight`` × ``tempo_prior``."""
+    downbeat without an onset, ``pickup_cost`` nats for a pickup) and scored by its path's
+    log likelihood plus ``tempo_weight`` × ``tempo_prior``."""
     best: tuple[Barring, np.ndarray, np.ndarray] | None = None
     for scale in scales:
         scaled = np.rint(evidence.onsets * scale).astype(np.int64)
