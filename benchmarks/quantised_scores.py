@@ -7,8 +7,12 @@ for 95 % of its written length), converted by the neural and the classical backe
 scored against the same score with the project's evaluator. Printed per piece and on
 average, with the rendering's ``grid_residual`` (the steadiness the neural backend checks).
 
+With ``--jitter S`` each score is played instead with ``make demo``'s kind of rubato (a slow
+tempo wave, a slowing into every fourth bar line) and N(0, S) seconds of onset noise: the
+steady-but-human input the beat-clock path (``DecodeConfig.steady_residual``) is for.
+
 Run: ``.venv/bin/python benchmarks/quantised_scores.py --data .cache/prepared
-[--split validation] [--qpm 100] [--out DIR] [--decoding D.json]``
+[--split validation] [--qpm 100] [--out DIR] [--decoding D.json] [--jitter 0.012]``
 """
 
 from __future__ import annotations
@@ -30,16 +34,44 @@ from perf2score.score import read_score
 KEYS = ("e_avg", "onset_er", "offset_er", "voice_er", "missing_rate", "extra_rate")
 
 
-def render(score_path: Path, midi_path: Path, qpm: float) -> int:
-    """Write the score's notes (grace notes left out) at ``qpm`` to ``midi_path``; the count."""
+def rubato_clock(quarters: np.ndarray, qpm: float, phrase: float) -> np.ndarray:
+    """Seconds at score times ``quarters`` (sorted (K,)) under a slow tempo wave (±12 %)
+    that also slows by 15 % into the end of every ``phrase`` quarters, as ``make demo``'s
+    performance does (integrated on a 1/24-quarter grid)."""
+    end = float(quarters.max()) if len(quarters) else 0.0
+    grid = np.arange(0.0, end + 1.0, 1.0 / 24)
+    bpm = qpm * (1 + 0.12 * np.sin(grid / 6.0) - 0.15 * np.exp(-(((grid % phrase) - phrase) ** 2)))
+    elapsed = np.concatenate([[0.0], np.cumsum(60.0 / bpm[:-1] / 24)])
+    return np.interp(quarters, grid, elapsed)
+
+
+def render(
+    score_path: Path, midi_path: Path, qpm: float, jitter: float = 0.0, seed: int = 0
+) -> int:
+    """Write the score's notes (grace notes left out) at ``qpm`` to ``midi_path``; the count.
+    ``jitter`` > 0: played instead with the rubato of ``rubato_clock`` (phrases of four
+    measures of the first time signature), onsets moved by N(0, ``jitter``) seconds and
+    notes held 98 % of their written length."""
     score = read_score(score_path)
     notes = score.notes[~score.notes["is_grace"]]
-    seconds = 60.0 / qpm / score.ticks_per_quarter  # per tick
+    tpq = score.ticks_per_quarter
+    starts = notes["onset_ticks"] / tpq
+    ends = notes["offset_ticks"] / tpq
+    if jitter > 0:
+        _, num, den = sorted(score.time_signatures or [(0, 4, 4)])[0]
+        clock = lambda q: rubato_clock(q, qpm, 4 * 4 * num / den)  # noqa: E731
+        rng = np.random.default_rng(seed)
+        on = clock(starts)
+        off = on + 0.98 * (clock(ends) - on)
+        on = np.maximum(on + rng.normal(0.0, jitter, len(on)), 0.0)
+    else:
+        on, off = starts * 60.0 / qpm, starts * 60.0 / qpm + (ends - starts) * 60.0 / qpm * 0.95
     track = symusic.Track(ttype="second")
-    for note in notes:
-        onset = 0.5 + float(note["onset_ticks"]) * seconds
-        length = max(float(note["offset_ticks"] - note["onset_ticks"]) * seconds * 0.95, 0.02)
-        track.notes.append(symusic.Note(onset, length, int(note["pitch"]), 70, ttype="second"))
+    for note, onset, offset in zip(notes, on, off, strict=True):
+        length = max(float(offset - onset), 0.02)
+        track.notes.append(
+            symusic.Note(0.5 + float(onset), length, int(note["pitch"]), 70, ttype="second")
+        )
     rendered = symusic.Score(ttype="second")
     rendered.tracks.append(track)
     rendered.dump_midi(str(midi_path))
@@ -53,6 +85,12 @@ def main() -> None:
     parser.add_argument("--qpm", type=float, default=100.0)
     parser.add_argument("--out", default=None, help="keep the MIDI and MusicXML here")
     parser.add_argument("--decoding", default=None, help="neural decoding settings JSON")
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.0,
+        help="seconds of onset noise, with make demo's rubato (0: exactly as written)",
+    )
     args = parser.parse_args()
     asap = Path(load_sources(args.data)["asap"])
     pieces = sorted({row["piece"] for row in load_index(args.data, args.split, required=True)})
@@ -64,7 +102,7 @@ def main() -> None:
         truth = asap / piece / "xml_score.musicxml"
         name = piece.replace("/", "_")
         midi = folder / f"{name}.mid"
-        count = render(truth, midi, args.qpm)
+        count = render(truth, midi, args.qpm, args.jitter)
         residual = grid_residual(read_performance(midi))
         cells = []
         for backend in ("neural", "classical"):

@@ -38,3 +38,8 @@ def test_the_demo_minuet_comes_out_in_three_four(tmp_path):
     score = convert(tmp_path / "minuet.mid", model=replace(model, decoding=estimated)).assembled
     assert {(m.ts_num, m.ts_den) for m in score.measures} == {(3, 4)}
     assert 80 <= score.tempo_qpm <= 130 and 15 <= len(score.measures) <= 18
+    # the held chord the decoder wrote a beat short gets its beat back (neural/steady.py), so
+    # every bar line is the piece's: 16 full measures from the first note, no pickup
+    bar = 3 * score.ticks_per_quarter
+    assert [m.start for m in score.measures] == [k * bar for k in range(16)]
+    assert {m.length for m in score.measures} == {bar}

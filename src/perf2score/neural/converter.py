@@ -336,6 +336,7 @@ def decoded_attributes(
         decode_many,
         head_questions,
         measure_grid,
+        on_steady_path,
         shares_performance_lm,
     )
 
@@ -354,6 +355,11 @@ def decoded_attributes(
     meter_odds = odds[0][:, [questions.index(q) for q in ("downbeat", "beat")]] if shared else None
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     tpq = GRID_PER_QUARTER
+    if piece and model.decoding.steady_whole_beats and on_steady_path(performance, model.decoding):
+        from perf2score.classical.rhythm import beat_clock
+        from perf2score.neural.steady import whole_beat_steps
+
+        onsets = whole_beat_steps(onsets, ~drop, beat_clock(performance))
     if piece:
         from perf2score.neural.meter import piece_barring
 

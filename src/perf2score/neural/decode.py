@@ -424,6 +424,13 @@ def decode_many(
     return results
 
 
+def on_steady_path(performance: Performance, config: DecodeConfig) -> bool:
+    """Whether ``steady_groups`` decodes ``performance`` on the beat clock."""
+    if config.steady_residual <= 0 or config.tempo_clock == "beats":
+        return False
+    return bool(grid_residual(performance) < config.steady_residual)
+
+
 def steady_groups(
     performances: list[Performance], config: DecodeConfig
 ) -> list[tuple[DecodeConfig, list[int]]] | None:
@@ -436,9 +443,7 @@ def steady_groups(
     if config.steady_residual <= 0 or config.tempo_clock == "beats" or not performances:
         return None
     steady = [
-        i
-        for i, performance in enumerate(performances)
-        if grid_residual(performance) < config.steady_residual
+        i for i, performance in enumerate(performances) if on_steady_path(performance, config)
     ]
     if not steady:
         return None
