@@ -184,6 +184,14 @@ def test_decoding_gives_the_same_attributes_as_the_torch_model(kind, request):
     assert np.array_equal(a, b)
 
 
+def test_the_default_settings_are_the_shipped_decoding():
+    """A bare network of the shipped model (``convert(..., model=network)``) decodes with the
+    defaults: they must be the settings the shipped model is decoded with."""
+    from perf2score.neural.converter import model_folder
+
+    assert DecodeConfig() == DecodeConfig.read(model_folder())
+
+
 def test_the_shipped_model_converts_alike_in_both_runtimes():
     """The shipped model (meter head and piece bar lines included): the same MusicXML."""
     performance = _performance(300, seed=7)

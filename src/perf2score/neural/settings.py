@@ -31,7 +31,7 @@ class DecodeConfig:
     # 64/16: 8.43, 8.44, 8.69; 128 decodes half the sequential steps (500 notes 1.8x faster)
     window: int = 128
     overlap: int = 32
-    tempo_weight: float = 3.0  # nats per unit |log(score IOI / expected IOI)| (0 = off;
+    tempo_weight: float = 2.0  # nats per unit |log(score IOI / expected IOI)| (0 = off;
     # validation over 0, 1, 3, 6, 12 -> E_avg 10.42 / 10.22 / 9.93 / 10.16 / 10.86; the
     # shipped decoding.json sets 2 for the scheduled-sampling model: 1 / 2 / 3 / 5 -> 8.214 /
     # 8.166 / 8.242 / 8.280, README)
