@@ -65,7 +65,8 @@ def render(
         off = on + 0.98 * (clock(ends) - on)
         on = np.maximum(on + rng.normal(0.0, jitter, len(on)), 0.0)
     else:
-        on, off = starts * 60.0 / qpm, starts * 60.0 / qpm + (ends - starts) * 60.0 / qpm * 0.95
+        on = starts * 60.0 / qpm
+        off = on + (ends - starts) * 60.0 / qpm * 0.95
     track = symusic.Track(ttype="second")
     for note, onset, offset in zip(notes, on, off, strict=True):
         length = max(float(offset - onset), 0.02)

@@ -34,30 +34,23 @@ import numpy as np
 
 from perf2score.data.cache import atomic_save_npz, load_index, load_prepared
 from perf2score.midi import Performance
-from perf2score.neural.converter import load_neural_model
-from perf2score.neural.decode import decode_many, head_questions, measure_grid
+from perf2score.neural.converter import load_neural_model, unbarred_attributes
 from perf2score.neural.meter import piece_barring
 from perf2score.neural.settings import DecodeConfig
 
 
 def cached_decoding(model, cache: Path, perf_id: str, performance: Performance) -> dict:
-    """The decoded notes before barring: attributes, drop, onsets (N,) and the meter head's
-    log-odds (N, 2), from ``cache`` or decoded now (and cached)."""
+    """The decoded notes before barring (``neural.converter.unbarred_attributes``):
+    attributes, drop, onsets (N,) and the meter head's log-odds (N, 2), from ``cache`` or
+    decoded now (and cached)."""
     path = cache / f"{perf_id.replace('/', '__')}.npz"
     if path.is_file():
         with np.load(path) as stored:
             return {name: stored[name] for name in stored.files}
-    odds: list[np.ndarray] = []
-    attributes, drop = decode_many(model.network, [performance], model.decoding, model.meter, odds)[
-        0
-    ]
-    questions = head_questions(model.network, model.meter)
-    found = {
-        "attributes": attributes,
-        "drop": drop,
-        "onsets": measure_grid(attributes, drop)[0],
-        "odds": odds[0][:, [questions.index(q) for q in ("downbeat", "beat")]],
-    }
+    attributes, drop, onsets, odds = unbarred_attributes(performance, model)
+    found = {"attributes": attributes, "drop": drop, "onsets": onsets}
+    if odds is not None:  # else piece_barring reads the head itself
+        found["odds"] = odds
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_save_npz(path, **found)
     return found
@@ -111,7 +104,7 @@ def main() -> None:
                 performance,
                 model.meter,
                 config,
-                found["odds"],
+                found.get("odds"),
             )
             timed, truth = truth_downbeats(prepared)
             ours, pickup, irregular = bar_figures(attributes, found["drop"], tpq)

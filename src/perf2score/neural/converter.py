@@ -325,13 +325,18 @@ def neural_attributes(
     return attributes, tpq, tempo, drop
 
 
-def decoded_attributes(
+def bars_per_piece(model: NeuralModel) -> bool:
+    """Whether ``model`` places bar lines per piece (``DecodeConfig.meter`` "piece" and a
+    meter head loaded)."""
+    return model.decoding.meter == "piece" and model.meter is not None
+
+
+def unbarred_attributes(
     performance: Performance, model: NeuralModel, hand_odds: list[np.ndarray] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The decoded notes, barred and spelled, before voices, values and staves are settled:
-    (attributes (N,), drop (N,), onsets (N,) in ticks, ticks per quarter). When the network
-    carries a hand head (numpy) and a list ``hand_odds`` is given, the head's log-odds (N,)
-    that each note is on the lower staff, read in the same encoder pass, are appended."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The decoded notes before the piece barring: (attributes (N,), drop (N,), onsets (N,)
+    in ticks at ``GRID_PER_QUARTER``, the meter head's log-odds (N, 2) (downbeat, beat) when
+    read in the decoder's encoder pass, else None). ``hand_odds``: as ``decoded_attributes``."""
     from perf2score.neural.decode import (
         decode_many,
         head_questions,
@@ -340,7 +345,7 @@ def decoded_attributes(
         shares_performance_lm,
     )
 
-    piece = model.decoding.meter == "piece" and model.meter is not None
+    piece = bars_per_piece(model)
     if (model.decoding.time_signature or model.decoding.tempo) and not piece:
         raise Perf2ScoreError("a given time signature or tempo needs the meter head (not found)")
     shared = piece and shares_performance_lm(model.network, model.meter)
@@ -354,13 +359,24 @@ def decoded_attributes(
         hand_odds.append(odds[0][:, questions.index("staff")])
     meter_odds = odds[0][:, [questions.index(q) for q in ("downbeat", "beat")]] if shared else None
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
-    tpq = GRID_PER_QUARTER
     if piece and model.decoding.steady_whole_beats and on_steady_path(performance, model.decoding):
         from perf2score.classical.rhythm import beat_clock
         from perf2score.neural.steady import whole_beat_steps
 
         onsets = whole_beat_steps(onsets, ~drop, beat_clock(performance))
-    if piece:
+    return attributes, drop, onsets, meter_odds
+
+
+def decoded_attributes(
+    performance: Performance, model: NeuralModel, hand_odds: list[np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The decoded notes, barred and spelled, before voices, values and staves are settled:
+    (attributes (N,), drop (N,), onsets (N,) in ticks, ticks per quarter). When the network
+    carries a hand head (numpy) and a list ``hand_odds`` is given, the head's log-odds (N,)
+    that each note is on the lower staff, read in the same encoder pass, are appended."""
+    attributes, drop, onsets, meter_odds = unbarred_attributes(performance, model, hand_odds)
+    tpq = GRID_PER_QUARTER
+    if bars_per_piece(model):
         from perf2score.neural.meter import piece_barring
 
         attributes, onsets, tpq, _ = piece_barring(

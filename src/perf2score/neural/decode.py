@@ -440,8 +440,6 @@ def steady_groups(
     clock (``steady_tempo_weight``, ``steady_slack_grid``), the others as ``config``, as
     (settings, indices) groups; None when every performance keeps ``config`` (the check
     off, the beat clock already chosen, or no steady performance)."""
-    if config.steady_residual <= 0 or config.tempo_clock == "beats" or not performances:
-        return None
     steady = [
         i for i, performance in enumerate(performances) if on_steady_path(performance, config)
     ]

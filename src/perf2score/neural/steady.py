@@ -35,6 +35,16 @@ def clock_scale(onsets: np.ndarray, clock: np.ndarray) -> float:
     return float(2.0 ** np.round(level))
 
 
+def cluster_medians(values: np.ndarray, inverse: np.ndarray, count: int) -> np.ndarray:
+    """(count,) the median of ``values`` (K,) within each group ``inverse`` (K,) (every
+    group from 0 to count - 1 non-empty), in one sort."""
+    order = np.lexsort((values, inverse))
+    ranked = values[order]
+    sizes = np.bincount(inverse, minlength=count)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return 0.5 * (ranked[starts + (sizes - 1) // 2] + ranked[starts + sizes // 2])
+
+
 def whole_beat_steps(onsets: np.ndarray, kept: np.ndarray, clock: np.ndarray) -> np.ndarray:
     """Onsets (N,) (ticks at ``GRID_PER_QUARTER``) with each step between consecutive
     decoded onsets of the ``kept`` notes (N,) lengthened by a beat where the decoder counts
@@ -45,7 +55,7 @@ def whole_beat_steps(onsets: np.ndarray, kept: np.ndarray, clock: np.ndarray) ->
     if kept.sum() < 2:
         return out
     times, inverse = np.unique(out[kept], return_inverse=True)  # (C,)
-    beats = np.array([np.median(clock[kept][inverse == c]) for c in range(len(times))])
+    beats = cluster_medians(np.asarray(clock, dtype=np.float64)[kept], inverse, len(times))
     beat = clock_scale(times, beats) * GRID_PER_QUARTER  # ticks per clock beat
     if beat != int(beat) or beat < 1:  # (0: no clear level)
         return out
