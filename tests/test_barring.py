@@ -14,7 +14,9 @@ from perf2score.score.barring import (
     apply_barring,
     bar_lines,
     choose_barring,
+    close_held_slips,
     close_slips,
+    held_slips,
     tempo_prior,
     track_phase,
 )
@@ -123,6 +125,52 @@ def test_a_slip_is_tracked_and_closed():
         lengths = out["measure_length_ticks"][first]
         assert set(lengths.tolist()) == expected and len(lengths) == 16  # one longer measure
         assert np.array_equal(new, onsets if close else slipped)
+
+
+def _held_phrases(short: int) -> tuple[np.ndarray, np.ndarray]:
+    """(written onsets, true onsets) of 8 bars of 3/4: quarters, with a dotted half in bar 4
+    that the written onsets hold ``short`` ticks less (a beat lost at a phrase end)."""
+    true = np.array(
+        [b * 3 * Q + k * Q for b in range(8) for k in range(3) if b != 3 or k == 0], np.int64
+    )
+    written = np.where(true > 9 * Q, true - short, true)
+    return written, true
+
+
+def test_a_beat_lost_at_a_held_note_is_given_back():
+    written, true = _held_phrases(Q)
+    evidence = Evidence.from_logits(
+        written,
+        true / Q * 0.6,
+        np.where(true % (3 * Q) == 0, 1.0, -1.0),  # the head hears the true downbeats
+        np.full(len(true), 1.0),
+    )
+    options = {"scales": (1.0,), "meters": ((3, 4),), "change_cost": 16.0, "jump_cost": 48.0}
+    attributes = np.zeros(len(true), dtype=ATTRIBUTE_DTYPE)
+    attributes["duration_ticks"] = Q
+    drop = np.zeros(len(true), bool)
+    _, kept, _ = apply_barring(attributes, drop, written, evidence, close=False, **options)
+    assert np.array_equal(kept, written)  # without the option: one irregular bar, or none
+    out, mended, barring = apply_barring(
+        attributes, drop, written, evidence, close=False, held_cost=4.0, **options
+    )
+    assert np.array_equal(mended, true) and barring.phase == 0
+    assert set(out["measure_length_ticks"].tolist()) == {3 * Q}
+    assert set(out["position_ticks"][true % (3 * Q) == 0].tolist()) == {0}
+
+
+def test_only_a_whole_beat_at_a_held_step_is_closed():
+    times = np.array([0, Q, 2 * Q, 3 * Q, 5 * Q, 6 * Q, 7 * Q, 8 * Q], np.int64)
+    assert held_slips(times, Q).tolist() == [False] * 4 + [True] + [False] * 3
+    option = Barring(1.0, 3, 4, 0)
+    moved = np.array([0, 0, 0, 0, 2 * Q, 2 * Q, 2 * Q, 2 * Q], np.int64)  # notes a beat early
+    onsets, new_times, phases = close_held_slips(times, times, moved, option)
+    assert np.array_equal(new_times, times + np.array([0] * 4 + [Q] * 4))  # held one more
+    assert np.array_equal(onsets, new_times) and np.all(phases == 0)
+    late = np.array([0, 0, 0, 0, Q, Q, Q, Q], np.int64)  # notes a beat late: held one less
+    assert np.array_equal(close_held_slips(times, times, late, option)[1][4:], times[4:] - Q)
+    sixteenth = np.array([0] * 4 + [Q // 4] * 4, np.int64)  # not a whole beat: kept
+    assert np.array_equal(close_held_slips(times, times, sixteenth, option)[2], sixteenth)
 
 
 def test_rebar_writes_regular_measures_in_the_chosen_meter():

@@ -157,6 +157,7 @@ def piece_barring(
         jump_cost=config.meter_jump_cost,
         empty_cost=config.meter_empty_downbeat_cost,
         pickup_cost=config.meter_pickup_cost,
+        held_cost=config.meter_held_cost,
         close=config.meter_close_slips,
         scales=(hinted_scale(tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
         meters=(signature,),

@@ -147,6 +147,12 @@ class DecodeConfig:
     # 0 0.349 / 0.244 / 15.5; 8 0.465 / 0.242 / 15.4; 30 0.756 / 0.242 / 15.7; 100 0.837 /
     # 0.242 / 15.8 (README)
     meter_pickup_cost: float = 30.0
+    # nats a bar phase pays for a change by exactly one beat where an onset comes two or
+    # more beats after the one before (a held note or rest written a beat short or long, as
+    # at a phrase end played slower); that change is then closed, the held step lengthened
+    # or shortened by the beat (perf2score.score.barring.close_held_slips; 0 = off: such a
+    # change costs meter_jump_cost and leaves an irregular measure)
+    meter_held_cost: float = 0.0
     # close the slips by moving the later onsets (regular bars, but onset intervals change:
     # E_avg 8.43 -> 8.51 at costs 8/40) instead of an irregular measure at each change
     meter_close_slips: bool = False
@@ -256,6 +262,8 @@ class DecodeConfig:
             raise ValueError("need meter_length_weight >= 0")
         if not self.meter_pickup_cost >= 0:
             raise ValueError("need meter_pickup_cost >= 0")
+        if not self.meter_held_cost >= 0:
+            raise ValueError("need meter_held_cost >= 0")
         if not self.meter_empty_downbeat_cost >= 0:
             raise ValueError("need meter_empty_downbeat_cost >= 0")
         if self.meter_estimate not in ("decoder", "tracked"):

@@ -105,6 +105,7 @@ def track_phase(
     jump_cost: float | None = None,
     empty_cost: float = 0.0,
     pickup_cost: float = 0.0,
+    held_cost: float = 0.0,
 ) -> tuple[np.ndarray, float]:
     """(phase (C,) in ticks at each onset cluster, log likelihood of the best path).
 
@@ -115,7 +116,10 @@ def track_phase(
     cluster's phase), ``change_cost`` for each change of phase by a 16th (a slip of the
     decoded time) and ``jump_cost`` (default: the same) for a larger change, and
     ``pickup_cost`` when the first cluster is not on a downbeat (the piece would open with a
-    pickup measure) (Viterbi)."""
+    pickup measure), and only ``held_cost`` (when > 0 and cheaper) for a change by exactly one
+    beat at a cluster that comes two or more beats after the one before (``held_slips``: a
+    held note or rest written a beat short or long, mended in ``close_held_slips``)
+    (Viterbi)."""
     length, beat = barring.measure_ticks, barring.beat_ticks
     db, not_db, bt, not_bt = sums
     phases = np.arange(0, length, PHASE_STEP)  # (S,)
@@ -136,10 +140,12 @@ def track_phase(
     apart = np.minimum(apart, length - apart)  # circular distance between phases
     jump = change_cost if jump_cost is None else jump_cost
     cost = np.where(apart == 0, 0.0, np.where(apart <= PHASE_STEP, change_cost, jump))  # (S, S)
+    held = held_slips(times, beat) if held_cost > 0 else np.zeros(len(times), dtype=bool)
+    held_step = np.where(apart == beat, np.minimum(cost, held_cost), cost)  # (S, S)
     score = emission[0].copy()
     back = np.zeros(emission.shape, dtype=np.int32)
     for k in range(1, len(times)):
-        candidates = score[:, None] - cost  # (from, to)
+        candidates = score[:, None] - (held_step if held[k] else cost)  # (from, to)
         back[k] = np.argmax(candidates, 0)
         score = candidates[back[k], np.arange(len(phases))] + emission[k]
     path = np.zeros(len(times), dtype=np.int64)
@@ -147,6 +153,36 @@ def track_phase(
     for k in range(len(times) - 1, 0, -1):
         path[k - 1] = back[k, path[k]]
     return phases[path], float(score.max())
+
+
+def held_slips(times: np.ndarray, beat: int) -> np.ndarray:
+    """(C,) booleans: clusters at ``times`` (C,, sorted ticks) that come two or more beats
+    (``beat`` ticks) after the cluster before, where a held note or a rest may have been
+    written a beat short or long."""
+    out = np.zeros(len(times), dtype=bool)
+    out[1:] = np.diff(times) >= 2 * beat
+    return out
+
+
+def close_held_slips(
+    onsets: np.ndarray, times: np.ndarray, phases: np.ndarray, barring: Barring
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(onsets (N,), cluster onsets (C,), their phases (C,)) with each change of phase by
+    one beat at a ``held_slips`` cluster closed: that cluster and every later onset move by
+    the beat (the held note before it is lengthened or shortened), so the phase before the
+    change goes on. ``onsets`` (N,) and ``times`` (C,) in ticks, ``phases`` (C,) as
+    ``track_phase`` gives them. Other changes stay."""
+    length, beat = barring.measure_ticks, barring.beat_ticks
+    if len(times) < 2:
+        return onsets, times, phases
+    change = (phases[:-1] - phases[1:]) % length  # (C - 1,) later phase back to the earlier
+    change = np.where(change > length // 2, change - length, change)
+    closing = held_slips(times, beat)[1:] & (np.abs(change) == beat)
+    if not closing.any():
+        return onsets, times, phases
+    shift = np.concatenate([[0], np.cumsum(np.where(closing, change, 0))])  # (C,) ticks
+    cluster = np.clip(np.searchsorted(times, onsets, side="right") - 1, 0, len(times) - 1)
+    return onsets + shift[cluster], times + shift, (phases + shift) % length
 
 
 def tempo_prior(barring: Barring, evidence: Evidence) -> float:
@@ -172,11 +208,13 @@ def choose_barring(
     meters: tuple[tuple[int, int], ...] = METERS,
     empty_cost: float = 0.0,
     pickup_cost: float = 0.0,
+    held_cost: float = 0.0,
 ) -> tuple[Barring, np.ndarray, np.ndarray]:
     """(the best ``Barring``, its clusters' scaled onsets (C,), their phases (C,)).
 
     Every (scale, meter) candidate is tracked (``track_phase``, ``empty_cost`` nats per
-    downbeat without an onset, ``pickup_cost`` nats for a pickup) and scored by its path's
+    downbeat without an onset, ``pickup_cost`` nats for a pickup, ``held_cost`` nats for a
+    beat gained or lost at a held note) and scored by its path's
     log likelihood plus ``tempo_weight`` × ``tempo_prior``."""
     best: tuple[Barring, np.ndarray, np.ndarray] | None = None
     for scale in scales:
@@ -187,7 +225,15 @@ def choose_barring(
         for num, den in meters:
             option = Barring(scale, num, den, 0)
             phases, fit = track_phase(
-                times, sums, option, change_cost, beat_weight, jump_cost, empty_cost, pickup_cost
+                times,
+                sums,
+                option,
+                change_cost,
+                beat_weight,
+                jump_cost,
+                empty_cost,
+                pickup_cost,
+                held_cost,
             )
             total = fit + tempo_weight * tempo_prior(option, evidence)
             if best is None or total > best[0].score:
@@ -322,7 +368,8 @@ def apply_barring(
     ``attributes``/``drop``/``onsets`` (N,) (ticks at ``BAR_TICKS_PER_QUARTER``) re-barred on
     the candidate ``choose_barring(evidence, **options)`` finds best, its slips closed
     (``close``; otherwise the onsets stay as decoded and each change of phase makes the
-    measure across it irregular)."""
+    measure across it irregular); a beat gained or lost at a held note (``held_cost`` in
+    ``options``) is always closed (``close_held_slips``)."""
     barring, times, phases = choose_barring(evidence, **options)
     scaled = np.rint(onsets * barring.scale).astype(np.int64)
     keep = ~drop
@@ -330,8 +377,11 @@ def apply_barring(
         return rebar(attributes, drop, scaled, barring, np.zeros(2, np.int64)), scaled, barring
     if not len(times):  # no timed note (grace notes only): one phase from the first onset
         times, phases = scaled[keep][:1], np.zeros(1, np.int64)
-    elif close:
-        scaled, times, phases = close_slips(scaled, times, phases, barring.measure_ticks)
+    else:
+        if options.get("held_cost", 0.0) > 0:
+            scaled, times, phases = close_held_slips(scaled, times, phases, barring)
+        if close:
+            scaled, times, phases = close_slips(scaled, times, phases, barring.measure_ticks)
     low, high = int(scaled[keep].min()), int(scaled[keep].max())
     lines = bar_lines(times, phases, barring.measure_ticks, low, high)
     return rebar(attributes, drop, scaled, barring, lines), scaled, barring
