@@ -82,6 +82,22 @@ def test_split_duration_tiles_the_span():
     assert split_duration(0, 8, 24)[0].value.tuplet  # a triplet eighth
 
 
+def test_a_span_is_written_with_the_fewest_pieces_and_dots():
+    def written(*args, **options):
+        return [(p.value.type, p.value.dots) for p in split_duration(*args, **options)]
+
+    # two beats from 3/4's second beat: a half note, not a double-dotted quarter and a 16th
+    assert written(48, 96, 48, half_on_beats=True) == [("half", 0)]
+    assert written(48, 96, 48) == [("quarter", 0), ("quarter", 0)]  # rests show the beats
+    assert written(24, 72, 48, half_on_beats=True) == [("quarter", 1)]  # off the beat
+    assert written(0, 96, 48, half_on_beats=True) == [("half", 0)]
+    for start in range(0, 192, 6):  # every cut tiles its span, and no longer than before
+        for length in range(6, 192 - start + 1, 6):
+            pieces = split_duration(start, length, 48, half_on_beats=True)
+            assert sum(p.length for p in pieces) == length and pieces[0].start == start
+            assert len(pieces) <= len(split_duration(start, length, 48))
+
+
 def test_musicxml_is_deterministic(piece):
     _, table, tpq = piece
     assert to_musicxml(assemble(table, tpq)) == to_musicxml(assemble(table, tpq))

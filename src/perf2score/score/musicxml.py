@@ -328,7 +328,11 @@ def to_musicxml(score: AssembledScore) -> str:
             items = []  # (event, piece, index of the piece in its event, pieces in the event)
             for event in events:
                 pieces = split_duration(
-                    event.start, event.length, tpq, 2 if event.chord else rest_dots
+                    event.start,
+                    event.length,
+                    tpq,
+                    2 if event.chord else rest_dots,
+                    half_on_beats=event.chord is not None and not is_compound(measure.ts_num),
                 )
                 items.extend((event, piece, i, len(pieces)) for i, piece in enumerate(pieces))
             beams = _beams([(e, p) for e, p, _, _ in items], _beat_ticks(measure, tpq))

@@ -72,45 +72,101 @@ class Piece:
     exact: bool
 
 
-def _greedy(start: int, length: int, tpq: int, max_dots: int, tuplets: bool) -> list[Piece] | None:
-    """Longest-first cut into values starting on their grid; None if it cannot finish."""
+def _allowed(option: tuple, position: int, tpq: int, half_on_beats: bool) -> bool:
+    """Whether the ``_usable`` value ``option`` may start at ``position`` (ticks from the
+    measure start): on a multiple of its grid, or a plain half note on any quarter
+    (``half_on_beats``: the syncopated half of 3/4's second beat or 4/4's, in simple
+    meters)."""
+    _, _, grid_num, grid_den, plain_half = option
+    if position * grid_den % grid_num == 0:
+        return True
+    return half_on_beats and plain_half and position % tpq == 0
+
+
+def _greedy(
+    start: int, length: int, tpq: int, max_dots: int, tuplets: bool, half_on_beats: bool
+) -> list[Piece] | None:
+    """Longest-first cut into values allowed where they start; None if it cannot finish
+    (quick, and the fewest pieces when it finds one)."""
     pieces: list[Piece] = []
-    position, remaining = start, length
-    while remaining > 0:
-        pos_q = Fraction(position, tpq)
-        rem_q = Fraction(remaining, tpq)
-        choice = None
-        for value in values():
-            if (
-                (tuplets or not value.tuplet)
-                and value.dots <= max_dots
-                and value.quarters <= rem_q
-                and (pos_q / value.grid).denominator == 1
-                and (value.quarters * tpq).denominator == 1
-            ):
-                choice = value
+    position, end = start, start + length
+    while position < end:
+        for option in _usable(tpq, max_dots, tuplets):
+            if option[1] <= end - position and _allowed(option, position, tpq, half_on_beats):
                 break
-        if choice is None:
+        else:
             return None
-        ticks = int(choice.quarters * tpq)
-        pieces.append(Piece(position, ticks, choice, True))
+        value, ticks = option[0], option[1]
+        pieces.append(Piece(position, ticks, value, True))
         position += ticks
-        remaining -= ticks
     return pieces
+
+
+def _fewest(
+    start: int, length: int, tpq: int, max_dots: int, tuplets: bool, half_on_beats: bool
+) -> list[Piece] | None:
+    """The cut into the fewest pieces (then the fewest dots; between equals the longer first
+    piece), each a value allowed where it starts; None if none tiles the span."""
+    usable = _usable(tpq, max_dots, tuplets)
+    best: dict[int, tuple[tuple[int, int], list[Piece]] | None] = {start + length: ((0, 0), [])}
+
+    def cut(position: int) -> tuple[tuple[int, int], list[Piece]] | None:
+        if position in best:
+            return best[position]
+        found = None
+        remaining = start + length - position
+        for option in usable:  # longest first
+            value, ticks = option[0], option[1]
+            if ticks > remaining or not _allowed(option, position, tpq, half_on_beats):
+                continue
+            rest = cut(position + ticks)
+            if rest is None:
+                continue
+            cost = (rest[0][0] + 1, rest[0][1] + value.dots)
+            if found is None or cost < found[0]:
+                found = (cost, [Piece(position, ticks, value, True), *rest[1]])
+        best[position] = found
+        return found
+
+    answer = cut(start)  # depth: one call per piece
+    return None if answer is None else answer[1]
+
+
+@lru_cache(maxsize=64)
+def _usable(tpq: int, max_dots: int, tuplets: bool) -> tuple[tuple, ...]:
+    """(value, its length in ticks, its grid in ticks as numerator and denominator, whether
+    it is a plain half note) of the values a cut may use, longest first."""
+    out = []
+    for v in values():
+        if (tuplets or not v.tuplet) and v.dots <= max_dots and (v.quarters * tpq).denominator == 1:
+            grid = v.grid * tpq
+            plain_half = v.type == "half" and not v.dots and not v.tuplet
+            out.append((v, int(v.quarters * tpq), grid.numerator, grid.denominator, plain_half))
+    return tuple(out)
 
 
 @lru_cache(maxsize=65536)
 def split_duration(
-    start: int, length: int, ticks_per_quarter: int, max_dots: int = 2
+    start: int,
+    length: int,
+    ticks_per_quarter: int,
+    max_dots: int = 2,
+    half_on_beats: bool = False,
 ) -> tuple[Piece, ...]:
     """Cut [start, start + length) (ticks from the measure start) into notatable pieces.
 
-    Plain and dotted values are preferred; triplet values are used only when the span
-    cannot be written without them. ``max_dots`` limits dots (rests take fewer than notes).
-    Results are cached: scores repeat the same spans over and over.
+    The fewest pieces, then the fewest dots (a half note on 3/4's second beat, not a
+    double-dotted quarter tied to a 16th). Plain and dotted values are preferred; triplet
+    values are used only when the span cannot be written without them. ``max_dots`` limits
+    dots (rests take fewer than notes); ``half_on_beats`` lets a plain half note start on any
+    quarter (notes in simple meters; rests show the beats). Results are cached: scores
+    repeat the same spans over and over.
     """
     for tuplets in (False, True):
-        pieces = _greedy(start, length, ticks_per_quarter, max_dots, tuplets)
+        options = (start, length, ticks_per_quarter, max_dots, tuplets, half_on_beats)
+        pieces = _greedy(*options)
+        if pieces is not None and len(pieces) > 1:  # one piece cannot be bettered
+            pieces = _fewest(*options)
         if pieces is not None:
             return tuple(pieces)
     # nothing expresses the span exactly: one piece with the exact duration, closest type
