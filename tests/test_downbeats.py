@@ -93,6 +93,15 @@ def test_the_meter_estimate_keeps_the_decoders_meter_unless_three_lead():
     assert short.signature == (6, 8) and short.tempo == 0.0
 
 
+def test_a_triple_meter_the_decoder_wrote_can_take_the_tracked_tempo():
+    onsets, odds, _ = _played(48, 3, lambda i: 0.6, noise=0.01, per_beat=1)  # 100 a minute
+    assert estimate_meter(onsets, odds, (3, 4), 1.0).tempo == 0.0  # the decoder's scale
+    heard = estimate_meter(onsets, odds, (3, 4), 1.0, triple_tempo=True)
+    assert heard.signature == (3, 4) and abs(heard.tempo - 100.0) < 5.0
+    duple = estimate_meter(onsets, odds, (4, 4), 1e9, triple_tempo=True)  # not triple: as before
+    assert duple.signature == (4, 4) and duple.tempo == 0.0
+
+
 def test_bar_lengths_tracked_side_by_side_match_each_alone():
     onsets, odds, _ = _played(40, 3, lambda i: 0.45 * 1.01**i, noise=0.02, seed=3)
     together = track_bars_each(onsets, odds, (2, 3, 4), fps=25)

@@ -123,7 +123,9 @@ def piece_barring(
     signature, tempo = config.meter_given(), config.tempo
     estimating = config.meter_estimate == "tracked" and timed.sum() >= 2
     if estimating and (signature is None or tempo <= 0):
-        estimate = estimate_meter(seconds, odds[timed], decoded, config.triple_margin)
+        estimate = estimate_meter(
+            seconds, odds[timed], decoded, config.triple_margin, config.triple_tempo
+        )
         if signature is None:
             signature, tempo = estimate.signature, tempo or estimate.tempo
         elif estimate.signature == signature:  # the given meter heard: its tracked tempo

@@ -46,12 +46,17 @@ def estimate_meter(
     odds: np.ndarray,
     decoded: tuple[int, int],
     triple_margin: float,
+    triple_tempo: bool = False,
 ) -> MeterEstimate:
     """The meter of the onsets ``seconds`` (N,) from the meter head's log-odds ``odds``
     (N, 2) (downbeat, beat): 3/4 at the tracked tempo when bars of three lead by more than
     ``triple_margin`` nats a minute and the decoder's signature ``decoded`` is not triple;
-    else ``decoded`` with no tempo (0.0: the decoder's value scale)."""
+    a triple ``decoded`` with the tempo tracked in it when ``triple_tempo`` (the value
+    scale from the tracked beat, as for a triple meter the tracker found); else ``decoded``
+    with no tempo (0.0: the decoder's value scale)."""
     seconds = np.asarray(seconds, dtype=np.float64)
+    if len(seconds) >= 2 and triple_tempo and meter_levels(*decoded)[0] == TRIPLE:
+        return MeterEstimate(decoded, tracked_tempo(seconds, odds, decoded), 0.0)
     if len(seconds) < 2 or meter_levels(*decoded)[0] == TRIPLE:
         return MeterEstimate(decoded, 0.0, 0.0)
     minutes = max(float(np.ptp(seconds)) / 60.0, 1.0 / 60.0)
