@@ -55,10 +55,11 @@ def estimate_meter(
     scale from the tracked beat, as for a triple meter the tracker found); else ``decoded``
     with no tempo (0.0: the decoder's value scale)."""
     seconds = np.asarray(seconds, dtype=np.float64)
-    if len(seconds) >= 2 and triple_tempo and meter_levels(*decoded)[0] == TRIPLE:
-        return MeterEstimate(decoded, tracked_tempo(seconds, odds, decoded), 0.0)
-    if len(seconds) < 2 or meter_levels(*decoded)[0] == TRIPLE:
+    if len(seconds) < 2:
         return MeterEstimate(decoded, 0.0, 0.0)
+    if meter_levels(*decoded)[0] == TRIPLE:
+        tempo = tracked_tempo(seconds, odds, decoded) if triple_tempo else 0.0
+        return MeterEstimate(decoded, tempo, 0.0)
     minutes = max(float(np.ptp(seconds)) / 60.0, 1.0 / 60.0)
     tracked = track_bars_each(seconds, odds, (*DUPLE, TRIPLE), fps=ESTIMATE_FPS)
     duple = max(tracked[beats].log_likelihood for beats in DUPLE)

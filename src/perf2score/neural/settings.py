@@ -266,14 +266,14 @@ class DecodeConfig:
             raise ValueError("meter must be 'piece' or 'window'")
         if not (self.meter_change_cost >= 0 and self.meter_jump_cost >= 0):
             raise ValueError("need meter_change_cost >= 0 and meter_jump_cost >= 0")
-        if not self.meter_length_weight >= 0:
-            raise ValueError("need meter_length_weight >= 0")
-        if not self.meter_pickup_cost >= 0:
-            raise ValueError("need meter_pickup_cost >= 0")
-        if not self.meter_held_cost >= 0:
-            raise ValueError("need meter_held_cost >= 0")
-        if not self.meter_empty_downbeat_cost >= 0:
-            raise ValueError("need meter_empty_downbeat_cost >= 0")
+        for name in (
+            "meter_length_weight",
+            "meter_pickup_cost",
+            "meter_held_cost",
+            "meter_empty_downbeat_cost",
+        ):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"need {name} >= 0")
         if self.meter_estimate not in ("decoder", "tracked"):
             raise ValueError("meter_estimate must be 'decoder' or 'tracked'")
         if not math.isfinite(self.triple_margin):

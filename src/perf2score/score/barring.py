@@ -140,8 +140,11 @@ def track_phase(
     apart = np.minimum(apart, length - apart)  # circular distance between phases
     jump = change_cost if jump_cost is None else jump_cost
     cost = np.where(apart == 0, 0.0, np.where(apart <= PHASE_STEP, change_cost, jump))  # (S, S)
-    held = held_slips(times, beat) if held_cost > 0 else np.zeros(len(times), dtype=bool)
-    held_step = np.where(apart == beat, np.minimum(cost, held_cost), cost)  # (S, S)
+    if held_cost > 0:
+        held = held_slips(times, beat)
+        held_step = np.where(apart == beat, np.minimum(cost, held_cost), cost)  # (S, S)
+    else:
+        held, held_step = np.zeros(len(times), dtype=bool), cost
     score = emission[0].copy()
     back = np.zeros(emission.shape, dtype=np.int32)
     for k in range(1, len(times)):
@@ -362,15 +365,16 @@ def apply_barring(
     onsets: np.ndarray,
     evidence: Evidence,
     close: bool = True,
+    held_cost: float = 0.0,
     **options,
 ) -> tuple[np.ndarray, np.ndarray, Barring]:
     """(attributes, onsets (N,), the chosen ``Barring``): the decoded notes
     ``attributes``/``drop``/``onsets`` (N,) (ticks at ``BAR_TICKS_PER_QUARTER``) re-barred on
     the candidate ``choose_barring(evidence, **options)`` finds best, its slips closed
     (``close``; otherwise the onsets stay as decoded and each change of phase makes the
-    measure across it irregular); a beat gained or lost at a held note (``held_cost`` in
-    ``options``) is always closed (``close_held_slips``)."""
-    barring, times, phases = choose_barring(evidence, **options)
+    measure across it irregular); a beat gained or lost at a held note (``held_cost`` > 0,
+    ``choose_barring``'s) is always closed (``close_held_slips``)."""
+    barring, times, phases = choose_barring(evidence, held_cost=held_cost, **options)
     scaled = np.rint(onsets * barring.scale).astype(np.int64)
     keep = ~drop
     if not keep.any():
@@ -378,7 +382,7 @@ def apply_barring(
     if not len(times):  # no timed note (grace notes only): one phase from the first onset
         times, phases = scaled[keep][:1], np.zeros(1, np.int64)
     else:
-        if options.get("held_cost", 0.0) > 0:
+        if held_cost > 0:
             scaled, times, phases = close_held_slips(scaled, times, phases, barring)
         if close:
             scaled, times, phases = close_slips(scaled, times, phases, barring.measure_ticks)

@@ -324,7 +324,8 @@ def to_musicxml(score: AssembledScore) -> str:
                 backup = _sub(measure_el, "backup")
                 _sub(backup, "duration", measure.length)
             events = _fill_rests(segments.get((k, staff, voice), []), measure.length)
-            rest_dots = 1 if is_compound(measure.ts_num) else 0
+            compound = is_compound(measure.ts_num)
+            rest_dots = 1 if compound else 0
             items = []  # (event, piece, index of the piece in its event, pieces in the event)
             for event in events:
                 pieces = split_duration(
@@ -332,7 +333,7 @@ def to_musicxml(score: AssembledScore) -> str:
                     event.length,
                     tpq,
                     2 if event.chord else rest_dots,
-                    half_on_beats=event.chord is not None and not is_compound(measure.ts_num),
+                    half_on_beats=event.chord is not None and not compound,
                 )
                 items.extend((event, piece, i, len(pieces)) for i, piece in enumerate(pieces))
             beams = _beams([(e, p) for e, p, _, _ in items], _beat_ticks(measure, tpq))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from typing import NamedTuple
 
 # written types and their length in quarters
 TYPES = {
@@ -72,33 +73,41 @@ class Piece:
     exact: bool
 
 
-def _allowed(option: tuple, position: int, tpq: int, half_on_beats: bool) -> bool:
-    """Whether the ``_usable`` value ``option`` may start at ``position`` (ticks from the
-    measure start): on a multiple of its grid, or a plain half note on any quarter
-    (``half_on_beats``: the syncopated half of 3/4's second beat or 4/4's, in simple
-    meters)."""
-    _, _, grid_num, grid_den, plain_half = option
-    if position * grid_den % grid_num == 0:
+class _Option(NamedTuple):
+    """A value a cut may use at one resolution: its length and its grid in ticks (the grid
+    as numerator / denominator: triplet grids need not be whole ticks)."""
+
+    value: Value
+    ticks: int
+    grid_num: int
+    grid_den: int
+    plain_half: bool
+
+
+def _allowed(option: _Option, position: int, tpq: int, half_on_beats: bool) -> bool:
+    """Whether ``option`` may start at ``position`` (ticks from the measure start): on a
+    multiple of its grid, or a plain half note on any quarter (``half_on_beats``: the
+    syncopated half of 3/4's second beat or 4/4's, in simple meters)."""
+    if position * option.grid_den % option.grid_num == 0:
         return True
-    return half_on_beats and plain_half and position % tpq == 0
+    return half_on_beats and option.plain_half and position % tpq == 0
 
 
 def _greedy(
     start: int, length: int, tpq: int, max_dots: int, tuplets: bool, half_on_beats: bool
 ) -> list[Piece] | None:
     """Longest-first cut into values allowed where they start; None if it cannot finish
-    (quick, and the fewest pieces when it finds one)."""
+    (quick; a cut of one piece cannot be bettered, longer ones go to ``_fewest``)."""
     pieces: list[Piece] = []
     position, end = start, start + length
     while position < end:
         for option in _usable(tpq, max_dots, tuplets):
-            if option[1] <= end - position and _allowed(option, position, tpq, half_on_beats):
+            if option.ticks <= end - position and _allowed(option, position, tpq, half_on_beats):
                 break
         else:
             return None
-        value, ticks = option[0], option[1]
-        pieces.append(Piece(position, ticks, value, True))
-        position += ticks
+        pieces.append(Piece(position, option.ticks, option.value, True))
+        position += option.ticks
     return pieces
 
 
@@ -116,15 +125,14 @@ def _fewest(
         found = None
         remaining = start + length - position
         for option in usable:  # longest first
-            value, ticks = option[0], option[1]
-            if ticks > remaining or not _allowed(option, position, tpq, half_on_beats):
+            if option.ticks > remaining or not _allowed(option, position, tpq, half_on_beats):
                 continue
-            rest = cut(position + ticks)
+            rest = cut(position + option.ticks)
             if rest is None:
                 continue
-            cost = (rest[0][0] + 1, rest[0][1] + value.dots)
+            cost = (rest[0][0] + 1, rest[0][1] + option.value.dots)
             if found is None or cost < found[0]:
-                found = (cost, [Piece(position, ticks, value, True), *rest[1]])
+                found = (cost, [Piece(position, option.ticks, option.value, True), *rest[1]])
         best[position] = found
         return found
 
@@ -133,15 +141,16 @@ def _fewest(
 
 
 @lru_cache(maxsize=64)
-def _usable(tpq: int, max_dots: int, tuplets: bool) -> tuple[tuple, ...]:
-    """(value, its length in ticks, its grid in ticks as numerator and denominator, whether
-    it is a plain half note) of the values a cut may use, longest first."""
+def _usable(tpq: int, max_dots: int, tuplets: bool) -> tuple[_Option, ...]:
+    """The values a cut may use at ``tpq`` ticks per quarter, longest first."""
     out = []
     for v in values():
         if (tuplets or not v.tuplet) and v.dots <= max_dots and (v.quarters * tpq).denominator == 1:
             grid = v.grid * tpq
             plain_half = v.type == "half" and not v.dots and not v.tuplet
-            out.append((v, int(v.quarters * tpq), grid.numerator, grid.denominator, plain_half))
+            out.append(
+                _Option(v, int(v.quarters * tpq), grid.numerator, grid.denominator, plain_half)
+            )
     return tuple(out)
 
 
