@@ -258,3 +258,18 @@ def test_long_played_notes_mark_their_onset_as_a_bar_start():
     # longest per onset 3, 1, 1, 0.5, 64: median 1
     assert np.allclose(accent, [np.log2(3), np.log2(3), 0, 0, 0, LENGTH_ACCENT_CAP])
     assert length_accent(np.zeros(0), np.zeros(0)).shape == (0,)
+
+
+def test_key_agreement_reads_the_opening_key_signature():
+    from dataclasses import replace
+
+    from perf2score.evaluate import evaluate
+    from perf2score.evaluate.whole import opening_key
+
+    onsets = np.arange(0, 12, 0.5)
+    truth = replace(_score(onsets, (3, 4), np.arange(0, 12, 3)), key_signatures=[(0, 1, 0)])
+    assert opening_key(truth) == 1 and opening_key(replace(truth, key_signatures=[])) == 0
+    later = replace(truth, key_signatures=[(480, -2, 0), (0, 1, 0)])  # the earliest counts
+    assert evaluate(truth, later, with_mv2h=False)["key_ok"] == 1
+    d_major = replace(truth, key_signatures=[(0, 2, 0)])
+    assert evaluate(truth, d_major, with_mv2h=False)["key_ok"] == 0

@@ -19,7 +19,7 @@ def _reference(pitches, onsets, durations):
     notes["id"] = [f"n{k}" for k in range(len(pitches))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        key = pt.musicanalysis.estimate_key(notes)
+        key = pt.musicanalysis.estimate_key(notes, key_profiles="kp")
         spelling = pt.musicanalysis.estimate_spelling(notes)
     fifths, mode = pt.utils.music.key_name_to_fifths_mode(key)
     return fifths, mode, spelling

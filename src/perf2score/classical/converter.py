@@ -2,7 +2,7 @@
 
 Steps (see ``rhythm`` and ``hands``): onset events, beat tracking, meter and downbeat,
 quantisation of onsets and offsets to the per-beat grid, hand split, voices, then key
-estimation (Krumhansl–Kessler profiles) and pitch spelling (ps13) on the quantised notes
+estimation (Kostka–Payne profiles) and pitch spelling (ps13) on the quantised notes
 (``perf2score.score.spelling``). Beats are quarter notes; meters are 2/4, 3/4 or 4/4;
 notes are never dropped. The result has the fields of
 ``perf2score.score.attributes.ATTRIBUTE_DTYPE``.

@@ -22,6 +22,14 @@ def validate(gt: ScoreNotes, est: ScoreNotes) -> None:
             raise Perf2ScoreError(f"the {name} has {len(score)} notes (more than {MAX_NOTES})")
 
 
+def opening_key(score: ScoreNotes) -> int:
+    """The key signature (fifths) in force at the score's start: the earliest one (0, no
+    accidentals, when the score has none, as a reader of the page sees it)."""
+    if not score.key_signatures:
+        return 0
+    return int(min(score.key_signatures, key=lambda k: k[0])[1])
+
+
 def evaluate(
     gt: ScoreNotes | str | os.PathLike,
     est: ScoreNotes | str | os.PathLike,
@@ -34,7 +42,8 @@ def evaluate(
     ``mv2h_voice``, ``mv2h_meter``, ``mv2h_value``, ``mv2h_harmony`` (0–1); counts
     ``n_gt``, ``n_est``, ``n_matched``; the meter metrics of ``evaluate.meter``
     (``ts_note_acc``, ``ts_main_ok``, ``value_scale``, ``scale_ok``, ``pickup_ok``,
-    ``pickup_gt``, ``irregular_measures``, ``irregular_measures_gt``).
+    ``pickup_gt``, ``irregular_measures``, ``irregular_measures_gt``); ``key_ok`` (1 when
+    the opening key signatures agree, ``opening_key``).
     """
     gt_notes = gt if isinstance(gt, ScoreNotes) else read_score(gt)
     est_notes = est if isinstance(est, ScoreNotes) else read_score(est)
@@ -42,6 +51,7 @@ def evaluate(
     gt_same, est_same, matching = comparable(gt_notes, est_notes)  # one matching for both
     result = evaluate_scores(gt_same, est_same, matching).as_dict()
     result.update(evaluate_meter(gt_same, est_same, matching))
+    result["key_ok"] = float(opening_key(gt_notes) == opening_key(est_notes))
     if with_mv2h:
         mv2h = evaluate_mv2h(gt_notes, est_notes).as_dict()
         result["mv2h"] = mv2h.pop("mv2h")

@@ -291,7 +291,7 @@ def as_neural_model(
 
 def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> None:
     """Key signature and spelling of the decoded notes (``onsets`` (N,) in ticks), in place:
-    the Krumhansl–Kessler key and ps13 spelling (``perf2score.score.spelling``) over the
+    the Kostka–Payne key and ps13 spelling (``perf2score.score.spelling``) over the
     decoded onsets and values, which beat the model's own heads on validation; between
     enharmonic keys (F# / Gb major) the model's key decides."""
     from perf2score.score.spelling import key_and_spelling
