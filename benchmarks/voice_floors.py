@@ -1,0 +1,75 @@
+"""How much of the voice error staves and voices each cost: MUSTER voice error of converted
+scores under three substitutions, mean over the performances of a split.
+
+- ``as written``: the converted scores (``perf2score evaluate``'s ``voice_er``);
+- ``right staves, one voice each``: every matched note of a conversion takes, as its voice,
+  the ground truth's staff (a diagnostic that reads the answers: what perfect staves would
+  give with one voice per staff);
+- ``ground truth, one voice per staff``: the ground truth against itself with its voices
+  folded to one per staff (what one voice per staff costs with every onset and staff
+  right: the floor of the one-voice writing).
+
+    python benchmarks/voice_floors.py --data .cache/prepared --split validation \\
+        --predictions ../runs/shipped-val
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from perf2score.data.cache import load_index, load_sources
+from perf2score.evaluate.alignment import NoteMatching
+from perf2score.evaluate.batch import find_prediction
+from perf2score.evaluate.muster import comparable, voice_errors
+from perf2score.score.reading import ScoreNotes, read_score
+
+
+def staff_voices(notes: np.ndarray) -> np.ndarray:
+    """(N,) one voice per staff and part, numbered as the reader numbers voices."""
+    return notes["part"].astype(np.int32) * 100 + notes["staff"]
+
+
+def floors(gt: ScoreNotes, est: ScoreNotes) -> tuple[float, float, float]:
+    """Voice error (percent of matched notes) as written, with the ground truth's staves as
+    one voice each, and of the ground truth folded to one voice per staff."""
+    gt, est, matching = comparable(gt, est)
+    written = 100 * voice_errors(gt, est, matching).mean()
+    notes = est.notes.copy()
+    notes["voice"][matching.est_index] = staff_voices(gt.notes[matching.gt_index])
+    right = 100 * voice_errors(gt, replace(est, notes=notes), matching).mean()
+    folded = gt.notes.copy()
+    folded["voice"] = staff_voices(folded)
+    every = np.arange(len(folded))
+    itself = NoteMatching(every, every, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    one_voice = 100 * voice_errors(gt, replace(gt, notes=folded), itself).mean()
+    return float(written), float(right), float(one_voice)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="the prepared cache")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--predictions", required=True, help="perf2score predict's folder")
+    args = parser.parse_args()
+    asap = Path(load_sources(args.data)["asap"])
+    rows = []
+    for row in load_index(args.data, args.split, required=True):
+        found = find_prediction(Path(args.predictions), row["perf_id"])
+        if found is not None:
+            truth = read_score(asap / row["piece"] / "xml_score.musicxml")
+            rows.append(floors(truth, read_score(found)))
+    if not rows:
+        raise SystemExit(f"no predictions for the {args.split} split in {args.predictions}")
+    means = np.mean(rows, axis=0)
+    print(f"{args.split}, {len(rows)} performances, voice error (mean over performances):")
+    print(f"  as written                          {means[0]:.2f}")
+    print(f"  right staves, one voice each        {means[1]:.2f}")
+    print(f"  ground truth, one voice per staff   {means[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
