@@ -684,3 +684,16 @@ def test_steady_performances_decode_on_the_beat_clock(aligned):
     alone = [decode_many(model, [human], plain)[0], decode_many(model, [steady], trusted)[0]]
     for (a, drop_a), (b, drop_b) in zip(together, alone, strict=True):
         assert np.array_equal(a, b) and np.array_equal(drop_a, drop_b)
+
+
+def test_the_drop_bias_moves_the_drop_choice(aligned):
+    model, _ = aligned
+    performance, _ = _performance(60)
+    config = DecodeConfig(window=48, overlap=16)
+    _, plain = decode_windows(model, performance, config)
+    _, none = decode_windows(model, performance, DecodeConfig(window=48, overlap=16, drop_bias=-1e4))
+    _, every = decode_windows(model, performance, DecodeConfig(window=48, overlap=16, drop_bias=1e4))
+    assert not none.any() and every.all()
+    assert none.sum() <= plain.sum() <= every.sum()
+    with pytest.raises(ValueError, match="drop_bias"):
+        DecodeConfig(drop_bias=float("nan"))

@@ -278,6 +278,8 @@ def _decode_batch(
                     None if steps is None else steps[:, t],
                 )
                 continue
+            if name == "drop" and config.drop_bias:
+                scores[:, FIRST_VALUE + 1] += config.drop_bias
             if name == "alter":
                 allowed = ALTER_ALLOWED[pitch[:, t] % 12]  # (B, 5)
                 scores[:, FIRST_VALUE:] = np.where(allowed, scores[:, FIRST_VALUE:], -np.inf)
