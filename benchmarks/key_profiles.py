@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from perf2score.data.cache import load_index, load_prepared
 from perf2score.score.spelling import KK_MAJOR, KK_MINOR, KP_MAJOR, KP_MINOR, estimate_key
 

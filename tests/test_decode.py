@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -582,8 +583,6 @@ def test_chains_from_the_steady_window_keep_what_comes_before(aligned, monkeypat
 
 
 def test_a_given_time_signature_is_forced_on_each_window_s_first_note(aligned, monkeypatch):
-    from dataclasses import replace
-
     from perf2score.neural.decode import decode_many
     from perf2score.tokens.score import meter_ids
 
@@ -662,7 +661,6 @@ def test_the_grid_residual_tells_metronomic_from_human_playing():
 
 
 def test_steady_performances_decode_on_the_beat_clock(aligned):
-    from dataclasses import replace
 
     from perf2score.neural.decode import decode_many, steady_groups
 
@@ -691,8 +689,8 @@ def test_the_drop_bias_moves_the_drop_choice(aligned):
     performance, _ = _performance(60)
     config = DecodeConfig(window=48, overlap=16)
     _, plain = decode_windows(model, performance, config)
-    _, none = decode_windows(model, performance, DecodeConfig(window=48, overlap=16, drop_bias=-1e4))
-    _, every = decode_windows(model, performance, DecodeConfig(window=48, overlap=16, drop_bias=1e4))
+    _, none = decode_windows(model, performance, replace(config, drop_bias=-1e4))
+    _, every = decode_windows(model, performance, replace(config, drop_bias=1e4))
     assert not none.any() and every.all()
     assert none.sum() <= plain.sum() <= every.sum()
     with pytest.raises(ValueError, match="drop_bias"):

@@ -26,8 +26,12 @@ from perf2score.score.attributes import key_mode_code
 # performance of each piece (performed pitches weighted by played seconds;
 # benchmarks/key_profiles.py): train 164 of 182 pieces (90.1 %), validation 15 of 17,
 # where the Krumhansl–Kessler (1982) probe-tone profiles (KK_*) got 141 (77.5 %) and 13
-KP_MAJOR = np.array([0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400])
-KP_MINOR = np.array([0.712, 0.048, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330])
+KP_MAJOR = np.array(
+    [0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400]
+)
+KP_MINOR = np.array(
+    [0.712, 0.048, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330]
+)
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 # signature (fifths) of each tonic pitch class C=0 … B=11
