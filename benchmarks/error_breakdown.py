@@ -15,9 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from perf2score.data.cache import load_index, load_sources
 from perf2score.errors import Perf2ScoreError
-from perf2score.evaluate.batch import find_prediction
+from perf2score.evaluate.batch import prediction_pairs
 from perf2score.evaluate.breakdown import END_CLASSES, error_breakdown
 from perf2score.parallel import parallel_map
 from perf2score.score.reading import read_score
@@ -86,12 +85,11 @@ def main() -> int:
     parser.add_argument("--out", help="write the pooled counts and per-performance rows here")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    asap = Path(load_sources(args.data)["asap"])
-    jobs = []
-    for rec in load_index(args.data, args.split, required=True):
-        found = find_prediction(Path(args.predictions), rec["perf_id"])
-        if found is not None:
-            jobs.append((rec["perf_id"], found, asap / rec["piece"] / "xml_score.musicxml"))
+    jobs = [
+        (rec["perf_id"], found, gt_file)
+        for rec, found, gt_file in prediction_pairs(args.data, args.split, args.predictions)
+        if found is not None
+    ]
     rows = list(parallel_map(_one, jobs, args.workers, "breakdown"))
     total = pooled(rows)
     if not total.get("matched"):

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from perf2score.data.cache import load_index, load_sources
 from perf2score.evaluate.alignment import NoteMatching
-from perf2score.evaluate.batch import find_prediction
+from perf2score.evaluate.batch import prediction_pairs
 from perf2score.evaluate.muster import comparable, voice_errors
 from perf2score.neural.voices import separate_voices
+from perf2score.parallel import parallel_map
 from perf2score.score.attributes import ATTRIBUTE_DTYPE
 from perf2score.score.reading import ScoreNotes, read_score
 
@@ -72,19 +72,24 @@ def floors(gt: ScoreNotes, est: ScoreNotes) -> tuple[float, float, float, float]
     return float(written), float(right), float(one_voice), float(by_rule)
 
 
+def _one(job: tuple[Path, Path]) -> tuple[float, float, float, float]:
+    prediction, truth = job
+    return floors(read_score(truth), read_score(prediction))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="the prepared cache")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--predictions", required=True, help="perf2score predict's folder")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    asap = Path(load_sources(args.data)["asap"])
-    rows = []
-    for row in load_index(args.data, args.split, required=True):
-        found = find_prediction(Path(args.predictions), row["perf_id"])
-        if found is not None:
-            truth = read_score(asap / row["piece"] / "xml_score.musicxml")
-            rows.append(floors(truth, read_score(found)))
+    jobs = [
+        (found, truth)
+        for _, found, truth in prediction_pairs(args.data, args.split, args.predictions)
+        if found is not None
+    ]
+    rows = list(parallel_map(_one, jobs, args.workers, "voice floors"))
     if not rows:
         raise SystemExit(f"no predictions for the {args.split} split in {args.predictions}")
     means = np.mean(rows, axis=0)

@@ -45,6 +45,22 @@ def find_prediction(folder: Path, perf_id: str) -> Path | None:
     return None
 
 
+def prediction_pairs(
+    cache: str | os.PathLike, split: str, predictions: str | os.PathLike
+) -> list[tuple[dict, Path | None, Path]]:
+    """Every performance of ``split`` in the prepared ``cache``: (its index row, its
+    prediction in the folder ``predictions`` or None, its piece's ground-truth score)."""
+    asap = Path(load_sources(cache)["asap"])
+    return [
+        (
+            row,
+            find_prediction(Path(predictions), row["perf_id"]),
+            asap / row["piece"] / "xml_score.musicxml",
+        )
+        for row in load_index(cache, split, required=True)
+    ]
+
+
 def _evaluate_one(job: tuple[str, str, Path, Path, Path, bool]) -> dict:
     perf_id, piece, prediction, gt_file, asap, with_mv2h = job
     row: dict = {"perf_id": perf_id, "piece": piece, "status": "ok"}
@@ -113,20 +129,16 @@ def evaluate_folder(
     progress: bool = True,
 ) -> dict:
     """Evaluate every performance of ``split`` that has a prediction; return the summary."""
-    rows_index = load_index(cache, split, required=True)
-    asap = Path(load_sources(cache)["asap"])
-    predictions = Path(predictions)
-    if not predictions.is_dir():
+    if not Path(predictions).is_dir():
         raise Perf2ScoreError(f"{predictions}: no such folder")
+    asap = Path(load_sources(cache)["asap"])
     jobs, rows = [], []
-    for rec in rows_index:
-        found = find_prediction(predictions, rec["perf_id"])
+    for rec, found, gt_file in prediction_pairs(cache, split, predictions):
         if found is None:
             rows.append(
                 {"perf_id": rec["perf_id"], "piece": rec["piece"], "status": "no prediction"}
             )
             continue
-        gt_file = asap / rec["piece"] / "xml_score.musicxml"
         jobs.append((rec["perf_id"], rec["piece"], found, gt_file, asap, with_mv2h))
     rows.extend(parallel_map(_evaluate_one, jobs, workers, "evaluate", progress))
     rows.sort(key=lambda r: r["perf_id"])
