@@ -73,3 +73,25 @@ def test_a_rest_the_performer_played_stays_open():
     assert close_gaps(attributes, np.zeros(3, bool), onsets, 24, played) == 1  # silence 0
     with pytest.raises(Perf2ScoreError, match="legato_silence_share"):
         DecodeConfig.from_dict({"legato_silence_share": -0.5})
+
+
+def test_a_long_gap_closes_only_where_the_note_was_held():
+    # a bass note every two bars (4/4, 24 ticks a quarter) written as a quarter: gaps of
+    # 7 quarters, beyond max_gap (4 quarters); the first held by the pedal to the next
+    # onset, the second released after a beat
+    attributes, onsets = _attributes([(b, 24, 2, 1, False) for b in (0, 192, 384)])
+    drop = np.zeros(3, bool)
+    onset_sec = np.array([0.0, 4.0, 8.0])
+    sound_end = np.array([3.9, 4.6, 9.0])
+    held = Articulation(onset_sec, sound_end, silence_share=0.1)
+    assert close_gaps(attributes, drop, onsets, 96, held=held) == 1
+    assert attributes["duration_ticks"].tolist() == [192, 24, 24]
+    # without it, long gaps stay open; with a share of 1 every long gap closes
+    attributes, onsets = _attributes([(0, 24, 2, 1, False), (192, 24, 2, 1, False)])
+    assert close_gaps(attributes, np.zeros(2, bool), onsets, 96) == 0
+    everything = Articulation(onset_sec[:2], sound_end[:2], 1.0)
+    assert close_gaps(attributes, np.zeros(2, bool), onsets, 0, held=everything) == 1
+    assert attributes["duration_ticks"].tolist() == [192, 24]
+    assert DecodeConfig().long_gap_silence_share == 0.0
+    with pytest.raises(Perf2ScoreError, match="long_gap_silence_share"):
+        DecodeConfig.from_dict({"long_gap_silence_share": 1.5})

@@ -31,6 +31,7 @@ class Job:
     model: str | None = None  # aligned-model folder (neural backend), None = shipped
     decoding: DecodeConfig | None = None  # decoding settings (neural), None = the model's
     auto: bool = False  # the user asked for "auto": a file played exactly goes to classical
+    repeats: bool = True  # a section played twice in a row is written once, with repeat signs
 
     @property
     def held(self) -> tuple[str, str | None, DecodeConfig | None]:
@@ -77,11 +78,13 @@ def plan(
     model: str | None = None,
     decoding: DecodeConfig | None = None,
     auto: bool = False,
+    repeats: bool = True,
 ) -> tuple[list[Job], list[Path]]:
     """(the conversions to run: which file goes where, in which formats; the input files
     named more than once, which are converted once). ``auto``: the user asked for the
     "auto" backend (``backend`` is what it resolved to), so a file played exactly as written
-    goes to the classical converter (``conversion.played_exactly``).
+    goes to the classical converter (``conversion.played_exactly``). ``repeats``: sections
+    played twice in a row are written once between repeat signs (False: every note played).
 
     Raises ``Perf2ScoreError`` (before anything is converted) when two inputs would write
     the same output file, or an output would replace an input."""
@@ -95,7 +98,7 @@ def plan(
         else:
             base = Path(out_dir) / relative if out_dir else source
             outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
-        jobs.append(Job(source, outputs, backend, model, decoding, auto))
+        jobs.append(Job(source, outputs, backend, model, decoding, auto, repeats))
     _refuse_collisions(jobs)
     return jobs, repeated
 
@@ -172,7 +175,7 @@ def run_job(job: Job) -> Outcome:
     try:
         model = held_model(job.backend, job.model)
         chosen = "auto" if job.auto and job.backend == "neural" else job.backend
-        score = convert(job.source, backend=chosen, model=model)
+        score = convert(job.source, backend=chosen, model=model, repeats=job.repeats)
         written = []
         for path, fmt in job.outputs:
             written.extend(str(p) for p in score.save(path, fmt))

@@ -88,6 +88,12 @@ def _add_convert(sub) -> None:
         "note values are doubled or halved to match it",
     )
     conv.add_argument(
+        "--written-out",
+        action="store_true",
+        help="write every note played: a section played twice in a row is not folded "
+        "into repeat signs",
+    )
+    conv.add_argument(
         "--workers",
         type=_positive,
         default=2,
@@ -156,7 +162,15 @@ def _run_convert(args) -> int:
     decoding = _given_meter(args, backend)
     auto = args.backend == "auto" and decoding is None  # a told meter keeps the model
     jobs, repeated = plan(
-        args.inputs, args.output, args.out_dir, formats, backend, args.model, decoding, auto
+        args.inputs,
+        args.output,
+        args.out_dir,
+        formats,
+        backend,
+        args.model,
+        decoding,
+        auto,
+        repeats=not args.written_out,
     )
     check_destinations(jobs)
     for path in repeated:
@@ -341,6 +355,11 @@ def _add_predict(sub) -> None:
         "--decoding", help="JSON file of decoding settings (neural; default: the model's own)"
     )
     predict.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
+    predict.add_argument(
+        "--written-out",
+        action="store_true",
+        help="every note played: sections played twice are not folded into repeat signs",
+    )
     predict.add_argument("--workers", type=_positive, default=2)
     predict.set_defaults(func=_run_predict)
 
@@ -581,6 +600,7 @@ def _run_predict(args) -> int:
         model=args.model,
         progress=not args.quiet,
         decoding=args.decoding,
+        repeats=not args.written_out,
     )
     for perf_id, error in result["failures"].items():
         print(f"failed: {perf_id}: {error}", file=sys.stderr)

@@ -156,6 +156,7 @@ def convert(
     model: ModelLike = None,
     time_signature: str | None = None,
     tempo: float | None = None,
+    repeats: bool = True,
 ) -> Score:
     """Convert a performance MIDI file, an audio recording (WAV, FLAC, MP3, Ogg, AIFF:
     transcribed first, with the ``audio`` extra) or an already read ``Performance`` to a
@@ -174,6 +175,10 @@ def convert(
     ``time_signature`` ("3/4") and ``tempo`` (notated quarters per minute), when you know
     them (neural backend): the bar lines are drawn in that time signature and the decoded
     values doubled or halved to come nearest that tempo.
+
+    ``repeats``: a section the performer played twice in a row is written once between
+    repeat bar lines, with first and second endings where the passes end differently
+    (``perf2score.score.repeats``); False writes every note played.
     """
     performance = source if isinstance(source, Performance) else read_input(source)
     performance = check_performance(performance)
@@ -204,4 +209,27 @@ def convert(
         tempo_qpm=played_qpm,
         title=title,
     )
+    if repeats:
+        write_repeats_once(assembled, performance, attributes, drop)
     return Score(assembled, chosen, performance.source)
+
+
+def write_repeats_once(
+    score: AssembledScore,
+    performance: Performance,
+    attributes: np.ndarray,
+    drop: np.ndarray | None,
+) -> int:
+    """Fold the sections ``performance`` played twice in a row in ``score`` (assembled
+    from ``attributes`` (N,) with ``drop`` (N,) left out), in place; returns how many."""
+    from perf2score.score.repeats import find_repeats, fold_repeats
+
+    notes = performance.notes
+    found = find_repeats(notes["onset_sec"], notes["pitch"])
+    if not found:
+        return 0
+    timed = ~attributes["is_grace"] if drop is None else ~attributes["is_grace"] & ~drop
+    starts = np.array([m.start for m in score.measures], dtype=np.int64)
+    measure = np.clip(attributes["measure"][timed], 0, len(starts) - 1)
+    ticks = starts[measure] + attributes["position_ticks"][timed]
+    return len(fold_repeats(score, found, notes["onset_sec"][timed], ticks))

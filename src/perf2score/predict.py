@@ -27,7 +27,7 @@ SOURCES = ("oracle", "classical", "neural")
 
 
 def _predict_one(job: tuple) -> tuple[str, str | None, float, int]:
-    cache, perf_id, out, source, model = job
+    cache, perf_id, out, source, model, repeats = job
     start = time.perf_counter()
     try:
         prepared = load_prepared(cache, perf_id)
@@ -40,7 +40,7 @@ def _predict_one(job: tuple) -> tuple[str, str | None, float, int]:
 
             performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
             held = held_model(source, model)
-            assembled = convert(performance, backend=source, model=held).assembled
+            assembled = convert(performance, backend=source, model=held, repeats=repeats).assembled
         from perf2score.score.export import save
 
         save(assembled, Path(out) / f"{perf_id}.musicxml")
@@ -58,11 +58,13 @@ def predict_split(
     progress: bool = True,
     model: str | os.PathLike | None = None,
     decoding: str | os.PathLike | None = None,
+    repeats: bool = True,
 ) -> dict:
     """Write one MusicXML per performance; return failures and the conversion speed.
 
     ``model``: an aligned-model folder (neural; default: the shipped one); ``decoding``: a
-    JSON file of ``DecodeConfig`` settings to decode with instead of the model's own."""
+    JSON file of ``DecodeConfig`` settings to decode with instead of the model's own;
+    ``repeats``: sections played twice in a row written once (False: every note played)."""
     if source not in SOURCES:
         raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
     settings = None
@@ -75,7 +77,7 @@ def predict_split(
     elif decoding:
         raise Perf2ScoreError("decoding settings apply to the neural source only")
     rows = load_index(cache, split, required=True)
-    jobs = [(str(cache), r["perf_id"], str(out), source, model) for r in rows]
+    jobs = [(str(cache), r["perf_id"], str(out), source, model, repeats) for r in rows]
     failures: dict[str, str] = {}
     seconds, notes = 0.0, 0
     held = (source, str(model) if model else None, settings)
@@ -90,6 +92,7 @@ def predict_split(
         "model": str(model) if model else None,
         "decoding": settings.to_dict() if settings else None,
         "split": split,
+        "repeats": repeats,
         "workers": workers,
         "failures": failures,
         "notes": notes,

@@ -424,13 +424,12 @@ def finish_attributes(
         held = round(model.decoding.held_voice_quarters * tpq)
         separate_voices(attributes, drop, onsets, held)
     gap = round(model.decoding.legato_gap_quarters * tpq)
-    share = model.decoding.legato_silence_share
-    played = (
-        Articulation(performance.notes["onset_sec"], pedal_extended_offsets(performance), share)
-        if share < 1
-        else None
-    )
-    close_gaps(attributes, drop, onsets, min(gap, 2**40), played)  # capped: int64 ticks
+    share, long_share = model.decoding.legato_silence_share, model.decoding.long_gap_silence_share
+    sound_end = pedal_extended_offsets(performance) if share < 1 or long_share > 0 else None
+    onset_sec = performance.notes["onset_sec"]
+    played = Articulation(onset_sec, sound_end, share) if share < 1 else None
+    held = Articulation(onset_sec, sound_end, long_share) if long_share > 0 else None
+    close_gaps(attributes, drop, onsets, min(gap, 2**40), played, held)  # capped: int64 ticks
     settle_staves(attributes, drop, onsets, performance, model, lower_odds)
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])

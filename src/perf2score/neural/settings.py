@@ -105,6 +105,11 @@ class DecodeConfig:
     # (perf2score.neural.values.Articulation; 1 = every gap closes). Validation, shipped
     # model, E_avg over 1, 0.7, 0.4, 0.2: 8.351, 8.525, 8.634, 8.701 (offset 20.6 -> 22.3)
     legato_silence_share: float = 1.0
+    # values that stop short of the next onset of their voice by more than
+    # legato_gap_quarters are extended to it where the performance held them (key or
+    # sustain pedal) until at most this share of the time between the two onsets before it
+    # (0 = off: those rests stay, however long the note sounded; perf2score.neural.values)
+    long_gap_silence_share: float = 0.0
     # a note that sounds at least this many quarters past the next onset of its staff gets a
     # voice of its own, before the gaps are closed (0 = off: the voice head's voices; see
     # perf2score.neural.voices). Validation, shipped model, E_avg over 0, 1, 2: 8.43, 9.63,
@@ -255,6 +260,8 @@ class DecodeConfig:
             raise ValueError("need legato_gap_quarters >= 0")
         if not self.legato_silence_share >= 0:
             raise ValueError("need legato_silence_share >= 0")
+        if not 0 <= self.long_gap_silence_share <= 1:
+            raise ValueError("need 0 <= long_gap_silence_share <= 1")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass"):

@@ -12,6 +12,11 @@ Optionally, notes the performer detached are left short (``Articulation``): wher
 than a share of the time between the two onsets, the gap stays open as a rest. Off by
 default (``DecodeConfig.legato_silence_share`` = 1): on validation every share tried made
 the offset error worse (a played silence is rarely a notated rest).
+
+Gaps longer than ``max_gap`` (a held bass under a bar or two of running notes in the other
+staff) are closed only where the performance held the note that long (``held``: an
+``Articulation`` whose share is the silence allowed before the next onset): a long note the
+performer held is written long, a long rest the performer left stays a rest.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ def close_gaps(
     onsets: np.ndarray,
     max_gap: int,
     played: Articulation | None = None,
+    held: Articulation | None = None,
 ) -> int:
     """Extend ``attributes["duration_ticks"]`` in place (see the module docstring).
 
@@ -49,11 +55,12 @@ def close_gaps(
         onsets: (N,) absolute onsets in ticks (``neural.decode.measure_grid``).
         max_gap: longest gap in ticks that is closed (0: none; a large number: every one).
         played: the performance's articulation (None: close every gap up to ``max_gap``).
+        held: the articulation that decides gaps longer than ``max_gap`` (None: they stay).
 
     Returns:
         How many values were extended.
     """
-    if max_gap <= 0:
+    if max_gap <= 0 and held is None:
         return 0
     timed = ~drop & ~attributes["is_grace"]
     changed = 0
@@ -70,6 +77,9 @@ def close_gaps(
         close = has_next & (gap > 0) & (gap <= max_gap)
         if played is not None and played.silence_share < 1:
             close &= ~_detached(played, members, distinct, k, has_next)
+        if held is not None:
+            long = has_next & (gap > max(max_gap, 0))
+            close |= long & ~_detached(held, members, distinct, k, has_next)
         attributes["duration_ticks"][members[close]] = (following - starts)[close]
         changed += int(close.sum())
     return changed

@@ -41,6 +41,9 @@ class Measure:
     ts_den: int
     key_fifths: int
     key_mode: int  # KEY_MODES: 0 major, 1 minor, -1 unknown
+    repeat_start: bool = False  # a forward repeat bar line at its start
+    repeat_end: bool = False  # a backward repeat bar line at its end
+    ending: int = 0  # the volta bracket (1: first ending, 2: second) it lies under (0: none)
 
 
 @dataclass

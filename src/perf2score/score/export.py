@@ -8,6 +8,7 @@ plays the score at the performance's tempo, one track per staff.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import tempfile
@@ -53,19 +54,50 @@ def format_of(path: str | os.PathLike) -> str:
     return SUFFIXES[suffix]
 
 
+def playing_order(score: AssembledScore) -> list[int]:
+    """The measures in the order they are played: each backward repeat taken once, back to
+    the last forward repeat (or the beginning), a first ending skipped the second time."""
+    order: list[int] = []
+    k, back_to, taken, second_pass_until = 0, 0, set(), -1
+    while k < len(score.measures):
+        measure = score.measures[k]
+        if measure.repeat_start and k > second_pass_until:
+            back_to = k
+        if k <= second_pass_until and measure.ending == 1:
+            k += 1  # the first ending, on the way back through
+            continue
+        order.append(k)
+        if measure.repeat_end and k not in taken:
+            taken.add(k)
+            second_pass_until = k
+            k = back_to
+            continue
+        k += 1
+    return order
+
+
 def score_midi(score: AssembledScore) -> bytes:
-    """The score as a MIDI file (bytes): one track per staff, at the score's tempo."""
+    """The score as a MIDI file (bytes): one track per staff, at the score's tempo, its
+    repeats played (``playing_order``)."""
     midi = symusic.Score(score.ticks_per_quarter)
     midi.tempos.append(symusic.Tempo(0, score.tempo_qpm))
-    for staff in (1, 2):
-        track = symusic.Track(name=f"staff {staff}", program=0)
-        for chord in score.chords:
-            if chord.staff == staff:
+    chords = sorted(score.chords, key=lambda c: c.onset)
+    onsets = [c.onset for c in chords]
+    tracks = {staff: symusic.Track(name=f"staff {staff}", program=0) for staff in (1, 2)}
+    cursor = 0
+    for k in playing_order(score):
+        measure = score.measures[k]
+        for chord in chords[bisect.bisect_left(onsets, measure.start) :]:
+            if chord.onset >= measure.start + measure.length:
+                break
+            if chord.staff in tracks:
                 for pitch in chord.pitches:
-                    track.notes.append(
-                        symusic.Note(chord.onset, chord.duration, pitch[0], chord.velocity)
+                    onset = cursor + chord.onset - measure.start
+                    tracks[chord.staff].notes.append(
+                        symusic.Note(onset, chord.duration, pitch[0], chord.velocity)
                     )
-        midi.tracks.append(track)
+        cursor += measure.length
+    midi.tracks.extend(tracks.values())
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "score.mid"
         midi.dump_midi(str(target))

@@ -283,6 +283,36 @@ def _write_graces(measure_el, chord: Chord, staff: int, voice: int) -> None:
         _sub(note, "staff", staff)
 
 
+def _left_barline(measure_el, measure: Measure, previous: Measure | None) -> None:
+    """A forward repeat and the start of a volta bracket, where the measure has them."""
+    opens = measure.ending and (previous is None or previous.ending != measure.ending)
+    if not (measure.repeat_start or opens):
+        return
+    barline = _sub(measure_el, "barline", location="left")
+    if measure.repeat_start:
+        _sub(barline, "bar-style", "heavy-light")
+    if opens:
+        _sub(barline, "ending", f"{measure.ending}.", number=str(measure.ending), type="start")
+    if measure.repeat_start:
+        _sub(barline, "repeat", direction="forward")
+
+
+def _right_barline(measure_el, measure: Measure, after: Measure | None) -> None:
+    """A backward repeat and the end of a volta bracket (the first closed, the second left
+    open), where the measure has them."""
+    closes = measure.ending and (after is None or after.ending != measure.ending)
+    if not (measure.repeat_end or closes):
+        return
+    barline = _sub(measure_el, "barline", location="right")
+    if measure.repeat_end:
+        _sub(barline, "bar-style", "light-heavy")
+    if closes:
+        kind = "stop" if measure.ending == 1 else "discontinue"
+        _sub(barline, "ending", number=str(measure.ending), type=kind)
+    if measure.repeat_end:
+        _sub(barline, "repeat", direction="backward")
+
+
 def _beat_ticks(measure: Measure, tpq: int) -> int:
     return max(1, int(beat_quarters(measure.ts_num, measure.ts_den) * tpq))
 
@@ -315,6 +345,8 @@ def to_musicxml(score: AssembledScore) -> str:
         if has_pickup and k == 0:
             attrib["implicit"] = "yes"
         measure_el = ET.SubElement(part, "measure", attrib)
+        after = score.measures[k + 1] if k + 1 < len(score.measures) else None
+        _left_barline(measure_el, measure, previous)
         _attributes(measure_el, measure, previous, clefs[k], clefs[k - 1] if k else None, tpq)
         if k == 0:
             _tempo(measure_el, score.tempo_qpm)
@@ -363,6 +395,7 @@ def to_musicxml(score: AssembledScore) -> str:
                     whole_rest=whole_rest,
                     beam=beam,
                 )
+        _right_barline(measure_el, measure, after)
         previous = measure
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{DOCTYPE}\n{serialize(root)}\n'
 
