@@ -50,7 +50,7 @@ def _attributes(written: list[tuple[int, int]]) -> np.ndarray:
 def test_a_section_played_twice_is_found_with_its_bounds():
     rng = np.random.default_rng(1)
     intro, section, coda = _section(rng, 8), _section(rng, 64), _section(rng, 24)
-    performance, _ = _play(intro + section + section + coda, rng, leave_out=0.03)
+    performance, _ = _play(intro + section + section + coda, rng, leave_out=0.01)
     (repeat,) = find_repeats(performance.notes["onset_sec"], performance.notes["pitch"])
     assert abs(repeat.start - 0.1 - 8 * BEAT) < BEAT / 2
     assert abs(repeat.second - 0.1 - 72 * BEAT) < BEAT / 2

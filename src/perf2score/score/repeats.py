@@ -7,10 +7,10 @@ Here the performed notes are cut into onset clusters (chords: notes within
 ``CHORD_SECONDS`` of the one before) and each cluster is named by its set of pitches; the
 sequence of clusters is aligned with itself at the lags where long runs of clusters recur
 (a local alignment in a band around each lag, so that notes added or left out on one pass
-do not break it). A section counts as repeated when at least ``min_clusters`` clusters and
-``min_seconds`` seconds of it recur, matched at ``min_match`` of its clusters, and the second
-pass begins right after the first, or after a short first ending (``max_ending`` of the
-section's clusters) that the second pass replaces with its own.
+do not break it). A section counts as repeated when it is long enough, recurs nearly note for
+note, and the second pass begins right after the first, or after a short first ending that
+the second pass replaces with its own (``find_repeats``' thresholds). A section the composer
+wrote out twice note for note is folded too: the performance cannot tell it from a repeat.
 
 The repeats are then folded in the assembled score (``fold_repeats``): the measures of the
 second pass are taken out, the section gets a forward repeat bar line at its first measure
@@ -20,7 +20,7 @@ is marked "1." and the measures that follow the second pass "2.".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -185,14 +185,21 @@ def align_at_lag(
 def find_repeats(
     onset_sec: np.ndarray,
     pitch: np.ndarray,
-    min_clusters: int = 48,
-    min_seconds: float = 15.0,
-    min_match: float = 0.8,
-    max_ending: float = 0.2,
+    min_clusters: int = 32,
+    min_seconds: float = 12.0,
+    min_match: float = 0.9,
+    min_exact: float = 0.88,
+    max_ending: float = 0.1,
+    max_overlap: int = BAND // 2,
 ) -> list[PlayedRepeat]:
     """The sections played twice in a row in the notes ``onset_sec`` (N,) seconds and
     ``pitch`` (N,) MIDI pitches (see the module docstring), in order of time, at most
-    ``MAX_REPEATS``, none overlapping another."""
+    ``MAX_REPEATS``, none overlapping another. A section counts when it spans at least
+    ``min_clusters`` clusters and ``min_seconds`` seconds, ``min_match`` of its clusters
+    find a similar one in the second pass and ``min_exact`` the very same pitches, a first
+    ending takes at most ``max_ending`` of its clusters and the passes overlap by at most
+    ``max_overlap`` clusters (more: a figure repeated over and over, not a section).
+    The defaults were chosen on the training performances (README, "Repeats")."""
     onset_sec = np.asarray(onset_sec, dtype=np.float64)
     if len(onset_sec) < 2 * min_clusters:
         return []
@@ -208,24 +215,26 @@ def find_repeats(
         aligned = align_at_lag(masks, lag, used)
         if aligned is None:
             continue
-        if aligned.j0 <= aligned.i1:  # the passes' ends met within the band: cut at the second
-            aligned = replace(aligned, i1=aligned.j0 - 1)
-        length = aligned.i1 - aligned.i0 + 1
-        ending = aligned.j0 - aligned.i1 - 1
+        aligned_length = aligned.i1 - aligned.i0 + 1
+        overlap = max(aligned.i1 - aligned.j0 + 1, 0)
+        first_last = aligned.i1 - overlap  # the passes' ends met: the first ends before
+        length = first_last - aligned.i0 + 1
+        ending = aligned.j0 - first_last - 1
         if (
             length < min_clusters
-            or aligned.matches < min_match * length
-            or not 0 <= ending <= max_ending * length
-            or aligned.j1 + 1 > len(names)
+            or overlap > max_overlap
+            or aligned.matches < min_match * aligned_length
+            or aligned.exact < min_exact * aligned_length
+            or ending > max_ending * length
         ):
             continue
         end = starts[aligned.j1 + 1] if aligned.j1 + 1 < len(names) else onset_sec.max() + 1.0
         repeat = PlayedRepeat(
             start=float(starts[aligned.i0]),
-            first_end=float(starts[aligned.i1 + 1]),
+            first_end=float(starts[first_last + 1]),
             second=float(starts[aligned.j0]),
             second_end=float(end),
-            matched=aligned.matches / length,
+            matched=aligned.matches / aligned_length,
         )
         if repeat.first_end - repeat.start < min_seconds:
             continue
