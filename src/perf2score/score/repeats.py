@@ -264,7 +264,7 @@ def fold_repeats(
             for t in (repeat.start, repeat.first_end, repeat.second, repeat.second_end)
         )
         section = e - a
-        if not (0 <= a < e <= b < c) or abs((c - b) - section) > max(1, section // 4):
+        if not (0 <= a < e <= b < c) or not section / 2 <= c - b <= 2 * section:
             continue
         if any(m.repeat_start or m.repeat_end or m.ending for m in score.measures[a:c]):
             continue
