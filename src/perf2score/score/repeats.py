@@ -33,6 +33,7 @@ BAND = 24  # clusters the second pass may drift from the lag (added or missing n
 CANDIDATE_LAGS = 6  # lags aligned per search
 MAX_REPEATS = 4
 MIN_JACCARD = 0.5  # shared pitches over all pitches of two clusters that count as the same
+REGION_DENSITY = 0.5  # share of clusters recurring by name near a lag where it is aligned
 
 
 @dataclass(frozen=True)
@@ -117,27 +118,60 @@ class _Aligned:
     exact: int  # ... by one with the very same pitches
 
 
+def lag_region(names: np.ndarray, lag: int, span: int, band: int = BAND) -> tuple[int, int] | None:
+    """The rows worth aligning at ``lag``: the longest stretch where at least
+    ``REGION_DENSITY`` of the clusters, averaged over ``span`` clusters, recur with the
+    same name within ``band`` of the lag, widened by ``span`` on each side ((first, stop)
+    cluster indices); None when no stretch of ``span`` // 2 clusters does (no section can
+    recur there, and the alignment is not run)."""
+    n = len(names)
+    rows = np.arange(n)
+    hit = np.zeros(n, dtype=bool)
+    for delta in range(-band, band + 1):
+        later = rows + lag + delta
+        valid = (later > rows) & (later < n)
+        hit[valid] |= names[rows[valid]] == names[later[valid]]
+    density = np.convolve(hit, np.ones(span) / span, mode="same")
+    good = np.flatnonzero(density >= REGION_DENSITY)
+    if not len(good):
+        return None
+    runs = np.split(good, np.flatnonzero(np.diff(good) > 1) + 1)
+    longest = max(runs, key=len)
+    if len(longest) < span // 2:
+        return None
+    return max(int(longest[0]) - span, 0), min(int(longest[-1]) + span + 1, n)
+
+
 def align_at_lag(
-    masks: np.ndarray, lag: int, used: np.ndarray | None = None, band: int = BAND
+    masks: np.ndarray,
+    lag: int,
+    used: np.ndarray | None = None,
+    band: int = BAND,
+    rows: tuple[int, int] | None = None,
 ) -> _Aligned | None:
     """The best local alignment of the clusters' pitch sets ``masks`` (C, 2) with
     themselves ``lag`` later, within ``band`` clusters of that lag: +1 for a similar
     cluster, -1 for another one or a skipped one (on either side); clusters ``used`` (C,)
-    match nothing. None when nothing aligns."""
+    match nothing; only the first-pass clusters ``rows`` (first, stop) are aligned (default:
+    all). None when nothing aligns."""
     n = len(masks)
     used = np.zeros(n, dtype=bool) if used is None else used
+    lo, hi = rows if rows is not None else (0, n)
     deltas = np.arange(-band, band + 1)
     width = len(deltas)
     score = np.zeros(width)
     best, best_at = 0.0, None
-    back = np.zeros((n, width), dtype=np.int8)  # 0 start, 1 diagonal, 2 from d+1, 3 from d-1
-    start_of = np.full((n, width), -1, dtype=np.int64)
-    matches = np.zeros((n, width), dtype=np.int64)
-    exacts = np.zeros((n, width), dtype=np.int64)
+    # per row and lag offset: the move that led there (0 start, 1 diagonal, 2 from the
+    # offset below, 3 from the one above), where the alignment started, its matches so far
+    back = np.zeros((hi - lo, width), dtype=np.int8)
+    start_of = np.full((hi - lo, width), -1, dtype=np.int64)
+    matches = np.zeros((hi - lo, width), dtype=np.int64)
+    exacts = np.zeros((hi - lo, width), dtype=np.int64)
     previous_start = np.full(width, -1, dtype=np.int64)
     previous_matches = np.zeros(width, dtype=np.int64)
     previous_exact = np.zeros(width, dtype=np.int64)
-    for i in range(n):
+    columns = np.arange(width)
+    for i in range(lo, hi):
         j = i + lag + deltas
         valid = (j > i) & (j < n)
         same = np.zeros(width, dtype=bool)
@@ -154,15 +188,16 @@ def align_at_lag(
         shrink[:-1] = score[1:] - 1.0
         options = np.stack([np.zeros(width), diagonal, grow, shrink])
         choice = np.argmax(options, axis=0)
-        new = np.where(valid, options[choice, np.arange(width)], 0.0)
+        new = np.where(valid, options[choice, columns], 0.0)
         choice = np.where(valid & (new > 0), choice, 0)
-        source = np.arange(width) + np.where(choice == 2, -1, np.where(choice == 3, 1, 0))
+        source = columns + np.where(choice == 2, -1, np.where(choice == 3, 1, 0))
         source = np.clip(source, 0, width - 1)
         carried = (choice != 0) & (score[source] > 0)  # continues an alignment
         start = np.where(carried, previous_start[source], i)
         count = np.where(carried, previous_matches[source], 0) + (same & (choice != 3))
         exact = np.where(carried, previous_exact[source], 0) + (identical & (choice != 3))
-        back[i], start_of[i], matches[i], exacts[i] = choice, start, count, exact
+        row = i - lo
+        back[row], start_of[row], matches[row], exacts[row] = choice, start, count, exact
         score, previous_start, previous_matches, previous_exact = new, start, count, exact
         top = int(np.argmax(score))
         if score[top] > best:
@@ -170,25 +205,25 @@ def align_at_lag(
     if best_at is None:
         return None
     i1, d = best_at
-    i0 = int(start_of[i1, d])
+    i0 = int(start_of[i1 - lo, d])
     j1 = i1 + lag + int(deltas[d])
     # where the second pass began: walk the path back to its first cell
     i, k = i1, d
     while i > i0:
-        move = back[i, k]
+        move = back[i - lo, k]
         k = k - 1 if move == 2 else k + 1 if move == 3 else k
         i -= 1
     j0 = i0 + lag + int(deltas[k])
-    return _Aligned(i0, i1, j0, j1, int(matches[i1, d]), int(exacts[i1, d]))
+    return _Aligned(i0, i1, j0, j1, int(matches[i1 - lo, d]), int(exacts[i1 - lo, d]))
 
 
 def find_repeats(
     onset_sec: np.ndarray,
     pitch: np.ndarray,
-    min_clusters: int = 32,
+    min_clusters: int = 48,
     min_seconds: float = 12.0,
-    min_match: float = 0.9,
-    min_exact: float = 0.88,
+    min_match: float = 0.94,
+    min_exact: float = 0.8,
     max_ending: float = 0.1,
     max_overlap: int = BAND // 2,
 ) -> list[PlayedRepeat]:
@@ -212,7 +247,8 @@ def find_repeats(
     for lag in candidate_lags(names, min_clusters):
         if len(found) == MAX_REPEATS:
             break
-        aligned = align_at_lag(masks, lag, used)
+        region = lag_region(names, lag, min_clusters)
+        aligned = None if region is None else align_at_lag(masks, lag, used, rows=region)
         if aligned is None:
             continue
         aligned_length = aligned.i1 - aligned.i0 + 1
