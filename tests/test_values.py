@@ -92,6 +92,6 @@ def test_a_long_gap_closes_only_where_the_note_was_held():
     everything = Articulation(onset_sec[:2], sound_end[:2], 1.0)
     assert close_gaps(attributes, np.zeros(2, bool), onsets, 0, held=everything) == 1
     assert attributes["duration_ticks"].tolist() == [192, 24]
-    assert DecodeConfig().long_gap_silence_share == 0.0
+    assert DecodeConfig().long_gap_silence_share == 0.3  # chosen on validation
     with pytest.raises(Perf2ScoreError, match="long_gap_silence_share"):
         DecodeConfig.from_dict({"long_gap_silence_share": 1.5})
