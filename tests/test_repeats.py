@@ -146,3 +146,39 @@ def test_score_midi_plays_the_repeats(tmp_path):
     back = read_performance(tmp_path / "folded.mid")
     assert len(back.notes) == len(written)
     assert sorted(back.notes["pitch"].tolist()) == sorted(p for p, _ in written)
+
+
+def test_a_repeat_from_the_first_bar_to_the_last():
+    rng = np.random.default_rng(6)
+    section = _section(rng, 64)
+    performance, written = _play(section + section, rng)
+    attributes = _attributes(written)
+    score = assemble(attributes, TPQ)
+    assert write_repeats_once(score, performance, attributes, None) == 1
+    assert len(score.measures) == 16
+    assert not any(m.repeat_start for m in score.measures)  # implied at the beginning
+    assert score.measures[-1].repeat_end and not any(m.ending for m in score.measures)
+    assert sorted(p[0] for c in score.chords for p in c.pitches) == sorted(
+        p for chord in section for p in chord
+    )
+
+
+def test_the_command_line_writes_repeats_unless_told_otherwise(tmp_path):
+    from builders import write_midi
+
+    from perf2score.cli import main
+
+    rng = np.random.default_rng(7)
+    section = _section(rng, 64)
+    performance, _ = _play(_section(rng, 4) + section + section + _section(rng, 12), rng)
+    notes = [
+        (int(n["pitch"]), float(n["onset_sec"]), float(n["offset_sec"]), 64)
+        for n in performance.notes
+    ]
+    midi = write_midi(tmp_path / "played.mid", [notes])
+    folded, full = tmp_path / "folded.musicxml", tmp_path / "full.musicxml"
+    assert main(["-q", "convert", str(midi), "-o", str(folded), "--backend", "classical"]) == 0
+    command = ["-q", "convert", str(midi), "-o", str(full), "--backend", "classical"]
+    assert main([*command, "--written-out"]) == 0
+    assert "<repeat" in folded.read_text() and "<repeat" not in full.read_text()
+    assert len(read_score(folded).notes) < len(read_score(full).notes)
