@@ -34,6 +34,7 @@ CANDIDATE_LAGS = 6  # lags aligned per search
 MAX_REPEATS = 4
 MIN_JACCARD = 0.5  # shared pitches over all pitches of two clusters that count as the same
 REGION_DENSITY = 0.5  # share of clusters recurring by name near a lag where it is aligned
+MAX_REGIONS = 3  # stretches aligned per lag
 
 
 @dataclass(frozen=True)
@@ -118,12 +119,14 @@ class _Aligned:
     exact: int  # ... by one with the very same pitches
 
 
-def lag_region(names: np.ndarray, lag: int, span: int, band: int = BAND) -> tuple[int, int] | None:
-    """The rows worth aligning at ``lag``: the longest stretch where at least
-    ``REGION_DENSITY`` of the clusters, averaged over ``span`` clusters, recur with the
-    same name within ``band`` of the lag, widened by ``span`` on each side ((first, stop)
-    cluster indices); None when no stretch of ``span`` // 2 clusters does (no section can
-    recur there, and the alignment is not run)."""
+def lag_regions(
+    names: np.ndarray, lag: int, span: int, band: int = BAND, most: int = MAX_REGIONS
+) -> list[tuple[int, int]]:
+    """The rows worth aligning at ``lag``, longest first (at most ``most``): stretches where
+    at least ``REGION_DENSITY`` of the clusters, averaged over ``span`` clusters, recur with
+    the same name within ``band`` of the lag, each at least ``span`` // 2 clusters long and
+    widened by ``span`` on each side ((first, stop) cluster indices). None qualifies where no
+    section can recur at that lag, and the alignment is not run."""
     n = len(names)
     rows = np.arange(n)
     hit = np.zeros(n, dtype=bool)
@@ -134,12 +137,10 @@ def lag_region(names: np.ndarray, lag: int, span: int, band: int = BAND) -> tupl
     density = np.convolve(hit, np.ones(span) / span, mode="same")
     good = np.flatnonzero(density >= REGION_DENSITY)
     if not len(good):
-        return None
+        return []
     runs = np.split(good, np.flatnonzero(np.diff(good) > 1) + 1)
-    longest = max(runs, key=len)
-    if len(longest) < span // 2:
-        return None
-    return max(int(longest[0]) - span, 0), min(int(longest[-1]) + span + 1, n)
+    runs = sorted((r for r in runs if len(r) >= span // 2), key=len, reverse=True)[:most]
+    return [(max(int(r[0]) - span, 0), min(int(r[-1]) + span + 1, n)) for r in runs]
 
 
 def align_at_lag(
@@ -244,11 +245,15 @@ def find_repeats(
     np.minimum.at(starts, cluster, onset_sec)
     found: list[PlayedRepeat] = []
     used = np.zeros(len(names), dtype=bool)
-    for lag in candidate_lags(names, min_clusters):
+    attempts = (
+        (lag, region)
+        for lag in candidate_lags(names, min_clusters)
+        for region in lag_regions(names, lag, min_clusters)
+    )
+    for lag, region in attempts:
         if len(found) == MAX_REPEATS:
             break
-        region = lag_region(names, lag, min_clusters)
-        aligned = None if region is None else align_at_lag(masks, lag, used, rows=region)
+        aligned = align_at_lag(masks, lag, used, rows=region)
         if aligned is None:
             continue
         aligned_length = aligned.i1 - aligned.i0 + 1
