@@ -74,15 +74,6 @@ def onset_clusters(onset_sec: np.ndarray, pitch: np.ndarray) -> tuple[np.ndarray
     return cluster, masks
 
 
-def similar(masks: np.ndarray, i: int, others: np.ndarray) -> np.ndarray:
-    """(K,) whether cluster ``i``'s pitch set shares at least ``MIN_JACCARD`` of the union
-    with each of the clusters ``others`` (K,) (a chord with one note left out still does)."""
-    a, b = masks[i], masks[others]
-    both = np.bitwise_count(a & b).sum(axis=1)
-    either = np.bitwise_count(a | b).sum(axis=1)
-    return both >= MIN_JACCARD * np.maximum(either, 1)
-
-
 def candidate_lags(names: np.ndarray, min_lag: int, count: int = CANDIDATE_LAGS) -> list[int]:
     """The lags (in clusters, at least ``min_lag``) at which most runs of ``NGRAM`` cluster
     names recur, best first; votes within ``BAND`` // 4 of a lag count for it."""
@@ -172,14 +163,20 @@ def align_at_lag(
     previous_matches = np.zeros(width, dtype=np.int64)
     previous_exact = np.zeros(width, dtype=np.int64)
     columns = np.arange(width)
+    # every comparison of the region at once: row i against clusters i + lag + delta
+    first = np.arange(lo, hi)[:, None]  # (R, 1)
+    later = first + lag + deltas[None, :]  # (R, W)
+    in_range = (later > first) & (later < n)
+    safe = np.where(in_range, later, 0)
+    a, b = masks[first[:, 0]][:, None, :], masks[safe]  # (R, 1, 2), (R, W, 2)
+    both = np.bitwise_count(a & b).sum(axis=2)
+    either = np.bitwise_count(a | b).sum(axis=2)
+    similar_all = in_range & (both >= MIN_JACCARD * np.maximum(either, 1))
+    similar_all &= ~used[safe] & ~used[first]
+    identical_all = similar_all & (a == b).all(axis=2)
     for i in range(lo, hi):
-        j = i + lag + deltas
-        valid = (j > i) & (j < n)
-        same = np.zeros(width, dtype=bool)
-        identical = np.zeros(width, dtype=bool)
-        if not used[i]:
-            same[valid] = similar(masks, i, j[valid]) & ~used[j[valid]]
-            identical[valid] = (masks[j[valid]] == masks[i]).all(axis=1) & same[valid]
+        valid = in_range[i - lo]
+        same, identical = similar_all[i - lo], identical_all[i - lo]
         step = np.where(same, 1.0, -1.0)
         diagonal = score + step
         # one cluster of the second pass skipped (delta grows) / one of the first (shrinks)
