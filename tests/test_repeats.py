@@ -182,3 +182,20 @@ def test_the_command_line_writes_repeats_unless_told_otherwise(tmp_path):
     assert main([*command, "--written-out"]) == 0
     assert "<repeat" in folded.read_text() and "<repeat" not in full.read_text()
     assert len(read_score(folded).notes) < len(read_score(full).notes)
+
+
+def test_two_halves_each_repeated():
+    from perf2score.score.export import playing_order
+
+    rng = np.random.default_rng(8)
+    first, second = _section(rng, 64), _section(rng, 64)
+    performance, written = _play(first + first + second + second, rng)
+    found = find_repeats(performance.notes["onset_sec"], performance.notes["pitch"])
+    assert len(found) == 2
+    attributes = _attributes(written)
+    score = assemble(attributes, TPQ)
+    assert write_repeats_once(score, performance, attributes, None) == 2
+    assert len(score.measures) == 32
+    assert [m for m, bar in enumerate(score.measures) if bar.repeat_start] == [16]
+    assert [m for m, bar in enumerate(score.measures) if bar.repeat_end] == [15, 31]
+    assert playing_order(score) == [*range(16), *range(16), *range(16, 32), *range(16, 32)]

@@ -31,6 +31,7 @@ NGRAM = 4  # clusters in a row that vote for a lag
 MAX_OCCURRENCES = 24  # an n-gram recurring more often (a figure) does not vote
 BAND = 24  # clusters the second pass may drift from the lag (added or missing notes)
 CANDIDATE_LAGS = 6  # lags aligned per search
+MIN_VOTES = 8  # recurring n-grams (smoothed over nearby lags) a lag needs to be a candidate
 MAX_REPEATS = 4
 MIN_JACCARD = 0.5  # shared pitches over all pitches of two clusters that count as the same
 REGION_DENSITY = 0.5  # share of clusters recurring by name near a lag where it is aligned
@@ -93,7 +94,7 @@ def candidate_lags(names: np.ndarray, min_lag: int, count: int = CANDIDATE_LAGS)
     smooth = np.convolve(votes, np.ones(2 * width + 1), mode="same")
     lags: list[int] = []
     for lag in np.argsort(-smooth, kind="stable").tolist():
-        if smooth[lag] < 8 or len(lags) == count:  # too few recurring runs to be a section
+        if smooth[lag] < MIN_VOTES or len(lags) == count:
             break
         if all(abs(lag - other) > 2 * width for other in lags):
             lags.append(int(lag))
@@ -290,8 +291,10 @@ def fold_repeats(
     """Write each played repeat once, in place (see the module docstring): ``note_seconds``
     and ``note_ticks`` (K,) are the performed onsets and the score onsets (ticks) of the
     score's timed notes, which place each repeat's bounds at their nearest bar lines. A
-    repeat whose two passes do not span the same number of measures (within a quarter of
-    the section's) is left written out. Returns the repeats folded."""
+    repeat whose second pass spans less than half or more than twice the section's measures
+    (a bound far from its bar line; the decoder may also write one pass at another value
+    scale, which alone is no reason to leave it) is left written out, as is one that would
+    overlap a repeat folded already. Returns the repeats folded."""
     order = np.argsort(note_seconds, kind="stable")
     seconds, ticks = np.asarray(note_seconds)[order], np.asarray(note_ticks)[order]
     folded = []
@@ -313,6 +316,8 @@ def fold_repeats(
         for m in range(e, b):
             score.measures[m].ending = 1
         for m in range(b, min(b + (b - e), len(score.measures))):
+            if score.measures[m].repeat_start or score.measures[m].ending:
+                break  # the next repeat begins: the second ending stops short of it
             score.measures[m].ending = 2
         folded.append(repeat)
     return folded[::-1]
