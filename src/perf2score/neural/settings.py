@@ -109,8 +109,8 @@ class DecodeConfig:
     # legato_gap_quarters are extended to it where the performance held them (key or
     # sustain pedal) until at most this share of the time between the two onsets before it
     # (0 = off: those rests stay, however long the note sounded; perf2score.neural.values).
-    # Validation, shipped model, offset / E_avg: off 19.30 / 7.561; 0.1 19.30; 0.3 19.25 /
-    # 7.552 (44 better, 3 worse); 1 (every long gap) 19.30 / 7.562 (README)
+    # Validation, shipped model, offset / E_avg: off 19.30 / 7.561; 0.3 19.25 / 7.552 (44
+    # better, 3 worse); 0.5 19.25 / 7.553; 1 (every long gap) 19.30 / 7.562 (README)
     long_gap_silence_share: float = 0.3
     # a note that sounds at least this many quarters past the next onset of its staff gets a
     # voice of its own, before the gaps are closed (0 = off: the voice head's voices; see
