@@ -199,3 +199,19 @@ def test_two_halves_each_repeated():
     assert [m for m, bar in enumerate(score.measures) if bar.repeat_start] == [16]
     assert [m for m, bar in enumerate(score.measures) if bar.repeat_end] == [15, 31]
     assert playing_order(score) == [*range(16), *range(16), *range(16, 32), *range(16, 32)]
+
+
+def test_the_folded_score_reads_back_as_played_when_unfolded(tmp_path):
+    rng = np.random.default_rng(9)
+    section, first, second = _section(rng, 56), _section(rng, 4), _section(rng, 4)
+    beats = _section(rng, 8) + section + first + section + second + _section(rng, 16)
+    performance, written = _play(beats, rng)
+    attributes = _attributes(written)
+    score = assemble(attributes, TPQ)
+    write_repeats_once(score, performance, attributes, None)
+    save(score, tmp_path / "folded.musicxml")
+    notated = read_score(tmp_path / "folded.musicxml")
+    played = read_score(tmp_path / "folded.musicxml", unfold=True)
+    assert len(notated.notes) == len(written) - sum(len(chord) for chord in section)
+    assert len(played.notes) == len(written)
+    assert sorted(played.notes["pitch"].tolist()) == sorted(p for p, _ in written)

@@ -3,7 +3,9 @@
 Predictions are named like the performances: ``DIR/<perf_id>.musicxml`` (``.xml`` also
 accepted), e.g. ``DIR/Bach/Fugue/bwv_846/Shi05M.musicxml``. The ground truth is ASAP's
 ``<piece>/xml_score.musicxml`` as notated (repeats not unfolded), as in the published
-numbers. Outputs (written atomically): ``per_performance.csv``, ``summary.json`` (means over
+numbers. Beat and downbeat F place the estimate's beats in the performance, which plays
+its repeats: an estimate written with repeat signs is unfolded for them (only for them).
+Outputs (written atomically): ``per_performance.csv``, ``summary.json`` (means over
 performances and over pieces) and ``summary.md``.
 """
 
@@ -61,6 +63,11 @@ def prediction_pairs(
     ]
 
 
+def _has_repeats(path: Path) -> bool:
+    """Whether a MusicXML file has repeat bar lines (read as text: no second parse)."""
+    return b"<repeat " in path.read_bytes()
+
+
 def _evaluate_one(job: tuple[str, str, Path, Path, Path, bool]) -> dict:
     perf_id, piece, prediction, gt_file, asap, with_mv2h = job
     row: dict = {"perf_id": perf_id, "piece": piece, "status": "ok"}
@@ -71,7 +78,9 @@ def _evaluate_one(job: tuple[str, str, Path, Path, Path, bool]) -> dict:
         midi = asap / f"{perf_id}.mid"
         if annotations.is_file() and midi.is_file():
             beats, downbeats = read_annotations(annotations)
-            row.update(evaluate_beats(est, read_performance(midi), beats, downbeats).as_dict())
+            # beats are placed in the performance, which plays the repeats: unfold them
+            played = read_score(prediction, unfold=True) if _has_repeats(prediction) else est
+            row.update(evaluate_beats(played, read_performance(midi), beats, downbeats).as_dict())
     except Perf2ScoreError as exc:
         row["status"] = f"error: {exc}"
     return row

@@ -171,14 +171,22 @@ def score_notes_from_part(parts: list[pt.score.Part], source: str = "") -> Score
     return ScoreNotes(notes, tpq, measure_starts, time_signatures, key_signatures, source)
 
 
-def read_score(path: str | os.PathLike) -> ScoreNotes:
-    """Read a MusicXML file (as notated, repeats not unfolded) into ``ScoreNotes``.
+def read_score(path: str | os.PathLike, unfold: bool = False) -> ScoreNotes:
+    """Read a MusicXML file into ``ScoreNotes``: as notated (repeats not unfolded), or with
+    ``unfold`` as played (partitura's ``unfold_part_maximal``: every repeat taken, a first
+    ending skipped on the way back).
 
     Raises:
         Perf2ScoreError: unreadable file, or a score partitura cannot flatten exactly.
     """
     score = load_musicxml(path)
     parts = list(score.parts)
+    if unfold:
+        import partitura as pt
+
+        with warnings.catch_warnings():  # it warns of tuplet references it re-links
+            warnings.simplefilter("ignore")
+            parts = [pt.score.unfold_part_maximal(part) for part in parts]
     try:
         result = score_notes_from_part(parts, source=str(path))
     except Perf2ScoreError as exc:
