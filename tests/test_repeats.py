@@ -96,6 +96,7 @@ def test_the_score_writes_the_section_once_with_endings(tmp_path):
     assert [m for m, bar in enumerate(score.measures) if bar.repeat_start] == [2]
     assert [m for m, bar in enumerate(score.measures) if bar.repeat_end] == [16]
     assert [bar.ending for bar in score.measures[15:19]] == [0, 1, 2, 0]
+    assert score.repeated_sections() == [(3, 17)]  # printed numbers: bars 3 to 17
     assert sum(len(c.pitches) for c in score.chords) == notes_before - sum(
         len(chord) for chord in section
     )
@@ -163,7 +164,7 @@ def test_a_repeat_from_the_first_bar_to_the_last():
     )
 
 
-def test_the_command_line_writes_repeats_unless_told_otherwise(tmp_path):
+def test_the_command_line_writes_repeats_unless_told_otherwise(tmp_path, capsys):
     from builders import write_midi
 
     from perf2score.cli import main
@@ -178,8 +179,10 @@ def test_the_command_line_writes_repeats_unless_told_otherwise(tmp_path):
     midi = write_midi(tmp_path / "played.mid", [notes])
     folded, full = tmp_path / "folded.musicxml", tmp_path / "full.musicxml"
     assert main(["-q", "convert", str(midi), "-o", str(folded), "--backend", "classical"]) == 0
+    assert "played twice, written once between repeat signs: bars " in capsys.readouterr().err
     command = ["-q", "convert", str(midi), "-o", str(full), "--backend", "classical"]
     assert main([*command, "--written-out"]) == 0
+    assert "repeat" not in capsys.readouterr().err
     assert "<repeat" in folded.read_text() and "<repeat" not in full.read_text()
     assert len(read_score(folded).notes) < len(read_score(full).notes)
 

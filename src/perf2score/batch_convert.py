@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -166,6 +166,7 @@ class Outcome:
     error: str | None
     backend: str
     internal: bool = False
+    notices: list[str] = field(default_factory=list)  # what the user should know of it
 
 
 def run_job(job: Job) -> Outcome:
@@ -179,7 +180,11 @@ def run_job(job: Job) -> Outcome:
         written = []
         for path, fmt in job.outputs:
             written.extend(str(p) for p in score.save(path, fmt))
-        return Outcome(str(job.source), written, None, score.backend)
+        notices = [
+            f"played twice, written once between repeat signs: bars {first}-{last}"
+            for first, last in score.assembled.repeated_sections()
+        ]
+        return Outcome(str(job.source), written, None, score.backend, notices=notices)
     except Perf2ScoreError as exc:
         return Outcome(str(job.source), [], str(exc), job.backend)
     except OSError as exc:  # the destination went away or filled up while converting

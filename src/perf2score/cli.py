@@ -196,6 +196,8 @@ def _run_convert(args) -> int:
                         f" converted with the {outcome.backend} backend",
                         file=sys.stderr,
                     )
+                for notice in outcome.notices:
+                    print(f"perf2score: {outcome.source}: {notice}", file=sys.stderr)
                 for path in outcome.written:
                     print(path, flush=True)
     for outcome in failures:

@@ -75,6 +75,28 @@ class AssembledScore:
         last = self.measures[-1]
         return last.start + last.length
 
+    @property
+    def has_pickup(self) -> bool:
+        """Whether the first measure is shorter than its time signature (an anacrusis)."""
+        first = self.measures[0]
+        return first.length < first.ts_num * 4 * self.ticks_per_quarter // first.ts_den
+
+    def measure_number(self, index: int) -> int:
+        """The number printed for the measure at ``index`` (a pickup is measure 0)."""
+        return index if self.has_pickup else index + 1
+
+    def repeated_sections(self) -> list[tuple[int, int]]:
+        """The sections written between repeat signs: (first, last) measure numbers as
+        printed, the last being the one with the backward repeat."""
+        sections, opened = [], 0
+        for k, measure in enumerate(self.measures):
+            if measure.repeat_start:
+                opened = k
+            if measure.repeat_end:
+                sections.append((self.measure_number(opened), self.measure_number(k)))
+                opened = k + 1
+        return sections
+
 
 def _mode(values) -> int:
     return Counter(values).most_common(1)[0][0]

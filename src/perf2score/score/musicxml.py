@@ -336,12 +336,10 @@ def to_musicxml(score: AssembledScore) -> str:
     voices_by_measure: dict[int, set[tuple[int, int]]] = defaultdict(set)
     for k, staff, voice in segments:
         voices_by_measure[k].add((staff, voice))
-    first = score.measures[0]
-    has_pickup = first.length < first.ts_num * 4 * tpq // first.ts_den
+    has_pickup = score.has_pickup
     previous = None
     for k, measure in enumerate(score.measures):
-        number = k if has_pickup else k + 1
-        attrib = {"number": str(number)}
+        attrib = {"number": str(score.measure_number(k))}
         if has_pickup and k == 0:
             attrib["implicit"] = "yes"
         measure_el = ET.SubElement(part, "measure", attrib)
