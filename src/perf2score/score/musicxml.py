@@ -289,8 +289,7 @@ def _left_barline(measure_el, measure: Measure, previous: Measure | None) -> Non
     if not (measure.repeat_start or opens):
         return
     barline = _sub(measure_el, "barline", location="left")
-    if measure.repeat_start:
-        _sub(barline, "bar-style", "heavy-light")
+    _sub(barline, "bar-style", "heavy-light" if measure.repeat_start else "regular")
     if opens:
         _sub(barline, "ending", f"{measure.ending}.", number=str(measure.ending), type="start")
     if measure.repeat_start:
@@ -304,8 +303,7 @@ def _right_barline(measure_el, measure: Measure, after: Measure | None) -> None:
     if not (measure.repeat_end or closes):
         return
     barline = _sub(measure_el, "barline", location="right")
-    if measure.repeat_end:
-        _sub(barline, "bar-style", "light-heavy")
+    _sub(barline, "bar-style", "light-heavy" if measure.repeat_end else "regular")
     if closes:
         kind = "stop" if measure.ending == 1 else "discontinue"
         _sub(barline, "ending", number=str(measure.ending), type=kind)
