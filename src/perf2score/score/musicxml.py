@@ -283,32 +283,19 @@ def _write_graces(measure_el, chord: Chord, staff: int, voice: int) -> None:
         _sub(note, "staff", staff)
 
 
-def _left_barline(measure_el, measure: Measure, previous: Measure | None) -> None:
-    """A forward repeat and the start of a volta bracket, where the measure has them."""
-    opens = measure.ending and (previous is None or previous.ending != measure.ending)
-    if not (measure.repeat_start or opens):
+def _barline(measure_el, location: str, repeat: bool, ending: int, ending_type: str) -> None:
+    """A repeat bar line (``location`` "left": forward, "right": backward) and/or a volta
+    bracket's edge (``ending_type`` "start", "stop" or "discontinue"; "" for none)."""
+    if not (repeat or ending_type):
         return
-    barline = _sub(measure_el, "barline", location="left")
-    _sub(barline, "bar-style", "heavy-light" if measure.repeat_start else "regular")
-    if opens:
-        _sub(barline, "ending", f"{measure.ending}.", number=str(measure.ending), type="start")
-    if measure.repeat_start:
-        _sub(barline, "repeat", direction="forward")
-
-
-def _right_barline(measure_el, measure: Measure, after: Measure | None) -> None:
-    """A backward repeat and the end of a volta bracket (the first closed, the second left
-    open), where the measure has them."""
-    closes = measure.ending and (after is None or after.ending != measure.ending)
-    if not (measure.repeat_end or closes):
-        return
-    barline = _sub(measure_el, "barline", location="right")
-    _sub(barline, "bar-style", "light-heavy" if measure.repeat_end else "regular")
-    if closes:
-        kind = "stop" if measure.ending == 1 else "discontinue"
-        _sub(barline, "ending", number=str(measure.ending), type=kind)
-    if measure.repeat_end:
-        _sub(barline, "repeat", direction="backward")
+    left = location == "left"
+    barline = _sub(measure_el, "barline", location=location)
+    _sub(barline, "bar-style", ("heavy-light" if left else "light-heavy") if repeat else "regular")
+    if ending_type:
+        text = f"{ending}." if ending_type == "start" else None
+        _sub(barline, "ending", text, number=str(ending), type=ending_type)
+    if repeat:
+        _sub(barline, "repeat", direction="forward" if left else "backward")
 
 
 def _beat_ticks(measure: Measure, tpq: int) -> int:
@@ -342,7 +329,9 @@ def to_musicxml(score: AssembledScore) -> str:
             attrib["implicit"] = "yes"
         measure_el = ET.SubElement(part, "measure", attrib)
         after = score.measures[k + 1] if k + 1 < len(score.measures) else None
-        _left_barline(measure_el, measure, previous)
+        opens = measure.ending and (previous is None or previous.ending != measure.ending)
+        closes = measure.ending and (after is None or after.ending != measure.ending)
+        _barline(measure_el, "left", measure.repeat_start, measure.ending, "start" if opens else "")
         _attributes(measure_el, measure, previous, clefs[k], clefs[k - 1] if k else None, tpq)
         if k == 0:
             _tempo(measure_el, score.tempo_qpm)
@@ -391,7 +380,8 @@ def to_musicxml(score: AssembledScore) -> str:
                     whole_rest=whole_rest,
                     beam=beam,
                 )
-        _right_barline(measure_el, measure, after)
+        stop = ("stop" if measure.ending == 1 else "discontinue") if closes else ""
+        _barline(measure_el, "right", measure.repeat_end, measure.ending, stop)  # 2nd: open
         previous = measure
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{DOCTYPE}\n{serialize(root)}\n'
 
