@@ -124,19 +124,28 @@ def test_classical_predictions_on_a_validation_piece(subset_cache, tmp_path):
 
 
 def test_neural_predictions_record_their_decoding_settings(subset_cache, tmp_path):
+    from perf2score.errors import Perf2ScoreError
     from perf2score.neural.settings import DecodeConfig
     from perf2score.predict import predict_split
+    from perf2score.shipped import SHIPPED_HANDS, SHIPPED_METER
 
     cache, _, _ = subset_cache
     settings = tmp_path / "decoding.json"
     settings.write_text(json.dumps({"window": 128, "overlap": 32}))
+    heads = {"meter": str(SHIPPED_METER), "hands": str(SHIPPED_HANDS)}
     result = predict_split(
         cache, "validation", tmp_path / "neural", source="neural", decoding=settings,
-        progress=False, workers=1,
+        progress=False, workers=1, heads=heads,
     )  # fmt: skip
     assert not result["failures"] and result["notes"] > 0
     recorded = json.loads((tmp_path / "neural" / "predict.json").read_text())
     assert recorded["decoding"] == DecodeConfig(window=128, overlap=32).to_dict()
+    assert recorded["heads"] == heads
+    with pytest.raises(Perf2ScoreError, match="not a meter head"):  # before any worker
+        predict_split(cache, "validation", tmp_path / "x", source="neural",
+                      heads={"meter": str(SHIPPED_HANDS)})  # fmt: skip
+    with pytest.raises(Perf2ScoreError, match="neural source only"):
+        predict_split(cache, "validation", tmp_path / "x", heads={"meter": str(SHIPPED_METER)})
     written = list((tmp_path / "neural").rglob("*.musicxml"))
     assert written and all("<score-partwise" in p.read_text() for p in written)
 

@@ -307,3 +307,75 @@ def test_a_step_head_is_read_by_the_decoder_and_refused_where_it_cannot_be(lora_
         load_neural_model(lora_folder, weighted, steps=beats)
     with pytest.raises(Perf2ScoreError, match="needs the numpy runtime"):
         load_neural_model(lora_folder, weighted, runtime="torch", steps=steps)
+
+
+def test_a_meter_head_trained_with_its_own_lm_reads_it_in_numpy(lora_folder):
+    """A head trained with its performance LM (``tune_performance``) keeps that LM beside
+    it, reloads into torch as saved, gives the torch odds in numpy (its own encoder pass,
+    not the decoder's), and the numpy converter bars with it without falling back to torch."""
+    from perf2score.models.config import MeterConfig
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import MeterModel, load_meter, save_meter
+    from perf2score.neural.meter import head_odds, meter_logits
+
+    performance_folder = lora_folder.parent / "performance"
+    torch.manual_seed(2)
+    head = MeterModel(load_model(performance_folder), MeterConfig(tune_performance=True))
+    assert all(p.requires_grad for p in head.performance.parameters())
+    with torch.no_grad():  # a tuned LM differs from the decoder's
+        for parameter in head.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    folder = lora_folder.parent / "tuned-meter"
+    save_meter(head, folder, performance_folder)
+    assert (folder / "performance" / "model.safetensors").is_file()
+    assert json.loads((folder / "meter.json").read_text())["base"] == "performance"
+    reloaded = load_meter(folder)
+    for name, value in head.state_dict().items():
+        assert torch.equal(value, reloaded.state_dict()[name]), name
+    performance = _performance(150)
+    config = DecodeConfig(window=48, overlap=16)
+    model = load_neural_model(lora_folder, config, meter=folder)
+    assert model.describe()["runtime"] == "numpy"
+    assert model.meter.performance is not None and model.network.heads() == []
+    expected = meter_logits(reloaded, performance, 48, 16)
+    found = head_odds(model.meter, performance, 48, 16)
+    assert np.allclose(found, expected, atol=1e-4)
+    on_decoders = load_meter(folder)  # the same head on the decoder's LM reads otherwise
+    on_decoders.performance.load_state_dict(load_model(performance_folder).state_dict())
+    assert not np.allclose(found, meter_logits(on_decoders, performance, 48, 16), atol=1e-2)
+    by_torch = load_neural_model(lora_folder, config, meter=folder, runtime="torch")
+    assert convert(performance, model=model).to_musicxml() == (
+        convert(performance, model=by_torch).to_musicxml()
+    )
+
+
+def test_a_hand_head_trained_with_its_own_lm_reads_it_in_numpy(lora_folder):
+    """The hand head too: trained with its own performance LM, it staffs the notes alike in
+    numpy (its own encoder pass) and in torch."""
+    from perf2score.models.config import MeterConfig
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import MeterModel, load_meter, save_meter
+    from perf2score.neural.hands import hand_logits
+    from perf2score.neural.meter import meter_logits
+
+    performance_folder = lora_folder.parent / "performance"
+    torch.manual_seed(3)
+    config = MeterConfig(questions=("staff",), tune_performance=True)
+    head = MeterModel(load_model(performance_folder), config)
+    with torch.no_grad():
+        for parameter in head.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    folder = lora_folder.parent / "tuned-hands"
+    save_meter(head, folder, performance_folder)
+    performance = _performance(150)
+    decoding = DecodeConfig(window=48, overlap=16, meter="window", staff="hands")
+    model = load_neural_model(lora_folder, decoding, hands=folder)
+    assert model.describe()["runtime"] == "numpy" and model.hands.performance is not None
+    assert model.network.heads() == []  # not read in the decoder's encoder pass
+    expected = meter_logits(load_meter(folder), performance, 48, 16)[:, 0]
+    found = hand_logits(model.network, model.hands, performance, 48, 16)
+    assert np.allclose(found, expected, atol=1e-4)
+    by_torch = load_neural_model(lora_folder, decoding, hands=folder, runtime="torch")
+    assert convert(performance, model=model).to_musicxml() == (
+        convert(performance, model=by_torch).to_musicxml()
+    )

@@ -236,10 +236,10 @@ def test_the_adapter_fine_tunes_saves_and_loads(table, tmp_path):
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
 
 
-def _trained_head(table, tmp_path, name: str, questions: tuple[str, ...]):
+def _trained_head(table, tmp_path, name: str, questions: tuple[str, ...], tune: bool = False):
     """(model, data, summary, validation results) of a per-note head asking ``questions``,
     trained 60 steps on the tiny table over a freshly pre-trained tiny performance LM (run
-    folder ``tmp_path / name``)."""
+    folder ``tmp_path / name``; ``tune``: the LM trained with it)."""
     from train_helpers import FixedAlignedData
 
     from perf2score.models.config import MeterConfig
@@ -257,7 +257,9 @@ def _trained_head(table, tmp_path, name: str, questions: tuple[str, ...]):
     lm_folder = tmp_path / "performance" / "best"
     config = RunConfig(train=TrainConfig(steps=60, batch_size=4, lr=3e-3, warmup=5, eval_every=20))
     data = FixedAlignedData(*table)
-    model = MeterModel(load_model(lm_folder), MeterConfig(questions=questions))
+    model = MeterModel(
+        load_model(lm_folder), MeterConfig(questions=questions, tune_performance=tune)
+    )
     task = Task(
         name,
         model,
@@ -294,6 +296,36 @@ def test_the_meter_head_learns_saves_and_loads(table, tmp_path):
     expected = model(batch["performance"], padding=batch["padding"])
     got = loaded(batch["performance"], padding=batch["padding"])
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
+
+
+def test_a_meter_head_trains_with_its_own_performance_lm(table, tmp_path):
+    """``tune_performance``: the LM's weights train with the head, are saved beside it (the
+    LM it started from untouched), load back, and ship in fp16 with the head."""
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import load_meter, ship_meter
+
+    model, data, summary, results = _trained_head(
+        table, tmp_path, "tuned", ("downbeat", "beat"), tune=True
+    )
+    assert summary["trainable_parameters"] == summary["parameters"]
+    assert results[-1]["loss"] < 0.7 * results[0]["loss"]
+    start = load_model(tmp_path / "performance" / "best")
+    tuned = tmp_path / "tuned" / "best"
+    saved = load_model(tuned / "performance")
+    assert not torch.equal(
+        start.state_dict()["blocks.0.attention.qkv.weight"],
+        saved.state_dict()["blocks.0.attention.qkv.weight"],
+    )
+    batch = data.sample(np.random.default_rng(0), 2)
+    model.eval()
+    expected = model(batch["performance"], padding=batch["padding"])
+    got = load_meter(tuned)(batch["performance"], padding=batch["padding"])
+    assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
+    ship_meter(tuned, tmp_path / "shipped", tmp_path / "unused")
+    shipped = load_meter(tmp_path / "shipped")
+    assert (tmp_path / "shipped" / "performance" / "model.safetensors").is_file()
+    got = shipped(batch["performance"], padding=batch["padding"])
+    assert all(torch.allclose(expected[k], got[k], atol=0.05) for k in expected)  # fp16
 
 
 def test_corpus_leaves_out_validation_works(tmp_path):

@@ -135,19 +135,24 @@ _HELD: dict[str, object] = {}  # this process's loaded neural model, set by ``ho
 
 
 def hold_model(
-    backend: str, folder: str | None, decoding: DecodeConfig | None = None, processes: int = 1
+    backend: str,
+    folder: str | None,
+    decoding: DecodeConfig | None = None,
+    processes: int = 1,
+    heads: dict[str, str] | None = None,
 ) -> None:
     """Load the model that this process's jobs convert with (once per worker; a worker
     initializer): the neural model of ``folder`` (None: the shipped one) with ``decoding``
-    (None: its own settings), which decodes each performance's windows in ``processes``
-    processes side by side; nothing for the classical backend. A model that fails to load
-    is left to each job to report."""
+    (None: its own settings) and the head folders of ``heads`` (``load_neural_model``'s
+    ``meter``/``hands`` keywords; the shipped heads otherwise), which decodes each
+    performance's windows in ``processes`` processes side by side; nothing for the
+    classical backend. A model that fails to load is left to each job to report."""
     _HELD.clear()
     if backend == "neural":
         from perf2score.neural.converter import load_neural_model
 
         with contextlib.suppress(Perf2ScoreError):  # each job then reports it
-            _HELD["neural"] = load_neural_model(folder, decoding)
+            _HELD["neural"] = load_neural_model(folder, decoding, **(heads or {}))
             _HELD["neural"].processes = processes
 
 

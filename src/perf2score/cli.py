@@ -356,6 +356,8 @@ def _add_predict(sub) -> None:
     predict.add_argument(
         "--decoding", help="JSON file of decoding settings (neural; default: the model's own)"
     )
+    predict.add_argument("--meter", help="meter-head folder (neural; default: shipped)")
+    predict.add_argument("--hands", help="hand-head folder (neural; default: shipped)")
     predict.add_argument("--out", required=True, help="folder for <perf_id>.musicxml files")
     predict.add_argument(
         "--written-out",
@@ -603,6 +605,7 @@ def _run_predict(args) -> int:
         progress=not args.quiet,
         decoding=args.decoding,
         repeats=not args.written_out,
+        heads={k: v for k, v in (("meter", args.meter), ("hands", args.hands)) if v},
     )
     for perf_id, error in result["failures"].items():
         print(f"failed: {perf_id}: {error}", file=sys.stderr)

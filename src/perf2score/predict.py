@@ -49,6 +49,21 @@ def _predict_one(job: tuple) -> tuple[str, str | None, float, int]:
     return perf_id, None, time.perf_counter() - start, len(prepared.notes)
 
 
+def check_heads(heads: dict[str, str]) -> None:
+    """Each head folder of ``heads`` holds a trained head that answers its kind's questions
+    ("meter": downbeat and beat; "hands": staff); ``Perf2ScoreError`` otherwise, before any
+    worker starts."""
+    from perf2score.models.config import read_meter_json
+
+    asks = {"meter": "downbeat", "hands": "staff"}
+    for kind, folder in heads.items():
+        if kind not in asks:
+            raise Perf2ScoreError(f"unknown head {kind!r} (use {', '.join(asks)})")
+        questions = read_meter_json(folder)[1].questions
+        if asks[kind] not in questions:
+            raise Perf2ScoreError(f"{folder}: not a {kind} head (it answers {list(questions)})")
+
+
 def predict_split(
     cache: str | os.PathLike,
     split: str,
@@ -59,12 +74,15 @@ def predict_split(
     model: str | os.PathLike | None = None,
     decoding: str | os.PathLike | None = None,
     repeats: bool = True,
+    heads: dict[str, str] | None = None,
 ) -> dict:
     """Write one MusicXML per performance; return failures and the conversion speed.
 
     ``model``: an aligned-model folder (neural; default: the shipped one); ``decoding``: a
     JSON file of ``DecodeConfig`` settings to decode with instead of the model's own;
-    ``repeats``: sections played twice in a row written once (False: every note played)."""
+    ``repeats``: sections played twice in a row written once (False: every note played);
+    ``heads``: trained head folders to use instead of the shipped ones, by kind ("meter",
+    "hands"; neural)."""
     if source not in SOURCES:
         raise Perf2ScoreError(f"unknown source '{source}' (use {', '.join(SOURCES)})")
     settings = None
@@ -74,13 +92,14 @@ def predict_split(
 
         folder = model_folder(model)  # fails here, before any worker starts
         settings = DecodeConfig.read(decoding or folder)
-    elif decoding:
-        raise Perf2ScoreError("decoding settings apply to the neural source only")
+        check_heads(heads or {})
+    elif decoding or heads:
+        raise Perf2ScoreError("decoding settings and heads apply to the neural source only")
     rows = load_index(cache, split, required=True)
     jobs = [(str(cache), r["perf_id"], str(out), source, model, repeats) for r in rows]
     failures: dict[str, str] = {}
     seconds, notes = 0.0, 0
-    held = (source, str(model) if model else None, settings)
+    held = (source, str(model) if model else None, settings, 1, heads)
     results = parallel_map(_predict_one, jobs, workers, source, progress, hold_model, held)
     for perf_id, error, spent, count in results:
         if error:
@@ -91,6 +110,7 @@ def predict_split(
         "source": source,
         "model": str(model) if model else None,
         "decoding": settings.to_dict() if settings else None,
+        "heads": heads or None,
         "split": split,
         "repeats": repeats,
         "workers": workers,

@@ -220,6 +220,8 @@ class MeterConfig:
     hidden: int = 256  # width of the hidden layer
     dropout: float = 0.1
     questions: tuple[str, ...] = ("downbeat", "beat")  # outputs, in order
+    # train the performance LM with the head (saved beside it, read by its own encoder pass)
+    tune_performance: bool = False
 
     def __post_init__(self) -> None:
         questions = tuple(self.questions)

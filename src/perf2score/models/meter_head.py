@@ -38,6 +38,8 @@ from perf2score.models.lm import NoteLM
 from perf2score.tokens.score import BACKWARDS
 from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, IGNORE_INDEX, spec_fingerprint
 
+TUNED_PERFORMANCE = "performance"  # where a head trained with its LM keeps that LM
+
 
 class MeterModel(nn.Module):
     """The frozen performance LM and the meter head on its hidden states."""
@@ -47,7 +49,7 @@ class MeterModel(nn.Module):
         self.config = config or MeterConfig()
         self.performance = performance
         for parameter in performance.parameters():
-            parameter.requires_grad = False
+            parameter.requires_grad = self.config.tune_performance
         width = performance.config.d_model * (performance.config.n_layers + 1)
         self.head = nn.Sequential(
             nn.LayerNorm(width),
@@ -59,15 +61,20 @@ class MeterModel(nn.Module):
 
     def train(self, mode: bool = True) -> MeterModel:
         super().train(mode)
-        self.performance.eval()  # frozen: no dropout in the features
+        if not self.config.tune_performance:
+            self.performance.eval()  # frozen: no dropout in the features
         return self
+
+    def pretrained_names(self) -> set[str]:
+        """The pre-trained LM's parameter names (``[train] pretrained_lr_scale`` applies)."""
+        return {f"performance.{name}" for name, _ in self.performance.named_parameters()}
 
     def forward(
         self, tokens: dict[str, torch.Tensor], padding: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         """Logits (B, T, 2) per question of ``config.questions`` for performance tokens
         (B, T)."""
-        with torch.no_grad():
+        with torch.set_grad_enabled(self.config.tune_performance and torch.is_grad_enabled()):
             _, hidden = self.performance(tokens, padding=padding)
         out = self.head(torch.cat(hidden, -1))  # (B, T, 2 * questions) from (B, T, C * L)
         questions = self.config.questions
@@ -184,6 +191,12 @@ def save_meter(
     reads (stored relative to ``folder``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if model.config.tune_performance:  # its own performance LM, beside the head
+        from perf2score.models.io import save_model
+
+        performance = folder / TUNED_PERFORMANCE
+        performance.mkdir(exist_ok=True)
+        save_model(_cast(model.performance, dtype), performance)
     state = {
         f"head.{k}": (v.to(dtype) if dtype is not None else v).detach().contiguous()
         for k, v in model.head.state_dict().items()
@@ -199,8 +212,24 @@ def save_meter(
     atomic_write(folder / "meter.json", json.dumps(config, indent=2) + "\n")
 
 
+def _cast(performance: NoteLM, dtype: torch.dtype | None) -> NoteLM:
+    """``performance`` itself, or a copy with its weights in ``dtype``."""
+    if dtype is None:
+        return performance
+    import copy
+
+    return copy.deepcopy(performance).to(dtype)
+
+
 def load_meter_weights(model: MeterModel, folder: str | os.PathLike) -> None:
-    """Load ``meter.safetensors`` into ``model``'s head."""
+    """Load ``meter.safetensors`` into ``model``'s head (and, for a head trained with its
+    performance LM, that LM's weights from ``performance/``)."""
+    if model.config.tune_performance:
+        tuned = load_file(str(Path(folder) / TUNED_PERFORMANCE / "model.safetensors"))
+        try:
+            model.performance.load_state_dict({k: v.float() for k, v in tuned.items()})
+        except RuntimeError as exc:
+            raise Perf2ScoreError(f"{folder}: its performance LM does not fit") from exc
     state = load_file(str(Path(folder) / "meter.safetensors"))
     head = {k.removeprefix("head."): v.float() for k, v in state.items()}
     try:
@@ -213,6 +242,8 @@ def ship_meter(folder: str | os.PathLike, dest: str | os.PathLike, performance: 
     """Copy a trained meter head (``folder``) into ``dest`` with fp16 weights, reading the
     performance LM in ``performance`` (the one shipped beside it); returns bytes written."""
     model = load_meter(folder)
+    if model.config.tune_performance:
+        performance = Path(dest) / TUNED_PERFORMANCE  # its own LM travels with it
     save_meter(model, dest, performance, dtype=torch.float16)
     return (Path(dest) / "meter.safetensors").stat().st_size
 

@@ -25,6 +25,7 @@ from perf2score.neural.hands import choose_staff, hand_logits
 from perf2score.neural.runtime import (
     NumpyAligned,
     NumpyMeter,
+    has_own_lm,
     load_numpy_aligned,
     reads_model_lm,
     with_meter_head,
@@ -111,7 +112,7 @@ def load_neural_model(
     if runtime == "numpy":
         network = load_numpy_aligned(folder)
         head_folder = meter_folder(decoding, meter)
-        if head_folder is None or reads_model_lm(network, head_folder):
+        if head_folder is None or has_own_lm(head_folder) or reads_model_lm(network, head_folder):
             network = with_step_head(decoding, numpy_with_head(network, head_folder), steps)
             network, staves = with_hand_head(decoding, network, hands)
             return NeuralModel(network, decoding, str(folder), network.meter, passes, staves)
@@ -155,7 +156,8 @@ def with_hand_head(
     """(network, the hand head it decodes with): none unless ``decoding.staff`` is "hands";
     then the head of the folder ``hands`` when given, else the shipped one (none when the
     package has none). A numpy ``network`` that reads the head's performance LM comes back
-    with the head attached (its encoder pass feeds it); otherwise the head is a torch one,
+    with the head attached (its encoder pass feeds it), as does one given a head with a
+    performance LM of its own (read in a pass of its own); otherwise the head is a torch one,
     sharing a torch network's states where it can (``Perf2ScoreError`` for a head that does
     not answer "staff")."""
     if isinstance(network, NumpyAligned) and network.hands is not None:
@@ -171,7 +173,9 @@ def with_hand_head(
     _, config = read_meter_json(folder)
     if "staff" not in config.questions:
         raise Perf2ScoreError(f"{folder}: not a hand head (it answers {list(config.questions)})")
-    if isinstance(network, NumpyAligned) and reads_model_lm(network, folder):
+    if isinstance(network, NumpyAligned) and (
+        has_own_lm(folder) or reads_model_lm(network, folder)
+    ):
         network = with_meter_head(network, folder)
         return network, network.hands
     from perf2score.models.meter_head import load_meter

@@ -56,19 +56,21 @@ def hand_logits(
 ) -> np.ndarray:
     """(N,) log-odds that each performed note is on the lower staff, by the hand ``head``
     read in the decoder's windows (each note from the window that keeps it). A numpy head
-    reads the performance LM of ``network`` (the decoder's own); a torch head its own."""
+    reads its own performance LM when it has one, else that of ``network`` (the decoder's);
+    a torch head its own."""
     from perf2score.neural.meter import meter_logits, windowed_odds
     from perf2score.neural.runtime import NumpyMeter
 
     if not isinstance(head, NumpyMeter):
         column = head.config.questions.index("staff")
         return meter_logits(head, performance, window, overlap)[:, column]
-    if network is None:
+    lm = head.performance or (network.performance if network is not None else None)
+    if lm is None:
         raise ValueError("a numpy hand head needs the network whose performance LM it reads")
     column = head.questions.index("staff")
 
     def read(batch: dict[str, np.ndarray], padding: np.ndarray) -> np.ndarray:
-        return head.odds(network.performance.encode(batch, padding))[..., column : column + 1]
+        return head.odds(lm.encode(batch, padding))[..., column : column + 1]
 
     return windowed_odds(read, 1, performance, window, overlap)[:, 0]
 

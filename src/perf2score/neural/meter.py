@@ -32,6 +32,7 @@ from perf2score.score.meter import meter_levels
 
 if TYPE_CHECKING:
     from perf2score.models.meter_head import MeterModel
+    from perf2score.neural.runtime import NumpyMeter
 
 
 def windowed_odds(
@@ -86,6 +87,18 @@ def meter_logits(
     return windowed_odds(read, len(model.config.questions), performance, window, overlap)
 
 
+def head_odds(
+    meter: MeterModel | NumpyMeter, performance: Performance, window: int, overlap: int
+) -> np.ndarray:
+    """(N, Q) per-note log-odds of a head that is not read in the decoder's encoder pass:
+    a numpy head with its own performance LM, or a torch head (``meter_logits``)."""
+    from perf2score.neural.runtime import NumpyMeter
+
+    if isinstance(meter, NumpyMeter):
+        return windowed_odds(meter.read, len(meter.questions), performance, window, overlap)
+    return meter_logits(meter, performance, window, overlap)
+
+
 def main_signature(attributes: np.ndarray, drop: np.ndarray) -> tuple[int, int]:
     """The time signature most kept notes were decoded in (4/4 when none)."""
     keep = ~drop
@@ -117,7 +130,7 @@ def piece_barring(
     fine_onsets = onsets * factor
     timed = ~drop & ~attributes["is_grace"]
     if odds is None:
-        odds = meter_logits(meter, performance, config.window, config.overlap)
+        odds = head_odds(meter, performance, config.window, config.overlap)
     seconds = performance.notes["onset_sec"][timed]
     decoded = main_signature(attributes, drop)
     signature, tempo = config.meter_given(), config.tempo

@@ -383,8 +383,15 @@ class NumpyMeter:
     the meter head (``questions`` downbeat, beat), the hand head (staff) or the step head
     (same_step, longer_step)."""
 
-    def __init__(self, weights: Weights, questions: tuple[str, ...] = ("downbeat", "beat")):
+    def __init__(
+        self,
+        weights: Weights,
+        questions: tuple[str, ...] = ("downbeat", "beat"),
+        performance: NumpyLM | None = None,
+    ):
         self.questions = tuple(questions)
+        # its own (trained) performance LM, read in a pass of its own; None: the model's
+        self.performance = performance
         get = _getter(weights, "meter")
         self.norm = (get("head.0.weight"), get("head.0.bias"))
         self.hidden = (get("head.1.weight").T.copy(), get("head.1.bias"))
@@ -393,6 +400,13 @@ class NumpyMeter:
     def odds(self, hidden: list[np.ndarray]) -> np.ndarray:
         """(B, T, Q) log-odds of yes per question from the states [(B, T, C)] * L."""
         return self.answer(np.concatenate(hidden, -1))
+
+    def read(self, tokens: dict[str, np.ndarray], padding: np.ndarray) -> np.ndarray:
+        """(B, T, Q) log-odds from performance ids (B, T) per stream through the head's own
+        performance LM (only for a head that has one)."""
+        if self.performance is None:
+            raise ValueError("this head reads the decoder's performance LM, not its own")
+        return self.odds(self.performance.encode(tokens, padding))
 
     def answer(self, features: np.ndarray) -> np.ndarray:
         """(B, T, Q) log-odds of yes per question from the states concatenated (B, T, C * L)."""
@@ -414,8 +428,10 @@ class NumpyAligned:
         self.ratio: np.ndarray | None = None  # played step ratio embedding (RATIO_IDS, C)
 
     def heads(self) -> list[NumpyMeter]:
-        """The heads that read the encoder pass: the meter head, then the hand head."""
-        return [head for head in (self.meter, self.hands) if head is not None]
+        """The heads that read the encoder pass: the meter head (unless it has a performance
+        LM of its own), then the hand head."""
+        heads = (self.meter, self.hands)
+        return [head for head in heads if head is not None and head.performance is None]
 
     def head_questions(self) -> tuple[str, ...]:
         """The columns of a session's ``odds``."""
@@ -543,7 +559,7 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
     performance LM (``reads_model_lm``; ``Perf2ScoreError`` otherwise): as its hand head
     when the head answers "staff", as its step head when it answers "same_step", else as
     its meter head."""
-    if not reads_model_lm(model, folder):
+    if not has_own_lm(folder) and not reads_model_lm(model, folder):
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
     copy.performance_folder = model.performance_folder
@@ -559,10 +575,23 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
     return copy
 
 
-def load_numpy_head(folder: str | os.PathLike) -> NumpyMeter:
-    """The per-note head of ``folder`` (``meter.json`` + ``meter.safetensors``)."""
+def has_own_lm(folder: str | os.PathLike) -> bool:
+    """Whether the head of ``folder`` was trained with a performance LM of its own (kept
+    beside it; ``MeterConfig.tune_performance``)."""
     _, config = read_meter_json(folder)
-    return NumpyMeter(_read(Path(folder) / "meter.safetensors"), config.questions)
+    return config.tune_performance
+
+
+def load_numpy_head(folder: str | os.PathLike) -> NumpyMeter:
+    """The per-note head of ``folder`` (``meter.json`` + ``meter.safetensors``, and its own
+    performance LM when it was trained with one)."""
+    meta, config = read_meter_json(folder)
+    performance = None
+    if config.tune_performance:
+        base = Path(folder) / meta["base"]
+        lm_config = LMConfig.from_json(base / "config.json")
+        performance = NumpyLM(lm_config, _read(base / "model.safetensors"))
+    return NumpyMeter(_read(Path(folder) / "meter.safetensors"), config.questions, performance)
 
 
 def _same_weights(a: Path, b: Path) -> bool:
