@@ -251,7 +251,11 @@ def test_windows_decoded_side_by_side_are_the_windows_decoded_in_one_process():
     one = decode_many(model.network, [performance], config, model.meter, one_odds)[0]
     two = decode_many(model.network, [performance], config, model.meter, two_odds, 2)[0]
     assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
-    assert one_odds[0].shape == (900, 3)  # downbeat, beat, staff
+    # downbeat, beat (and staff, when the hand head reads the decoder's pass)
+    assert (
+        one_odds[0].shape == (900, len(model.network.head_questions()))
+        and one_odds[0].shape[1] >= 2
+    )
     assert np.allclose(one_odds[0], two_odds[0], atol=1e-4)  # smaller batches: rounding
     model.processes = 2  # the whole conversion, as the command line does for one file
     assert (
@@ -379,3 +383,43 @@ def test_a_hand_head_trained_with_its_own_lm_reads_it_in_numpy(lora_folder):
     assert convert(performance, model=model).to_musicxml() == (
         convert(performance, model=by_torch).to_musicxml()
     )
+
+
+def test_a_head_that_trained_only_its_top_block_reads_the_decoders_pass(lora_folder):
+    """``tuned_layers`` 1: only the LM's last block trains; converting reads the blocks
+    below from the decoder's encoder pass (the head is among ``heads()``), runs its own top
+    block, and gives the torch odds. A head whose lower blocks differ from the model's is
+    refused."""
+    from perf2score.models.config import MeterConfig
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import MeterModel, load_meter, save_meter
+    from perf2score.neural.decode import decode_many
+    from perf2score.neural.meter import meter_logits
+    from perf2score.neural.runtime import with_meter_head
+
+    performance_folder = lora_folder.parent / "performance"
+    torch.manual_seed(4)
+    config = MeterConfig(tune_performance=True, tuned_layers=1)
+    head = MeterModel(load_model(performance_folder), config)
+    last = head.performance.config.n_layers - 1
+    trained = {n for n, p in head.performance.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith(f"blocks.{last}.") for n in trained)
+    with torch.no_grad():
+        for parameter in head.parameters():
+            if parameter.requires_grad:
+                parameter.add_(0.2 * torch.randn_like(parameter))
+    folder = lora_folder.parent / "top-meter"
+    save_meter(head, folder, performance_folder)
+    performance = _performance(150)
+    decoding = DecodeConfig(window=48, overlap=16)
+    model = load_neural_model(lora_folder, decoding, meter=folder)
+    assert model.meter.shared == last and model.network.heads() == [model.meter]
+    odds: list[np.ndarray] = []
+    decode_many(model.network, [performance], decoding, model.meter, odds)
+    expected = meter_logits(load_meter(folder), performance, 48, 16)
+    assert np.allclose(odds[0][:, :2], expected, atol=1e-4)
+    with torch.no_grad():  # a lower block moved too: not the decoder's pass any more
+        head.performance.blocks[0].norm1.weight.add_(0.5)
+    save_meter(head, folder, performance_folder)
+    with pytest.raises(Perf2ScoreError, match="untrained blocks are not the model's"):
+        with_meter_head(load_numpy_aligned(lora_folder), folder)

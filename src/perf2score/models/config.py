@@ -222,10 +222,15 @@ class MeterConfig:
     questions: tuple[str, ...] = ("downbeat", "beat")  # outputs, in order
     # train the performance LM with the head (saved beside it, read by its own encoder pass)
     tune_performance: bool = False
+    # with tune_performance: only the top k blocks train (0: every weight); the blocks below
+    # stay the decoder's, so conversion reads them from its encoder pass and runs k blocks
+    tuned_layers: int = 0
 
     def __post_init__(self) -> None:
         questions = tuple(self.questions)
         object.__setattr__(self, "questions", questions)
+        if self.tuned_layers < 0 or (self.tuned_layers and not self.tune_performance):
+            raise ValueError("tuned_layers: a count >= 0, and only with tune_performance")
         unknown = [q for q in questions if q not in HEAD_QUESTIONS]
         if not questions or unknown or len(set(questions)) != len(questions):
             raise ValueError(f"questions {list(questions)}: choose among {list(HEAD_QUESTIONS)}")

@@ -41,6 +41,24 @@ from perf2score.tokens.spec import DENOMINATORS, FIRST_VALUE, IGNORE_INDEX, spec
 TUNED_PERFORMANCE = "performance"  # where a head trained with its LM keeps that LM
 
 
+def tuned_blocks(n_layers: int, config: MeterConfig) -> range | None:
+    """The performance LM blocks a head trains: none (a frozen LM: empty), the top
+    ``config.tuned_layers``, or every weight (``None``: embeddings included)."""
+    if not config.tune_performance:
+        return range(0)
+    if config.tuned_layers == 0:
+        return None
+    if config.tuned_layers > n_layers:
+        raise ValueError(f"tuned_layers {config.tuned_layers} > the LM's {n_layers} blocks")
+    return range(n_layers - config.tuned_layers, n_layers)
+
+
+def _block(name: str) -> int:
+    """The block index of an LM parameter name ``blocks.<i>.…`` (-1 for the others)."""
+    parts = name.split(".")
+    return int(parts[1]) if parts[0] == "blocks" and parts[1].isdigit() else -1
+
+
 class MeterModel(nn.Module):
     """The frozen performance LM and the meter head on its hidden states."""
 
@@ -48,8 +66,9 @@ class MeterModel(nn.Module):
         super().__init__()
         self.config = config or MeterConfig()
         self.performance = performance
-        for parameter in performance.parameters():
-            parameter.requires_grad = self.config.tune_performance
+        trained = tuned_blocks(performance.config.n_layers, self.config)
+        for name, parameter in performance.named_parameters():
+            parameter.requires_grad = trained is None or _block(name) in trained
         width = performance.config.d_model * (performance.config.n_layers + 1)
         self.head = nn.Sequential(
             nn.LayerNorm(width),

@@ -219,14 +219,19 @@ class NumpyLM:
         """Hidden states [(B, T, C)] * (n_layers + 1) (embeddings first) of a bidirectional
         pass over ids (B, T) per stream; ``padding`` (B, T) True at padded notes."""
         x = self.embed(tokens)
+        return [x, *self.encode_from(x, padding)]
+
+    def encode_from(self, x: np.ndarray, padding: np.ndarray, first: int = 0) -> list[np.ndarray]:
+        """The outputs [(B, T, C)] of blocks ``first`` on, from ``x`` (B, T, C), the input of
+        block ``first`` (the embeddings for 0); ``padding`` (B, T) as in ``encode``."""
         length = x.shape[1]
         if length > self.config.max_notes:
             raise ValueError(f"{length} notes exceed max_notes={self.config.max_notes}")
         cos, sin = self.cos[:length], self.sin[:length]
         bias = padding_bias(padding)  # (B, 1, 1, T)
-        hidden = [x]
+        hidden = []
         H = self.config.n_heads
-        for block in self.blocks:
+        for block in self.blocks[first:]:
             q, k, v = np.split(dense(layer_norm(x, *block.norm1), block.qkv), 3, axis=-1)
             q, k, v = heads_view(q, H), heads_view(k, H), heads_view(v, H)
             y = attend(rotate(q, cos, sin), rotate(k, cos, sin).transpose(0, 1, 3, 2), v, bias)
@@ -345,8 +350,13 @@ class NumpySession:
             for adapter, memory in zip(model.adapters, self.memory, strict=True)
         ]
         heads = model.heads() if want_odds else []
-        features = np.concatenate(hidden, -1) if heads or model.steps is not None else None
-        self.odds = np.concatenate([h.answer(features) for h in heads], -1) if heads else None
+        plain = any(h.performance is None for h in heads) or model.steps is not None
+        features = np.concatenate(hidden, -1) if plain else None
+        answers = [
+            h.answer(features) if h.performance is None else h.pass_odds(hidden, padding)
+            for h in heads
+        ]
+        self.odds = np.concatenate(answers, -1) if heads else None
         # the step head's log-odds (B, T, 2) (same step, longer step), read by the decoder
         self.steps = model.steps.answer(features) if model.steps is not None else None
         # the notes' played step ratios embedded (B, T, C), added to the score LM's input
@@ -388,10 +398,14 @@ class NumpyMeter:
         weights: Weights,
         questions: tuple[str, ...] = ("downbeat", "beat"),
         performance: NumpyLM | None = None,
+        shared: int = 0,
     ):
         self.questions = tuple(questions)
         # its own (trained) performance LM, read in a pass of its own; None: the model's
         self.performance = performance
+        # with its own LM: how many blocks below its trained ones are the model's (their
+        # states then come from the decoder's encoder pass; 0: the whole pass is its own)
+        self.shared = shared
         get = _getter(weights, "meter")
         self.norm = (get("head.0.weight"), get("head.0.bias"))
         self.hidden = (get("head.1.weight").T.copy(), get("head.1.bias"))
@@ -400,6 +414,19 @@ class NumpyMeter:
     def odds(self, hidden: list[np.ndarray]) -> np.ndarray:
         """(B, T, Q) log-odds of yes per question from the states [(B, T, C)] * L."""
         return self.answer(np.concatenate(hidden, -1))
+
+    def reads_pass(self) -> bool:
+        """Whether the decoder's encoder pass feeds this head (its LM is the model's, or
+        only its top blocks are its own)."""
+        return self.performance is None or self.shared > 0
+
+    def pass_odds(self, hidden: list[np.ndarray], padding: np.ndarray) -> np.ndarray:
+        """(B, T, Q) log-odds from the decoder's encoder pass [(B, T, C)] * L, the head's
+        own top blocks run on from it where it has them."""
+        if self.performance is None:
+            return self.odds(hidden)
+        below = hidden[: self.shared + 1]
+        return self.odds([*below, *self.performance.encode_from(below[-1], padding, self.shared)])
 
     def read(self, tokens: dict[str, np.ndarray], padding: np.ndarray) -> np.ndarray:
         """(B, T, Q) log-odds from performance ids (B, T) per stream through the head's own
@@ -428,10 +455,10 @@ class NumpyAligned:
         self.ratio: np.ndarray | None = None  # played step ratio embedding (RATIO_IDS, C)
 
     def heads(self) -> list[NumpyMeter]:
-        """The heads that read the encoder pass: the meter head (unless it has a performance
-        LM of its own), then the hand head."""
+        """The heads that read the encoder pass: the meter head, then the hand head (each
+        unless its whole performance LM is its own)."""
         heads = (self.meter, self.hands)
-        return [head for head in heads if head is not None and head.performance is None]
+        return [head for head in heads if head is not None and head.reads_pass()]
 
     def head_questions(self) -> tuple[str, ...]:
         """The columns of a session's ``odds``."""
@@ -561,11 +588,13 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
     its meter head."""
     if not has_own_lm(folder) and not reads_model_lm(model, folder):
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
+    head = load_numpy_head(folder)
+    if head.shared and not _same_below(head.performance, model.performance, head.shared):
+        raise Perf2ScoreError(f"{folder}: its untrained blocks are not the model's")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
     copy.performance_folder = model.performance_folder
     copy.ratio = model.ratio
     copy.meter, copy.hands, copy.steps = model.meter, model.hands, model.steps
-    head = load_numpy_head(folder)
     if "staff" in head.questions:
         copy.hands = head
     elif "same_step" in head.questions:
@@ -586,12 +615,31 @@ def load_numpy_head(folder: str | os.PathLike) -> NumpyMeter:
     """The per-note head of ``folder`` (``meter.json`` + ``meter.safetensors``, and its own
     performance LM when it was trained with one)."""
     meta, config = read_meter_json(folder)
-    performance = None
+    performance, shared = None, 0
     if config.tune_performance:
         base = Path(folder) / meta["base"]
         lm_config = LMConfig.from_json(base / "config.json")
         performance = NumpyLM(lm_config, _read(base / "model.safetensors"))
-    return NumpyMeter(_read(Path(folder) / "meter.safetensors"), config.questions, performance)
+        if config.tuned_layers:
+            shared = lm_config.n_layers - config.tuned_layers
+    weights = _read(Path(folder) / "meter.safetensors")
+    return NumpyMeter(weights, config.questions, performance, shared)
+
+
+def _same_below(mine: NumpyLM, theirs: NumpyLM, blocks: int) -> bool:
+    """Whether two LMs have the same embeddings and first ``blocks`` blocks."""
+    if mine.embeddings.keys() != theirs.embeddings.keys() or not all(
+        np.array_equal(mine.embeddings[k], theirs.embeddings[k]) for k in mine.embeddings
+    ):
+        return False
+    fields = ("norm1", "norm2", "qkv", "out", "ff_in", "ff_out")
+    for a, b in zip(mine.blocks[:blocks], theirs.blocks[:blocks], strict=True):
+        for name in fields:
+            x, y = getattr(a, name), getattr(b, name)
+            pairs = zip(x, y, strict=True) if isinstance(x, tuple) else [(x, y)]
+            if not all(u.shape == v.shape and np.array_equal(u, v) for u, v in pairs):
+                return False
+    return True
 
 
 def _same_weights(a: Path, b: Path) -> bool:
