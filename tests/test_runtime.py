@@ -316,10 +316,12 @@ def test_a_step_head_is_read_by_the_decoder_and_refused_where_it_cannot_be(lora_
 def test_a_meter_head_trained_with_its_own_lm_reads_it_in_numpy(lora_folder):
     """A head trained with its performance LM (``tune_performance``) keeps that LM beside
     it, reloads into torch as saved, gives the torch odds in numpy (its own encoder pass,
-    not the decoder's), and the numpy converter bars with it without falling back to torch."""
+    run with the decoder's windows), and the numpy converter bars with it without falling
+    back to torch."""
     from perf2score.models.config import MeterConfig
     from perf2score.models.io import load_model
     from perf2score.models.meter_head import MeterModel, load_meter, save_meter
+    from perf2score.neural.decode import decode_many
     from perf2score.neural.meter import head_odds, meter_logits
 
     performance_folder = lora_folder.parent / "performance"
@@ -340,10 +342,14 @@ def test_a_meter_head_trained_with_its_own_lm_reads_it_in_numpy(lora_folder):
     config = DecodeConfig(window=48, overlap=16)
     model = load_neural_model(lora_folder, config, meter=folder)
     assert model.describe()["runtime"] == "numpy"
-    assert model.meter.performance is not None and model.network.heads() == []
+    assert model.meter.performance is not None and model.network.heads()[0] is model.meter
+    odds: list[np.ndarray] = []  # read with the decoder's windows, by its own whole LM
+    decode_many(model.network, [performance], config, model.meter, odds)
     expected = meter_logits(reloaded, performance, 48, 16)
     found = head_odds(model.meter, performance, 48, 16)
-    assert np.allclose(found, expected, atol=1e-4)
+    assert np.allclose(found, expected, atol=1e-4) and np.allclose(
+        odds[0][:, :2], expected, atol=1e-4
+    )
     on_decoders = load_meter(folder)  # the same head on the decoder's LM reads otherwise
     on_decoders.performance.load_state_dict(load_model(performance_folder).state_dict())
     assert not np.allclose(found, meter_logits(on_decoders, performance, 48, 16), atol=1e-2)
@@ -375,7 +381,7 @@ def test_a_hand_head_trained_with_its_own_lm_reads_it_in_numpy(lora_folder):
     decoding = DecodeConfig(window=48, overlap=16, meter="window", staff="hands")
     model = load_neural_model(lora_folder, decoding, hands=folder)
     assert model.describe()["runtime"] == "numpy" and model.hands.performance is not None
-    assert model.network.heads() == []  # not read in the decoder's encoder pass
+    assert model.network.heads() == [model.hands]  # read with the decoder's encoder pass
     expected = meter_logits(load_meter(folder), performance, 48, 16)[:, 0]
     found = hand_logits(model.network, model.hands, performance, 48, 16)
     assert np.allclose(found, expected, atol=1e-4)
@@ -413,7 +419,7 @@ def test_a_head_that_trained_only_its_top_block_reads_the_decoders_pass(lora_fol
     performance = _performance(150)
     decoding = DecodeConfig(window=48, overlap=16)
     model = load_neural_model(lora_folder, decoding, meter=folder)
-    assert model.meter.shared == last and model.network.heads() == [model.meter]
+    assert model.meter.shared == last and model.network.heads()[0] is model.meter
     odds: list[np.ndarray] = []
     decode_many(model.network, [performance], decoding, model.meter, odds)
     expected = meter_logits(load_meter(folder), performance, 48, 16)

@@ -308,7 +308,7 @@ def shares_performance_lm(
     its evidence from the encoder pass it makes anyway): for the numpy runtime, whether it
     is the model's own head."""
     if isinstance(model, NumpyAligned):
-        return meter is not None and meter is model.meter and meter.reads_pass()
+        return meter is not None and meter is model.meter
     return meter is not None and meter.performance is model.performance
 
 

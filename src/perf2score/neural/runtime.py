@@ -353,7 +353,7 @@ class NumpySession:
         plain = any(h.performance is None for h in heads) or model.steps is not None
         features = np.concatenate(hidden, -1) if plain else None
         answers = [
-            h.answer(features) if h.performance is None else h.pass_odds(hidden, padding)
+            h.answer(features) if h.performance is None else h.pass_odds(hidden, padding, perf)
             for h in heads
         ]
         self.odds = np.concatenate(answers, -1) if heads else None
@@ -415,16 +415,16 @@ class NumpyMeter:
         """(B, T, Q) log-odds of yes per question from the states [(B, T, C)] * L."""
         return self.answer(np.concatenate(hidden, -1))
 
-    def reads_pass(self) -> bool:
-        """Whether the decoder's encoder pass feeds this head (its LM is the model's, or
-        only its top blocks are its own)."""
-        return self.performance is None or self.shared > 0
-
-    def pass_odds(self, hidden: list[np.ndarray], padding: np.ndarray) -> np.ndarray:
-        """(B, T, Q) log-odds from the decoder's encoder pass [(B, T, C)] * L, the head's
-        own top blocks run on from it where it has them."""
+    def pass_odds(
+        self, hidden: list[np.ndarray], padding: np.ndarray, tokens: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """(B, T, Q) log-odds for the windows of the decoder's encoder pass (its states
+        [(B, T, C)] * L, of the ids ``tokens`` (B, T) per stream): from those states, the
+        head's own top blocks run on from them where it has them, or its whole own pass."""
         if self.performance is None:
             return self.odds(hidden)
+        if not self.shared:
+            return self.read(tokens, padding)
         below = hidden[: self.shared + 1]
         return self.odds([*below, *self.performance.encode_from(below[-1], padding, self.shared)])
 
@@ -455,10 +455,9 @@ class NumpyAligned:
         self.ratio: np.ndarray | None = None  # played step ratio embedding (RATIO_IDS, C)
 
     def heads(self) -> list[NumpyMeter]:
-        """The heads that read the encoder pass: the meter head, then the hand head (each
-        unless its whole performance LM is its own)."""
-        heads = (self.meter, self.hands)
-        return [head for head in heads if head is not None and head.reads_pass()]
+        """The heads read with the encoder pass (each from its states, or with the head's
+        own LM blocks beside it): the meter head, then the hand head."""
+        return [head for head in (self.meter, self.hands) if head is not None]
 
     def head_questions(self) -> tuple[str, ...]:
         """The columns of a session's ``odds``."""
