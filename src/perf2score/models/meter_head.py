@@ -249,6 +249,11 @@ def load_meter_weights(model: MeterModel, folder: str | os.PathLike) -> None:
             model.performance.load_state_dict({k: v.float() for k, v in tuned.items()})
         except RuntimeError as exc:
             raise Perf2ScoreError(f"{folder}: its performance LM does not fit") from exc
+    _load_head(model, folder)
+
+
+def _load_head(model: MeterModel, folder: str | os.PathLike) -> None:
+    """Load ``meter.safetensors`` into ``model``'s head."""
     state = load_file(str(Path(folder) / "meter.safetensors"))
     head = {k.removeprefix("head."): v.float() for k, v in state.items()}
     try:
@@ -273,6 +278,6 @@ def load_meter(folder: str | os.PathLike) -> MeterModel:
 
     folder = Path(folder)
     config, head = read_meter_json(folder)
-    model = MeterModel(load_model(folder / config["base"]), head)
-    load_meter_weights(model, folder)
+    model = MeterModel(load_model(folder / config["base"]), head)  # a tuned LM's own copy
+    _load_head(model, folder)
     return model.eval()

@@ -25,8 +25,8 @@ from perf2score.neural.hands import choose_staff, hand_logits
 from perf2score.neural.runtime import (
     NumpyAligned,
     NumpyMeter,
-    has_own_lm,
     load_numpy_aligned,
+    numpy_reads,
     reads_model_lm,
     with_meter_head,
 )
@@ -112,7 +112,7 @@ def load_neural_model(
     if runtime == "numpy":
         network = load_numpy_aligned(folder)
         head_folder = meter_folder(decoding, meter)
-        if head_folder is None or has_own_lm(head_folder) or reads_model_lm(network, head_folder):
+        if head_folder is None or numpy_reads(network, head_folder):
             network = with_step_head(decoding, numpy_with_head(network, head_folder), steps)
             network, staves = with_hand_head(decoding, network, hands)
             return NeuralModel(network, decoding, str(folder), network.meter, passes, staves)
@@ -173,9 +173,7 @@ def with_hand_head(
     _, config = read_meter_json(folder)
     if "staff" not in config.questions:
         raise Perf2ScoreError(f"{folder}: not a hand head (it answers {list(config.questions)})")
-    if isinstance(network, NumpyAligned) and (
-        has_own_lm(folder) or reads_model_lm(network, folder)
-    ):
+    if isinstance(network, NumpyAligned) and numpy_reads(network, folder):
         network = with_meter_head(network, folder)
         return network, network.hands
     from perf2score.models.meter_head import load_meter

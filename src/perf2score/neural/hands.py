@@ -58,19 +58,18 @@ def hand_logits(
     read in the decoder's windows (each note from the window that keeps it). A numpy head
     reads its own performance LM when it has one, else that of ``network`` (the decoder's);
     a torch head its own."""
-    from perf2score.neural.meter import meter_logits, windowed_odds
+    from perf2score.neural.meter import head_odds, windowed_odds
     from perf2score.neural.runtime import NumpyMeter
 
-    if not isinstance(head, NumpyMeter):
-        column = head.config.questions.index("staff")
-        return meter_logits(head, performance, window, overlap)[:, column]
-    lm = head.performance or (network.performance if network is not None else None)
-    if lm is None:
+    if not isinstance(head, NumpyMeter) or head.performance is not None:  # reads its own LM
+        questions = head.questions if isinstance(head, NumpyMeter) else head.config.questions
+        return head_odds(head, performance, window, overlap)[:, questions.index("staff")]
+    if network is None:
         raise ValueError("a numpy hand head needs the network whose performance LM it reads")
     column = head.questions.index("staff")
 
     def read(batch: dict[str, np.ndarray], padding: np.ndarray) -> np.ndarray:
-        return head.odds(lm.encode(batch, padding))[..., column : column + 1]
+        return head.odds(network.performance.encode(batch, padding))[..., column : column + 1]
 
     return windowed_odds(read, 1, performance, window, overlap)[:, 0]
 

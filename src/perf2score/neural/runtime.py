@@ -17,7 +17,7 @@ D head width, C model width, R adapter rank, L performance layers + 1, V a vocab
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -418,11 +418,9 @@ class NumpyMeter:
     def pass_odds(
         self, hidden: list[np.ndarray], padding: np.ndarray, tokens: dict[str, np.ndarray]
     ) -> np.ndarray:
-        """(B, T, Q) log-odds for the windows of the decoder's encoder pass (its states
-        [(B, T, C)] * L, of the ids ``tokens`` (B, T) per stream): from those states, the
-        head's own top blocks run on from them where it has them, or its whole own pass."""
-        if self.performance is None:
-            return self.odds(hidden)
+        """(B, T, Q) log-odds of a head with its own performance LM for the windows of the
+        decoder's encoder pass (its states [(B, T, C)] * L, of the ids ``tokens`` (B, T) per
+        stream): its own top blocks run on from those states, or its whole own pass."""
         if not self.shared:
             return self.read(tokens, padding)
         below = hidden[: self.shared + 1]
@@ -569,6 +567,12 @@ def load_numpy_aligned(
     return model if meter is None else with_meter_head(model, meter)
 
 
+def numpy_reads(model: NumpyAligned, folder: str | os.PathLike) -> bool:
+    """Whether ``with_meter_head`` can give ``model`` the head of ``folder``: the head has a
+    performance LM of its own, or it reads the model's (``reads_model_lm``)."""
+    return has_own_lm(folder) or reads_model_lm(model, folder)
+
+
 def reads_model_lm(model: NumpyAligned, folder: str | os.PathLike) -> bool:
     """Whether the meter head of ``folder`` reads ``model``'s own (frozen) performance LM:
     the same folder, or one holding the same weights (``Perf2ScoreError`` for a folder
@@ -585,7 +589,7 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
     performance LM (``reads_model_lm``; ``Perf2ScoreError`` otherwise): as its hand head
     when the head answers "staff", as its step head when it answers "same_step", else as
     its meter head."""
-    if not has_own_lm(folder) and not reads_model_lm(model, folder):
+    if not numpy_reads(model, folder):
         raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
     head = load_numpy_head(folder)
     if head.shared and not _same_below(head.performance, model.performance, head.shared):
@@ -631,14 +635,19 @@ def _same_below(mine: NumpyLM, theirs: NumpyLM, blocks: int) -> bool:
         np.array_equal(mine.embeddings[k], theirs.embeddings[k]) for k in mine.embeddings
     ):
         return False
-    fields = ("norm1", "norm2", "qkv", "out", "ff_in", "ff_out")
     for a, b in zip(mine.blocks[:blocks], theirs.blocks[:blocks], strict=True):
-        for name in fields:
-            x, y = getattr(a, name), getattr(b, name)
+        for field in fields(NumpyBlock):
+            x, y = getattr(a, field.name), getattr(b, field.name)
             pairs = zip(x, y, strict=True) if isinstance(x, tuple) else [(x, y)]
-            if not all(u.shape == v.shape and np.array_equal(u, v) for u, v in pairs):
+            if not all(_equal(u, v) for u, v in pairs):
                 return False
     return True
+
+
+def _equal(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (
+        a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b)
+    )
 
 
 def _same_weights(a: Path, b: Path) -> bool:
