@@ -12,6 +12,7 @@ from perf2score.neural.hands import (
     choose_staff,
     cut_per_onset,
     hand_logits,
+    second_voices,
     split_staff,
     tracked_cut,
 )
@@ -89,6 +90,40 @@ def _attributes(n: int) -> np.ndarray:
     attributes = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
     attributes["staff"] = 1
     return attributes
+
+
+def test_second_voices_cut_each_onset_of_each_staff_by_pitch():
+    attributes = _attributes(7)
+    # onset 0: upper staff 72 / 64 / 60, lower staff 40 / 47; onset 10: 67 alone; 50 dropped
+    attributes["pitch"] = [72, 64, 60, 40, 47, 67, 50]
+    attributes["staff"] = [1, 1, 1, 2, 2, 1, 1]
+    onsets = np.array([0, 0, 0, 0, 0, 10, 10])
+    keep = np.array([True] * 6 + [False])
+    # upper staff at 0: 60 and 64 lean to a second voice (together more than 72 leans
+    # away): the cut goes above 64; lower staff at 0: 40 leans to it, 47 away: split; 67,
+    # alone at its onset, goes by its sign; the dropped note stays in voice 1
+    odds = np.array([-3.0, 0.5, 2.0, 1.0, -4.0, 0.7, 9.0])
+    voices = second_voices(odds, onsets, attributes, keep)
+    assert voices.tolist() == [1, 2, 2, 2, 1, 2, 1]
+    # the other way round: 72 pulls the whole upper chord down, 47 the lower one
+    assert second_voices(-odds, onsets, attributes, keep).tolist() == [2, 2, 2, 2, 2, 1, 1]
+
+
+def test_voices_from_the_hand_head_need_it_and_its_question(tiny_performance):
+    from perf2score.neural.converter import load_neural_model, neural_attributes
+    from perf2score.neural.settings import DecodeConfig
+
+    with pytest.raises(ValueError, match="voices 'hands' needs staff 'hands'"):
+        DecodeConfig(voices="hands", staff="split")
+    with pytest.raises(ValueError, match="second_voice_bias"):
+        DecodeConfig(second_voice_bias=float("nan"))
+    shipped = load_neural_model()
+    model = load_neural_model(
+        decoding=DecodeConfig(**{**shipped.decoding.to_dict(), "voices": "hands"})
+    )
+    assert model.hands is not None and "second_voice" not in model.hands.questions
+    with pytest.raises(Perf2ScoreError, match="second_voice"):
+        neural_attributes(tiny_performance, model)
 
 
 def test_choose_staff_by_each_choice(tiny_performance):
@@ -172,9 +207,9 @@ def test_the_decoders_encoder_pass_feeds_the_hand_head(tiny_performance):
 
     model = load_neural_model()
     assert model.network.hands is model.hands and model.network.meter is model.meter
-    odds: list[np.ndarray] = []
+    odds: dict[str, np.ndarray] = {}
     decoded_attributes(tiny_performance, model, odds)
     config = model.decoding
     alone = hand_logits(model.network, model.hands, tiny_performance, config.window, config.overlap)
-    assert odds[0].shape == (len(tiny_performance.notes),)
-    np.testing.assert_allclose(odds[0], alone, atol=1e-5)
+    assert set(odds) == {"staff"} and odds["staff"].shape == (len(tiny_performance.notes),)
+    np.testing.assert_allclose(odds["staff"], alone, atol=1e-5)

@@ -382,6 +382,26 @@ def test_previous_note_masking_hides_score_inputs_but_not_the_pitch():
         run_config_from_dict({"train": {"pretrained_lr_scale": 0}}, "align")
 
 
+def test_the_second_voice_target_is_any_voice_of_the_staff_but_its_first():
+    from perf2score.models.meter_head import meter_targets
+    from perf2score.tokens.spec import FIRST_VALUE, IGNORE_INDEX
+
+    voice = torch.tensor([[0, 1, 2, 3, IGNORE_INDEX]])
+    voice = torch.where(voice == IGNORE_INDEX, voice, voice + FIRST_VALUE)
+    known = torch.tensor([[FIRST_VALUE] * 4 + [IGNORE_INDEX]])
+    score = {
+        "position": known,
+        "time_signature": known,
+        "grace": known,
+        "staff": torch.where(known == IGNORE_INDEX, known, known + 1),
+        "voice": voice,
+    }
+    targets = meter_targets(score, ("staff", "second_voice"))
+    assert set(targets) == {"staff", "second_voice"}
+    assert targets["second_voice"].tolist() == [[0, 1, 1, 1, IGNORE_INDEX]]
+    assert targets["staff"].tolist() == [[1, 1, 1, 1, IGNORE_INDEX]]
+
+
 def test_the_hand_head_learns_the_staff(table, tmp_path):
     from perf2score.models.meter_head import load_meter, meter_targets
     from perf2score.tokens.spec import FIRST_VALUE

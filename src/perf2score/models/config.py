@@ -207,13 +207,22 @@ SIGNATURE_CLASSES = (
     (3, 2),
 )
 SIGNATURE_QUESTIONS = tuple(f"ts_{num}_{den}" for num, den in SIGNATURE_CLASSES)
-HEAD_QUESTIONS = ("downbeat", "beat", "staff", "same_step", "longer_step", *SIGNATURE_QUESTIONS)
+HEAD_QUESTIONS = (
+    "downbeat",
+    "beat",
+    "staff",
+    "second_voice",
+    "same_step",
+    "longer_step",
+    *SIGNATURE_QUESTIONS,
+)
 
 
 @dataclass(frozen=True)
 class MeterConfig:
     """A per-note head on the frozen performance LM: the meter head asks ``downbeat`` and
-    ``beat``, the hand head ``staff`` (is the note on the lower staff?), the step head
+    ``beat``, the hand head ``staff`` (is the note on the lower staff?) and maybe
+    ``second_voice`` (is it in another voice than its staff's first?), the step head
     ``same_step`` and ``longer_step`` (is the note's score-time onset step the same as the
     step before it; if not, is it longer?)."""
 

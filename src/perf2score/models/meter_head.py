@@ -112,9 +112,10 @@ def meter_targets(
     """Targets (B, T) per question of ``questions`` (1 yes, 0 no, ``IGNORE_INDEX``
     unknown) from score-token targets (``AlignData``): on a downbeat = position 0; on a
     beat = position a multiple of the beat (a denominator unit; three of them in 6/8, 9/8,
-    12/8); on the lower staff = staff 2; the step questions (``step_targets``, computed
-    only when asked); in each time signature of ``SIGNATURE_CLASSES``. Grace notes,
-    dropped notes and padding are unknown (for the staff: dropped notes and padding)."""
+    12/8); on the lower staff = staff 2; in a second voice = any voice of its staff but
+    the first; the step questions (``step_targets``, computed only when asked); in each
+    time signature of ``SIGNATURE_CLASSES``. Grace notes, dropped notes and padding are
+    unknown (for the staff and the voice: dropped notes and padding)."""
     position = score_targets["position"]
     signature = score_targets["time_signature"]
     known = (position != IGNORE_INDEX) & (score_targets["grace"] == FIRST_VALUE)
@@ -130,6 +131,9 @@ def meter_targets(
     staff = score_targets["staff"]
     lower = (staff - FIRST_VALUE).long()  # 0 upper, 1 lower
     out["staff"] = torch.where(staff != IGNORE_INDEX, lower, IGNORE_INDEX)
+    voice = score_targets["voice"]  # within the staff, folded to 4 (tokens.score)
+    second = (voice - FIRST_VALUE >= 1).long()
+    out["second_voice"] = torch.where(voice != IGNORE_INDEX, second, IGNORE_INDEX)
     if {"same_step", "longer_step"} & set(questions):
         out.update(step_targets(score_targets))
     for (num, den), name in zip(SIGNATURE_CLASSES, SIGNATURE_QUESTIONS, strict=True):

@@ -21,7 +21,13 @@ from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.models.config import read_meter_json
-from perf2score.neural.hands import choose_staff, hand_logits
+from perf2score.neural.hands import (
+    HAND_QUESTIONS,
+    answers,
+    choose_staff,
+    hand_logits,
+    second_voices,
+)
 from perf2score.neural.runtime import (
     NumpyAligned,
     NumpyMeter,
@@ -320,10 +326,9 @@ def neural_attributes(
     performance: Performance, model: NeuralModel
 ) -> tuple[np.ndarray, int, float, np.ndarray]:
     """(attributes (N,), ticks per quarter, tempo in quarters/min, drop (N,)) of a performance."""
-    hand_odds: list[np.ndarray] = []
+    hand_odds: dict[str, np.ndarray] = {}
     attributes, drop, onsets, tpq = decoded_attributes(performance, model, hand_odds)
-    lower = hand_odds[0] if hand_odds else None
-    tempo = finish_attributes(attributes, drop, onsets, tpq, performance, model, lower)
+    tempo = finish_attributes(attributes, drop, onsets, tpq, performance, model, hand_odds)
     return attributes, tpq, tempo, drop
 
 
@@ -334,7 +339,7 @@ def bars_per_piece(model: NeuralModel) -> bool:
 
 
 def unbarred_attributes(
-    performance: Performance, model: NeuralModel, hand_odds: list[np.ndarray] | None = None
+    performance: Performance, model: NeuralModel, hand_odds: dict[str, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """The decoded notes before the piece barring: (attributes (N,), drop (N,), onsets (N,)
     in ticks at ``GRID_PER_QUARTER``, the meter head's log-odds (N, 2) (downbeat, beat) when
@@ -357,8 +362,10 @@ def unbarred_attributes(
     attributes, drop = decode_many(
         model.network, [performance], model.decoding, head, odds, model.processes
     )[0]
-    if hand_odds is not None and "staff" in questions:
-        hand_odds.append(odds[0][:, questions.index("staff")])
+    if hand_odds is not None:
+        for question in HAND_QUESTIONS:
+            if question in questions:
+                hand_odds[question] = odds[0][:, questions.index(question)]
     meter_odds = odds[0][:, [questions.index(q) for q in ("downbeat", "beat")]] if shared else None
     onsets = measure_grid(attributes, drop)[0]  # (N,) ticks
     if piece and model.decoding.steady_whole_beats and on_steady_path(performance, model.decoding):
@@ -370,12 +377,13 @@ def unbarred_attributes(
 
 
 def decoded_attributes(
-    performance: Performance, model: NeuralModel, hand_odds: list[np.ndarray] | None = None
+    performance: Performance, model: NeuralModel, hand_odds: dict[str, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The decoded notes, barred and spelled, before voices, values and staves are settled:
     (attributes (N,), drop (N,), onsets (N,) in ticks, ticks per quarter). When the network
-    carries a hand head (numpy) and a list ``hand_odds`` is given, the head's log-odds (N,)
-    that each note is on the lower staff, read in the same encoder pass, are appended."""
+    carries a hand head (numpy) and a dict ``hand_odds`` is given, the head's log-odds (N,)
+    of yes to each of its questions (``HAND_QUESTIONS``: on the lower staff, in a second
+    voice), read in the same encoder pass, are put in it by question."""
     attributes, drop, onsets, meter_odds = unbarred_attributes(performance, model, hand_odds)
     tpq = GRID_PER_QUARTER
     if bars_per_piece(model):
@@ -401,14 +409,18 @@ def finish_attributes(
     tpq: int,
     performance: Performance,
     model: NeuralModel,
-    lower_odds: np.ndarray | None = None,
+    hand_odds: dict[str, np.ndarray] | None = None,
 ) -> float:
     """Voices, values and staves of decoded notes (``decoded_attributes``), in place;
     returns the played tempo in notated quarters per minute. The values are closed on the
     decoder's staves and the staves chosen after (``decoding.staff``): closing values on
-    the chosen staves cost offset error on validation (21.0 -> 22.5). ``lower_odds``: the
-    hand head's log-odds (N,) when the decoding computed them (else read here)."""
-    if model.voices is not None:
+    the chosen staves cost offset error on validation (21.0 -> 22.5). ``hand_odds``: the
+    hand head's log-odds (N,) by question when the decoding computed them (else read
+    here)."""
+    hand_odds = {} if hand_odds is None else hand_odds
+    if model.decoding.voices == "hands":
+        settle_voices(attributes, drop, onsets, performance, model, hand_odds)
+    elif model.voices is not None:
         from perf2score.neural.voice_pass import assign_voices
 
         assign_voices(
@@ -432,9 +444,33 @@ def finish_attributes(
     played = Articulation(onset_sec, sound_end, share) if share < 1 else None
     held = Articulation(onset_sec, sound_end, long_share) if long_share > 0 else None
     close_gaps(attributes, drop, onsets, min(gap, 2**40), played, held)  # capped: int64 ticks
-    settle_staves(attributes, drop, onsets, performance, model, lower_odds)
+    settle_staves(attributes, drop, onsets, performance, model, hand_odds.get("staff"))
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
+
+
+def settle_voices(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    performance: Performance,
+    model: NeuralModel,
+    hand_odds: dict[str, np.ndarray],
+) -> None:
+    """The voice of each kept note within its (decoder's) staff from the hand head's
+    "second_voice" log-odds plus ``decoding.second_voice_bias`` (``neural.hands.
+    second_voices``), in place; read here, in the decoder's windows, when ``hand_odds``
+    lacks them (``Perf2ScoreError`` without a hand head that answers the question)."""
+    head = model.hands
+    if head is None or "second_voice" not in answers(head):
+        raise Perf2ScoreError("decoding voices = 'hands' needs a hand head asked 'second_voice'")
+    odds = hand_odds.get("second_voice")
+    if odds is None:
+        window, overlap = model.decoding.window, model.decoding.overlap
+        network = model.network if isinstance(model.network, NumpyAligned) else None
+        odds = hand_logits(network, head, performance, window, overlap, "second_voice")
+    voices = second_voices(odds + model.decoding.second_voice_bias, onsets, attributes, ~drop)
+    attributes["voice"][~drop] = voices[~drop]
 
 
 def settle_staves(

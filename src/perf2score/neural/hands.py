@@ -32,6 +32,14 @@ if TYPE_CHECKING:
     from perf2score.neural.runtime import NumpyAligned, NumpyMeter
 
 STAFF_CHOICES = ("decoder", "split", "hands")
+HAND_QUESTIONS = ("staff", "second_voice")  # what a hand head may answer, used here
+
+
+def answers(head: NumpyMeter | MeterModel) -> tuple[str, ...]:
+    """The questions a (numpy or torch) per-note head answers, in its output order."""
+    from perf2score.neural.runtime import NumpyMeter
+
+    return tuple(head.questions if isinstance(head, NumpyMeter) else head.config.questions)
 
 
 def split_staff(performance: Performance) -> np.ndarray:
@@ -53,20 +61,21 @@ def hand_logits(
     performance: Performance,
     window: int,
     overlap: int,
+    question: str = "staff",
 ) -> np.ndarray:
-    """(N,) log-odds that each performed note is on the lower staff, by the hand ``head``
-    read in the decoder's windows (each note from the window that keeps it). A numpy head
-    reads its own performance LM when it has one, else that of ``network`` (the decoder's);
-    a torch head its own."""
+    """(N,) log-odds of yes to ``question`` ("staff": is the performed note on the lower
+    staff? "second_voice": is it in another voice than its staff's first?) by the hand
+    ``head`` read in the decoder's windows (each note from the window that keeps it). A
+    numpy head reads its own performance LM when it has one, else that of ``network`` (the
+    decoder's); a torch head its own."""
     from perf2score.neural.meter import head_odds, windowed_odds
     from perf2score.neural.runtime import NumpyMeter
 
     if not isinstance(head, NumpyMeter) or head.performance is not None:  # reads its own LM
-        questions = head.questions if isinstance(head, NumpyMeter) else head.config.questions
-        return head_odds(head, performance, window, overlap)[:, questions.index("staff")]
+        return head_odds(head, performance, window, overlap)[:, answers(head).index(question)]
     if network is None:
         raise ValueError("a numpy hand head needs the network whose performance LM it reads")
-    column = head.questions.index("staff")
+    column = head.questions.index(question)
 
     def read(batch: dict[str, np.ndarray], padding: np.ndarray) -> np.ndarray:
         return head.odds(network.performance.encode(batch, padding))[..., column : column + 1]
@@ -147,6 +156,21 @@ def tracked_cut(
         boundary[t - 1] = np.argmax(scores[t - 1] - move)
     staff[order[height < boundary[group]]] = 2
     return staff
+
+
+def second_voices(
+    voice_odds: np.ndarray, onsets: np.ndarray, attributes: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """(N,) voice per note within its staff (1, or 2 for a second voice; 1 where not
+    ``keep``): the notes of each decoded onset (``onsets`` (N,) ticks) and staff
+    (``attributes["staff"]``), sorted by pitch, split at the cut that maximises the summed
+    log-odds (``voice_odds`` (N,), the hand head's "second_voice") of the notes put below
+    it, which go to the second voice; a chord stays whole unless the head splits it, and a
+    second voice is never above the first at one onset."""
+    staff = attributes["staff"].astype(np.int64)
+    per_staff_onset = onsets.astype(np.int64) * 4 + staff  # one group per onset and staff
+    pitches = attributes["pitch"].astype(np.int64)
+    return cut_per_onset(voice_odds, per_staff_onset, pitches, keep)
 
 
 def choose_staff(

@@ -121,8 +121,11 @@ class DecodeConfig:
     # practice) or "pass" (the voice pass, perf2score.models.voice_head, reading the whole
     # decoded piece; needs trained weights, none shipped). Validation, shipped model: head
     # E_avg 8.44 / offset 21.0 / voice 32.9; pass (configs/voices.toml) 8.78 / 22.6 / 33.3
+    # "hands": the hand head's second-voice odds, cut per decoded onset and staff (needs
+    # staff "hands" and a hand head asked "second_voice"; perf2score.neural.hands)
     voices: str = "head"
     voice_confidence: float = 0.0  # the pass moves a note out of voice 1 only this sure
+    second_voice_bias: float = 0.0  # nats added to the hand head's second-voice log-odds
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
@@ -266,8 +269,10 @@ class DecodeConfig:
             raise ValueError("need 0 <= long_gap_silence_share <= 1")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
-        if self.voices not in ("head", "pass"):
-            raise ValueError("voices must be 'head' or 'pass'")
+        if self.voices not in ("head", "pass", "hands"):
+            raise ValueError("voices must be 'head', 'pass' or 'hands'")
+        if self.voices == "hands" and self.staff != "hands":
+            raise ValueError("voices 'hands' needs staff 'hands' (the hand head)")
         if not 0 <= self.voice_confidence <= 1:
             raise ValueError("need 0 <= voice_confidence <= 1")
         if self.staff not in ("decoder", "split", "hands"):
@@ -290,6 +295,8 @@ class DecodeConfig:
                 raise ValueError(f"need {name} >= 0")
         if self.meter_estimate not in ("decoder", "tracked"):
             raise ValueError("meter_estimate must be 'decoder' or 'tracked'")
+        if not math.isfinite(self.second_voice_bias):
+            raise ValueError("second_voice_bias must be finite")
         if not math.isfinite(self.drop_bias):
             raise ValueError("need a finite drop_bias")
         if not math.isfinite(self.triple_margin):
