@@ -109,6 +109,25 @@ def test_second_voices_cut_each_onset_of_each_staff_by_pitch():
     assert second_voices(-odds, onsets, attributes, keep).tolist() == [2, 2, 2, 2, 2, 1, 1]
 
 
+def test_tracked_second_voices_keep_a_doubtful_lone_note_in_its_register():
+    # one staff: a lower line (55, 56, 53, 54) under a melody (72, 74, 76); at onset 15 the
+    # lower line moves alone with weak evidence against a second voice: cut per onset it
+    # joins the melody's voice, tracked it stays in its own (moving the boundary below it
+    # and back would cost 2 x 4 semitones x 0.5 nats)
+    attributes = _attributes(7)
+    attributes["pitch"] = [72, 55, 74, 56, 53, 76, 54]
+    attributes["staff"] = 1
+    onsets = np.array([0, 0, 10, 10, 15, 20, 20])
+    odds = np.array([-4.0, 3.0, -4.0, 3.0, -0.3, -4.0, 3.0])
+    keep = np.ones(7, bool)
+    assert second_voices(odds, onsets, attributes, keep).tolist() == [1, 2, 1, 2, 1, 1, 2]
+    tracked = second_voices(odds, onsets, attributes, keep, continuity=0.5)
+    assert tracked.tolist() == [1, 2, 1, 2, 2, 1, 2]
+    # each staff is tracked on its own: alone on staff 2, the note goes by its own sign
+    attributes["staff"][4] = 2
+    assert second_voices(odds, onsets, attributes, keep, continuity=0.5)[4] == 1
+
+
 def test_voices_from_the_hand_head_need_it_and_its_question(tiny_performance):
     from perf2score.neural.converter import load_neural_model, neural_attributes
     from perf2score.neural.settings import DecodeConfig
@@ -117,6 +136,8 @@ def test_voices_from_the_hand_head_need_it_and_its_question(tiny_performance):
         DecodeConfig(voices="hands", staff="split")
     with pytest.raises(ValueError, match="second_voice_bias"):
         DecodeConfig(second_voice_bias=float("nan"))
+    with pytest.raises(ValueError, match="second_voice_continuity"):
+        DecodeConfig(second_voice_continuity=-1.0)
     shipped = load_neural_model()
     model = load_neural_model(
         decoding=DecodeConfig(**{**shipped.decoding.to_dict(), "voices": "hands"})

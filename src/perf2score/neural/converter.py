@@ -418,9 +418,7 @@ def finish_attributes(
     hand head's log-odds (N,) by question when the decoding computed them (else read
     here)."""
     hand_odds = {} if hand_odds is None else hand_odds
-    if model.decoding.voices == "hands":
-        settle_voices(attributes, drop, onsets, performance, model, hand_odds)
-    elif model.voices is not None:
+    if model.voices is not None:
         from perf2score.neural.voice_pass import assign_voices
 
         assign_voices(
@@ -445,6 +443,8 @@ def finish_attributes(
     held = Articulation(onset_sec, sound_end, long_share) if long_share > 0 else None
     close_gaps(attributes, drop, onsets, min(gap, 2**40), played, held)  # capped: int64 ticks
     settle_staves(attributes, drop, onsets, performance, model, hand_odds.get("staff"))
+    if model.decoding.voices == "hands":  # after the values: closing them to the new
+        settle_voices(attributes, drop, onsets, performance, model, hand_odds)  # voices cost
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
 
@@ -457,10 +457,11 @@ def settle_voices(
     model: NeuralModel,
     hand_odds: dict[str, np.ndarray],
 ) -> None:
-    """The voice of each kept note within its (decoder's) staff from the hand head's
+    """The voice of each kept note within its (chosen) staff from the hand head's
     "second_voice" log-odds plus ``decoding.second_voice_bias`` (``neural.hands.
-    second_voices``), in place; read here, in the decoder's windows, when ``hand_odds``
-    lacks them (``Perf2ScoreError`` without a hand head that answers the question)."""
+    second_voices``, tracked with ``decoding.second_voice_continuity``), in place; read
+    here, in the decoder's windows, when ``hand_odds`` lacks them (``Perf2ScoreError``
+    without a hand head that answers the question). The values stay as closed."""
     head = model.hands
     if head is None or "second_voice" not in answers(head):
         raise Perf2ScoreError("decoding voices = 'hands' needs a hand head asked 'second_voice'")
@@ -469,7 +470,9 @@ def settle_voices(
         window, overlap = model.decoding.window, model.decoding.overlap
         network = model.network if isinstance(model.network, NumpyAligned) else None
         odds = hand_logits(network, head, performance, window, overlap, "second_voice")
-    voices = second_voices(odds + model.decoding.second_voice_bias, onsets, attributes, ~drop)
+    config = model.decoding
+    evidence = odds + config.second_voice_bias
+    voices = second_voices(evidence, onsets, attributes, ~drop, config.second_voice_continuity)
     attributes["voice"][~drop] = voices[~drop]
 
 

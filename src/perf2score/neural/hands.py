@@ -159,18 +159,31 @@ def tracked_cut(
 
 
 def second_voices(
-    voice_odds: np.ndarray, onsets: np.ndarray, attributes: np.ndarray, keep: np.ndarray
+    voice_odds: np.ndarray,
+    onsets: np.ndarray,
+    attributes: np.ndarray,
+    keep: np.ndarray,
+    continuity: float = 0.0,
 ) -> np.ndarray:
     """(N,) voice per note within its staff (1, or 2 for a second voice; 1 where not
     ``keep``): the notes of each decoded onset (``onsets`` (N,) ticks) and staff
     (``attributes["staff"]``), sorted by pitch, split at the cut that maximises the summed
     log-odds (``voice_odds`` (N,), the hand head's "second_voice") of the notes put below
-    it, which go to the second voice; a chord stays whole unless the head splits it, and a
-    second voice is never above the first at one onset."""
+    it, which go to the second voice; a second voice is never above the first at one
+    onset. With ``continuity`` > 0 the cut is a pitch boundary tracked over each staff's
+    onsets (``tracked_cut``, nats per semitone it moves): a voice, once begun, keeps to its
+    register, and a note alone at its onset joins the voice on its side of the boundary."""
     staff = attributes["staff"].astype(np.int64)
-    per_staff_onset = onsets.astype(np.int64) * 4 + staff  # one group per onset and staff
     pitches = attributes["pitch"].astype(np.int64)
-    return cut_per_onset(voice_odds, per_staff_onset, pitches, keep)
+    if continuity <= 0:
+        per_staff_onset = onsets.astype(np.int64) * 4 + staff  # one group per onset, staff
+        return cut_per_onset(voice_odds, per_staff_onset, pitches, keep)
+    voices = np.ones(len(onsets), dtype=np.int8)
+    for number in np.unique(staff[keep]).tolist():
+        mine = keep & (staff == number)
+        tracked = tracked_cut(voice_odds, onsets, pitches, mine, continuity)
+        voices[mine] = tracked[mine]
+    return voices
 
 
 def choose_staff(

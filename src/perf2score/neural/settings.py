@@ -126,6 +126,11 @@ class DecodeConfig:
     voices: str = "head"
     voice_confidence: float = 0.0  # the pass moves a note out of voice 1 only this sure
     second_voice_bias: float = 0.0  # nats added to the hand head's second-voice log-odds
+    # nats per semitone the boundary between a staff's two voices moves from one decoded
+    # onset to the next (0: a cut per onset). Validation, the joint head of
+    # configs/hands-voices-tuned.toml (README, "Second voices from a head"): voice error
+    # 27.57 (one voice per staff) -> 29.11 (0), 27.18 (0.1), 27.06 (0.5), 27.51 (1.5)
+    second_voice_continuity: float = 0.5
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
@@ -295,6 +300,8 @@ class DecodeConfig:
                 raise ValueError(f"need {name} >= 0")
         if self.meter_estimate not in ("decoder", "tracked"):
             raise ValueError("meter_estimate must be 'decoder' or 'tracked'")
+        if not self.second_voice_continuity >= 0:
+            raise ValueError("need second_voice_continuity >= 0")
         if not math.isfinite(self.second_voice_bias):
             raise ValueError("second_voice_bias must be finite")
         if not math.isfinite(self.drop_bias):
