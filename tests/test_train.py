@@ -110,8 +110,11 @@ def test_config_files(tmp_path):
             "align"
             if "align" in path.name
             else "meter"
-            # the hand, step and signature heads: meter-head runs
-            if any(name in path.name for name in ("meter", "hands", "steps", "signature"))
+            # the hand, second-voice, step and signature heads: meter-head runs
+            if any(
+                name in path.name
+                for name in ("meter", "hands", "second-voice", "steps", "signature")
+            )
             else "voices"
             if "voices" in path.name
             else "performance"
