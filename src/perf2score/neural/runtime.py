@@ -47,7 +47,8 @@ def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarra
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """The exact (erf) GELU of float32 x, erf from Abramowitz & Stegun 7.1.26 (error below
-    1.5e-7), computed in place in two buffers (the feed-forward's largest arrays)."""
+    1.5e-7), computed in three buffers of x's size (the feed-forward's largest arrays): with
+    q = |x| (1 - erf(|x| / √2)) / 2, GELU(x) = max(x, 0) - q for either sign."""
     z = np.abs(x)
     z *= np.float32(1 / np.sqrt(2))
     t = z * np.float32(0.3275911)
@@ -62,8 +63,11 @@ def gelu(x: np.ndarray) -> np.ndarray:
     np.exp(z, out=z)
     poly *= z  # 1 - erf(|x| / √2)
     poly *= np.float32(0.5)
-    poly *= x  # x (1 - erf(|x| / √2)) / 2: GELU for x < 0, x - GELU for x ≥ 0
-    return np.where(x < 0, poly, x - poly)
+    np.abs(x, out=t)
+    poly *= t  # q: -GELU for x < 0, x - GELU for x ≥ 0
+    np.maximum(x, 0, out=t)
+    t -= poly
+    return t
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
