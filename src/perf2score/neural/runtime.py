@@ -71,9 +71,11 @@ def gelu(x: np.ndarray) -> np.ndarray:
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis (entries at -inf get weight 0)."""
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+    """Softmax over the last axis (entries at -inf get weight 0); one new array."""
+    e = x - x.max(-1, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(-1, keepdims=True)
+    return e
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
