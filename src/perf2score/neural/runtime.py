@@ -38,11 +38,15 @@ LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
 
 
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Normalise the last axis of x (..., C) to zero mean and unit variance, then scale."""
+    """Normalise the last axis of x (..., C) to zero mean and unit variance, then scale;
+    one new array of x's size besides the squares."""
     inverse_width = np.float32(1 / x.shape[-1])
     centred = x - x.sum(-1, keepdims=True) * inverse_width
     variance = np.square(centred).sum(-1, keepdims=True) * inverse_width
-    return centred / np.sqrt(variance + LAYER_NORM_EPS) * weight + bias
+    centred /= np.sqrt(variance + LAYER_NORM_EPS)
+    centred *= weight
+    centred += bias
+    return centred
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
