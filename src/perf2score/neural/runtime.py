@@ -99,8 +99,11 @@ def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     """Rotate channel pairs (0, 1), (2, 3), .. of x (B, H, T, D) by angles (T, D/2)."""
     x1, x2 = x[..., 0::2], x[..., 1::2]
     out = np.empty_like(x)
-    out[..., 0::2] = x1 * cos - x2 * sin
-    out[..., 1::2] = x1 * sin + x2 * cos
+    even, odd = out[..., 0::2], out[..., 1::2]  # views: written in place
+    np.multiply(x1, cos, out=even)
+    even -= x2 * sin
+    np.multiply(x1, sin, out=odd)
+    odd += x2 * cos
     return out
 
 
