@@ -442,11 +442,29 @@ def finish_attributes(
     played = Articulation(onset_sec, sound_end, share) if share < 1 else None
     held = Articulation(onset_sec, sound_end, long_share) if long_share > 0 else None
     close_gaps(attributes, drop, onsets, min(gap, 2**40), played, held)  # capped: int64 ticks
-    settle_staves(attributes, drop, onsets, performance, model, hand_odds.get("staff"))
+    settle_staves(attributes, drop, onsets, performance, model, hand_odds)
     if model.decoding.voices == "hands":  # after the values: closing them to the new
         settle_voices(attributes, drop, onsets, performance, model, hand_odds)  # voices cost
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
+
+
+def hand_answer(
+    performance: Performance,
+    model: NeuralModel,
+    hand_odds: dict[str, np.ndarray],
+    question: str,
+) -> np.ndarray:
+    """The hand head's log-odds (N,) of yes to ``question``: those of ``hand_odds`` when
+    the decoding read them, else read here, in the decoder's windows."""
+    odds = hand_odds.get(question)
+    if odds is None:
+        config = model.decoding
+        network = model.network if isinstance(model.network, NumpyAligned) else None
+        odds = hand_logits(
+            network, model.hands, performance, config.window, config.overlap, question
+        )
+    return odds
 
 
 def settle_voices(
@@ -458,19 +476,14 @@ def settle_voices(
     hand_odds: dict[str, np.ndarray],
 ) -> None:
     """The voice of each kept note within its (chosen) staff from the hand head's
-    "second_voice" log-odds plus ``decoding.second_voice_bias`` (``neural.hands.
-    second_voices``, tracked with ``decoding.second_voice_continuity``), in place; read
-    here, in the decoder's windows, when ``hand_odds`` lacks them (``Perf2ScoreError``
-    without a hand head that answers the question). The values stay as closed."""
-    head = model.hands
-    if head is None or "second_voice" not in answers(head):
+    "second_voice" log-odds (``hand_answer``) plus ``decoding.second_voice_bias``
+    (``neural.hands.second_voices``, tracked with ``decoding.second_voice_continuity``), in
+    place (``Perf2ScoreError`` without a hand head that answers the question). The values
+    stay as closed."""
+    if model.hands is None or "second_voice" not in answers(model.hands):
         raise Perf2ScoreError("decoding voices = 'hands' needs a hand head asked 'second_voice'")
-    odds = hand_odds.get("second_voice")
-    if odds is None:
-        window, overlap = model.decoding.window, model.decoding.overlap
-        network = model.network if isinstance(model.network, NumpyAligned) else None
-        odds = hand_logits(network, head, performance, window, overlap, "second_voice")
     config = model.decoding
+    odds = hand_answer(performance, model, hand_odds, "second_voice")
     evidence = odds + config.second_voice_bias
     voices = second_voices(evidence, onsets, attributes, ~drop, config.second_voice_continuity)
     attributes["voice"][~drop] = voices[~drop]
@@ -482,18 +495,16 @@ def settle_staves(
     onsets: np.ndarray,
     performance: Performance,
     model: NeuralModel,
-    odds: np.ndarray | None = None,
+    hand_odds: dict[str, np.ndarray],
 ) -> None:
     """The staff of each kept note by ``model.decoding.staff`` (``neural.hands``), in place;
-    "hands" without a hand head falls back to the classical split. ``odds``: the hand
-    head's log-odds (N,) when known (else read here, in the decoder's windows)."""
+    "hands" without a hand head falls back to the classical split; its log-odds by
+    ``hand_answer``."""
     config = model.decoding
     how = config.staff
     if how == "hands" and model.hands is None:
         how = "split"
-    elif how == "hands" and odds is None:
-        network = model.network if isinstance(model.network, NumpyAligned) else None
-        odds = hand_logits(network, model.hands, performance, config.window, config.overlap)
+    odds = hand_answer(performance, model, hand_odds, "staff") if how == "hands" else None
     choose_staff(
         attributes,
         drop,
