@@ -110,10 +110,10 @@ def test_assembly_refuses_input_without_the_attribute_fields():
         assemble(np.zeros(3, dtype=[("pitch", "i2")]), 24)
 
 
-def test_the_writer_serialises_as_elementtree_does():
+def test_the_writer_writes_what_elementtree_writes():
     import xml.etree.ElementTree as ET
 
-    from perf2score.score.musicxml import serialize
+    from perf2score.score.musicxml import _Writer
 
     root = ET.Element("score-partwise", version="4.0")
     work = ET.SubElement(root, "work")
@@ -121,11 +121,28 @@ def test_the_writer_serialises_as_elementtree_does():
     note = ET.SubElement(root, "note", {"default-x": '1"<&>\n\t\r'})
     ET.SubElement(note, "chord")
     ET.SubElement(note, "empty").text = ""
+    ET.SubElement(note, "duration").text = "12"
     ET.SubElement(ET.SubElement(note, "notations"), "tied", type="start")
+    ET.SubElement(root, "opened-empty")
     ET.indent(root, space="  ")
     expected = ET.tostring(root, encoding="unicode").replace(" />", "/>")
-    for element in root.iter():  # the writer's trees carry no indentation of their own
-        if len(element):
-            element.text = None
-        element.tail = None
-    assert serialize(root) == expected
+
+    w = _Writer()
+    w.open("score-partwise", version="4.0")
+    w.open("work")
+    w.leaf("work-title", 'a & b <"c"> \t tab')
+    w.close()
+    w.open("note", default_x='1"<&>\n\t\r')
+    w.leaf("chord")
+    w.leaf("empty", "")
+    w.leaf("duration", 12)
+    w.open("notations")
+    w.leaf("tied", type="start")
+    w.close()
+    w.close()
+    w.open("opened-empty")
+    w.close()
+    with pytest.raises(ValueError, match="still open"):
+        w.text()
+    w.close()
+    assert w.text() == expected
