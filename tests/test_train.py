@@ -331,6 +331,49 @@ def test_a_meter_head_trains_with_its_own_performance_lm(table, tmp_path):
     assert all(torch.allclose(expected[k], got[k], atol=0.05) for k in expected)  # fp16
 
 
+def test_a_head_starts_from_a_trained_one_with_other_questions(table, tmp_path):
+    """``[base] head``: the trained head's LM (when both tune theirs), hidden layer and the
+    rows of the questions both ask are taken; a new question's rows keep their initial
+    values; a head of another width is refused."""
+    from train_helpers import FixedAlignedData
+
+    from perf2score.models.config import MeterConfig
+    from perf2score.models.io import load_model
+    from perf2score.models.meter_head import MeterModel, load_meter, start_head_from
+
+    _trained_head(table, tmp_path, "tuned", ("downbeat", "beat"), tune=True)
+    tuned = tmp_path / "tuned" / "best"
+    source = load_meter(tuned)
+    base = tmp_path / "performance" / "best"
+
+    def fresh(tune: bool, hidden: int = 256) -> MeterModel:
+        torch.manual_seed(0)
+        config = MeterConfig(hidden=hidden, questions=("beat", "staff"), tune_performance=tune)
+        return MeterModel(load_model(base), config)
+
+    model, untouched = fresh(True), fresh(True)
+    start_head_from(model, tuned)
+    weights = model.head[4].weight
+    assert torch.equal(weights[:2], source.head[4].weight[2:4])  # "beat": its 2nd question
+    assert torch.equal(weights[2:], untouched.head[4].weight[2:])  # "staff": fresh
+    assert torch.equal(model.head[1].weight, source.head[1].weight)
+    assert all(p.requires_grad for p in model.performance.parameters())  # still all trained
+    batch = FixedAlignedData(*table).sample(np.random.default_rng(0), 2)
+    model.eval()
+    got = model(batch["performance"], padding=batch["padding"])["beat"]
+    expected = source(batch["performance"], padding=batch["padding"])["beat"]
+    assert torch.allclose(got, expected, atol=1e-5)
+
+    frozen = fresh(False)
+    start_head_from(frozen, tuned)  # a frozen LM stays the base's
+    assert torch.equal(
+        frozen.performance.state_dict()["blocks.0.attention.qkv.weight"],
+        load_model(base).state_dict()["blocks.0.attention.qkv.weight"],
+    )
+    with pytest.raises(Perf2ScoreError, match="does not fit"):
+        start_head_from(fresh(True, hidden=64), tuned)
+
+
 def test_corpus_leaves_out_validation_works(tmp_path):
     from perf2score.data.cache import INDEX_FIELDS, write_index
     from perf2score.data.corpus import validation_works

@@ -248,12 +248,44 @@ def load_meter_weights(model: MeterModel, folder: str | os.PathLike) -> None:
     """Load ``meter.safetensors`` into ``model``'s head (and, for a head trained with its
     performance LM, that LM's weights from ``performance/``)."""
     if model.config.tune_performance:
-        tuned = load_file(str(Path(folder) / TUNED_PERFORMANCE / "model.safetensors"))
-        try:
-            model.performance.load_state_dict({k: v.float() for k, v in tuned.items()})
-        except RuntimeError as exc:
-            raise Perf2ScoreError(f"{folder}: its performance LM does not fit") from exc
+        _load_tuned_performance(model.performance, folder)
     _load_head(model, folder)
+
+
+def _load_tuned_performance(performance: NoteLM, folder: str | os.PathLike) -> None:
+    """Load the performance LM a head in ``folder`` was trained with into ``performance``."""
+    tuned = load_file(str(Path(folder) / TUNED_PERFORMANCE / "model.safetensors"))
+    try:
+        performance.load_state_dict({k: v.float() for k, v in tuned.items()})
+    except RuntimeError as exc:
+        raise Perf2ScoreError(f"{folder}: its performance LM does not fit") from exc
+
+
+def start_head_from(model: MeterModel, folder: str | os.PathLike) -> None:
+    """Start ``model`` from the trained head in ``folder`` (``[base] head``): its tuned
+    performance LM when both tune theirs (a frozen LM stays the base's), its layer norm and
+    hidden layer, and the output rows (2 per question) of the questions both ask; the rows
+    of questions it does not ask keep their initial values. ``Perf2ScoreError`` when the
+    shapes differ (another LM width or hidden size)."""
+    _, source = read_meter_json(folder)
+    if model.config.tune_performance and source.tune_performance:
+        _load_tuned_performance(model.performance, folder)
+    state = load_file(str(Path(folder) / "meter.safetensors"))
+    head = {k.removeprefix("head."): v.float() for k, v in state.items()}
+    out_weight, out_bias = head.pop("4.weight"), head.pop("4.bias")
+    own = model.head.state_dict()
+    for key, value in head.items():
+        if key not in own or own[key].shape != value.shape:
+            raise Perf2ScoreError(f"{folder}: its head ({key}) does not fit this one")
+        own[key] = value
+    if out_weight.shape[1] != own["4.weight"].shape[1]:
+        raise Perf2ScoreError(f"{folder}: its hidden layer does not fit this head")
+    for k, question in enumerate(model.config.questions):
+        if question in source.questions:
+            j = source.questions.index(question)
+            own["4.weight"][2 * k : 2 * k + 2] = out_weight[2 * j : 2 * j + 2]
+            own["4.bias"][2 * k : 2 * k + 2] = out_bias[2 * j : 2 * j + 2]
+    model.head.load_state_dict(own)
 
 
 def _load_head(model: MeterModel, folder: str | os.PathLike) -> None:

@@ -112,6 +112,10 @@ class BaseConfig:
     # heads) the run starts from instead of fresh adapters ("" = fresh); weights the
     # folder lacks (e.g. the played-ratio embedding) keep their initial values
     adapter: str = ""
+    # meter only: a trained head folder (``perf2score train meter``) the run starts from: its
+    # performance LM when both tune theirs, its hidden layer, and the output rows of the
+    # questions both ask (the others fresh); "" = a fresh head
+    head: str = ""
 
 
 @dataclass

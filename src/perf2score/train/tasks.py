@@ -129,9 +129,14 @@ def build_task(name: str, config: RunConfig) -> Task:
         )
 
         performance = config.base.performance
+        meter = MeterModel(load_model(performance), config.meter)
+        if config.base.head:
+            from perf2score.models.meter_head import start_head_from
+
+            start_head_from(meter, config.base.head)
         return Task(
             name,
-            MeterModel(load_model(performance), config.meter),
+            meter,
             AlignData(config, "train"),
             AlignData(config, "validation"),
             config,
