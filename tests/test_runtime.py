@@ -429,3 +429,14 @@ def test_a_head_that_trained_only_its_top_block_reads_the_decoders_pass(lora_fol
     save_meter(head, folder, performance_folder)
     with pytest.raises(Perf2ScoreError, match="untrained blocks are not the model's"):
         with_meter_head(load_numpy_aligned(lora_folder), folder)
+
+
+def test_half_precision_weights_read_as_astype_reads_them():
+    from perf2score.neural.runtime import as_float32
+
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16)  # infinities and NaNs too
+    np.testing.assert_array_equal(as_float32(every), every.astype(np.float32))
+    shaped = every[:60].reshape(3, 4, 5)
+    assert as_float32(shaped).shape == (3, 4, 5) and as_float32(shaped).dtype == np.float32
+    single = np.linspace(-1, 1, 7, dtype=np.float64)
+    np.testing.assert_array_equal(as_float32(single), single.astype(np.float32))
