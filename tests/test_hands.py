@@ -128,23 +128,54 @@ def test_tracked_second_voices_keep_a_doubtful_lone_note_in_its_register():
     assert second_voices(odds, onsets, attributes, keep, continuity=0.5)[4] == 1
 
 
-def test_voices_from_the_hand_head_need_it_and_its_question(tiny_performance):
+def _staff_only_head(folder):
+    """A copy of the shipped hand head in ``folder`` that asks only ``staff`` (its output
+    rows for ``second_voice`` cut off)."""
+    import json
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from perf2score.shipped import SHIPPED_HANDS
+
+    shutil.copytree(SHIPPED_HANDS, folder)
+    weights = load_file(str(folder / "meter.safetensors"))
+    weights["head.4.weight"] = weights["head.4.weight"][:2].copy()
+    weights["head.4.bias"] = weights["head.4.bias"][:2].copy()
+    save_file(weights, str(folder / "meter.safetensors"))
+    config = json.loads((folder / "meter.json").read_text())
+    config["meter"]["questions"] = ["staff"]
+    (folder / "meter.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_hand_voices_need_the_question_else_the_decoders_stay(tiny_performance, tmp_path):
     from perf2score.neural.converter import load_neural_model, neural_attributes
     from perf2score.neural.settings import DecodeConfig
 
-    with pytest.raises(ValueError, match="voices 'hands' needs staff 'hands'"):
-        DecodeConfig(voices="hands", staff="split")
     with pytest.raises(ValueError, match="second_voice_bias"):
         DecodeConfig(second_voice_bias=float("nan"))
     with pytest.raises(ValueError, match="second_voice_continuity"):
         DecodeConfig(second_voice_continuity=-1.0)
     shipped = load_neural_model()
-    model = load_neural_model(
-        decoding=DecodeConfig(**{**shipped.decoding.to_dict(), "voices": "hands"})
+    assert shipped.decoding.voices == "hands" and "second_voice" in shipped.hands.questions
+    # a head that does not answer the question: the decoder's voices stay, as with "head"
+    model = load_neural_model(hands=_staff_only_head(tmp_path / "staff-only"))
+    assert model.decoding.voices == "hands" and model.hands.questions == ("staff",)
+    decoder_voices = load_neural_model(
+        hands=tmp_path / "staff-only",
+        decoding=DecodeConfig(**{**shipped.decoding.to_dict(), "voices": "head"}),
     )
-    assert model.hands is not None and "second_voice" not in model.hands.questions
-    with pytest.raises(Perf2ScoreError, match="second_voice"):
-        neural_attributes(tiny_performance, model)
+    got = neural_attributes(tiny_performance, model)[0]
+    assert np.array_equal(got, neural_attributes(tiny_performance, decoder_voices)[0])
+    # another staff choice loads no hand head: the decoder's voices, too
+    split = load_neural_model(decoding=DecodeConfig(staff="split"))
+    assert split.hands is None and split.decoding.voices == "hands"
+    split_head = load_neural_model(decoding=DecodeConfig(staff="split", voices="head"))
+    np.testing.assert_array_equal(
+        neural_attributes(tiny_performance, split)[0],
+        neural_attributes(tiny_performance, split_head)[0],
+    )
 
 
 def test_choose_staff_by_each_choice(tiny_performance):
@@ -204,7 +235,7 @@ def test_loading_picks_the_hand_head_only_when_asked(tmp_path):
 
     shipped = load_neural_model()
     assert shipped.decoding.staff == "hands" and shipped.hands is not None
-    assert shipped.hands.questions == ("staff",)
+    assert shipped.hands.questions == ("staff", "second_voice")
     assert load_neural_model(decoding=DecodeConfig(staff="split")).hands is None
     with pytest.raises(Perf2ScoreError, match="not a hand head"):
         load_neural_model(hands=SHIPPED_METER)
@@ -218,7 +249,7 @@ def test_shipping_a_hand_head_puts_it_in_weights_hands(tmp_path):
     assert main(["ship", str(SHIPPED_HANDS), "--out", str(tmp_path)]) == 0
     assert not (tmp_path / "meter").exists()
     _, config = read_meter_json(tmp_path / "hands")
-    assert config.questions == ("staff",)
+    assert config.questions == ("staff", "second_voice")
 
 
 def test_the_decoders_encoder_pass_feeds_the_hand_head(tiny_performance):
@@ -231,6 +262,10 @@ def test_the_decoders_encoder_pass_feeds_the_hand_head(tiny_performance):
     odds: dict[str, np.ndarray] = {}
     decoded_attributes(tiny_performance, model, odds)
     config = model.decoding
-    alone = hand_logits(model.network, model.hands, tiny_performance, config.window, config.overlap)
-    assert set(odds) == {"staff"} and odds["staff"].shape == (len(tiny_performance.notes),)
-    np.testing.assert_allclose(odds["staff"], alone, atol=1e-5)
+    assert set(odds) == {"staff", "second_voice"}
+    for question in odds:
+        alone = hand_logits(
+            model.network, model.hands, tiny_performance, config.window, config.overlap, question
+        )
+        assert odds[question].shape == (len(tiny_performance.notes),)
+        np.testing.assert_allclose(odds[question], alone, atol=1e-5)

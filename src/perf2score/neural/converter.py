@@ -478,10 +478,11 @@ def settle_voices(
     """The voice of each kept note within its (chosen) staff from the hand head's
     "second_voice" log-odds (``hand_answer``) plus ``decoding.second_voice_bias``
     (``neural.hands.second_voices``, tracked with ``decoding.second_voice_continuity``), in
-    place (``Perf2ScoreError`` without a hand head that answers the question). The values
-    stay as closed."""
+    place; without a hand head that answers the question (a model of one's own, or a
+    staff-only head) the decoder's voices stay, as ``staff = "hands"`` falls back to the
+    classical split without a hand head. The values stay as closed."""
     if model.hands is None or "second_voice" not in answers(model.hands):
-        raise Perf2ScoreError("decoding voices = 'hands' needs a hand head asked 'second_voice'")
+        return
     config = model.decoding
     odds = hand_answer(performance, model, hand_odds, "second_voice")
     evidence = odds + config.second_voice_bias
