@@ -113,7 +113,7 @@ def test_assembly_refuses_input_without_the_attribute_fields():
 def test_the_writer_writes_what_elementtree_writes():
     import xml.etree.ElementTree as ET
 
-    from perf2score.score.musicxml import _Writer
+    from perf2score.score.musicxml import XmlWriter
 
     root = ET.Element("score-partwise", version="4.0")
     work = ET.SubElement(root, "work")
@@ -127,7 +127,7 @@ def test_the_writer_writes_what_elementtree_writes():
     ET.indent(root, space="  ")
     expected = ET.tostring(root, encoding="unicode").replace(" />", "/>")
 
-    w = _Writer()
+    w = XmlWriter()
     w.open("score-partwise", version="4.0")
     w.open("work")
     w.leaf("work-title", 'a & b <"c"> \t tab')

@@ -115,12 +115,13 @@ ATTRIBUTE_ESCAPES = str.maketrans(
 )
 
 
-class _Writer:
+class XmlWriter:
     """MusicXML text written in document order: each element on its own line, indented by
     two spaces per level, text elements as ``<tag>text</tag>``, empty ones as ``<tag/>`` (as
     MuseScore and partitura write them; the 2022 reference MUSTER tool recognises no other
     form): the text ``ET.indent`` + ``ET.tostring`` give for the same tree, without building
-    one (building and serialising an ElementTree was 0.34 s of a 5,000-note conversion)."""
+    one (building and serialising an ElementTree took 0.22 s for a 5,000-note score, this
+    writer 0.07 s: ``benchmarks/musicxml_speed.py``)."""
 
     def __init__(self, space: str = "  "):
         self.parts: list[str] = []
@@ -170,7 +171,7 @@ class _Writer:
         return "".join(self.parts)
 
 
-def _pitch(w: _Writer, pitch: tuple[int, str, int, int]) -> None:
+def _pitch(w: XmlWriter, pitch: tuple[int, str, int, int]) -> None:
     w.open("pitch")
     w.leaf("step", pitch[1])
     if pitch[2]:
@@ -180,7 +181,7 @@ def _pitch(w: _Writer, pitch: tuple[int, str, int, int]) -> None:
 
 
 def _attributes(
-    w: _Writer, measure: Measure, previous: Measure | None, clefs, prev_clefs, tpq: int
+    w: XmlWriter, measure: Measure, previous: Measure | None, clefs, prev_clefs, tpq: int
 ) -> None:
     parts = []
     if previous is None:
@@ -216,7 +217,7 @@ def _attributes(
     w.close()
 
 
-def _tempo(w: _Writer, qpm: float) -> None:
+def _tempo(w: XmlWriter, qpm: float) -> None:
     w.open("direction", placement="above")
     w.open("direction-type")
     w.open("metronome")
@@ -287,7 +288,7 @@ def _beams(items: list[tuple[_Event, Piece]], beat_ticks: int) -> list[str | Non
 
 
 def _write_piece(
-    w: _Writer,
+    w: XmlWriter,
     event: _Event,
     piece: Piece,
     staff: int,
@@ -345,7 +346,7 @@ def _write_piece(
         w.close()
 
 
-def _write_graces(w: _Writer, chord: Chord, staff: int, voice: int) -> None:
+def _write_graces(w: XmlWriter, chord: Chord, staff: int, voice: int) -> None:
     for pitch in chord.grace:
         w.open("note")
         w.leaf("grace", slash="yes")
@@ -356,7 +357,7 @@ def _write_graces(w: _Writer, chord: Chord, staff: int, voice: int) -> None:
         w.close()
 
 
-def _barline(w: _Writer, location: str, repeat: bool, ending: int, ending_type: str) -> None:
+def _barline(w: XmlWriter, location: str, repeat: bool, ending: int, ending_type: str) -> None:
     """A repeat bar line (``location`` "left": forward, "right": backward) and/or a volta
     bracket's edge (``ending_type`` "start", "stop" or "discontinue"; "" for none)."""
     if not (repeat or ending_type):
@@ -379,7 +380,7 @@ def _beat_ticks(measure: Measure, tpq: int) -> int:
 def to_musicxml(score: AssembledScore) -> str:
     """The score as a MusicXML 4.0 partwise document (a string)."""
     tpq = score.ticks_per_quarter
-    w = _Writer()
+    w = XmlWriter()
     w.open("score-partwise", version="4.0")
     w.open("work")
     w.leaf("work-title", score.title or "Transcription")
