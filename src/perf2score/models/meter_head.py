@@ -270,16 +270,13 @@ def start_head_from(model: MeterModel, folder: str | os.PathLike) -> None:
     _, source = read_meter_json(folder)
     if model.config.tune_performance and source.tune_performance:
         _load_tuned_performance(model.performance, folder)
-    state = load_file(str(Path(folder) / "meter.safetensors"))
-    head = {k.removeprefix("head."): v.float() for k, v in state.items()}
+    head = _head_state(folder)
     out_weight, out_bias = head.pop("4.weight"), head.pop("4.bias")
     own = model.head.state_dict()
-    for key, value in head.items():
+    for key, value in head.items():  # the hidden layer's shape fixes the output rows' width
         if key not in own or own[key].shape != value.shape:
             raise Perf2ScoreError(f"{folder}: its head ({key}) does not fit this one")
         own[key] = value
-    if out_weight.shape[1] != own["4.weight"].shape[1]:
-        raise Perf2ScoreError(f"{folder}: its hidden layer does not fit this head")
     for k, question in enumerate(model.config.questions):
         if question in source.questions:
             j = source.questions.index(question)
@@ -288,12 +285,17 @@ def start_head_from(model: MeterModel, folder: str | os.PathLike) -> None:
     model.head.load_state_dict(own)
 
 
+def _head_state(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The head's float32 tensors of ``folder``'s ``meter.safetensors``, by their name in
+    ``MeterModel.head``."""
+    state = load_file(str(Path(folder) / "meter.safetensors"))
+    return {k.removeprefix("head."): v.float() for k, v in state.items()}
+
+
 def _load_head(model: MeterModel, folder: str | os.PathLike) -> None:
     """Load ``meter.safetensors`` into ``model``'s head."""
-    state = load_file(str(Path(folder) / "meter.safetensors"))
-    head = {k.removeprefix("head."): v.float() for k, v in state.items()}
     try:
-        model.head.load_state_dict(head)
+        model.head.load_state_dict(_head_state(folder))
     except RuntimeError as exc:
         raise Perf2ScoreError(f"{folder}: meter weights do not fit this head") from exc
 
