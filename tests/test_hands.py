@@ -210,6 +210,57 @@ def test_head_questions_are_checked():
     for bad in ((), ("staff", "staff"), ("tempo",)):
         with pytest.raises(ValueError, match="questions"):
             MeterConfig(questions=bad)
+    assert MeterConfig(questions=["staff", "second_voice"], loss_weights=[2, 1]).loss_weights == (
+        2.0,
+        1.0,
+    )
+    for weights in ((1.0,), (1.0, -1.0), (0.0, 0.0)):
+        with pytest.raises(ValueError, match="loss_weights"):
+            MeterConfig(questions=["staff", "second_voice"], loss_weights=weights)
+
+
+def test_question_loss_weights_weigh_the_mean_of_the_losses():
+    """``meter_forward``'s loss is the weighted mean of the questions' cross-entropies."""
+    import torch
+
+    from perf2score.models.config import LMConfig
+    from perf2score.models.lm import NoteLM
+    from perf2score.models.meter_head import MeterModel, meter_forward
+    from perf2score.tokens.spec import FIRST_VALUE
+
+    torch.manual_seed(0)
+    lm = NoteLM(LMConfig(kind="performance", d_model=16, n_layers=1, n_heads=2, d_ff=32))
+    B, T = 2, 6
+    tokens = {
+        name: torch.randint(FIRST_VALUE, FIRST_VALUE + 3, (B, T))
+        for name in lm.config.input_streams
+    }
+    staff = torch.randint(FIRST_VALUE, FIRST_VALUE + 2, (B, T))
+    voice = torch.randint(FIRST_VALUE, FIRST_VALUE + 2, (B, T))
+    zeros = torch.full((B, T), FIRST_VALUE)
+
+    def loss(weights):
+        config = MeterConfig(questions=["staff", "second_voice"], loss_weights=weights, dropout=0)
+        model = MeterModel(lm, config).eval()
+        torch.manual_seed(1)
+        model.head.apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None)
+        batch = {
+            "performance": tokens,
+            "padding": torch.zeros(B, T, dtype=torch.bool),
+            "targets": {
+                "staff": staff,
+                "voice": voice,
+                "position": zeros,
+                "grace": zeros,
+                "time_signature": zeros,
+            },
+        }
+        return float(meter_forward(model, batch)[0].detach())
+
+    staff_only, voice_only, equal = loss((1, 0)), loss((0, 1)), loss(())
+    assert equal == pytest.approx((staff_only + voice_only) / 2, rel=1e-5)
+    assert loss((2, 1)) == pytest.approx((2 * staff_only + voice_only) / 3, rel=1e-5)
+    assert staff_only != pytest.approx(voice_only)
 
 
 def test_the_shipped_hand_head_reads_alike_in_numpy_and_torch(tiny_performance):

@@ -234,12 +234,22 @@ class MeterConfig:
     # with tune_performance: only the top k blocks train (0: every weight); the blocks below
     # stay the decoder's, so conversion reads them from its encoder pass and runs k blocks
     tuned_layers: int = 0
+    # training only: the loss weight of each question, in the order of ``questions`` (empty:
+    # all 1); the loss is the weighted mean of the questions' cross-entropies
+    loss_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         questions = tuple(self.questions)
         object.__setattr__(self, "questions", questions)
+        object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
         if self.tuned_layers < 0 or (self.tuned_layers and not self.tune_performance):
             raise ValueError("tuned_layers: a count >= 0, and only with tune_performance")
+        weights = self.loss_weights
+        if weights and (len(weights) != len(questions) or min(weights) < 0 or not sum(weights)):
+            raise ValueError(
+                f"loss_weights {list(weights)}: one weight >= 0 per question "
+                f"({len(questions)}), not all 0"
+            )
         unknown = [q for q in questions if q not in HEAD_QUESTIONS]
         if not questions or unknown or len(set(questions)) != len(questions):
             raise ValueError(f"questions {list(questions)}: choose among {list(HEAD_QUESTIONS)}")

@@ -188,7 +188,8 @@ def step_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 
 def meter_forward(model: MeterModel, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Loss and logits of the meter head on a batch of aligned windows; the targets of
+    """Loss (the questions' cross-entropies, their mean weighted by ``config.loss_weights``)
+    and logits of the meter head on a batch of aligned windows; the targets of
     ``meter_targets`` are added to ``batch["targets"]`` (so validation scores them)."""
     questions = model.config.questions
     targets = meter_targets(batch["targets"], questions)
@@ -200,7 +201,8 @@ def meter_forward(model: MeterModel, batch: dict) -> tuple[torch.Tensor, dict[st
         )
         for k in questions
     ]
-    return sum(losses) / len(losses), logits
+    weights = model.config.loss_weights or (1.0,) * len(losses)
+    return sum(w * loss for w, loss in zip(weights, losses, strict=True)) / sum(weights), logits
 
 
 def save_meter(
