@@ -12,6 +12,7 @@ from perf2score.neural.hands import (
     choose_staff,
     cut_per_onset,
     hand_logits,
+    held_above,
     second_voices,
     split_staff,
     tracked_cut,
@@ -176,6 +177,34 @@ def test_hand_voices_need_the_question_else_the_decoders_stay(tiny_performance, 
         neural_attributes(tiny_performance, split)[0],
         neural_attributes(tiny_performance, split_head)[0],
     )
+
+
+def test_held_above_finds_notes_struck_under_a_held_higher_note():
+    from perf2score.midi.reading import NOTE_DTYPE
+
+    rows = [  # (pitch, onset, release, staff, expected)
+        (72, 0.0, 2.0, 1, False),  # the melody note, held two seconds
+        (65, 0.02, 0.3, 1, False),  # struck with it (within the lead): a chord, not under it
+        (60, 0.5, 0.7, 1, True),  # accompaniment beneath the held note
+        (64, 1.0, 1.2, 1, True),
+        (76, 1.2, 1.4, 1, False),  # above the held note
+        (62, 1.95, 2.2, 1, False),  # the held note ends within the margin
+        (60, 2.5, 2.7, 1, False),  # after its release
+        (48, 0.6, 0.9, 2, False),  # the other staff
+        (47, 0.7, 0.8, 1, False),  # left out of the score (not kept)
+    ]
+    notes = np.zeros(len(rows), dtype=NOTE_DTYPE)
+    notes["pitch"], notes["onset_sec"], notes["offset_sec"] = zip(
+        *[r[:3] for r in rows], strict=True
+    )
+    staff = np.array([r[3] for r in rows])
+    keep = np.ones(len(rows), dtype=bool)
+    keep[-1] = False
+    under = held_above(Performance(notes, np.zeros((0, 2))), staff, keep, margin=0.1)
+    assert under.tolist() == [r[4] for r in rows]
+    # a longer margin asks the held note to last longer past the onset
+    late = held_above(Performance(notes, np.zeros((0, 2))), staff, keep, margin=1.2)
+    assert late.tolist() == [False, False, True, False, False, False, False, False, False]
 
 
 def test_choose_staff_by_each_choice(tiny_performance):

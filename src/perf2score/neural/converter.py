@@ -26,6 +26,7 @@ from perf2score.neural.hands import (
     answers,
     choose_staff,
     hand_logits,
+    held_above,
     second_voices,
 )
 from perf2score.neural.runtime import (
@@ -476,7 +477,9 @@ def settle_voices(
     hand_odds: dict[str, np.ndarray],
 ) -> None:
     """The voice of each kept note within its (chosen) staff from the hand head's
-    "second_voice" log-odds (``hand_answer``) plus ``decoding.second_voice_bias``
+    "second_voice" log-odds (``hand_answer``) plus ``decoding.second_voice_bias``, plus
+    ``decoding.second_voice_held_weight`` for a note struck under a held higher note of
+    its staff (``neural.hands.held_above``), cut per onset and staff
     (``neural.hands.second_voices``, tracked with ``decoding.second_voice_continuity``), in
     place; without a hand head that answers the question (a model of one's own, or a
     staff-only head) the decoder's voices stay, as ``staff = "hands"`` falls back to the
@@ -486,6 +489,10 @@ def settle_voices(
     config = model.decoding
     odds = hand_answer(performance, model, hand_odds, "second_voice")
     evidence = odds + config.second_voice_bias
+    if config.second_voice_held_weight > 0:
+        staff = attributes["staff"].astype(np.int64)
+        under = held_above(performance, staff, ~drop, config.second_voice_held_margin)
+        evidence = evidence + config.second_voice_held_weight * under
     voices = second_voices(evidence, onsets, attributes, ~drop, config.second_voice_continuity)
     attributes["voice"][~drop] = voices[~drop]
 

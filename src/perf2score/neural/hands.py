@@ -186,6 +186,33 @@ def second_voices(
     return voices
 
 
+def held_above(
+    performance: Performance,
+    staff: np.ndarray,
+    keep: np.ndarray,
+    margin: float = 0.1,
+    lead: float = 0.03,
+) -> np.ndarray:
+    """(N,) True for each kept note struck while a higher kept note of its staff
+    (``staff`` (N,)), struck more than ``lead`` seconds before it, is still held (its key
+    down: the performed offset, not the pedal) ``margin`` seconds past its onset: a melody
+    note held over the accompaniment struck beneath it. Times in seconds."""
+    onset = performance.notes["onset_sec"]
+    release = performance.notes["offset_sec"]
+    pitch = performance.notes["pitch"].astype(np.int64)
+    out = np.zeros(len(onset), dtype=bool)
+    order = np.argsort(onset, kind="stable")
+    for number in np.unique(staff[keep]).tolist():
+        sounding: list[int] = []  # notes that may still be held past a later onset
+        for i in order[keep[order] & (staff[order] == number)].tolist():
+            now = onset[i]
+            # onsets only grow, so a note released by now + margin is done with for good
+            sounding = [j for j in sounding if release[j] > now + margin]
+            out[i] = any(pitch[j] > pitch[i] and now - onset[j] > lead for j in sounding)
+            sounding.append(i)
+    return out
+
+
 def choose_staff(
     attributes: np.ndarray,
     drop: np.ndarray,

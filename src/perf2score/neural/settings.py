@@ -135,6 +135,11 @@ class DecodeConfig:
     # configs/hands-voices-tuned.toml (README, "Second voices from a head"): voice error
     # 27.57 (one voice per staff) -> 29.11 (0), 27.18 (0.1), 27.06 (0.5), 27.51 (1.5)
     second_voice_continuity: float = 0.5
+    # nats added to the second-voice log-odds of a note struck while a higher note of its
+    # staff is still held (key down) second_voice_held_margin seconds past its onset
+    # (neural.hands.held_above; 0 = off): the accompaniment under a held melody note
+    second_voice_held_weight: float = 0.0
+    second_voice_held_margin: float = 0.1
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
@@ -306,6 +311,8 @@ class DecodeConfig:
             raise ValueError("need second_voice_continuity >= 0")
         if not math.isfinite(self.second_voice_bias):
             raise ValueError("second_voice_bias must be finite")
+        if not (self.second_voice_held_weight >= 0 and self.second_voice_held_margin >= 0):
+            raise ValueError("need second_voice_held_weight >= 0 and second_voice_held_margin >= 0")
         if not math.isfinite(self.drop_bias):
             raise ValueError("need a finite drop_bias")
         if not math.isfinite(self.triple_margin):
