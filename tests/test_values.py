@@ -5,7 +5,7 @@ import pytest
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.neural.settings import DecodeConfig
-from perf2score.neural.values import Articulation, close_gaps
+from perf2score.neural.values import Articulation, close_gaps, close_split_gaps
 from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
 
@@ -40,6 +40,37 @@ def test_short_values_reach_the_next_onset_of_their_voice_only():
     assert changed == 2
     assert close_gaps(attributes, drop, onsets, max_gap=10**9) == 2  # 48 -> 96, 0 -> 72
     assert attributes["duration_ticks"][[3, 5]].tolist() == [48, 72]
+
+
+def test_split_gaps_close_in_the_first_voice_only_where_another_voice_began():
+    rows = [
+        (0, 24, 1, 1, False),  # melody: ends at 24, where the accompaniment's note begins
+        (24, 12, 1, 2, False),  # accompaniment (second voice)
+        (36, 12, 1, 2, False),
+        (48, 12, 1, 1, False),  # melody: ends at 60, where no other voice begins: a rest
+        (72, 6, 1, 1, False),  # melody: ends at 78 (an accompaniment onset), next at 120
+        (78, 6, 1, 2, False),
+        (120, 6, 1, 1, False),  # the last melody note: nothing to reach
+        (0, 6, 2, 1, False),  # a staff of one voice: untouched
+        (30, 6, 2, 1, False),
+    ]
+    attributes, onsets = _attributes(rows)
+    drop = np.zeros(len(rows), dtype=bool)
+    before = attributes["duration_ticks"].copy()
+    assert close_split_gaps(attributes, drop, onsets, max_gap=0) == 0
+    assert close_split_gaps(attributes, drop, onsets, max_gap=24) == 1
+    # 0 -> 48 (its next onset); 72 stays: its gap to 120 is 42, above the limit
+    assert attributes["duration_ticks"].tolist() == [48, 12, 12, 12, 6, 6, 6, 6, 6]
+    attributes["duration_ticks"] = before
+    assert close_split_gaps(attributes, drop, onsets, max_gap=48) == 2
+    assert attributes["duration_ticks"][[0, 3, 4]].tolist() == [48, 12, 48]
+    # every voice: the accompaniment's note at 36 ends at 48 (a melody onset) and reaches
+    # 78; its note at 78 ends at 84, where nothing begins
+    attributes["duration_ticks"] = before
+    assert close_split_gaps(attributes, drop, onsets, max_gap=48, first_only=False) == 3
+    assert attributes["duration_ticks"][[2, 5]].tolist() == [42, 6]
+    with pytest.raises(Perf2ScoreError, match="voice_gap_quarters"):
+        DecodeConfig.from_dict({"voice_gap_quarters": -1})
 
 
 def test_off_when_zero_and_validated():

@@ -38,7 +38,7 @@ from perf2score.neural.runtime import (
     with_meter_head,
 )
 from perf2score.neural.settings import DecodeConfig
-from perf2score.neural.values import Articulation, close_gaps
+from perf2score.neural.values import Articulation, close_gaps, close_split_gaps
 from perf2score.score.assembly import average_tempo
 from perf2score.shipped import (
     SHIPPED_ADAPTER,
@@ -446,6 +446,8 @@ def finish_attributes(
     settle_staves(attributes, drop, onsets, performance, model, hand_odds)
     if model.decoding.voices == "hands":  # after the values: closing them to the new
         settle_voices(attributes, drop, onsets, performance, model, hand_odds)  # voices cost
+        split_gap = round(model.decoding.voice_gap_quarters * tpq)  # only the gaps the
+        close_split_gaps(attributes, drop, onsets, split_gap)  # split opened are closed
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
 

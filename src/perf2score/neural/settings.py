@@ -140,6 +140,10 @@ class DecodeConfig:
     # (neural.hands.held_above; 0 = off): the accompaniment under a held melody note
     second_voice_held_weight: float = 0.0
     second_voice_held_margin: float = 0.1
+    # with voices "hands": after the split, a first-voice value that ends where another
+    # voice of its staff begins is extended to the next onset of its own voice when that is
+    # at most this many quarters away (neural.values.close_split_gaps; 0 = off)
+    voice_gap_quarters: float = 0.0
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
@@ -311,6 +315,8 @@ class DecodeConfig:
             raise ValueError("need second_voice_continuity >= 0")
         if not math.isfinite(self.second_voice_bias):
             raise ValueError("second_voice_bias must be finite")
+        if not self.voice_gap_quarters >= 0:
+            raise ValueError("need voice_gap_quarters >= 0")
         if not (self.second_voice_held_weight >= 0 and self.second_voice_held_margin >= 0):
             raise ValueError("need second_voice_held_weight >= 0 and second_voice_held_margin >= 0")
         if not math.isfinite(self.drop_bias):

@@ -102,3 +102,54 @@ def _detached(
     silence = next_sec - played.sound_end_sec[members]
     between = next_sec - played.onset_sec[members]
     return has_next & (silence > played.silence_share * np.maximum(between, 0.0))
+
+
+def close_split_gaps(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    max_gap: int,
+    first_only: bool = True,
+) -> int:
+    """After a staff's notes are split into voices: extend, in place, each value of the
+    first voice (every voice unless ``first_only``) that ends where a note of another voice
+    of its staff begins, short of the next onset of its own voice by at most ``max_gap``
+    ticks, to that onset. ``close_gaps`` closed the value on the staff's notes before the
+    split, so it ends at the next onset of the staff, which may now be the accompaniment's:
+    without this the melody reads as a short note and a rest where it is held.
+
+    Args:
+        attributes: (N,) ``ATTRIBUTE_DTYPE`` rows of one piece (``staff``, ``voice`` set).
+        drop: (N,) notes left out of the score (never changed, never an onset).
+        onsets: (N,) absolute onsets in ticks.
+        max_gap: longest gap in ticks that is closed (0: none).
+        first_only: only the first voice of each staff.
+
+    Returns:
+        How many values were extended.
+    """
+    if max_gap <= 0:
+        return 0
+    timed = ~drop & ~attributes["is_grace"]
+    staff = attributes["staff"].astype(np.int64)
+    voice = attributes["voice"].astype(np.int64)
+    changed = 0
+    for number in np.unique(staff[timed]):
+        on_staff = timed & (staff == number)
+        voices = np.unique(voice[on_staff])
+        if len(voices) < 2:
+            continue
+        for own in voices[:1] if first_only else voices:
+            members = np.flatnonzero(on_staff & (voice == own))
+            others = np.unique(onsets[on_staff & (voice != own)])
+            starts = onsets[members]
+            distinct = np.unique(starts)
+            k = np.searchsorted(distinct, starts, side="right")
+            has_next = k < len(distinct)
+            following = distinct[np.minimum(k, len(distinct) - 1)]
+            ends = starts + attributes["duration_ticks"][members]
+            gap = following - ends
+            close = has_next & (gap > 0) & (gap <= max_gap) & np.isin(ends, others)
+            attributes["duration_ticks"][members[close]] = (following - starts)[close]
+            changed += int(close.sum())
+    return changed
