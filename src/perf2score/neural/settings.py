@@ -137,13 +137,17 @@ class DecodeConfig:
     second_voice_continuity: float = 0.5
     # nats added to the second-voice log-odds of a note struck while a higher note of its
     # staff is still held (key down) second_voice_held_margin seconds past its onset
-    # (neural.hands.held_above; 0 = off): the accompaniment under a held melody note
-    second_voice_held_weight: float = 0.0
+    # (neural.hands.held_above; 0 = off): the accompaniment under a held melody note.
+    # Validation, cached decodings (benchmarks/voice_pass.py), voice error 25.72 (off) ->
+    # 25.31 (1), 25.33 (2), 25.40 (3, margin 0.2), 26.28 (5); margin 0.05 / 0.2: 25.31 / 25.35
+    second_voice_held_weight: float = 2.0
     second_voice_held_margin: float = 0.1
     # with voices "hands": after the split, a first-voice value that ends where another
     # voice of its staff begins is extended to the next onset of its own voice when that is
-    # at most this many quarters away (neural.values.close_split_gaps; 0 = off)
-    voice_gap_quarters: float = 0.0
+    # at most this many quarters away (neural.values.close_split_gaps; 0 = off). Validation,
+    # same route, held weight 2, the shipped hand head: offset 18.18 (off) -> 17.88 (4 or
+    # 8); every voice, not only the first: 19.03 (README, "Melody over accompaniment")
+    voice_gap_quarters: float = 4.0
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
