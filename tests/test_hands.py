@@ -131,7 +131,7 @@ def test_tracked_second_voices_keep_a_doubtful_lone_note_in_its_register():
 
 def _staff_only_head(folder):
     """A copy of the shipped hand head in ``folder`` that asks only ``staff`` (its output
-    rows for ``second_voice`` cut off)."""
+    rows for ``second_voice`` and its training loss weight cut off)."""
     import json
     import shutil
 
@@ -146,6 +146,7 @@ def _staff_only_head(folder):
     save_file(weights, str(folder / "meter.safetensors"))
     config = json.loads((folder / "meter.json").read_text())
     config["meter"]["questions"] = ["staff"]
+    config["meter"]["loss_weights"] = []  # the training's weights were one per question
     (folder / "meter.json").write_text(json.dumps(config))
     return folder
 
@@ -177,6 +178,39 @@ def test_hand_voices_need_the_question_else_the_decoders_stay(tiny_performance, 
         neural_attributes(tiny_performance, split)[0],
         neural_attributes(tiny_performance, split_head)[0],
     )
+
+
+def test_notes_struck_under_a_held_melody_note_go_to_the_second_voice():
+    """The shipped decoding adds ``second_voice_held_weight`` to the second-voice evidence of
+    notes struck under a held higher note of their staff: with a large weight every such
+    note is in the staff's second voice; the value settings are checked too."""
+    from dataclasses import replace
+
+    from perf2score.midi.reading import NOTE_DTYPE
+    from perf2score.neural.converter import load_neural_model, neural_attributes
+
+    rows = []
+    for bar in range(12):  # a held melody note a bar, eighths of a chord beneath it
+        start = bar * 2.0
+        rows.append((79 + bar % 3, start, start + 1.95))
+        for k, pitch in enumerate((67, 71, 74, 71, 67, 71, 74, 71)):
+            rows.append((pitch, start + 0.25 * k + 0.01, start + 0.25 * k + 0.24))
+        rows.append((43, start + 0.005, start + 1.9))
+    notes = np.zeros(len(rows), dtype=NOTE_DTYPE)
+    notes["pitch"], notes["onset_sec"], notes["offset_sec"] = zip(*rows, strict=True)
+    notes["velocity"] = 60
+    notes = notes[np.lexsort((notes["pitch"], notes["onset_sec"]))]
+    performance = Performance(notes, np.zeros((0, 2)))
+    shipped = load_neural_model()
+    assert shipped.decoding.second_voice_held_weight == 2.0
+    assert shipped.decoding.voice_gap_quarters == 4.0
+    forced = replace(shipped, decoding=replace(shipped.decoding, second_voice_held_weight=50.0))
+    attributes, _, _, drop = neural_attributes(performance, forced)
+    under = held_above(performance, attributes["staff"].astype(np.int64), ~drop)
+    assert under.sum() >= 40
+    assert (attributes["voice"][under] == 2).all()
+    with pytest.raises(ValueError, match="second_voice_held_weight"):
+        replace(shipped.decoding, second_voice_held_weight=-1.0)
 
 
 def test_held_above_finds_notes_struck_under_a_held_higher_note():
