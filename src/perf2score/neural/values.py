@@ -68,10 +68,7 @@ def close_gaps(
     for stream in np.unique(streams[timed]):
         members = np.flatnonzero(timed & (streams == stream))
         starts = onsets[members]
-        distinct = np.unique(starts)
-        k = np.searchsorted(distinct, starts, side="right")
-        has_next = k < len(distinct)
-        following = distinct[np.minimum(k, len(distinct) - 1)]
+        distinct, k, has_next, following = _next_onsets(starts)
         ends = starts + attributes["duration_ticks"][members]
         gap = following - ends
         close = has_next & (gap > 0) & (gap <= max_gap)
@@ -83,6 +80,16 @@ def close_gaps(
         attributes["duration_ticks"][members[close]] = (following - starts)[close]
         changed += int(close.sum())
     return changed
+
+
+def _next_onsets(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For the onsets ``starts`` (M,) of one voice's notes: its distinct onsets (D,), each
+    note's index (M,) of the next distinct onset after its own, whether there is one (M,),
+    and that onset (M,) (the last onset where there is none)."""
+    distinct = np.unique(starts)
+    index = np.searchsorted(distinct, starts, side="right")
+    has_next = index < len(distinct)
+    return distinct, index, has_next, distinct[np.minimum(index, len(distinct) - 1)]
 
 
 def _detached(
@@ -143,10 +150,7 @@ def close_split_gaps(
             members = np.flatnonzero(on_staff & (voice == own))
             others = np.unique(onsets[on_staff & (voice != own)])
             starts = onsets[members]
-            distinct = np.unique(starts)
-            k = np.searchsorted(distinct, starts, side="right")
-            has_next = k < len(distinct)
-            following = distinct[np.minimum(k, len(distinct) - 1)]
+            _, _, has_next, following = _next_onsets(starts)
             ends = starts + attributes["duration_ticks"][members]
             gap = following - ends
             close = has_next & (gap > 0) & (gap <= max_gap) & np.isin(ends, others)
