@@ -273,3 +273,30 @@ def test_key_agreement_reads_the_opening_key_signature():
     assert evaluate(truth, later, with_mv2h=False)["key_ok"] == 1
     d_major = replace(truth, key_signatures=[(0, 2, 0)])
     assert evaluate(truth, d_major, with_mv2h=False)["key_ok"] == 0
+
+
+def test_the_shipped_costs_follow_a_beat_lost_eight_bars_before_the_end():
+    """A decoded 4/4 piece in eighths whose time loses a beat after bar 12 of 20: the head
+    hears the true downbeats (2 nats a note), so the old phase misreads two notes a bar
+    after the slip (32 nats over the last 8 bars). The shipped phase costs (24 / 24 nats)
+    follow the slip there; the earlier ones (16 / 48) kept the old phase to the end."""
+    from perf2score.neural.settings import DECODING_FILE, DecodeConfig
+    from perf2score.shipped import SHIPPED_ADAPTER
+
+    shipped = DecodeConfig.read(SHIPPED_ADAPTER / DECODING_FILE)
+    assert (shipped.meter_change_cost, shipped.meter_jump_cost) == (24.0, 24.0)
+    onsets = _eighths(20, 8)
+    slip = 12 * 4 * Q
+    true = np.where(onsets >= slip, onsets + Q, onsets)  # the decoder lost a beat
+    evidence = Evidence.from_logits(
+        onsets,
+        true / Q * 0.6,
+        np.where(true % (4 * Q) == 0, 2.0, -2.0),
+        np.where(true % Q == 0, 2.0, -2.0),
+    )
+    options = {"scales": (1.0,), "meters": ((4, 4),)}
+    change, jump = shipped.meter_change_cost, shipped.meter_jump_cost
+    now = choose_barring(evidence, change_cost=change, jump_cost=jump, **options)[2]
+    assert np.all(now[onsets < slip] == 0) and np.all(now[onsets >= slip] == 3 * Q)
+    before = choose_barring(evidence, change_cost=16.0, jump_cost=48.0, **options)[2]
+    assert np.all(before == 0)

@@ -169,6 +169,10 @@ class DecodeConfig:
     # with 16th changes 12 nats, larger ones 40, slips not closed 0.222 / 16.6 / 8.43
     meter: str = "piece"
     # (16 / 48 since the evidence is relative to the piece: 12 / 40 gave 0.254 / 22.7 / 8.353)
+    # The shipped decoding.json sets both to 24 (2026-12-05). Validation, downbeat F /
+    # irregular measures per performance / E_avg, change / jump: 16 / 48 0.279 / 14.0 / 7.269;
+    # 16 / 24 0.318 / 15.5 / 7.268; 16 / 16 0.351 / 21.9 / 7.267; 24 / 24 0.315 / 13.7 / 7.268
+    # (README, "Cheaper phase jumps")
     meter_change_cost: float = 16.0  # nats per change of the bar phase by a 16th (a slip)
     meter_jump_cost: float = 48.0  # nats per larger change of the bar phase
     # nats per downbeat that no decoded onset falls on (0 = off): 98.6 % of the measures of
