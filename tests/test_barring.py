@@ -278,13 +278,13 @@ def test_key_agreement_reads_the_opening_key_signature():
 def test_the_shipped_costs_follow_a_beat_lost_eight_bars_before_the_end():
     """A decoded 4/4 piece in eighths whose time loses a beat after bar 12 of 20: the head
     hears the true downbeats (2 nats a note), so the old phase misreads two notes a bar
-    after the slip (32 nats over the last 8 bars). The shipped phase costs (24 / 24 nats)
-    follow the slip there; the earlier ones (16 / 48) kept the old phase to the end."""
+    after the slip (32 nats over the last 8 bars). The shipped phase costs (18 / 18 nats
+    since 2026-12-05) follow the slip there; the earlier ones (16 / 48) kept the old phase
+    to the end."""
     from perf2score.neural.settings import DECODING_FILE, DecodeConfig
     from perf2score.shipped import SHIPPED_ADAPTER
 
     shipped = DecodeConfig.read(SHIPPED_ADAPTER / DECODING_FILE)
-    assert (shipped.meter_change_cost, shipped.meter_jump_cost) == (24.0, 24.0)
     onsets = _eighths(20, 8)
     slip = 12 * 4 * Q
     true = np.where(onsets >= slip, onsets + Q, onsets)  # the decoder lost a beat
@@ -294,9 +294,29 @@ def test_the_shipped_costs_follow_a_beat_lost_eight_bars_before_the_end():
         np.where(true % (4 * Q) == 0, 2.0, -2.0),
         np.where(true % Q == 0, 2.0, -2.0),
     )
-    options = {"scales": (1.0,), "meters": ((4, 4),)}
+    options = {"scales": (1.0,), "meters": ((4, 4),), "beat_weight": shipped.meter_beat_weight}
     change, jump = shipped.meter_change_cost, shipped.meter_jump_cost
     now = choose_barring(evidence, change_cost=change, jump_cost=jump, **options)[2]
     assert np.all(now[onsets < slip] == 0) and np.all(now[onsets >= slip] == 3 * Q)
     before = choose_barring(evidence, change_cost=16.0, jump_cost=48.0, **options)[2]
     assert np.all(before == 0)
+
+
+def test_the_beat_weight_sets_how_much_the_beats_count_against_the_downbeats():
+    """Downbeat evidence for phase 0 (1 nat a note), beat evidence (3 nats a note) for beats
+    an eighth later: with the beats weighed fully the phase follows them, with
+    ``beat_weight`` 0 the downbeats alone set it; ``DecodeConfig`` checks the setting."""
+    from perf2score.neural.settings import DecodeConfig
+
+    onsets = _eighths(8, 8)
+    evidence = Evidence.from_logits(
+        onsets,
+        onsets / Q * 0.6,
+        np.where(onsets % (4 * Q) == 0, 1.0, -1.0),
+        np.where((onsets - Q // 2) % Q == 0, 3.0, -3.0),
+    )
+    options = {"scales": (1.0,), "meters": ((4, 4),), "change_cost": 24.0}
+    assert choose_barring(evidence, beat_weight=1.0, **options)[0].phase % Q == Q // 2
+    assert choose_barring(evidence, beat_weight=0.0, **options)[0].phase == 0
+    with pytest.raises(ValueError, match="meter_beat_weight"):
+        DecodeConfig(meter_beat_weight=-1.0)

@@ -173,6 +173,7 @@ def piece_barring(
         empty_cost=config.meter_empty_downbeat_cost,
         pickup_cost=config.meter_pickup_cost,
         held_cost=config.meter_held_cost,
+        beat_weight=config.meter_beat_weight,
         close=config.meter_close_slips,
         scales=(hinted_scale(tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
         meters=(signature,),
