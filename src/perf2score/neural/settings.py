@@ -169,13 +169,13 @@ class DecodeConfig:
     # with 16th changes 12 nats, larger ones 40, slips not closed 0.222 / 16.6 / 8.43
     meter: str = "piece"
     # (16 / 48 since the evidence is relative to the piece: 12 / 40 gave 0.254 / 22.7 / 8.353)
-    # The shipped decoding.json sets both to 18 with meter_beat_weight 0.5 (2026-12-05).
-    # Validation, downbeat F / irregular measures per performance / E_avg, change / jump:
-    # 16 / 48 0.279 / 14.0 / 7.269; 16 / 24 0.318 / 15.5 / 7.268; 16 / 16 0.351 / 21.9 /
-    # 7.267; 24 / 24 0.315 / 13.7 / 7.268; 18 / 18 with beat weight 0.5 0.325 / 13.3 / 7.268
-    # (README, "Cheaper phase jumps")
-    meter_change_cost: float = 16.0  # nats per change of the bar phase by a 16th (a slip)
-    meter_jump_cost: float = 48.0  # nats per larger change of the bar phase
+    # 18 / 18 with meter_beat_weight 0.5 since 2026-12-05. Validation, downbeat F /
+    # irregular measures per performance / E_avg, change / jump: 16 / 48 0.279 / 14.0 /
+    # 7.269; 16 / 24 0.318 / 15.5 / 7.268; 16 / 16 0.351 / 21.9 / 7.267; 24 / 24 0.315 /
+    # 13.7 / 7.268; 18 / 18 with beat weight 0.5 0.325 / 13.3 / 7.268 (README, "Cheaper
+    # phase jumps")
+    meter_change_cost: float = 18.0  # nats per change of the bar phase by a 16th (a slip)
+    meter_jump_cost: float = 18.0  # nats per larger change of the bar phase
     # nats per downbeat that no decoded onset falls on (0 = off): 98.6 % of the measures of
     # the training scores have an onset on their downbeat (log(0.5 / 0.014) is about 3.6);
     # without it, a phase with every note between the bar lines could win where the head's
@@ -200,9 +200,9 @@ class DecodeConfig:
     meter_held_cost: float = 8.0
     # weight of the meter head's beat evidence against its downbeat evidence in the bar-phase
     # tracking (perf2score.score.barring.track_phase's beat_weight; 0 = downbeats only).
-    # The shipped decoding.json sets 0.5 (validation, with 18 / 18 nat phase changes:
-    # downbeat F 0.325, 13.3 irregular measures a performance; 0.25 at 16 / 16: 0.318, 12.3)
-    meter_beat_weight: float = 1.0
+    # 0.5 since 2026-12-05, 1 before (validation, with 18 / 18 nat phase changes: downbeat
+    # F 0.325, 13.3 irregular measures a performance; 0.25 at 16 / 16: 0.318, 12.3)
+    meter_beat_weight: float = 0.5
     # close the slips by moving the later onsets (regular bars, but onset intervals change:
     # E_avg 8.43 -> 8.51 at costs 8/40) instead of an irregular measure at each change
     meter_close_slips: bool = False
