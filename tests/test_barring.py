@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from perf2score.neural.settings import DECODING_FILE, DecodeConfig
 from perf2score.score.attributes import ATTRIBUTE_DTYPE, SCORE_NOTE_DTYPE
 from perf2score.score.barring import (
     BAR_TICKS_PER_QUARTER,
@@ -21,6 +22,7 @@ from perf2score.score.barring import (
     track_phase,
 )
 from perf2score.score.reading import ScoreNotes
+from perf2score.shipped import SHIPPED_ADAPTER
 
 Q = BAR_TICKS_PER_QUARTER
 
@@ -281,9 +283,6 @@ def test_the_shipped_costs_follow_a_beat_lost_eight_bars_before_the_end():
     after the slip (32 nats over the last 8 bars). The shipped phase costs (18 / 18 nats
     since 2026-12-05) follow the slip there; the earlier ones (16 / 48) kept the old phase
     to the end."""
-    from perf2score.neural.settings import DECODING_FILE, DecodeConfig
-    from perf2score.shipped import SHIPPED_ADAPTER
-
     shipped = DecodeConfig.read(SHIPPED_ADAPTER / DECODING_FILE)
     onsets = _eighths(20, 8)
     slip = 12 * 4 * Q
@@ -306,8 +305,6 @@ def test_the_beat_weight_sets_how_much_the_beats_count_against_the_downbeats():
     """Downbeat evidence for phase 0 (1 nat a note), beat evidence (3 nats a note) for beats
     an eighth later: with the beats weighed fully the phase follows them, with
     ``beat_weight`` 0 the downbeats alone set it; ``DecodeConfig`` checks the setting."""
-    from perf2score.neural.settings import DecodeConfig
-
     onsets = _eighths(8, 8)
     evidence = Evidence.from_logits(
         onsets,
