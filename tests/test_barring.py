@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perf2score.neural.settings import DECODING_FILE, DecodeConfig
+from perf2score.neural.converter import model_folder
+from perf2score.neural.settings import DecodeConfig
 from perf2score.score.attributes import ATTRIBUTE_DTYPE, SCORE_NOTE_DTYPE
 from perf2score.score.barring import (
     BAR_TICKS_PER_QUARTER,
@@ -22,7 +23,6 @@ from perf2score.score.barring import (
     track_phase,
 )
 from perf2score.score.reading import ScoreNotes
-from perf2score.shipped import SHIPPED_ADAPTER
 
 Q = BAR_TICKS_PER_QUARTER
 
@@ -283,7 +283,7 @@ def test_the_shipped_costs_follow_a_beat_lost_eight_bars_before_the_end():
     after the slip (32 nats over the last 8 bars). The shipped phase costs (18 / 18 nats
     since 2026-12-05) follow the slip there; the earlier ones (16 / 48) kept the old phase
     to the end."""
-    shipped = DecodeConfig.read(SHIPPED_ADAPTER / DECODING_FILE)
+    shipped = DecodeConfig.read(model_folder())
     onsets = _eighths(20, 8)
     slip = 12 * 4 * Q
     true = np.where(onsets >= slip, onsets + Q, onsets)  # the decoder lost a beat
