@@ -9,6 +9,7 @@ import numpy as np
 import partitura as pt
 import symusic
 
+from perf2score.midi.reading import NOTE_DTYPE, Performance
 from perf2score.score.attributes import SCORE_NOTE_DTYPE
 from perf2score.score.reading import ScoreNotes
 
@@ -112,3 +113,18 @@ def write_midi(
         score.tracks.append(track)
     score.dump_midi(str(path))
     return path
+
+
+def played_triple(count: int, jitter: float, seed: int = 0) -> Performance:
+    """Quarters and eighths (a bar of 3/4 repeated) at 100 a minute, onsets moved by
+    Gaussian noise of ``jitter`` seconds (0: a sequencer's export)."""
+    values = np.resize([1.0, 0.5, 0.5, 1.0], count)
+    quarters = np.concatenate([[0.0], np.cumsum(values)[:-1]])
+    rng = np.random.default_rng(seed)
+    seconds = 0.5 + 0.6 * quarters + rng.normal(0.0, jitter, count) * (jitter > 0)
+    notes = np.zeros(count, dtype=NOTE_DTYPE)
+    notes["pitch"] = 60 + np.arange(count) % 12
+    notes["velocity"] = 70
+    notes["onset_sec"] = np.sort(seconds)
+    notes["offset_sec"] = notes["onset_sec"] + 0.5 * values
+    return Performance(notes=notes, pedal=np.zeros((0, 2)))

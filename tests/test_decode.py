@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from builders import random_score
+from builders import played_triple, random_score
 from train_helpers import TINY, rendered, tiny_aligned
 
 from perf2score.constants import GRID_PER_QUARTER
@@ -632,32 +632,15 @@ def test_each_window_can_start_from_the_tracked_tempo():
     assert np.allclose(state.log_tempo, tracked)
 
 
-def _played(count: int, jitter: float, seed: int = 0) -> Performance:
-    """Quarters and eighths (a bar of 3/4 repeated) at 100 a minute, onsets moved by
-    Gaussian noise of ``jitter`` seconds (0: a sequencer's export)."""
-    from perf2score.midi.reading import NOTE_DTYPE
-
-    values = np.resize([1.0, 0.5, 0.5, 1.0], count)
-    quarters = np.concatenate([[0.0], np.cumsum(values)[:-1]])
-    rng = np.random.default_rng(seed)
-    seconds = 0.5 + 0.6 * quarters + rng.normal(0.0, jitter, count) * (jitter > 0)
-    notes = np.zeros(count, dtype=NOTE_DTYPE)
-    notes["pitch"] = 60 + np.arange(count) % 12
-    notes["velocity"] = 70
-    notes["onset_sec"] = np.sort(seconds)
-    notes["offset_sec"] = notes["onset_sec"] + 0.5 * values
-    return Performance(notes=notes, pedal=np.zeros((0, 2)))
-
-
 def test_the_grid_residual_tells_metronomic_from_human_playing():
     from perf2score.classical.rhythm import grid_residual
 
-    assert grid_residual(_played(120, 0.0)) < 0.002
-    assert grid_residual(_played(120, 0.01)) < DecodeConfig().steady_residual
+    assert grid_residual(played_triple(120, 0.0)) < 0.002
+    assert grid_residual(played_triple(120, 0.01)) < DecodeConfig().steady_residual
     # onsets on the beat pull the tracked beats along, so only the others count: 80 ms of
     # noise reads as about (n)ASAP's steadiest human performances (0.012)
-    assert grid_residual(_played(120, 0.08)) > 0.012
-    assert np.isnan(grid_residual(_played(1, 0.0)))
+    assert grid_residual(played_triple(120, 0.08)) > 0.012
+    assert np.isnan(grid_residual(played_triple(1, 0.0)))
 
 
 def test_steady_performances_decode_on_the_beat_clock(aligned):
@@ -665,7 +648,7 @@ def test_steady_performances_decode_on_the_beat_clock(aligned):
     from perf2score.neural.decode import decode_many, steady_groups
 
     model, _ = aligned
-    steady, human = _played(100, 0.0), _played(100, 0.08, seed=1)
+    steady, human = played_triple(100, 0.0), played_triple(100, 0.08, seed=1)
     config = DecodeConfig(window=48, overlap=16)
     groups = steady_groups([human, steady, human], config)
     assert groups is not None and [members for _, members in groups] == [[1], [0, 2]]

@@ -8,10 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from builders import played_triple
 
 from perf2score import convert
 from perf2score.neural.converter import load_neural_model
-from perf2score.neural.meter import relative_odds
+from perf2score.neural.meter import relative_odds, triple_tempo
+from perf2score.neural.settings import DecodeConfig
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
 
@@ -49,3 +51,17 @@ def test_the_demo_minuet_comes_out_in_three_four(tmp_path):
     tpq = score.ticks_per_quarter
     written = sorted((c.onset, p[0]) for c in score.chords for p in c.pitches)
     assert written == sorted((round(onset * tpq), pitch) for pitch, onset, _, _ in notes)
+
+
+def test_a_decoded_triple_meter_takes_the_tracked_tempo_only_when_played_steadily():
+    # the training split: the beat tracked in a human performance set the value scale
+    # wrong more often than the decoder's own (benchmarks/rebar.py --split train)
+    steady, human = played_triple(120, 0.0), played_triple(120, 0.08, seed=1)
+    config = DecodeConfig()
+    assert config.triple_tempo and config.triple_tempo_steady_only
+    assert triple_tempo((3, 4), steady, config)
+    assert not triple_tempo((3, 4), human, config)
+    assert not triple_tempo((4, 4), steady, config)  # a duple meter: the estimate decides
+    everywhere = replace(config, triple_tempo_steady_only=False)
+    assert triple_tempo((3, 4), human, everywhere) and not triple_tempo((2, 4), human, everywhere)
+    assert not triple_tempo((3, 4), steady, replace(config, triple_tempo=False))

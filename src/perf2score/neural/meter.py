@@ -110,6 +110,20 @@ def main_signature(attributes: np.ndarray, drop: np.ndarray) -> tuple[int, int]:
     return Counter(pairs).most_common(1)[0][0]
 
 
+def triple_tempo(decoded: tuple[int, int], performance: Performance, config: DecodeConfig) -> bool:
+    """Whether a triple meter the decoder wrote (``decoded``) takes its value scale from the
+    tracked beat: ``config.triple_tempo``, and with ``triple_tempo_steady_only`` only for a
+    performance on the steady path (``neural.decode.on_steady_path``; checked only for a
+    triple ``decoded``)."""
+    if not config.triple_tempo or meter_levels(*decoded)[0] != 3:
+        return False
+    if not config.triple_tempo_steady_only:
+        return True
+    from perf2score.neural.decode import on_steady_path
+
+    return on_steady_path(performance, config)
+
+
 def piece_barring(
     attributes: np.ndarray,
     drop: np.ndarray,
@@ -137,7 +151,11 @@ def piece_barring(
     estimating = config.meter_estimate == "tracked" and timed.sum() >= 2
     if estimating and (signature is None or tempo <= 0):
         estimate = estimate_meter(
-            seconds, odds[timed], decoded, config.triple_margin, config.triple_tempo
+            seconds,
+            odds[timed],
+            decoded,
+            config.triple_margin,
+            triple_tempo(decoded, performance, config),
         )
         if signature is None:
             signature, tempo = estimate.signature, tempo or estimate.tempo
