@@ -262,9 +262,9 @@ class DecodeConfig:
     # triple_tempo only for a performance on the steady path (neural.decode.on_steady_path:
     # played on a metronome's grid, where the tracked beat is the notated one; make demo's
     # minuet); a human performance keeps the decoder's own scale. Training split (797
-    # performances, benchmarks/rebar.py --split train): value scale right 57.8 % (every
-    # performance) -> 59.1 %, main time signature 43.5 % either way; validation unchanged
-    # (79.1 %, 73.3 %) (README)
+    # performances, benchmarks/rebar.py --split train): value scale right 57.8 % (the
+    # tracked beat for every performance) -> 59.0 %, main time signature 43.5 % either way;
+    # validation and test outputs byte-identical (README)
     triple_tempo_steady_only: bool = True
 
     def __post_init__(self) -> None:
