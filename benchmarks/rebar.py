@@ -163,11 +163,11 @@ def main() -> None:
         prepared = load_prepared(args.data, row["perf_id"])
         performance = Performance(prepared.notes, prepared.pedal, source=row["perf_id"])
         found = cached_decoding(model, Path(args.cache), row["perf_id"], performance)
-        pieces.append((prepared, performance, found))
+        pieces.append((prepared, performance, found, truth_signature(prepared)))
     for setting in args.settings:
         config = model.decoding if setting == "SHIPPED" else DecodeConfig.read(setting)
         scores, pickups, irregulars, meters = [], [], [], []
-        for prepared, performance, found in pieces:
+        for prepared, performance, found, signature in pieces:
             attributes, onsets, tpq, _ = piece_barring(
                 found["attributes"],
                 found["drop"],
@@ -185,9 +185,8 @@ def main() -> None:
             scores.append(2 * hits / max(2 * hits + misses, 1))
             pickups.append(pickup == (prepared.anacrusis_ticks > 0))
             irregulars.append(irregular)
-            scale = known_scale(prepared, onsets, counted & timed, tpq)
-            ours = main_signature(attributes, found["drop"])
-            meters.append((truth_signature(prepared), ours, scale))
+            scale = known_scale(prepared, onsets, counted, tpq)
+            meters.append((signature, main_signature(attributes, found["drop"]), scale))
         print(
             json.dumps(
                 {

@@ -17,7 +17,7 @@ import numpy as np
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.downbeats import nudged_odds, sigmoid, track_downbeats
-from perf2score.neural.meter_estimate import estimate_meter
+from perf2score.neural.meter_estimate import TRIPLE, estimate_meter
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.tracked_bars import regular_bars
 from perf2score.score.assembly import average_tempo
@@ -115,7 +115,7 @@ def triple_tempo(decoded: tuple[int, int], performance: Performance, config: Dec
     tracked beat: ``config.triple_tempo``, and with ``triple_tempo_steady_only`` only for a
     performance on the steady path (``neural.decode.on_steady_path``; checked only for a
     triple ``decoded``)."""
-    if not config.triple_tempo or meter_levels(*decoded)[0] != 3:
+    if not config.triple_tempo or meter_levels(*decoded)[0] != TRIPLE:
         return False
     if not config.triple_tempo_steady_only:
         return True
