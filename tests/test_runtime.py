@@ -264,6 +264,56 @@ def test_windows_decoded_side_by_side_are_the_windows_decoded_in_one_process():
     )
 
 
+def test_the_heads_pass_beside_the_steps_gives_the_same_odds_and_ids(monkeypatch):
+    """A short file decoded in one process though two were asked: the heads' pass runs in a
+    thread beside the steps; the same odds bit for bit and the same ids."""
+    from perf2score.neural import runtime
+    from perf2score.neural.decode import MIN_SPLIT_WINDOWS, decode_many, windows
+
+    model = load_neural_model()
+    config = model.decoding
+    performance = _performance(300)
+    assert len(windows(300, config.window, config.overlap)) < 2 * MIN_SPLIT_WINDOWS
+    rng = np.random.default_rng(0)
+    perf, padding = _random_batch(model.network.performance.config.input_streams, rng, 3, 40)
+    plain = model.network.session(perf, padding, True)
+    beside = model.network.session(perf, padding, True, background=True)
+    step = {n: np.full(3, FIRST_VALUE) for n in model.network.score.config.input_streams}
+    del step["pitch"]
+    for t in range(3):
+        logits = plain.step(step, perf["pitch"][:, t], t)
+        assert all(
+            np.array_equal(v, beside.step(step, perf["pitch"][:, t], t)[k])
+            for k, v in logits.items()
+        )
+    assert plain.odds.shape == (3, 40, len(model.network.head_questions()))
+    assert np.array_equal(plain.odds, beside.odds)
+    one_odds: list[np.ndarray] = []
+    two_odds: list[np.ndarray] = []
+    started = []
+    start = runtime._Background.start
+    monkeypatch.setattr(runtime._Background, "start", lambda job: started.append(start(job)))
+    one = decode_many(model.network, [performance], config, model.meter, one_odds)[0]
+    assert not started  # one process asked: no thread
+    two = decode_many(model.network, [performance], config, model.meter, two_odds, 2)[0]
+    assert len(started) == 1  # two asked, too few windows to split: the heads beside the steps
+    assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+    assert np.array_equal(one_odds[0], two_odds[0])
+
+
+def test_an_error_in_the_background_pass_reaches_the_caller():
+    from perf2score.neural.runtime import _Background
+
+    def fails(x):
+        raise ValueError(f"bad {x}")
+
+    job = _Background(fails, 3)
+    job.start()
+    with pytest.raises(ValueError, match="bad 3"):
+        job.result()
+    assert _Background(lambda x: x + 1, 2).result() == 3  # never started: computed on asking
+
+
 def test_a_score_finetuned_model_loads_the_score_weights_it_trained(score_ft_folder):
     """The folder holds the whole score LM (its base is read first, then overwritten) and no
     performance weight; the loaded model is the one saved."""

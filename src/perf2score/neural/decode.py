@@ -233,6 +233,7 @@ def _decode_batch(
     forced_notes: np.ndarray | None = None,
     clock: np.ndarray | None = None,
     start: np.ndarray | None = None,
+    background: bool = False,
 ) -> None:
     """Decode a batch of windows note by note into ``out`` ((B, T) each, in place) with a
     ``runtime`` (``as_runtime``): ``perf`` the performance tokens, ``padding``/``pitch``/
@@ -243,7 +244,8 @@ def _decode_batch(
     window's first kept note: its time signature and measure length tokens. ``clock``
     (B, T), when given, is the running tempo's time (``DecodeConfig.tempo_clock``: tracked
     beats) instead of ``onset`` seconds; ``start`` (B,), each window's running tempo
-    before its first step (``start_tempi``)."""
+    before its first step (``start_tempi``). ``background``: the heads' pass runs in a
+    thread beside the steps (a numpy runtime; ``NumpySession``), for a free second core."""
     B, T = padding.shape
     given = config.meter_given() if config.force_given_meter else None
     first_meter = (
@@ -252,10 +254,12 @@ def _decode_batch(
         else {}
     )
     prior = (config.prior_weight, config.prior_streams)
-    session = runtime.session(perf, padding, odds is not None, prior)
+    session = (
+        runtime.session(perf, padding, odds is not None, prior, background=True)
+        if background
+        else runtime.session(perf, padding, odds is not None, prior)
+    )
     steps = session.steps if config.step_weight > 0 else None  # (B, T, 2) or None
-    if odds is not None and session.odds is not None:
-        odds[:] = session.odds
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}
     state = _Timeline(B, config, start)
     meter_open = np.ones(B, dtype=bool)  # no kept note yet (the given meter is still to set)
@@ -299,6 +303,8 @@ def _decode_batch(
             out[name][:, t] = chosen[name]
             previous[name] = chosen[name]
         state.advance(chosen, ~dropped, gap, clock_gap)
+    if odds is not None and session.odds is not None:
+        odds[:] = session.odds
 
 
 def shares_performance_lm(
@@ -513,10 +519,13 @@ def _decode_rounds(
         count = max(1, min(processes, len(rows) // MIN_SPLIT_WINDOWS))
         parts = np.array_split(np.arange(len(rows)), count)
         row_ids = np.asarray(rows)
+        alone = count == 1 and processes > 1  # a second core is free: the heads beside the steps
 
-        def decode_part(mine: np.ndarray, row_ids=row_ids, forced=forced, notes=forced_notes):
+        def decode_part(
+            mine: np.ndarray, row_ids=row_ids, forced=forced, notes=forced_notes, alone=alone
+        ):
             given = {k: v[mine] for k, v in forced.items()}
-            return _decode_rows(state, row_ids[mine], given, notes[mine])
+            return _decode_rows(state, row_ids[mine], given, notes[mine], alone)
 
         for mine, (ids, odds) in zip(parts, side_by_side(decode_part, parts), strict=True):
             part = row_ids[mine]
@@ -527,11 +536,16 @@ def _decode_rounds(
 
 
 def _decode_rows(
-    state: tuple, rows: np.ndarray, forced: dict[str, np.ndarray], forced_notes: np.ndarray
+    state: tuple,
+    rows: np.ndarray,
+    forced: dict[str, np.ndarray],
+    forced_notes: np.ndarray,
+    background: bool = False,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Decode the windows ``rows`` (R,), at most ``MAX_BATCH_WINDOWS`` at a time: their
     score ids (R, T) per stream and their heads' log-odds (R, T, Q) (None when not asked),
-    ``forced`` ids (R, T) per stream taken for the first ``forced_notes`` (R,) notes."""
+    ``forced`` ids (R, T) per stream taken for the first ``forced_notes`` (R,) notes;
+    ``background`` as ``_decode_batch``'s."""
     runtime, perf, padding, pitch, (onset, clock, start), out, window_odds, _, config = state
     T = padding.shape[1]
     ids = {k: np.zeros((len(rows), T), dtype=np.int64) for k in out}
@@ -557,6 +571,7 @@ def _decode_rows(
             forced_notes[mine],
             clock[part] if clock is not None else None,
             start[part],
+            background and isinstance(runtime, NumpyAligned),
         )
         for k in out:
             ids[k][mine] = batch_ids[k]

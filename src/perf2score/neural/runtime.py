@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -339,7 +340,11 @@ class NumpySession:
     With a ``prior`` weight α > 0, the score LM also runs on the same notes without the
     adapters (the score prior: what the LM expects from the notes before, the performance
     unread), and the listed streams' scores become log p(y | performance) - α log p(y):
-    evidence from the performance counts more against the LM's habit of repeating itself."""
+    evidence from the performance counts more against the LM's habit of repeating itself.
+
+    ``background``: the heads' log-odds are computed in a thread beside the decoding steps
+    (their large products release the GIL, so a second free core runs them while the
+    steps go on); ``odds`` waits for them. The same floats either way."""
 
     def __init__(
         self,
@@ -348,6 +353,7 @@ class NumpySession:
         padding: np.ndarray,
         want_odds: bool,
         prior: tuple[float, tuple[str, ...]] = (0.0, ()),
+        background: bool = False,
     ):
         B, T = padding.shape
         hidden = model.performance.encode(perf, padding)
@@ -364,17 +370,22 @@ class NumpySession:
             for adapter, memory in zip(model.adapters, self.memory, strict=True)
         ]
         heads = model.heads() if want_odds else []
-        plain = any(h.performance is None for h in heads) or model.steps is not None
-        features = np.concatenate(hidden, -1) if plain else None
-        answers = [
-            h.answer(features) if h.performance is None else h.pass_odds(hidden, padding, perf)
-            for h in heads
-        ]
-        self.odds = np.concatenate(answers, -1) if heads else None
         # the step head's log-odds (B, T, 2) (same step, longer step), read by the decoder
-        self.steps = model.steps.answer(features) if model.steps is not None else None
+        self.steps = None
+        if model.steps is not None:
+            self.steps = model.steps.answer(np.concatenate(hidden, -1))
+        self._odds = _Background(_heads_odds, heads, hidden, padding, perf)
+        if not background:
+            self._odds.result()
+        else:
+            self._odds.start()
         # the notes' played step ratios embedded (B, T, C), added to the score LM's input
         self.ratios = None if model.ratio is None else model.ratio[played_ratio_ids(perf["ioi"])]
+
+    @property
+    def odds(self) -> np.ndarray | None:
+        """The heads' log-odds (B, T, Q), None when not asked (waits for a background pass)."""
+        return self._odds.result()
 
     def step(self, previous: dict[str, np.ndarray], pitch: np.ndarray, t: int) -> dict:
         """Logits (B, V) per score stream for note ``t``: ``previous`` the previous notes'
@@ -395,6 +406,54 @@ class NumpySession:
             else:
                 out[name] = logits[:B]
         return out
+
+
+def _heads_odds(
+    heads: list, hidden: list[np.ndarray], padding: np.ndarray, perf: dict
+) -> np.ndarray | None:
+    """The ``heads``' log-odds (B, T, Q) side by side, from the decoder's encoder states
+    ``hidden`` [(B, T, C)] * L (None without heads)."""
+    if not heads:
+        return None
+    features = np.concatenate(hidden, -1) if any(h.performance is None for h in heads) else None
+    answers = [
+        h.answer(features) if h.performance is None else h.pass_odds(hidden, padding, perf)
+        for h in heads
+    ]
+    return np.concatenate(answers, -1)
+
+
+class _Background:
+    """``function(*args)`` computed once, in a thread when ``start`` is called, else when
+    the result is first asked for; an exception it raised is raised to the caller."""
+
+    def __init__(self, function, *args):
+        self._call = (function, args)
+        self._thread: threading.Thread | None = None
+        self._done = False
+        self._value = None
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        function, args = self._call
+        try:
+            self._value = function(*args)
+        except BaseException as exc:  # handed to the thread that asks for the result
+            self._error = exc
+        self._done = True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        if self._thread is not None:
+            self._thread.join()
+        elif not self._done:
+            self._run()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _above(update: np.ndarray) -> np.ndarray:
@@ -481,10 +540,11 @@ class NumpyAligned:
         padding: np.ndarray,
         want_odds: bool = False,
         prior: tuple[float, tuple[str, ...]] = (0.0, ()),
+        background: bool = False,
     ) -> NumpySession:
         """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T);
-        ``prior`` (weight, streams): see ``NumpySession``."""
-        return NumpySession(self, perf, padding, want_odds, prior)
+        ``prior`` (weight, streams) and ``background``: see ``NumpySession``."""
+        return NumpySession(self, perf, padding, want_odds, prior, background)
 
 
 def _getter(weights: Weights, where: str):
