@@ -265,8 +265,8 @@ def test_windows_decoded_side_by_side_are_the_windows_decoded_in_one_process():
 
 
 def test_the_heads_pass_beside_the_steps_gives_the_same_odds_and_ids(monkeypatch):
-    """A short file decoded in one process though two were asked: the heads' pass runs in a
-    thread beside the steps; the same odds bit for bit and the same ids."""
+    """A short file decoded in one process though two were asked: half the encoder pass and
+    then the heads' pass run in threads; the same logits and odds bit for bit, the same ids."""
     from perf2score.neural import runtime
     from perf2score.neural.decode import MIN_SPLIT_WINDOWS, decode_many, windows
 
@@ -291,27 +291,28 @@ def test_the_heads_pass_beside_the_steps_gives_the_same_odds_and_ids(monkeypatch
     one_odds: list[np.ndarray] = []
     two_odds: list[np.ndarray] = []
     started = []
-    start = runtime._Background.start
-    monkeypatch.setattr(runtime._Background, "start", lambda job: started.append(start(job)))
+    start = runtime.BackgroundCall.start
+    monkeypatch.setattr(runtime.BackgroundCall, "start", lambda job: started.append(start(job)))
     one = decode_many(model.network, [performance], config, model.meter, one_odds)[0]
     assert not started  # one process asked: no thread
     two = decode_many(model.network, [performance], config, model.meter, two_odds, 2)[0]
-    assert len(started) == 1  # two asked, too few windows to split: the heads beside the steps
+    # two asked, too few windows to split: half the encoder pass, then the heads, in threads
+    assert len(started) == 2
     assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
     assert np.array_equal(one_odds[0], two_odds[0])
 
 
 def test_an_error_in_the_background_pass_reaches_the_caller():
-    from perf2score.neural.runtime import _Background
+    from perf2score.neural.runtime import BackgroundCall
 
     def fails(x):
         raise ValueError(f"bad {x}")
 
-    job = _Background(fails, 3)
+    job = BackgroundCall(fails, 3)
     job.start()
     with pytest.raises(ValueError, match="bad 3"):
         job.result()
-    assert _Background(lambda x: x + 1, 2).result() == 3  # never started: computed on asking
+    assert BackgroundCall(lambda x: x + 1, 2).result() == 3  # never started: computed on asking
 
 
 def test_a_score_finetuned_model_loads_the_score_weights_it_trained(score_ft_folder):

@@ -342,9 +342,10 @@ class NumpySession:
     unread), and the listed streams' scores become log p(y | performance) - α log p(y):
     evidence from the performance counts more against the LM's habit of repeating itself.
 
-    ``background``: the heads' log-odds are computed in a thread beside the decoding steps
-    (their large products release the GIL, so a second free core runs them while the
-    steps go on); ``odds`` waits for them. The same floats either way."""
+    ``background``: a second core is free. The encoder pass is split between this thread
+    and another (half the windows each), and the heads' log-odds are computed in a thread
+    beside the decoding steps (large products release the GIL); ``odds`` waits for them.
+    The same floats either way (each window's products are the same)."""
 
     def __init__(
         self,
@@ -356,7 +357,7 @@ class NumpySession:
         background: bool = False,
     ):
         B, T = padding.shape
-        hidden = model.performance.encode(perf, padding)
+        hidden = _encoded(model.performance, perf, padding, background)
         self.model = model
         self.memory = [adapter.memory(hidden) for adapter in model.adapters]
         self.bias = padding_bias(padding)  # (B, 1, 1, M)
@@ -374,7 +375,7 @@ class NumpySession:
         self.steps = None
         if model.steps is not None:
             self.steps = model.steps.answer(np.concatenate(hidden, -1))
-        self._odds = _Background(_heads_odds, heads, hidden, padding, perf)
+        self._odds = BackgroundCall(_heads_odds, heads, hidden, padding, perf)
         if not background:
             self._odds.result()
         else:
@@ -408,6 +409,20 @@ class NumpySession:
         return out
 
 
+def _encoded(
+    lm: NumpyLM, perf: dict[str, np.ndarray], padding: np.ndarray, split: bool
+) -> list[np.ndarray]:
+    """``lm.encode`` of ids (B, T) per stream; ``split``: the later half of the windows in
+    another thread (a free second core), the states joined in window order."""
+    half = padding.shape[0] // 2
+    if not split or half == 0:
+        return lm.encode(perf, padding)
+    later = BackgroundCall(lm.encode, {k: v[half:] for k, v in perf.items()}, padding[half:])
+    later.start()
+    first = lm.encode({k: v[:half] for k, v in perf.items()}, padding[:half])
+    return [np.concatenate(pair) for pair in zip(first, later.result(), strict=True)]
+
+
 def _heads_odds(
     heads: list, hidden: list[np.ndarray], padding: np.ndarray, perf: dict
 ) -> np.ndarray | None:
@@ -423,7 +438,7 @@ def _heads_odds(
     return np.concatenate(answers, -1)
 
 
-class _Background:
+class BackgroundCall:
     """``function(*args)`` computed once, in a thread when ``start`` is called, else when
     the result is first asked for; an exception it raised is raised to the caller."""
 
