@@ -22,9 +22,9 @@ from perf2score.models.io import load_model, save_aligned, save_model
 from perf2score.neural.converter import respell
 from perf2score.neural.decode import (
     FIRST_VALUE,
+    Timeline,
     _bar_and_position,
     _stitch,
-    _Timeline,
     decode_windows,
     measure_grid,
     step_terms,
@@ -142,10 +142,10 @@ def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
 
 def _timeline(
     onset: int, config: DecodeConfig | None = None, quarters_per_second: float | None = None
-) -> _Timeline:
+) -> Timeline:
     """One window's state after a note at ``onset`` (grid units) in a 4/4 measure from 0,
     the running tempo at ``quarters_per_second`` (None: not known yet)."""
-    state = _Timeline(1, config or DecodeConfig())
+    state = Timeline(1, config or DecodeConfig())
     state.last_position[:] = onset
     state.last_onset[:] = onset
     state.measure_length[:] = 4 * GRID_PER_QUARTER
@@ -154,7 +154,7 @@ def _timeline(
     return state
 
 
-def _choice(position_logits: list[float], bar_logits: list[float], state: _Timeline, gap: float):
+def _choice(position_logits: list[float], bar_logits: list[float], state: Timeline, gap: float):
     position = np.full((1, STREAMS["position"].size), -30.0, dtype=np.float32)
     position[0, FIRST_VALUE : FIRST_VALUE + len(position_logits)] = position_logits
     bar = np.full((1, STREAMS["bar"].size), -30.0, dtype=np.float32)
@@ -251,7 +251,7 @@ def test_the_step_head_moves_a_repeated_step_to_the_one_it_heard():
 
 
 def test_the_timeline_keeps_the_last_positive_step():
-    state = _Timeline(1)
+    state = Timeline(1)
     bar = FIRST_VALUE + np.zeros(1, dtype=np.int64)
     length = np.array([FIRST_VALUE + 96])
     for position, step in ((0, 0), (24, 24), (24, 24), (36, 12)):
@@ -628,7 +628,7 @@ def test_each_window_can_start_from_the_tracked_tempo():
     assert np.allclose(tracked, np.log(2 * GRID_PER_QUARTER))  # two beats a second
     beats = DecodeConfig(tempo_start="tracked", tempo_clock="beats")
     assert np.allclose(start_tempi(jobs, [performance], beats), np.log(GRID_PER_QUARTER))
-    state = _Timeline(2, DecodeConfig(), tracked)
+    state = Timeline(2, DecodeConfig(), tracked)
     assert np.allclose(state.log_tempo, tracked)
 
 

@@ -145,7 +145,7 @@ def meter_targets(
 
 def step_targets(score_targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Targets (B, T) of the step questions, walking each window's notes in performed
-    order as the decoder does (``perf2score.neural.decode._Timeline``): a kept note's
+    order as the decoder does (``perf2score.neural.decode.Timeline``): a kept note's
     score onset (measure starts from the ``bar`` advances and ``measure_length``, plus its
     ``position``; grid units) minus the last kept note's is its step; where that step and
     the step before it are both positive, ``same_step`` says whether they are equal and

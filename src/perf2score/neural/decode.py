@@ -15,7 +15,7 @@ the pitch. Windows are stitched in the middle of their overlaps, in time (see ``
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,7 +77,7 @@ MIN_SPLIT_WINDOWS = 4  # windows per process below which one process decodes the
 POSITION_VALUES = np.arange(STREAMS["position"].size) - FIRST_VALUE  # (V,) grid units
 
 
-class _Timeline:
+class Timeline:
     """Per-window decoding state in the window's own score time (grid units): the current
     measure's start and length, the last kept note's position and onset, the last positive
     onset step (0: none yet), and a running tempo (log grid units per second) from the
@@ -95,6 +95,12 @@ class _Timeline:
         self.log_tempo = np.full(rows, np.nan, dtype=np.float64)
         if start is not None:
             self.log_tempo[:] = start
+
+    def take(self, rows: np.ndarray) -> None:
+        """Row r's state becomes row ``rows[r]``'s (a beam's kept hypotheses)."""
+        for name in ("measure_start", "measure_length", "last_position", "last_onset"):
+            setattr(self, name, getattr(self, name)[rows])
+        self.last_step, self.log_tempo = self.last_step[rows], self.log_tempo[rows]
 
     def advance(
         self,
@@ -138,20 +144,59 @@ def _bar_and_position(
     position_scores: np.ndarray,
     chosen: dict[str, np.ndarray],
     gap: np.ndarray,
-    state: _Timeline,
+    state: Timeline,
     clock_gap: np.ndarray | None = None,
     steps: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(bar, position) token ids (B,): staying in the measure or opening the next one,
-    whichever scores best, each with its best position; a position's score is its log
-    probability minus a penalty for a score-time step out of line with the running tempo,
-    plus (``steps``: the step head's log-odds (B, 2) for these notes) ``step_weight`` × the
-    log probability the head gives the step's relation to the step before (``step_terms``).
+    whichever scores best (``onset_scores``), each with its best position. Bar advances of
+    2+ measures or backwards are kept as chosen, with the likeliest position inside the
+    measure."""
+    found = onset_scores(bar_logits, position_scores, chosen, gap, state, clock_gap, steps)
+    rows = np.arange(len(gap))
+    stay_index, move_index = found.stay.argmax(1), found.move.argmax(1)
+    stay_total = found.stay[rows, stay_index] + found.bar_lp[:, FIRST_VALUE]
+    move_total = found.move[rows, move_index] + found.bar_lp[:, FIRST_VALUE + 1]
+    opens = move_total > stay_total
+    bar = np.where(found.joint, np.where(opens, FIRST_VALUE + 1, FIRST_VALUE), chosen["bar"])
+    position = np.where(opens, move_index, stay_index)
+    return bar, np.where(found.joint, position, found.free)
+
+
+@dataclass
+class OnsetScores:
+    """The scores of a note's onset choices (B rows, V position values): ``stay`` and
+    ``move`` (B, V), each position's log probability minus its tempo penalty (-inf where not
+    allowed) when staying in the measure or opening the next one; ``bar_lp`` (B, bar
+    vocabulary) the bar stream's log probabilities; ``joint`` (B,) whether the bar is
+    chosen with the position (an advance of 0 or 1 measure); ``free`` (B,) the likeliest
+    position inside the measure (for the other rows)."""
+
+    stay: np.ndarray
+    move: np.ndarray
+    bar_lp: np.ndarray
+    joint: np.ndarray
+    free: np.ndarray
+
+
+def onset_scores(
+    bar_logits: np.ndarray,
+    position_scores: np.ndarray,
+    chosen: dict[str, np.ndarray],
+    gap: np.ndarray,
+    state: Timeline,
+    clock_gap: np.ndarray | None = None,
+    steps: np.ndarray | None = None,
+) -> OnsetScores:
+    """The scores of staying in the measure or opening the next one at each position: a
+    position's score is its log probability minus a penalty for a score-time step out of
+    line with the running tempo, plus (``steps``: the step head's log-odds (B, 2) for these
+    notes) ``step_weight`` × the log probability the head gives the step's relation to the
+    step before (``step_terms``).
 
     Staying needs a position inside the measure, not before the previous note unless the
     two were played within ``chord_seconds``, and after it when played more than
-    ``apart_seconds`` apart (``state.config``). Bar advances of 2+ measures or backwards are
-    kept as chosen."""
+    ``apart_seconds`` apart (``state.config``)."""
     config = state.config
     values = POSITION_VALUES[None, :]  # (1, V)
     length = chosen["measure_length"] - FIRST_VALUE  # (B,)
@@ -172,8 +217,8 @@ def _bar_and_position(
     known = (~np.isnan(state.log_tempo) & (state.last_onset >= 0) & timed)[:, None]
     expected = (clock_gap * np.exp(np.nan_to_num(state.log_tempo)))[:, None]  # (B, 1) grid
 
-    def penalised(start: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(best score (B,), its position index (B,)) among the ``ok`` positions."""
+    def penalised(start: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """(B, V) scores of the ``ok`` positions (-inf elsewhere) from ``start`` (B,)."""
         ioi = np.maximum(start[:, None] + values - state.last_onset[:, None], 0).astype(float)
         slack = config.tempo_slack_grid
         with np.errstate(invalid="ignore"):  # padded notes (a negative gap): never chosen
@@ -183,20 +228,15 @@ def _bar_and_position(
         if steps is not None and config.step_weight > 0:
             terms = step_terms(ioi, state.last_step, state.last_onset >= 0, steps)
             penalty = penalty - (config.step_weight * terms).astype(np.float32)
-        score = np.where(ok, position_lp - penalty, -np.inf)
-        best = score.argmax(1)
-        return score[np.arange(len(best)), best], best
+        return np.where(ok, position_lp - penalty, -np.inf)
 
-    stay_score, stay_index = penalised(state.measure_start, stay_ok)
-    move_score, move_index = penalised(state.measure_start + state.measure_length, inside)
-    stay_total = stay_score + bar_lp[:, FIRST_VALUE]
-    move_total = move_score + bar_lp[:, FIRST_VALUE + 1]
-    opens = move_total > stay_total
-    joint = chosen["bar"] <= FIRST_VALUE + 1
-    bar = np.where(joint, np.where(opens, FIRST_VALUE + 1, FIRST_VALUE), chosen["bar"])
-    position = np.where(opens, move_index, stay_index)
-    free = np.where(inside, position_scores, -np.inf).argmax(1)
-    return bar, np.where(joint, position, free)
+    return OnsetScores(
+        stay=penalised(state.measure_start, stay_ok),
+        move=penalised(state.measure_start + state.measure_length, inside),
+        bar_lp=bar_lp,
+        joint=chosen["bar"] <= FIRST_VALUE + 1,
+        free=np.where(inside, position_scores, -np.inf).argmax(1),
+    )
 
 
 def step_terms(
@@ -260,8 +300,29 @@ def _decode_batch(
         else runtime.session(perf, padding, odds is not None, prior)
     )
     steps = session.steps if config.step_weight > 0 else None  # (B, T, 2) or None
+    if config.beam > 1:
+        from perf2score.neural.beam import beam_steps
+
+        beam_steps(
+            session,
+            perf["pitch"],
+            pitch,
+            onset,
+            padding,
+            out,
+            config,
+            first_meter,
+            forced,
+            forced_notes,
+            clock,
+            start,
+            steps,
+        )
+        if odds is not None and session.odds is not None:
+            odds[:] = session.odds
+        return
     previous = {k: np.full(B, BOS, dtype=np.int64) for k in SCORE_NAMES}
-    state = _Timeline(B, config, start)
+    state = Timeline(B, config, start)
     meter_open = np.ones(B, dtype=bool)  # no kept note yet (the given meter is still to set)
     for t in range(T):
         logits = session.step(previous, perf["pitch"][:, t], t)  # (B, V) per stream
@@ -269,8 +330,7 @@ def _decode_batch(
         clock_gap = None if clock is None else clock[:, t] - clock[:, max(t - 1, 0)]
         chosen = {}
         for name in SCORE_NAMES:
-            scores = np.array(logits[name], dtype=np.float32)  # (B, V), a copy
-            scores[:, :FIRST_VALUE] = -np.inf
+            scores = masked_scores(logits[name], name, pitch[:, t], config)  # (B, V)
             if name == "position":
                 chosen["bar"], chosen[name] = _bar_and_position(
                     logits["bar"],
@@ -282,11 +342,6 @@ def _decode_batch(
                     None if steps is None else steps[:, t],
                 )
                 continue
-            if name == "drop" and config.drop_bias:
-                scores[:, FIRST_VALUE + 1] += config.drop_bias
-            if name == "alter":
-                allowed = ALTER_ALLOWED[pitch[:, t] % 12]  # (B, 5)
-                scores[:, FIRST_VALUE:] = np.where(allowed, scores[:, FIRST_VALUE:], -np.inf)
             chosen[name] = scores.argmax(-1)  # (B,)
             if name in first_meter:
                 chosen[name] = np.where(meter_open, first_meter[name], chosen[name])
@@ -305,6 +360,22 @@ def _decode_batch(
         state.advance(chosen, ~dropped, gap, clock_gap)
     if odds is not None and session.odds is not None:
         odds[:] = session.odds
+
+
+def masked_scores(
+    logits: np.ndarray, name: str, pitch: np.ndarray, config: DecodeConfig
+) -> np.ndarray:
+    """(B, V) float32 copy of stream ``name``'s logits with what it may not choose at -inf:
+    the special ids, and for ``alter`` the accidentals no spelling of the notes' ``pitch``
+    (B,) takes; for ``drop``, ``config.drop_bias`` added to leaving the note out."""
+    scores = np.array(logits, dtype=np.float32)  # a copy
+    scores[:, :FIRST_VALUE] = -np.inf
+    if name == "drop" and config.drop_bias:
+        scores[:, FIRST_VALUE + 1] += config.drop_bias
+    if name == "alter":
+        allowed = ALTER_ALLOWED[pitch % 12]  # (B, 5)
+        scores[:, FIRST_VALUE:] = np.where(allowed, scores[:, FIRST_VALUE:], -np.inf)
+    return scores
 
 
 def shares_performance_lm(
@@ -378,6 +449,8 @@ def decode_many(
         )
     if config.prior_weight > 0 and not isinstance(model, NumpyAligned):
         raise Perf2ScoreError("decoding with prior_weight > 0 needs the numpy runtime")
+    if config.beam > 1 and (not isinstance(model, NumpyAligned) or config.prior_weight > 0):
+        raise Perf2ScoreError("a beam (beam > 1) needs the numpy runtime and no score prior")
     if config.step_weight > 0 and getattr(model, "steps", None) is None:
         raise Perf2ScoreError("decoding with step_weight > 0 needs a numpy model with a step head")
     runtime = as_runtime(model, meter)

@@ -362,14 +362,10 @@ class NumpySession:
         self.memory = [adapter.memory(hidden) for adapter in model.adapters]
         self.bias = padding_bias(padding)  # (B, 1, 1, M)
         self.prior_weight, self.prior_streams = prior
-        self.batch = B
+        self.batch, self.length = B, T
         rows = 2 * B if self.prior_weight > 0 else B  # the prior's rows below the batch's
         self.cache = model.score.new_cache(rows, T)
-        rows_read = _above if self.prior_weight > 0 else (lambda update: update)
-        self.hooks = [  # with the prior, the adapters read the performance for the batch only
-            (lambda h, step, a=adapter, m=memory: rows_read(a(h[:B], step, m, self.bias)))
-            for adapter, memory in zip(model.adapters, self.memory, strict=True)
-        ]
+        self.hooks = self._hooks()
         heads = model.heads() if want_odds else []
         # the step head's log-odds (B, T, 2) (same step, longer step), read by the decoder
         self.steps = None
@@ -382,6 +378,40 @@ class NumpySession:
             self._odds.start()
         # the notes' played step ratios embedded (B, T, C), added to the score LM's input
         self.ratios = None if model.ratio is None else model.ratio[played_ratio_ids(perf["ioi"])]
+
+    def _hooks(self) -> list:
+        """The adapters' residual updates, one callable per score layer; with the prior the
+        adapters read the performance for the batch's rows only."""
+        B = self.batch
+        rows_read = _above if self.prior_weight > 0 else (lambda update: update)
+        return [
+            (lambda h, step, a=adapter, m=memory: rows_read(a(h[:B], step, m, self.bias)))
+            for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
+        ]
+
+    def expand(self, copies: int) -> None:
+        """Before the first step: decode each window as ``copies`` rows (window b's are rows
+        b·copies … b·copies + copies - 1), the hypotheses of a beam. Not with the prior."""
+        if self.prior_weight > 0:
+            raise ValueError("a beam does not decode with the score prior")
+
+        def repeat(a):
+            return np.repeat(a, copies, axis=0)
+
+        self.memory = [(repeat(keys), repeat(values)) for keys, values in self.memory]
+        self.bias = repeat(self.bias)
+        if self.ratios is not None:
+            self.ratios = repeat(self.ratios)
+        self.batch *= copies
+        self.cache = self.model.score.new_cache(self.batch, self.length)
+        self.hooks = self._hooks()
+
+    def reorder(self, rows: np.ndarray, filled: int) -> None:
+        """Row r of the KV cache becomes row ``rows[r]``'s (B,), for its first ``filled``
+        notes (the hypotheses a beam keeps, each continuing its parent)."""
+        for keys, values in self.cache:
+            keys[..., :filled] = keys[rows, ..., :filled]
+            values[:, :, :filled] = values[rows, :, :filled]
 
     @property
     def odds(self) -> np.ndarray | None:

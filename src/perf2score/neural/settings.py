@@ -77,6 +77,10 @@ class DecodeConfig:
     # NumpySession; 0 = off; the numpy runtime only; decoding takes about twice the time)
     prior_weight: float = 0.0
     prior_streams: tuple[str, ...] = ("bar", "position", "value")
+    # hypotheses kept per window by a beam search over the notes' onsets (bar and position;
+    # perf2score.neural.beam; 1 = greedy, the same ids as before; the numpy runtime only,
+    # without the score prior; a step costs about as many rows more)
+    beam: int = 1
     # windows decoded one after another, each continuing from the notes it shares with the
     # one before (their decoded tokens given, so meter, value scale and bar phase carry on),
     # in chains of this many windows (0: the whole piece; 1: every window on its own).
@@ -292,6 +296,8 @@ class DecodeConfig:
         unknown_streams = set(self.prior_streams) - {stream.name for stream in SCORE_STREAMS}
         if unknown_streams:
             raise ValueError(f"prior_streams: no score streams {sorted(unknown_streams)}")
+        if self.beam < 1:
+            raise ValueError("need beam >= 1")
         if self.chain_windows < 0:
             raise ValueError("need chain_windows >= 0")
         if self.chain_from not in ("first", "tempo"):

@@ -1,0 +1,104 @@
+"""Beam search over the notes' onsets (``perf2score.neural.beam``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from train_helpers import rendered
+
+from perf2score import convert, load_neural_model
+from perf2score.errors import Perf2ScoreError
+from perf2score.neural import decode
+from perf2score.neural.beam import _best_continuations, _onset_candidates, beam_steps
+from perf2score.neural.decode import OnsetScores, decode_many
+from perf2score.tokens.spec import FIRST_VALUE, STREAMS
+
+NEG = -np.inf
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_neural_model()
+
+
+def _beam_of_one(runtime, perf, padding, pitch, onset, out, config, odds=None, forced=None,
+                 forced_notes=None, clock=None, start=None, background=False):  # fmt: skip
+    """``decode._decode_batch``'s work done by ``beam_steps`` with one hypothesis."""
+    session = runtime.session(perf, padding, odds is not None)
+    steps = session.steps if config.step_weight > 0 else None
+    beam_steps(session, perf["pitch"], pitch, onset, padding, out, config, {}, forced,
+               forced_notes, clock, start, steps)  # fmt: skip
+    if odds is not None:
+        odds[:] = session.odds
+
+
+def test_a_beam_of_one_is_greedy_decoding(shipped, monkeypatch):
+    """Every window, every note, every stream: the same ids as the greedy loop (a rendered
+    performance, with the steadiness check off and with the shipped settings)."""
+    performance = rendered(300, 5, 2)[0]
+    for config in (replace(shipped.decoding, steady_residual=0.0), shipped.decoding):
+        greedy = decode_many(shipped.network, [performance], config)[0]
+        with monkeypatch.context() as patch:
+            patch.setattr(decode, "_decode_batch", _beam_of_one)
+            beam = decode_many(shipped.network, [performance], config)[0]
+        assert all(np.array_equal(a, b) for a, b in zip(greedy, beam, strict=True))
+
+
+def test_a_wider_beam_decodes_a_score(shipped):
+    performance = rendered(200, 7, 1)[0]
+    model = load_neural_model(decoding=replace(shipped.decoding, beam=3))
+    attributes, drop = decode_many(model.network, [performance], model.decoding)[0]
+    assert len(attributes) == 200 and drop.dtype == bool
+    assert (attributes["onset_ticks"][~drop] >= 0).all()
+    assert convert(performance, model=model).to_musicxml().count("<note") >= 150
+
+
+def test_a_beam_needs_the_numpy_runtime_and_no_prior(shipped):
+    performance = rendered(60, 3, 0)[0]
+    by_torch = load_neural_model(runtime="torch")
+    with pytest.raises(Perf2ScoreError, match="beam"):
+        decode_many(by_torch.network, [performance], replace(by_torch.decoding, beam=2))
+    with pytest.raises(Perf2ScoreError, match="beam"):
+        config = replace(shipped.decoding, beam=2, prior_weight=0.5)
+        decode_many(shipped.network, [performance], config)
+    with pytest.raises(ValueError, match="beam"):
+        replace(shipped.decoding, beam=0)
+
+
+def _found(stay, move, joint=True, free=0) -> OnsetScores:
+    bar_lp = np.full((1, STREAMS["bar"].size), NEG)
+    bar_lp[0, FIRST_VALUE : FIRST_VALUE + 2] = np.log([0.5, 0.5])
+    return OnsetScores(
+        stay=np.array([stay], np.float32),
+        move=np.array([move], np.float32),
+        bar_lp=bar_lp.astype(np.float32),
+        joint=np.array([joint]),
+        free=np.array([free]),
+    )
+
+
+def test_onset_candidates_rank_staying_first_on_ties_and_fix_other_bar_moves():
+    found = _found([NEG, -1.0, -3.0], [-1.0, -2.0, NEG])
+    bar, position, score = _onset_candidates(found, np.array([FIRST_VALUE]), 3)
+    # staying at 1 ties opening the next measure at 0: staying first, as greedy decoding
+    assert bar[0].tolist() == [FIRST_VALUE, FIRST_VALUE + 1, FIRST_VALUE + 1]
+    assert position[0].tolist() == [1, 0, 1]
+    assert np.allclose(score[0], np.array([-1.0, -1.0, -2.0]) + np.log(0.5))
+    moved_two = FIRST_VALUE + 2  # two measures on: kept as chosen, at the free position
+    bar, position, score = _onset_candidates(
+        _found([NEG, -1.0, -3.0], [-1.0, -2.0, NEG], joint=False, free=2),
+        np.array([moved_two]),
+        3,
+    )
+    assert (bar[0, 0], position[0, 0]) == (moved_two, 2)
+    assert np.isneginf(score[0, 1:]).all()
+
+
+def test_the_best_continuations_are_chosen_per_window():
+    # 2 windows x 2 hypotheses, 2 candidates each: rows 0-1 window 0, rows 2-3 window 1
+    candidates = np.array([[-1.0, -5.0], [-2.0, -1.5], [NEG, NEG], [-3.0, -0.5]])
+    parent, pick = _best_continuations(candidates, 2, 2)
+    assert parent.tolist() == [0, 1, 3, 3]
+    assert pick.tolist() == [0, 1, 1, 0]
