@@ -138,25 +138,26 @@ def _onset_candidates(
     found, chosen_bar: np.ndarray, count: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each row's ``count`` best onsets: bar ids, position ids and scores (R, count), best
-    first; staying before opening the measure and lower positions first among equal
-    scores (so the first is greedy decoding's choice). A row whose bar moves 2+ measures or
+    first, each picked as greedy decoding picks its one (``decode._bar_and_position``: the
+    best staying and the best opening position, staying on a tie) among those not yet
+    taken, so the first is greedy decoding's choice. A row whose bar moves 2+ measures or
     back (not ``found.joint``) has one: the chosen bar at the likeliest position."""
-    R, V = found.stay.shape
-    joint_scores = np.concatenate(
-        [
-            found.stay + found.bar_lp[:, FIRST_VALUE, None],
-            found.move + found.bar_lp[:, FIRST_VALUE + 1, None],
-        ],
-        1,
-    )  # (R, 2V)
-    # ties after adding the bar's log probability are broken as greedy decoding does:
-    # staying first, then the better position score, then the lower position
-    raw = np.concatenate([found.stay, found.move], 1)
-    cell = np.broadcast_to(np.arange(2 * V), (R, 2 * V))
-    order = np.lexsort((cell, -raw, cell >= V, -joint_scores), axis=1)[:, :count]
-    best = np.take_along_axis(joint_scores, order, 1)
-    bar = np.where(order < V, FIRST_VALUE, FIRST_VALUE + 1)
-    position = order % V
+    R = len(chosen_bar)
+    rows = np.arange(R)
+    stay, move = found.stay.copy(), found.move.copy()
+    bar = np.empty((R, count), dtype=np.int64)
+    position = np.empty((R, count), dtype=np.int64)
+    best = np.empty((R, count), dtype=np.float32)
+    for m in range(count):
+        stay_index, move_index = stay.argmax(1), move.argmax(1)
+        stay_total = stay[rows, stay_index] + found.bar_lp[:, FIRST_VALUE]
+        move_total = move[rows, move_index] + found.bar_lp[:, FIRST_VALUE + 1]
+        opens = move_total > stay_total
+        bar[:, m] = np.where(opens, FIRST_VALUE + 1, FIRST_VALUE)
+        position[:, m] = np.where(opens, move_index, stay_index)
+        best[:, m] = np.where(opens, move_total, stay_total)
+        stay[rows[~opens], stay_index[~opens]] = -np.inf
+        move[rows[opens], move_index[opens]] = -np.inf
     alone = ~found.joint
     bar[alone, 0], position[alone, 0] = chosen_bar[alone], found.free[alone]
     best[alone, 0] = found.bar_lp[alone, chosen_bar[alone]]

@@ -409,9 +409,13 @@ class NumpySession:
     def reorder(self, rows: np.ndarray, filled: int) -> None:
         """Row r of the KV cache becomes row ``rows[r]``'s (B,), for its first ``filled``
         notes (the hypotheses a beam keeps, each continuing its parent)."""
+        moved = np.flatnonzero(rows != np.arange(len(rows)))
+        if len(moved) == 0:
+            return
+        parents = rows[moved]
         for keys, values in self.cache:
-            keys[..., :filled] = keys[rows, ..., :filled]
-            values[:, :, :filled] = values[rows, :, :filled]
+            keys[moved, ..., :filled] = keys[parents, ..., :filled]
+            values[moved, :, :filled] = values[parents, :, :filled]
 
     @property
     def odds(self) -> np.ndarray | None:
