@@ -518,9 +518,9 @@ def steady_groups(
     """The performances (indices) to decode with other settings than ``config``: those whose
     onsets sit within ``config.steady_residual`` beats of the beat tracker's grid on
     average (``perf2score.classical.rhythm.grid_residual``) with the running tempo on the beat
-    clock (``steady_tempo_weight``, ``steady_slack_grid``), the others as ``config``, as
-    (settings, indices) groups; None when every performance keeps ``config`` (the check
-    off, the beat clock already chosen, or no steady performance)."""
+    clock (``steady_tempo_weight``, ``steady_slack_grid``, ``steady_beam``), the others as
+    ``config``, as (settings, indices) groups; None when every performance keeps ``config``
+    (the check off, the beat clock already chosen, or no steady performance)."""
     steady = [
         i for i, performance in enumerate(performances) if on_steady_path(performance, config)
     ]
@@ -532,6 +532,7 @@ def steady_groups(
         tempo_clock="beats",
         tempo_weight=config.steady_tempo_weight,
         tempo_slack_grid=config.steady_slack_grid,
+        beam=config.steady_beam,
     )
     chosen = set(steady)
     others = [i for i in range(len(performances)) if i not in chosen]

@@ -81,6 +81,9 @@ class DecodeConfig:
     # perf2score.neural.beam; 1 = greedy, the same ids as before; the numpy runtime only,
     # without the score prior; a step costs about as many rows more)
     beam: int = 1
+    # the same for a steady performance decoded on the beat clock (steady_residual), where
+    # the greedy choice is already on the grid (make demo: 16 bars greedy, 15 with a beam of 4)
+    steady_beam: int = 1
     # windows decoded one after another, each continuing from the notes it shares with the
     # one before (their decoded tokens given, so meter, value scale and bar phase carry on),
     # in chains of this many windows (0: the whole piece; 1: every window on its own).
@@ -296,8 +299,8 @@ class DecodeConfig:
         unknown_streams = set(self.prior_streams) - {stream.name for stream in SCORE_STREAMS}
         if unknown_streams:
             raise ValueError(f"prior_streams: no score streams {sorted(unknown_streams)}")
-        if self.beam < 1:
-            raise ValueError("need beam >= 1")
+        if self.beam < 1 or self.steady_beam < 1:
+            raise ValueError("need beam >= 1 and steady_beam >= 1")
         if self.chain_windows < 0:
             raise ValueError("need chain_windows >= 0")
         if self.chain_from not in ("first", "tempo"):
