@@ -6,13 +6,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from builders import played_triple
 from train_helpers import rendered
 
 from perf2score import convert, load_neural_model
 from perf2score.errors import Perf2ScoreError
-from perf2score.neural import decode
+from perf2score.neural import beam, decode
 from perf2score.neural.beam import _best_continuations, _onset_candidates, beam_steps
-from perf2score.neural.decode import OnsetScores, decode_many
+from perf2score.neural.decode import OnsetScores, decode_many, on_steady_path
 from perf2score.tokens.spec import FIRST_VALUE, STREAMS
 
 NEG = -np.inf
@@ -53,6 +54,22 @@ def test_a_wider_beam_decodes_a_score(shipped):
     assert len(attributes) == 200 and drop.dtype == bool
     assert (attributes["onset_ticks"][~drop] >= 0).all()
     assert convert(performance, model=model).to_musicxml().count("<note") >= 150
+
+
+def test_a_steady_performance_decodes_greedily_whatever_the_beam(shipped, monkeypatch):
+    """On the beat clock the greedy choice is on the grid: ``steady_beam`` (1) decides."""
+    performance = played_triple(200, 0.004)
+    assert on_steady_path(performance, shipped.decoding)
+    calls = []
+    real = beam.beam_steps
+    monkeypatch.setattr(beam, "beam_steps", lambda *args: calls.append(1) or real(*args))
+    greedy = decode_many(shipped.network, [performance], shipped.decoding)[0]
+    wide = decode_many(shipped.network, [performance], replace(shipped.decoding, beam=4))[0]
+    assert not calls
+    assert all(np.array_equal(a, b) for a, b in zip(greedy, wide, strict=True))
+    config = replace(shipped.decoding, beam=4, steady_beam=4)
+    decode_many(shipped.network, [performance], config)
+    assert calls
 
 
 def test_a_beam_needs_the_numpy_runtime_and_no_prior(shipped):
