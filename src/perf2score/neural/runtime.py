@@ -322,13 +322,22 @@ class NumpyCross:
         keys = rotate(heads_view(k, self.n_heads), self.cos[:M], self.sin[:M])
         return np.ascontiguousarray(keys.transpose(0, 1, 3, 2)), heads_view(v, self.n_heads)
 
-    def __call__(self, x: np.ndarray, t: int, memory: tuple, bias: np.ndarray) -> np.ndarray:
-        """Residual update (B, C) for the score state x (B, C) at position ``t``."""
+    def __call__(
+        self, x: np.ndarray, t: int, memory: tuple, bias: np.ndarray, copies: int = 1
+    ) -> np.ndarray:
+        """Residual update (B, C) for the score state x (B, C) at position ``t``; with
+        ``copies`` > 1, rows b·copies … b·copies + copies - 1 of x read window b's ``memory``
+        (the hypotheses of a beam: one product per window and head for all of them)."""
         B, H = x.shape[0], self.n_heads
         q = layer_norm(x, *self.query_norm) @ self.q_scaled  # (B, R)
-        q = (q * self.step_cos[t] + q[:, self.swap] * self.step_sin[t]).reshape(B, H, 1, -1)
-        y = attend(q, memory[0], memory[1], bias, scaled=True)  # (B, H, 1, D)
-        return self.gate * (y.reshape(B, -1) @ self.out)
+        q = q * self.step_cos[t] + q[:, self.swap] * self.step_sin[t]
+        if copies == 1:
+            y = attend(q.reshape(B, H, 1, -1), memory[0], memory[1], bias, scaled=True)
+            return self.gate * (y.reshape(B, -1) @ self.out)  # y (B, H, 1, D)
+        windows = B // copies
+        q = q.reshape(windows, copies, H, -1).transpose(0, 2, 1, 3)  # (W, H, copies, D)
+        y = attend(q, memory[0], memory[1], bias, scaled=True)  # (W, H, copies, D)
+        return self.gate * (y.transpose(0, 2, 1, 3).reshape(B, -1) @ self.out)
 
 
 class NumpySession:
@@ -362,7 +371,7 @@ class NumpySession:
         self.memory = [adapter.memory(hidden) for adapter in model.adapters]
         self.bias = padding_bias(padding)  # (B, 1, 1, M)
         self.prior_weight, self.prior_streams = prior
-        self.batch, self.length = B, T
+        self.batch, self.length, self.copies = B, T, 1
         rows = 2 * B if self.prior_weight > 0 else B  # the prior's rows below the batch's
         self.cache = model.score.new_cache(rows, T)
         self.hooks = self._hooks()
@@ -382,10 +391,10 @@ class NumpySession:
     def _hooks(self) -> list:
         """The adapters' residual updates, one callable per score layer; with the prior the
         adapters read the performance for the batch's rows only."""
-        B = self.batch
+        B, copies = self.batch, self.copies
         rows_read = _above if self.prior_weight > 0 else (lambda update: update)
         return [
-            (lambda h, step, a=adapter, m=memory: rows_read(a(h[:B], step, m, self.bias)))
+            (lambda h, step, a=adapter, m=memory: rows_read(a(h[:B], step, m, self.bias, copies)))
             for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
         ]
 
@@ -394,15 +403,10 @@ class NumpySession:
         b·copies … b·copies + copies - 1), the hypotheses of a beam. Not with the prior."""
         if self.prior_weight > 0:
             raise ValueError("a beam does not decode with the score prior")
-
-        def repeat(a):
-            return np.repeat(a, copies, axis=0)
-
-        self.memory = [(repeat(keys), repeat(values)) for keys, values in self.memory]
-        self.bias = repeat(self.bias)
         if self.ratios is not None:
-            self.ratios = repeat(self.ratios)
+            self.ratios = np.repeat(self.ratios, copies, axis=0)
         self.batch *= copies
+        self.copies = copies  # the adapters read each window's memory for all its copies
         self.cache = self.model.score.new_cache(self.batch, self.length)
         self.hooks = self._hooks()
 
