@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from builders import played_triple
+from builders import played_triple, write_midi
 from train_helpers import rendered
 
 from perf2score import convert, load_neural_model
+from perf2score.cli import main
 from perf2score.errors import Perf2ScoreError
 from perf2score.neural import beam, decode
 from perf2score.neural.beam import _best_continuations, _onset_candidates, beam_steps
@@ -119,3 +120,22 @@ def test_the_best_continuations_are_chosen_per_window():
     parent, pick = _best_continuations(candidates, 2, 2)
     assert parent.tolist() == [0, 1, 3, 3]
     assert pick.tolist() == [0, 1, 1, 0]
+
+
+def test_the_command_line_takes_a_beam(tmp_path, capsys):
+    notes = rendered(150, 4, 3)[0].notes
+    source = write_midi(
+        tmp_path / "played.mid",
+        [[(int(n["pitch"]), float(n["onset_sec"]), float(n["offset_sec"]), 70) for n in notes]],
+    )
+    out = tmp_path / "x.musicxml"
+    assert main(["-q", "convert", str(source), "-o", str(out), "--beam", "2"]) == 0
+    assert out.read_text().count("<note") >= 100
+    out.unlink()
+    assert main(["-q", "convert", str(source), "-o", str(out), "--beam", "2",
+                 "--backend", "classical"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--beam needs the neural backend" in err and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["-q", "convert", str(source), "-o", str(out), "--beam", "0"])

@@ -88,6 +88,13 @@ def _add_convert(sub) -> None:
         "note values are doubled or halved to match it",
     )
     conv.add_argument(
+        "--beam",
+        type=_positive,
+        metavar="K",
+        help="hypotheses kept per decoding window (neural backend; default: the model's "
+        "decoding.json; 1 = greedy, fastest; more: slower, onsets chosen with the notes after)",
+    )
+    conv.add_argument(
         "--written-out",
         action="store_true",
         help="write every note played: a section played twice in a row is not folded "
@@ -159,8 +166,9 @@ def _run_convert(args) -> int:
 
     formats = _convert_formats(args)
     backend = resolve_backend(args.backend, args.model)
-    decoding = _given_meter(args, backend)
-    auto = args.backend == "auto" and decoding is None  # a told meter keeps the model
+    decoding = _decoding(args, backend)
+    told = args.time_signature is not None or args.tempo is not None
+    auto = args.backend == "auto" and not told  # a told meter keeps the model
     jobs, repeated = plan(
         args.inputs,
         args.output,
@@ -215,18 +223,25 @@ def _run_convert(args) -> int:
     return EXIT_USER_ERROR if failures else 0
 
 
-def _given_meter(args, backend: str):
-    """The model's decoding settings with the time signature and tempo the user gave
-    (``--time-signature``, ``--tempo``); None when neither was given."""
-    if args.time_signature is None and args.tempo is None:
+def _decoding(args, backend: str):
+    """The model's decoding settings with the time signature and tempo (``--time-signature``,
+    ``--tempo``) and the beam (``--beam``) the user gave; None when none was given."""
+    told = args.time_signature is not None or args.tempo is not None
+    if not told and args.beam is None:
         return None
-    if backend != "neural":
+    if told and backend != "neural":
         raise Perf2ScoreError("--time-signature and --tempo need the neural backend")
+    if backend != "neural":
+        raise Perf2ScoreError("--beam needs the neural backend")
+    from dataclasses import replace
+
     from perf2score.neural.converter import model_folder
     from perf2score.neural.settings import DecodeConfig
 
     settings = DecodeConfig.read(model_folder(args.model))
-    return settings.with_meter(args.time_signature, args.tempo)
+    if args.beam is not None:
+        settings = replace(settings, beam=args.beam)
+    return settings.with_meter(args.time_signature, args.tempo) if told else settings
 
 
 def _ray_batch(args, jobs):
