@@ -73,14 +73,15 @@ def test_a_steady_performance_decodes_greedily_whatever_the_beam(shipped, monkey
     assert calls
 
 
-def test_a_beam_needs_the_numpy_runtime_and_no_prior(shipped):
-    performance = rendered(60, 3, 0)[0]
+def test_both_runtimes_decode_alike_with_a_beam_and_a_beam_needs_no_prior(shipped):
+    performance = rendered(150, 3, 0)[0]
     by_torch = load_neural_model(runtime="torch")
+    config = replace(shipped.decoding, beam=3, steady_residual=0.0)
+    numpy_ids = decode_many(shipped.network, [performance], config)[0]
+    torch_ids = decode_many(by_torch.network, [performance], config)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(numpy_ids, torch_ids, strict=True))
     with pytest.raises(Perf2ScoreError, match="beam"):
-        decode_many(by_torch.network, [performance], replace(by_torch.decoding, beam=2))
-    with pytest.raises(Perf2ScoreError, match="beam"):
-        config = replace(shipped.decoding, beam=2, prior_weight=0.5)
-        decode_many(shipped.network, [performance], config)
+        decode_many(shipped.network, [performance], replace(config, prior_weight=0.5))
     with pytest.raises(ValueError, match="beam"):
         replace(shipped.decoding, beam=0)
 

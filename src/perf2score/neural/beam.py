@@ -24,7 +24,7 @@ from perf2score.neural.decode import (
     masked_scores,
     onset_scores,
 )
-from perf2score.neural.runtime import NumpySession, log_softmax
+from perf2score.neural.runtime import log_softmax
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.spec import BOS, FIRST_VALUE
 
@@ -36,7 +36,7 @@ def _repeat(array: np.ndarray | None, copies: int) -> np.ndarray | None:
 
 
 def beam_steps(
-    session: NumpySession,
+    session,
     pitch_ids: np.ndarray,
     pitch: np.ndarray,
     onset: np.ndarray,
@@ -51,7 +51,8 @@ def beam_steps(
     steps: np.ndarray | None = None,
 ) -> None:
     """Decode a batch of B windows into ``out`` ((B, T) ids per stream, in place) with a
-    started ``session`` (B rows; expanded here), as ``_decode_batch`` does greedily: the
+    started runtime ``session`` (B rows, expanded here: ``NumpySession`` or the torch
+    runtime's ``TorchSession``), as ``_decode_batch`` does greedily: the
     same inputs (the performance's pitch ids ``pitch_ids`` and MIDI ``pitch``, ``onset``
     seconds, ``padding`` (B, T); a given meter's ids
     ``first_meter``; a ``forced`` prefix; the tempo ``clock`` and ``start`` tempi; the step

@@ -449,8 +449,8 @@ def decode_many(
         )
     if config.prior_weight > 0 and not isinstance(model, NumpyAligned):
         raise Perf2ScoreError("decoding with prior_weight > 0 needs the numpy runtime")
-    if config.beam > 1 and (not isinstance(model, NumpyAligned) or config.prior_weight > 0):
-        raise Perf2ScoreError("a beam (beam > 1) needs the numpy runtime and no score prior")
+    if config.beam > 1 and config.prior_weight > 0:
+        raise Perf2ScoreError("a beam (beam > 1) does not decode with the score prior")
     if config.step_weight > 0 and getattr(model, "steps", None) is None:
         raise Perf2ScoreError("decoding with step_weight > 0 needs a numpy model with a step head")
     runtime = as_runtime(model, meter)
@@ -616,7 +616,8 @@ def _decode_rows(
     forced_notes: np.ndarray,
     background: bool = False,
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Decode the windows ``rows`` (R,), at most ``MAX_BATCH_WINDOWS`` at a time: their
+    """Decode the windows ``rows`` (R,), at most ``MAX_BATCH_WINDOWS`` rows (windows ×
+    ``config.beam`` hypotheses) at a time: their
     score ids (R, T) per stream and their heads' log-odds (R, T, Q) (None when not asked),
     ``forced`` ids (R, T) per stream taken for the first ``forced_notes`` (R,) notes;
     ``background`` as ``_decode_batch``'s."""
@@ -628,8 +629,9 @@ def _decode_rows(
         if window_odds is not None
         else None
     )
-    for first in range(0, len(rows), MAX_BATCH_WINDOWS):  # memory bounded
-        mine = slice(first, first + MAX_BATCH_WINDOWS)
+    size = max(1, MAX_BATCH_WINDOWS // config.beam)  # memory bounded: rows = windows × beam
+    for first in range(0, len(rows), size):
+        mine = slice(first, first + size)
         part = rows[mine]
         batch_ids = {k: np.zeros((len(part), T), dtype=np.int64) for k in out}
         _decode_batch(

@@ -78,9 +78,12 @@ class DecodeConfig:
     prior_weight: float = 0.0
     prior_streams: tuple[str, ...] = ("bar", "position", "value")
     # hypotheses kept per window by a beam search over the notes' onsets (bar and position;
-    # perf2score.neural.beam; 1 = greedy, the same ids as before; the numpy runtime only,
-    # without the score prior; a step costs about as many rows more)
-    beam: int = 1
+    # perf2score.neural.beam; 1 = greedy, the ids of every release before 2026-12-05; not
+    # with the score prior; a step decodes beam times the rows). Validation (86), E_avg /
+    # onset / downbeat F: 1 7.27 / 9.07 / 0.325; 2 7.06 / 8.37 / 0.341; 4 6.95 / 8.10 /
+    # 0.362; 8 6.79 / 7.78 / 0.376 (README). 2: a 5,000-note file stays within 1.5x
+    # MuseScore's import, 4 does not (README, Speed)
+    beam: int = 2
     # the same for a steady performance decoded on the beat clock (steady_residual), where
     # the greedy choice is already on the grid (make demo: 16 bars greedy, 15 with a beam of 4)
     steady_beam: int = 1

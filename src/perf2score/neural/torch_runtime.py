@@ -50,6 +50,27 @@ class TorchSession:
         )
         return {k: v[:, -1].float().numpy() for k, v in logits.items()}
 
+    def expand(self, copies: int) -> None:
+        """Before the first step: each window decoded as ``copies`` rows (the hypotheses of
+        a beam; ``NumpySession.expand``)."""
+
+        def repeat(tensor):
+            return None if tensor is None else tensor.repeat_interleave(copies, dim=0)
+
+        self.memory = [tuple(repeat(part) for part in layer) for layer in self.memory]
+        self.padding, self.ratios = repeat(self.padding), repeat(self.ratios)
+
+    def reorder(self, rows: np.ndarray, filled: int) -> None:
+        """Row r of the KV cache becomes row ``rows[r]``'s (``NumpySession.reorder``)."""
+        moved = np.flatnonzero(rows != np.arange(len(rows)))
+        if len(moved) == 0:
+            return
+        into, parents = torch.from_numpy(moved), torch.from_numpy(rows[moved])
+        for layer in self.cache:
+            for name in ("k", "v"):
+                if name in layer:
+                    layer[name][into, :, :filled] = layer[name][parents, :, :filled]
+
 
 class TorchRuntime:
     """A torch aligned model (in eval mode) and, optionally, a meter head reading its own
