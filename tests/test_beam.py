@@ -38,9 +38,11 @@ def _beam_of_one(runtime, perf, padding, pitch, onset, out, config, odds=None, f
 
 def test_a_beam_of_one_is_greedy_decoding(shipped, monkeypatch):
     """Every window, every note, every stream: the same ids as the greedy loop (a rendered
-    performance, with the steadiness check off and with the shipped settings)."""
+    performance, with the steadiness check off, with the shipped settings, and with windows
+    chained: each continues the tokens of the notes it shares with the one before)."""
     performance = rendered(300, 5, 2)[0]
-    for config in (replace(shipped.decoding, steady_residual=0.0), shipped.decoding):
+    plain = replace(shipped.decoding, steady_residual=0.0)
+    for config in (plain, shipped.decoding, replace(plain, chain_windows=0)):
         greedy = decode_many(shipped.network, [performance], config)[0]
         with monkeypatch.context() as patch:
             patch.setattr(decode, "_decode_batch", _beam_of_one)

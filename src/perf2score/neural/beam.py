@@ -8,7 +8,7 @@ the next one, each position's log probability less the running tempo's penalty,
 keeps the ``beam`` continuations whose summed scores (every stream's log probability, the
 tempo penalties) are highest. Each kept hypothesis takes its parent's KV cache rows, tokens
 and running tempo. At the window's end the best hypothesis is written. With ``beam`` 1 this
-is greedy decoding, the same ids (``tests/test_decode.py``).
+is greedy decoding, the same ids (``tests/test_beam.py``).
 
 Shapes: B windows, K = ``beam`` hypotheses per window, R = B·K rows (window b's are rows
 b·K … b·K + K - 1), T notes, V position values.
@@ -52,11 +52,10 @@ def beam_steps(
 ) -> None:
     """Decode a batch of B windows into ``out`` ((B, T) ids per stream, in place) with a
     started runtime ``session`` (B rows, expanded here: ``NumpySession`` or the torch
-    runtime's ``TorchSession``), as ``_decode_batch`` does greedily: the
-    same inputs (the performance's pitch ids ``pitch_ids`` and MIDI ``pitch``, ``onset``
-    seconds, ``padding`` (B, T); a given meter's ids
-    ``first_meter``; a ``forced`` prefix; the tempo ``clock`` and ``start`` tempi; the step
-    head's log-odds ``steps`` (B, T, 2))."""
+    runtime's ``TorchSession``), from the inputs ``_decode_batch`` decodes greedily: the
+    performance's pitch ids ``pitch_ids`` and MIDI ``pitch``, ``onset`` seconds and
+    ``padding`` (B, T); a given meter's ids ``first_meter``; a ``forced`` prefix; the tempo
+    ``clock`` and ``start`` tempi; the step head's log-odds ``steps`` (B, T, 2)."""
     K = config.beam
     B, T = padding.shape
     R = B * K
@@ -104,10 +103,8 @@ def beam_steps(
             given = t < forced_notes
             for name in SCORE_NAMES:
                 chosen[name] = np.where(given, forced[name][:, t], chosen[name])
-            bar_ids[given, 0], position_ids[given, 0] = (
-                forced["bar"][given, t],
-                (forced["position"][given, t]),
-            )
+            bar_ids[given, 0] = forced["bar"][given, t]
+            position_ids[given, 0] = forced["position"][given, t]
             fixed |= given
         onset_gain[fixed, 0] = 0.0
         onset_gain[fixed, 1:] = -np.inf
