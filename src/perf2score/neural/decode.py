@@ -294,11 +294,7 @@ def _decode_batch(
         else {}
     )
     prior = (config.prior_weight, config.prior_streams)
-    session = (
-        runtime.session(perf, padding, odds is not None, prior, background=True)
-        if background
-        else runtime.session(perf, padding, odds is not None, prior)
-    )
+    session = runtime.session(perf, padding, odds is not None, prior, background)
     steps = session.steps if config.step_weight > 0 else None  # (B, T, 2) or None
     if config.beam > 1:
         from perf2score.neural.beam import beam_steps
@@ -647,7 +643,7 @@ def _decode_rows(
             forced_notes[mine],
             clock[part] if clock is not None else None,
             start[part],
-            background and isinstance(runtime, NumpyAligned),
+            background,
         )
         for k in out:
             ids[k][mine] = batch_ids[k]

@@ -85,10 +85,12 @@ class TorchRuntime:
         padding: np.ndarray,
         want_odds: bool = False,
         prior: tuple[float, tuple[str, ...]] = (0.0, ()),
+        background: bool = False,
     ) -> TorchSession:
         """Start decoding a batch: performance ids (B, T) per stream, ``padding`` (B, T);
         ``prior`` as ``NumpySession``'s, here only its off value (weight 0): the score
-        prior needs the numpy runtime (``decode_many`` refuses it before)."""
+        prior needs the numpy runtime (``decode_many`` refuses it before). ``background``
+        (``NumpySession``'s threads) is not used: torch computes everything here."""
         if prior[0] > 0:
             raise ValueError("the score prior needs the numpy runtime")
         return TorchSession(self, perf, padding, want_odds)
