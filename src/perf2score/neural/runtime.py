@@ -391,10 +391,12 @@ class NumpySession:
     def _hooks(self) -> list:
         """The adapters' residual updates, one callable per score layer; with the prior the
         adapters read the performance for the batch's rows only."""
-        B, copies = self.batch, self.copies
+        B, copies, bias = self.batch, self.copies, self.bias
         rows_read = _above if self.prior_weight > 0 else (lambda update: update)
+        # the callables hold the arrays, not the session: a cycle through the session would
+        # keep each batch's KV cache alive until Python's cyclic collector ran
         return [
-            (lambda h, step, a=adapter, m=memory: rows_read(a(h[:B], step, m, self.bias, copies)))
+            (lambda h, step, a=adapter, m=memory: rows_read(a(h[:B], step, m, bias, copies)))
             for adapter, memory in zip(self.model.adapters, self.memory, strict=True)
         ]
 
@@ -489,6 +491,7 @@ class BackgroundCall:
 
     def _run(self) -> None:
         function, args = self._call
+        self._call = (function, ())  # the arguments (a batch's encoder states) are let go
         try:
             self._value = function(*args)
         except BaseException as exc:  # handed to the thread that asks for the result
