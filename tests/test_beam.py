@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,7 @@ from perf2score.cli import main
 from perf2score.errors import Perf2ScoreError
 from perf2score.neural import beam, decode
 from perf2score.neural.beam import _best_continuations, _onset_candidates, beam_steps
+from perf2score.neural.converter import model_folder
 from perf2score.neural.decode import OnsetScores, decode_many, on_steady_path
 from perf2score.tokens.spec import FIRST_VALUE, STREAMS
 
@@ -142,3 +144,33 @@ def test_the_command_line_takes_a_beam(tmp_path, capsys):
     assert not out.exists()
     with pytest.raises(SystemExit):
         main(["-q", "convert", str(source), "-o", str(out), "--beam", "0"])
+
+
+def test_the_command_line_takes_a_decoding_file(tmp_path, capsys):
+    """``convert --decoding FILE``: the file's settings decode (here a beam of 1, as
+    ``--beam 1`` asks); a bad file or a classical backend is refused with a message."""
+    notes = rendered(150, 4, 3)[0].notes
+    source = write_midi(
+        tmp_path / "played.mid",
+        [[(int(n["pitch"]), float(n["onset_sec"]), float(n["offset_sec"]), 70) for n in notes]],
+    )
+    settings = json.loads((model_folder() / "decoding.json").read_text())
+    greedy = tmp_path / "greedy.json"
+    greedy.write_text(json.dumps({**settings, "beam": 1}))
+    by_file, by_option = tmp_path / "file.musicxml", tmp_path / "option.musicxml"
+    assert main(["-q", "convert", str(source), "-o", str(by_file), "--decoding", str(greedy)]) == 0
+    assert main(["-q", "convert", str(source), "-o", str(by_option), "--beam", "1"]) == 0
+    assert by_file.read_text() == by_option.read_text()
+    capsys.readouterr()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**settings, "beam": 0}))
+    out = tmp_path / "x.musicxml"
+    for extra, message in (
+        (["--decoding", str(bad)], "beam"),
+        (["--decoding", str(tmp_path / "none.json")], "no such file"),
+        (["--decoding", str(greedy), "--backend", "classical"], "--decoding needs the neural"),
+    ):
+        assert main(["-q", "convert", str(source), "-o", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not out.exists()

@@ -95,6 +95,12 @@ def _add_convert(sub) -> None:
         "decoding.json; 1 = greedy, fastest; more: slower, onsets chosen with the notes after)",
     )
     conv.add_argument(
+        "--decoding",
+        metavar="JSON",
+        help="decoding settings file (neural backend; default: the model's decoding.json; "
+        "the keys of the README's settings list)",
+    )
+    conv.add_argument(
         "--written-out",
         action="store_true",
         help="write every note played: a section played twice in a row is not folded "
@@ -224,21 +230,23 @@ def _run_convert(args) -> int:
 
 
 def _decoding(args, backend: str):
-    """The model's decoding settings with the time signature and tempo (``--time-signature``,
-    ``--tempo``) and the beam (``--beam``) the user gave; None when none was given."""
+    """The model's decoding settings (or those of the ``--decoding`` file) with the time
+    signature and tempo (``--time-signature``, ``--tempo``) and the beam (``--beam``) the
+    user gave; None when none was given."""
     told = args.time_signature is not None or args.tempo is not None
-    if not told and args.beam is None:
+    if not told and args.beam is None and args.decoding is None:
         return None
     if told and backend != "neural":
         raise Perf2ScoreError("--time-signature and --tempo need the neural backend")
     if backend != "neural":
-        raise Perf2ScoreError("--beam needs the neural backend")
+        option = "--beam" if args.beam is not None else "--decoding"
+        raise Perf2ScoreError(f"{option} needs the neural backend")
     from dataclasses import replace
 
     from perf2score.neural.converter import model_folder
     from perf2score.neural.settings import DecodeConfig
 
-    settings = DecodeConfig.read(model_folder(args.model))
+    settings = DecodeConfig.read(args.decoding or model_folder(args.model))
     if args.beam is not None:
         settings = replace(settings, beam=args.beam)
     return settings.with_meter(args.time_signature, args.tempo) if told else settings
