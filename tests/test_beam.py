@@ -17,7 +17,8 @@ from perf2score.neural import beam, decode
 from perf2score.neural.beam import _best_continuations, _onset_candidates, beam_steps
 from perf2score.neural.converter import model_folder
 from perf2score.neural.decode import OnsetScores, decode_many, on_steady_path
-from perf2score.tokens.spec import FIRST_VALUE, STREAMS
+from perf2score.neural.settings import DecodeConfig
+from perf2score.tokens.spec import FIRST_VALUE, SCORE_STREAMS, STREAMS
 
 NEG = -np.inf
 
@@ -174,3 +175,54 @@ def test_the_command_line_takes_a_decoding_file(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
         assert not out.exists()
+
+
+class _ScriptedSession:
+    """A runtime session whose logits are scripted: the first note prefers position 0 to
+    position 1 by one nat; the second note's value stream is sure of itself only after a
+    first note at position 1 (flat otherwise). Every other stream has one clear choice."""
+
+    def __init__(self):
+        self.rows = 1
+
+    def expand(self, copies: int) -> None:
+        self.rows *= copies
+
+    def reorder(self, rows: np.ndarray, filled: int) -> None:
+        pass
+
+    def step(self, previous: dict, pitch: np.ndarray, t: int) -> dict:
+        R = len(pitch)
+        logits = {}
+        for stream in SCORE_STREAMS:
+            scores = np.full((R, stream.size), -30.0, np.float32)
+            scores[:, FIRST_VALUE] = 0.0  # bar: stay; drop: keep; the others: their first
+            logits[stream.name] = scores
+        logits["measure_length"][:, FIRST_VALUE] = -30.0
+        logits["measure_length"][:, FIRST_VALUE + 48] = 0.0  # a measure of 48 grid units
+        position = logits["position"]
+        if t == 0:
+            position[:, FIRST_VALUE], position[:, FIRST_VALUE + 1] = 2.0, 1.0
+        else:
+            position[:, FIRST_VALUE + 12] = 0.0
+            after_one = previous["position"] == FIRST_VALUE + 1
+            logits["value"][~after_one] = 0.0  # flat: log(1/V) for any choice
+        return logits
+
+
+def test_the_beam_scores_only_the_streams_it_is_told():
+    """The value stream's confidence counts in a hypothesis's score only when ``value`` is
+    in ``beam_streams``: then it outweighs the first onset's one nat; without, the likelier
+    first onset wins."""
+    T = 2
+    padding = np.zeros((1, T), bool)
+    pitch = np.full((1, T), 60)
+    onset = np.array([[0.0, 0.5]])
+    chosen = {}
+    for streams in (("value",), ()):
+        config = replace(DecodeConfig(), beam=2, beam_streams=streams)
+        out = {name: np.zeros((1, T), np.int64) for name in decode.SCORE_NAMES}
+        beam_steps(_ScriptedSession(), pitch, pitch, onset, padding, out, config, {})
+        chosen[streams] = out["position"][0].tolist()
+    assert chosen[("value",)] == [FIRST_VALUE + 1, FIRST_VALUE + 12]
+    assert chosen[()] == [FIRST_VALUE, FIRST_VALUE + 12]

@@ -5,9 +5,10 @@ before it has seen the notes after it. Here each window keeps ``beam`` hypothese
 note each hypothesis proposes its ``beam`` best onsets (staying in the measure or opening
 the next one, each position's log probability less the running tempo's penalty,
 ``decode.onset_scores``), the other streams are chosen greedily as before, and the window
-keeps the ``beam`` continuations whose summed scores (every stream's log probability, the
-tempo penalties) are highest. Each kept hypothesis takes its parent's KV cache rows, tokens
-and running tempo. At the window's end the best hypothesis is written. With ``beam`` 1 this
+keeps the ``beam`` continuations whose summed scores (the onset's log probability less
+the tempo penalties, plus the log probabilities of the ``beam_streams`` choices) are
+highest. Each kept hypothesis takes its parent's KV cache rows, tokens and running tempo.
+At the window's end the best hypothesis is written. With ``beam`` 1 this
 is greedy decoding, the same ids (``tests/test_beam.py``).
 
 Shapes: B windows, K = ``beam`` hypotheses per window, R = B·K rows (window b's are rows
@@ -27,8 +28,6 @@ from perf2score.neural.decode import (
 from perf2score.neural.runtime import log_softmax
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.spec import BOS, FIRST_VALUE
-
-ONSET_STREAMS = ("bar", "position")
 
 
 def _repeat(array: np.ndarray | None, copies: int) -> np.ndarray | None:
@@ -85,7 +84,7 @@ def beam_steps(
             if name in first_meter:
                 choice = np.where(meter_open, first_meter[name], choice)
             chosen[name] = choice
-            if name not in ONSET_STREAMS:
+            if name in config.beam_streams:
                 gain += log_softmax(scores[name])[rows, choice]
         found = onset_scores(
             logits["bar"],

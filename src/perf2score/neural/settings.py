@@ -84,6 +84,12 @@ class DecodeConfig:
     # 0.362; 8 6.79 / 7.78 / 0.376 (README). 2: a 5,000-note file stays within 1.5x
     # MuseScore's import, 4 does not (README, Speed)
     beam: int = 2
+    # the streams besides the onset's (bar, position) whose greedy choices' log
+    # probabilities count in a hypothesis's score (perf2score.neural.beam)
+    beam_streams: tuple[str, ...] = (
+        "time_signature", "measure_length", "value", "staff", "voice", "alter", "key", "grace",
+        "drop",
+    )  # fmt: skip
     # the same for a steady performance decoded on the beat clock (steady_residual), where
     # the greedy choice is already on the grid (make demo: 16 bars greedy, 15 with a beam of 4)
     steady_beam: int = 1
@@ -302,6 +308,13 @@ class DecodeConfig:
         unknown_streams = set(self.prior_streams) - {stream.name for stream in SCORE_STREAMS}
         if unknown_streams:
             raise ValueError(f"prior_streams: no score streams {sorted(unknown_streams)}")
+        object.__setattr__(self, "beam_streams", tuple(self.beam_streams))
+        unknown_streams = set(self.beam_streams) - {stream.name for stream in SCORE_STREAMS}
+        if unknown_streams | (set(self.beam_streams) & {"bar", "position"}):
+            raise ValueError(
+                "beam_streams: score streams other than bar and position, not "
+                f"{sorted(unknown_streams | (set(self.beam_streams) & {'bar', 'position'}))}"
+            )
         if self.beam < 1 or self.steady_beam < 1:
             raise ValueError("need beam >= 1 and steady_beam >= 1")
         if self.chain_windows < 0:
