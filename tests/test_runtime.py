@@ -430,7 +430,11 @@ def test_a_meter_head_trained_with_its_own_lm_reads_it_in_numpy(lora_folder):
     for name, value in head.state_dict().items():
         assert torch.equal(value, reloaded.state_dict()[name]), name
     performance = _performance(150)
-    config = DecodeConfig(window=48, overlap=16)
+    # greedy: with the shipped beam the two runtimes decode the same ids here too, but the
+    # heads' odds agree to 1e-4 only, and a near-tie of this random head in the decisions
+    # made from them after decoding flipped on that, changing a note value (the beam has
+    # its own runtime test in tests/test_beam.py)
+    config = DecodeConfig(window=48, overlap=16, beam=1)
     model = load_neural_model(lora_folder, config, meter=folder)
     assert model.describe()["runtime"] == "numpy"
     assert model.meter.performance is not None and model.network.heads()[0] is model.meter
