@@ -8,8 +8,8 @@ the next one, each position's log probability less the running tempo's penalty,
 keeps the ``beam`` continuations whose summed scores (the onset's log probability less
 the tempo penalties, plus the log probabilities of the ``beam_streams`` choices) are
 highest. Each kept hypothesis takes its parent's KV cache rows, tokens and running tempo.
-At the window's end the best hypothesis is written. With ``beam`` 1 this
-is greedy decoding, the same ids (``tests/test_beam.py``).
+At the window's end the best hypothesis is written. With ``beam`` 1 this is greedy
+decoding, the same ids (``tests/test_beam.py``).
 
 Shapes: B windows, K = ``beam`` hypotheses per window, R = B·K rows (window b's are rows
 b·K … b·K + K - 1), T notes, V position values.

@@ -308,11 +308,11 @@ class DecodeConfig:
         if unknown_streams:
             raise ValueError(f"prior_streams: no score streams {sorted(unknown_streams)}")
         object.__setattr__(self, "beam_streams", tuple(self.beam_streams))
-        unknown_streams = set(self.beam_streams) - {stream.name for stream in SCORE_STREAMS}
-        if unknown_streams | (set(self.beam_streams) & {"bar", "position"}):
+        others = {stream.name for stream in SCORE_STREAMS} - {"bar", "position"}
+        refused = set(self.beam_streams) - others  # not a stream, or the onset's own
+        if refused:
             raise ValueError(
-                "beam_streams: score streams other than bar and position, not "
-                f"{sorted(unknown_streams | (set(self.beam_streams) & {'bar', 'position'}))}"
+                f"beam_streams: score streams other than bar and position, not {sorted(refused)}"
             )
         if self.beam < 1 or self.steady_beam < 1:
             raise ValueError("need beam >= 1 and steady_beam >= 1")
