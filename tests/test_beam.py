@@ -226,3 +226,14 @@ def test_the_beam_scores_only_the_streams_it_is_told():
         chosen[streams] = out["position"][0].tolist()
     assert chosen[("value",)] == [FIRST_VALUE + 1, FIRST_VALUE + 12]
     assert chosen[()] == [FIRST_VALUE, FIRST_VALUE + 12]
+
+
+def test_beam_streams_are_score_streams_other_than_the_onset(tmp_path):
+    for refused in (("bar",), ("position", "value"), ("tempo",)):
+        with pytest.raises(ValueError, match="beam_streams"):
+            DecodeConfig(beam_streams=refused)
+    chosen = DecodeConfig(beam_streams=["value", "drop"])  # a JSON list becomes a tuple
+    assert chosen.beam_streams == ("value", "drop")
+    path = tmp_path / "decoding.json"
+    path.write_text(json.dumps(chosen.to_dict()))
+    assert DecodeConfig.read(path) == chosen
