@@ -128,12 +128,17 @@ def test_the_best_continuations_are_chosen_per_window():
     assert pick.tolist() == [0, 1, 1, 0]
 
 
-def test_the_command_line_takes_a_beam(tmp_path, capsys):
+def _played_midi(tmp_path):
+    """A rendered 150-note performance written as a MIDI file."""
     notes = rendered(150, 4, 3)[0].notes
-    source = write_midi(
+    return write_midi(
         tmp_path / "played.mid",
         [[(int(n["pitch"]), float(n["onset_sec"]), float(n["offset_sec"]), 70) for n in notes]],
     )
+
+
+def test_the_command_line_takes_a_beam(tmp_path, capsys):
+    source = _played_midi(tmp_path)
     out = tmp_path / "x.musicxml"
     assert main(["-q", "convert", str(source), "-o", str(out), "--beam", "2"]) == 0
     assert out.read_text().count("<note") >= 100
@@ -150,11 +155,7 @@ def test_the_command_line_takes_a_beam(tmp_path, capsys):
 def test_the_command_line_takes_a_decoding_file(tmp_path, capsys):
     """``convert --decoding FILE``: the file's settings decode (here a beam of 1, as
     ``--beam 1`` asks); a bad file or a classical backend is refused with a message."""
-    notes = rendered(150, 4, 3)[0].notes
-    source = write_midi(
-        tmp_path / "played.mid",
-        [[(int(n["pitch"]), float(n["onset_sec"]), float(n["offset_sec"]), 70) for n in notes]],
-    )
+    source = _played_midi(tmp_path)
     settings = json.loads((model_folder() / "decoding.json").read_text())
     greedy = tmp_path / "greedy.json"
     greedy.write_text(json.dumps({**settings, "beam": 1}))

@@ -340,6 +340,13 @@ class NumpyCross:
         return self.gate * (y.transpose(0, 2, 1, 3).reshape(B, -1) @ self.out)
 
 
+def moved_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows r whose parent ``rows[r]`` is another row, those parents): what a beam's
+    ``reorder`` copies (both empty when every hypothesis continues itself)."""
+    moved = np.flatnonzero(rows != np.arange(len(rows)))
+    return moved, rows[moved]
+
+
 class NumpySession:
     """Decoding state of one batch of windows: the adapters' memory, the score LM's KV cache,
     (when asked) the heads' log-odds (B, T, Q) in ``odds``, one column per question of
@@ -415,10 +422,7 @@ class NumpySession:
     def reorder(self, rows: np.ndarray, filled: int) -> None:
         """Row r of the KV cache becomes row ``rows[r]``'s (B,), for its first ``filled``
         notes (the hypotheses a beam keeps, each continuing its parent)."""
-        moved = np.flatnonzero(rows != np.arange(len(rows)))
-        if len(moved) == 0:
-            return
-        parents = rows[moved]
+        moved, parents = moved_rows(rows)
         for keys, values in self.cache:
             keys[moved, ..., :filled] = keys[parents, ..., :filled]
             values[moved, :, :filled] = values[parents, :, :filled]

@@ -304,12 +304,12 @@ class DecodeConfig:
         if not 0 <= self.prior_weight <= 1:
             raise ValueError("need 0 <= prior_weight <= 1")
         object.__setattr__(self, "prior_streams", tuple(self.prior_streams))  # JSON: a list
-        unknown_streams = set(self.prior_streams) - {stream.name for stream in SCORE_STREAMS}
+        names = {stream.name for stream in SCORE_STREAMS}
+        unknown_streams = set(self.prior_streams) - names
         if unknown_streams:
             raise ValueError(f"prior_streams: no score streams {sorted(unknown_streams)}")
         object.__setattr__(self, "beam_streams", tuple(self.beam_streams))
-        others = {stream.name for stream in SCORE_STREAMS} - {"bar", "position"}
-        refused = set(self.beam_streams) - others  # not a stream, or the onset's own
+        refused = set(self.beam_streams) - (names - {"bar", "position"})  # or the onset's own
         if refused:
             raise ValueError(
                 f"beam_streams: score streams other than bar and position, not {sorted(refused)}"

@@ -16,6 +16,7 @@ import torch
 from perf2score.models.adapter import AlignedModel
 from perf2score.models.lm import score_step_inputs
 from perf2score.models.meter_head import MeterModel
+from perf2score.neural.runtime import moved_rows
 
 
 class TorchSession:
@@ -62,10 +63,8 @@ class TorchSession:
 
     def reorder(self, rows: np.ndarray, filled: int) -> None:
         """Row r of the KV cache becomes row ``rows[r]``'s (``NumpySession.reorder``)."""
-        moved = np.flatnonzero(rows != np.arange(len(rows)))
-        if len(moved) == 0:
-            return
-        into, parents = torch.from_numpy(moved), torch.from_numpy(rows[moved])
+        moved, parents = moved_rows(rows)
+        into, parents = torch.from_numpy(moved), torch.from_numpy(parents)
         for layer in self.cache:
             for name in ("k", "v"):
                 if name in layer:
