@@ -7,7 +7,8 @@ median of the rounds is reported with the ratios to MuseScore. Files: generated 
 (``convert_speed.generated``) of the given sizes, plus any ``--real`` MIDI files. MuseScore is
 skipped, with a message, when ``mscore3`` is not installed.
 Run: ``.venv/bin/python benchmarks/vs_musescore.py [--sizes 500 1000 5000 20000] [--real F ...]
-[--rounds 3]``
+[--rounds 3] [--beams 2 4]`` (``--beams``: the neural backend once per beam width, each
+with its own ratio, instead of once with the shipped decoding)
 """
 
 from __future__ import annotations
@@ -43,12 +44,21 @@ def write_performance(performance, path: Path) -> Path:
     return path
 
 
-def commands(source: Path, folder: Path, musescore: bool) -> dict[str, list[str]]:
+def commands(
+    source: Path, folder: Path, musescore: bool, beams: list[int] | None = None
+) -> dict[str, list[str]]:
+    """The commands timed, by tool name: perf2score neural (with the shipped decoding, or
+    once per beam width of ``beams``: "perf2score beam K"), perf2score classical and, when
+    ``musescore``, MuseScore 3."""
     out = str(folder / "out.musicxml")
-    tools = {
-        f"perf2score {b}": [PERF2SCORE, "-q", "convert", str(source), "-o", out, "--backend", b]
-        for b in ("neural", "classical")
-    }
+    convert = [PERF2SCORE, "-q", "convert", str(source), "-o", out, "--backend"]
+    tools = {}
+    if beams:
+        for beam in beams:
+            tools[f"perf2score beam {beam}"] = [*convert, "neural", "--beam", str(beam)]
+    else:
+        tools["perf2score neural"] = [*convert, "neural"]
+    tools["perf2score classical"] = [*convert, "classical"]
     if musescore:
         tools["MuseScore 3"] = ["mscore3", "-o", out, str(source)]
     return tools
@@ -69,6 +79,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[500, 1000, 5000, 20000])
     parser.add_argument("--real", nargs="*", default=[], help="performance MIDI files")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--beams",
+        type=int,
+        nargs="*",
+        default=[],
+        help="time the neural backend once per beam width (default: the shipped decoding)",
+    )
     args = parser.parse_args()
     musescore = shutil.which("mscore3") is not None
     if not musescore:
@@ -83,12 +100,16 @@ def main() -> None:
             from perf2score.midi import read_performance
 
             files.append((Path(name).name, len(read_performance(name).notes), Path(name)))
+        names = list(commands(Path("x"), folder, musescore, args.beams))
         header = "file                         notes  " + "  ".join(
-            f"{tool:>20s}" for tool in commands(Path("x"), folder, musescore)
+            f"{tool:>20s}" for tool in names
         )
-        print(header + ("   neural/MS  classical/MS" if musescore else ""))
+        ratios = [tool for tool in names if tool.startswith("perf2score")]
+        if musescore:
+            header += "  " + "  ".join(f"{tool[11:] + '/MS':>14s}" for tool in ratios)
+        print(header)
         for label, notes, path in files:
-            tools = commands(path, folder, musescore)
+            tools = commands(path, folder, musescore, args.beams)
             times: dict[str, list[float]] = {tool: [] for tool in tools}
             for _ in range(args.rounds):
                 for tool, command in tools.items():
@@ -99,10 +120,7 @@ def main() -> None:
             )
             if musescore:
                 ms = median["MuseScore 3"]
-                line += (
-                    f"   {median['perf2score neural'] / ms:9.2f}"
-                    f"  {median['perf2score classical'] / ms:12.2f}"
-                )
+                line += "  " + "  ".join(f"{median[tool] / ms:14.2f}" for tool in ratios)
             print(line, flush=True)
 
 

@@ -302,6 +302,26 @@ def test_the_heads_pass_beside_the_steps_gives_the_same_odds_and_ids(monkeypatch
     assert np.array_equal(one_odds[0], two_odds[0])
 
 
+def test_an_encoder_pass_in_groups_of_windows_gives_each_windows_own_states():
+    """More windows than ``ENCODED_TOGETHER`` go through the blocks a group at a time: the
+    states are each window's own, bit for bit (padding included), whatever the grouping."""
+    from perf2score.neural.runtime import ENCODED_TOGETHER
+
+    lm = load_neural_model().network.performance
+    count = 2 * ENCODED_TOGETHER + 1  # two full groups and one window alone
+    perf, padding = _random_batch(lm.config.input_streams, np.random.default_rng(1), count, 24)
+    padding[-1, 10:] = True
+    together = lm.encode(perf, padding)
+    alone = [
+        lm.encode({k: v[b : b + 1] for k, v in perf.items()}, padding[b : b + 1])
+        for b in range(count)
+    ]
+    assert len(together) == lm.config.n_layers + 1
+    for layer, states in enumerate(together):
+        assert states.shape == (count, 24, lm.config.d_model)
+        assert np.array_equal(states, np.concatenate([one[layer] for one in alone]))
+
+
 def test_a_session_is_freed_when_dropped_without_the_cyclic_collector():
     """A batch's session (its KV cache, the adapters' memory, the encoder states its heads'
     pass read) goes when the decoder drops it: no reference cycle holds it until Python's

@@ -37,6 +37,10 @@ from perf2score.tokens.timing import played_ratio_ids
 
 Weights = dict[str, np.ndarray]
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default
+# windows an encoder pass takes through its blocks at a time (NumpyLM.encode_from): 4 windows
+# of 128 notes keep the feed-forward's (512, 576) activations within a core's 4 MiB L2 cache
+# (26 windows, one thread: 15 % faster than all at once; 2026-12-05, sixteenth session)
+ENCODED_TOGETHER = 4
 
 
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -238,7 +242,21 @@ class NumpyLM:
 
     def encode_from(self, x: np.ndarray, padding: np.ndarray, first: int = 0) -> list[np.ndarray]:
         """The outputs [(B, T, C)] of blocks ``first`` on, from ``x`` (B, T, C), the input of
-        block ``first`` (the embeddings for 0); ``padding`` (B, T) as in ``encode``."""
+        block ``first`` (the embeddings for 0); ``padding`` (B, T) as in ``encode``. At most
+        ``ENCODED_TOGETHER`` windows go through the blocks at a time: their activations
+        then stay in a core's cache (the same floats: each window's products are its own)."""
+        if len(x) > ENCODED_TOGETHER:
+            groups = [
+                self._encode_group(
+                    x[s : s + ENCODED_TOGETHER], padding[s : s + ENCODED_TOGETHER], first
+                )
+                for s in range(0, len(x), ENCODED_TOGETHER)
+            ]
+            return [np.concatenate(layer) for layer in zip(*groups, strict=True)]
+        return self._encode_group(x, padding, first)
+
+    def _encode_group(self, x: np.ndarray, padding: np.ndarray, first: int) -> list[np.ndarray]:
+        """``encode_from`` for one group of windows."""
         length = x.shape[1]
         if length > self.config.max_notes:
             raise ValueError(f"{length} notes exceed max_notes={self.config.max_notes}")
