@@ -12,7 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def _benchmark():
     sys.path.insert(0, str(BENCHMARKS))  # it imports its sibling convert_speed
     try:
-        spec = importlib.util.spec_from_file_location("vs_musescore", BENCHMARKS / "vs_musescore.py")
+        path = BENCHMARKS / "vs_musescore.py"
+        spec = importlib.util.spec_from_file_location("vs_musescore", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
