@@ -81,8 +81,8 @@ class DecodeConfig:
     # perf2score.neural.beam; 1 = greedy, the ids of every release before 2026-12-05; not
     # with the score prior; a step decodes beam times the rows). Validation (86), E_avg /
     # onset / downbeat F: 1 7.27 / 9.07 / 0.325; 2 7.06 / 8.37 / 0.341; 4 6.95 / 8.10 /
-    # 0.362; 8 6.79 / 7.78 / 0.376 (README). 2: a 5,000-note file stays within 1.5x
-    # MuseScore's import, 4 does not (README, Speed)
+    # 0.362; 8 6.79 / 7.78 / 0.376 (README). A 5,000-note file against MuseScore's import:
+    # 2 at 1.3-1.65x by the hour, 4 at 1.9-2.05x (issue 13 asks 1.5x; README, Speed)
     beam: int = 2
     # the streams besides the onset's (bar, position) whose greedy choices' log
     # probabilities count in a hypothesis's score (perf2score.neural.beam). Validation,
