@@ -106,7 +106,9 @@ def main() -> None:
         )
         ratios = [tool for tool in names if tool.startswith("perf2score")]
         if musescore:
-            header += "  " + "  ".join(f"{tool[11:] + '/MS':>14s}" for tool in ratios)
+            header += "  " + "  ".join(
+                f"{tool.removeprefix('perf2score ') + '/MS':>14s}" for tool in ratios
+            )
         print(header)
         for label, notes, path in files:
             tools = commands(path, folder, musescore, args.beams)
