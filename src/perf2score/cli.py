@@ -348,6 +348,48 @@ def _add_evaluate(sub) -> None:
     ev.set_defaults(func=_run_evaluate)
 
 
+def _add_compare(sub) -> None:
+    cmp = sub.add_parser(
+        "compare",
+        help="paired comparison of two evaluation runs (piece-bootstrap intervals)",
+        description="Pair two runs of `perf2score evaluate --data ... --predictions DIR` by "
+        "performance; for each metric: both means, the difference (second minus first), its "
+        "95 %% interval from resampling pieces, and the performances and pieces better or worse.",
+    )
+    cmp.add_argument("first", help="per_performance.csv, its evaluation folder, or PREDICTIONS")
+    cmp.add_argument("second", help="the run compared with the first (same forms)")
+    cmp.add_argument("--metrics", nargs="+", help="metrics to compare (default: all in both)")
+    cmp.add_argument("--labels", nargs=2, metavar=("FIRST", "SECOND"), help="column names")
+    cmp.add_argument("--resamples", type=_positive, default=10_000, help="bootstrap resamples")
+    cmp.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    cmp.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp.set_defaults(func=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from perf2score.evaluate.compare import (
+        compare_runs,
+        comparison_summary,
+        markdown_comparison,
+        read_rows,
+    )
+
+    first, second = read_rows(args.first), read_rows(args.second)
+    results = compare_runs(first, second, args.metrics, args.resamples, args.seed)
+    summary = comparison_summary(first, second, results)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    labels = tuple(args.labels) if args.labels else ("first", "second")
+    print(markdown_comparison(results, labels))
+    print(
+        f"paired {summary['paired_performances']} performances of {summary['paired_pieces']} "
+        f"pieces; scored in one run only: {len(summary['only_first'])} (first), "
+        f"{len(summary['only_second'])} (second)"
+    )
+    return 0
+
+
 def _add_calibrate(sub) -> None:
     cal = sub.add_parser(
         "calibrate", help="compare our evaluator with the reference MUSTER tool's numbers"
@@ -402,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_prepare(sub)
     _add_evaluate(sub)
+    _add_compare(sub)
     _add_calibrate(sub)
     _add_predict(sub)
     _add_train(sub)
