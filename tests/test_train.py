@@ -547,3 +547,41 @@ def test_the_change_weight_weighs_the_onset_streams_at_rhythm_changes():
     assert abs(weighted_parts["position"] - float(expected)) < 1e-5
     assert weighted_parts["value"] == parts["value"]  # not an onset stream
     assert float(weighted) > float(plain)
+
+
+def test_pre_training_starts_from_a_saved_lm(tmp_path):
+    from perf2score.models import NoteLM, save_model
+    from perf2score.train.tasks import start_lm_from
+
+    torch.manual_seed(0)
+    saved = NoteLM(LMConfig(kind="performance", d_model=32, n_layers=2, n_heads=2, d_ff=64))
+    save_model(saved, tmp_path / "lm")
+    config = tmp_path / "more.toml"
+    config.write_text(
+        "[model]\nd_model = 32\nn_layers = 2\nn_heads = 2\nd_ff = 64\ndropout = 0.0\n"
+        '[base]\nlm = "lm"\n'
+    )
+    run = load_run_config(config, "performance")
+    assert run.base.lm == str((tmp_path / "lm").resolve())  # relative to the TOML file
+    torch.manual_seed(1)
+    fresh = NoteLM(run.model)
+    pairs = list(zip(fresh.state_dict().values(), saved.state_dict().values(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in pairs)  # other random weights before
+    start_lm_from(fresh, run.base.lm)
+    for (name, a), (_, b) in zip(
+        fresh.state_dict().items(), saved.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    # another architecture is refused in one sentence naming the difference
+    wide = NoteLM(LMConfig(kind="performance", d_model=64, n_layers=2, n_heads=2, d_ff=64))
+    with pytest.raises(Perf2ScoreError, match="d_model 32 there, 64 here"):
+        start_lm_from(wide, run.base.lm)
+    # [base] lm belongs to pre-training; an LM run takes no adapter or head
+    for kind, text, message in [
+        ("align", '[base]\nlm = "lm"\n', "only for pre-training"),
+        ("performance", '[base]\nhead = "lm"\n', "LM folder"),
+    ]:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        with pytest.raises(Perf2ScoreError, match=message):
+            load_run_config(bad, kind)

@@ -3,7 +3,8 @@
 A file has up to four tables, each optional (defaults below)::
 
     [model]      # perf2score.models.LMConfig fields (kind is set by the task; LMs only)
-    [base]       # align only: folders of the pre-trained performance and score LMs
+    [base]       # align, meter: folders of the pre-trained LMs (and heads) a run starts
+                 # from; perf-lm, score-lm: ``lm``, an LM to pre-train further
     [adapter]    # align only: perf2score.models.adapter.AdapterConfig fields
     [decode]     # align only: perf2score.neural.settings.DecodeConfig fields (decoded
                  # validation; saved beside the adapter as decoding.json)
@@ -116,6 +117,11 @@ class BaseConfig:
     # performance LM when both tune theirs, its hidden layer, and the output rows of the
     # questions both ask (the others fresh); "" = a fresh head
     head: str = ""
+    # perf-lm / score-lm only: an LM folder (``config.json`` + ``model.safetensors``, e.g.
+    # the shipped one or a run's ``best``) whose weights the run starts from instead of
+    # random ones, to pre-train longer with a schedule of its own; its architecture must be
+    # the [model] table's (dropout aside); "" = random weights
+    lm: str = ""
 
 
 @dataclass
@@ -154,7 +160,8 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         "meter": {"base", "meter"},
         "voices": {"voices"},
     }
-    tables = {"data", "augment", "train"} | own.get(kind, {"model"})
+    tables = {"data", "augment", "train"} | own.get(kind, {"model", "base"})
+    pre_training = kind not in own  # an LM: performance or score
     unknown = set(data) - tables
     if unknown:
         raise Perf2ScoreError(
@@ -176,6 +183,11 @@ def run_config_from_dict(data: dict, kind: str) -> RunConfig:
         augment=_build(AugmentConfig, data.get("augment", {}), "augment"),
         train=_build(TrainConfig, data.get("train", {}), "train"),
     )
+    if pre_training:
+        if config.base.adapter or config.base.head:
+            raise Perf2ScoreError("[base]: a language model starts from an LM folder (lm) only")
+    elif config.base.lm:
+        raise Perf2ScoreError("[base] lm: only for pre-training a language model")
     if config.train.precision not in ("fp32", "bf16", "auto"):
         raise Perf2ScoreError("[train] precision must be fp32, bf16 or auto")
     if config.train.select not in ("loss", "decoded"):

@@ -169,4 +169,19 @@ def build_task(name: str, config: RunConfig) -> Task:
         )
     data_class = PerformanceLMData if name == "perf-lm" else ScoreLMData
     train, validation = data_class(config, "train"), data_class(config, "validation")
-    return Task(name, NoteLM(config.model), train, validation, config, lm_forward, save_model)
+    model = NoteLM(config.model)
+    if config.base.lm:
+        start_lm_from(model, config.base.lm)
+    return Task(name, model, train, validation, config, lm_forward, save_model)
+
+
+def start_lm_from(model: NoteLM, folder: str | os.PathLike) -> None:
+    """Copy the weights of the LM saved in ``folder`` into ``model`` (pre-training
+    continued with a new schedule); the two architectures must agree but for dropout."""
+    start = load_model(folder)
+    mine, theirs = model.config.to_dict(), start.config.to_dict()
+    differ = sorted(k for k in mine if k != "dropout" and mine[k] != theirs.get(k))
+    if differ:
+        details = ", ".join(f"{k} {theirs.get(k)!r} there, {mine[k]!r} here" for k in differ)
+        raise Perf2ScoreError(f"[base] lm = {folder}: another architecture ({details})")
+    model.load_state_dict(start.state_dict())
