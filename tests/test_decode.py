@@ -111,6 +111,59 @@ def _window_tokens(targets: np.ndarray, spans: list[tuple[int, int]], width: int
     return out
 
 
+def test_a_window_decoded_at_twice_the_value_scale_is_written_at_the_others():
+    """Even eighths played at 0.25 s; the second of three windows wrote them as quarters.
+    With ``window_scales`` the piece comes back in even eighths; without, the second
+    window's notes keep twice the values and onset steps."""
+    n = 112
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
+
+    onset = np.arange(n) * 12  # eighths, 96 ticks (4 quarters) per measure
+    targets = np.zeros(n, dtype=ATTRIBUTE_DTYPE)
+    targets["measure_length_ticks"], targets["ts_num"], targets["ts_den"] = 96, 4, 4
+    targets["duration_ticks"], targets["staff"], targets["voice"] = 12, 1, 1
+    targets["pitch"] = 60 + np.arange(n) % 12
+    targets["measure"], targets["position_ticks"] = onset // 96, onset % 96
+    doubled = targets.copy()
+    doubled["duration_ticks"] = 24
+    doubled["measure"], doubled["position_ticks"] = (2 * onset) // 96, (2 * onset) % 96
+    spans = windows(n, 48, 16)
+    assert len(spans) == 3
+    tokens = _window_tokens(targets, spans, 48)
+    slow = _window_tokens(doubled, spans, 48)
+    for name in tokens:
+        tokens[name][1] = slow[name][1]
+    seconds = np.arange(n) * 0.25
+    config = DecodeConfig(overlap=16, window_scales=True)
+    attributes, drop = _stitch(tokens, spans, targets["pitch"], config, seconds)
+    onsets, _ = measure_grid(attributes, drop)
+    assert np.array_equal(np.diff(onsets), np.full(n - 1, 12))
+    assert np.all(attributes["duration_ticks"] == 12)
+    own = replace(config, window_scales=False)
+    attributes, _ = _stitch(tokens, spans, targets["pitch"], own, seconds)
+    assert (attributes["duration_ticks"] == 24).sum() > 16  # the second window's share
+
+
+def test_window_scale_steps_follow_the_median_and_halve_only_on_the_grid():
+    from perf2score.neural.window_tempo import can_scale, scale_steps, scaled
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
+
+    log2 = np.log(2.0)
+    assert scale_steps([3.0, 3.0 + log2, 3.1, 3.0 - log2, np.nan]) == [0, -1, 0, 1, 0]
+    assert scale_steps([3.0, 3.0 + 0.3, 3.0 - 0.3]) == [0, 0, 0]  # within a factor √2
+    assert scale_steps([3.0, 3.0 + log2]) == [0, 0]  # too few windows to tell
+    assert scale_steps([3.0, 3.0, 3.0 + 2.2 * log2]) == [0, 0, -1]  # at most one octave
+    attributes = np.zeros(3, dtype=ATTRIBUTE_DTYPE)
+    attributes["duration_ticks"] = [6, 6, 3]
+    onsets, bars = np.array([0, 6, 12]), np.array([0, 96])
+    assert can_scale(1, attributes, onsets, bars) and not can_scale(-1, attributes, onsets, bars)
+    attributes["duration_ticks"] = 6
+    assert can_scale(-1, attributes, onsets, bars)
+    halved, h_onsets, h_bars = scaled(-1, attributes, onsets, bars)
+    assert list(halved["duration_ticks"]) == [3, 3, 3] and list(h_onsets) == [0, 3, 6]
+    assert list(h_bars) == [0, 48] and list(attributes["duration_ticks"]) == [6, 6, 6]
+
+
 def test_windows_that_disagree_on_the_bar_phase_join_without_a_jump_in_time():
     """The second window puts its bar lines a quarter later: time still runs on evenly and
     only the measure at the junction gets an irregular length."""
@@ -532,9 +585,9 @@ def test_chained_windows_continue_from_the_notes_they_share(aligned, monkeypatch
     performance, _ = _performance(150)
     seen = []
 
-    def spy(out, spans, pitches, config):
+    def spy(out, spans, pitches, config, *rest):
         seen.append(({k: v.copy() for k, v in out.items()}, spans))
-        return _stitch(out, spans, pitches, config)
+        return _stitch(out, spans, pitches, config, *rest)
 
     monkeypatch.setattr(decode, "_stitch", spy)
     config = DecodeConfig(window=32, overlap=8, chain_windows=0)  # 6 windows, one chain
@@ -593,9 +646,9 @@ def test_a_given_time_signature_is_forced_on_each_window_s_first_note(aligned, m
     )
     seen = []
 
-    def spy(out, spans, pitches, config):
+    def spy(out, spans, pitches, config, *rest):
         seen.append({k: v.copy() for k, v in out.items()})
-        return _stitch(out, spans, pitches, config)
+        return _stitch(out, spans, pitches, config, *rest)
 
     monkeypatch.setattr("perf2score.neural.decode._stitch", spy)
     decode_many(model, [performance], given)

@@ -26,7 +26,7 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.neural.runtime import NumpyAligned, NumpyMeter, log_softmax
 from perf2score.neural.settings import DecodeConfig
-from perf2score.neural.window_tempo import local_tempo
+from perf2score.neural.window_tempo import can_scale, local_tempo, scale_steps, scaled
 from perf2score.score.barring import assign_measures
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score, meter_ids
@@ -491,7 +491,9 @@ def decode_many(
         rows = [b for b, job in enumerate(jobs) if job[0] == index]
         spans = [jobs[b][1:] for b in rows]
         ids = {k: v[rows] for k, v in out.items()}
-        results.append(_stitch(ids, spans, performance.notes["pitch"], config))
+        results.append(
+            _stitch(ids, spans, performance.notes["pitch"], config, performance.notes["onset_sec"])
+        )
         if window_odds is not None and odds is not None:
             piece = np.zeros((len(performance.notes), len(questions)), dtype=np.float32)
             for b, (s, e) in zip(rows, spans, strict=True):
@@ -761,8 +763,12 @@ def _stitch(
     spans: list[tuple[int, int]],
     pitches: np.ndarray,
     config: DecodeConfig = DEFAULT,
+    seconds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Join the windows' token ids (B, T) into attributes and drops for all N notes.
+    """Join the windows' token ids (B, T) into attributes and drops for all N notes
+    (``pitches`` (N,); ``seconds`` (N,) the performed onsets, needed for
+    ``config.window_scales``, which first writes every window at the value scale of most:
+    ``window_tempo.scale_steps``).
 
     Each window has its own frame (bar phase, measure lengths). Windows are joined in the
     middle of their overlaps: window b's onsets are shifted onto window b - 1's on the
@@ -775,10 +781,12 @@ def _stitch(
     onsets = np.zeros(n, dtype=np.int64)
     bars: list[int] = []
     previous: tuple[int, np.ndarray, np.ndarray] | None = None  # start, onsets, kept
-    for b, (s, e) in enumerate(spans):
-        window_attrs, window_drop, window_onsets, window_bars = _window_frame(
-            out, b, (s, e), pitches
-        )
+    frames = [_window_frame(out, b, span, pitches) for b, span in enumerate(spans)]
+    if config.window_scales and seconds is not None:
+        frames = _one_scale(frames, spans, seconds, config.apart_seconds)
+    for (s, e), (window_attrs, window_drop, window_onsets, window_bars) in zip(
+        spans, frames, strict=True
+    ):
         if attributes is None:
             attributes = np.zeros(n, dtype=window_attrs.dtype)
         keep_from = kept_from(s, config.overlap)
@@ -813,6 +821,27 @@ def _stitch(
         drop[keep_from:e] = window_drop[rows]
         previous = (s, global_onsets, ~window_drop)
     return _rebar(attributes, drop, onsets, np.asarray(bars, dtype=np.int64))
+
+
+def _one_scale(
+    frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+    spans: list[tuple[int, int]],
+    seconds: np.ndarray,
+    gap: float,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The windows' frames (``_window_frame``) with each window's score time halved or
+    doubled where its tempo in score time is about twice or half most windows'
+    (``window_tempo.scale_steps``; a window whose ticks cannot be halved stays)."""
+    tempi = [
+        local_tempo(onsets, seconds[s:e], ~drop, gap)
+        for (s, e), (_, drop, onsets, _) in zip(spans, frames, strict=True)
+    ]
+    result = []
+    for step, (attributes, drop, onsets, bars) in zip(scale_steps(tempi), frames, strict=True):
+        if step and can_scale(step, attributes[~drop], onsets[~drop], bars):
+            attributes, onsets, bars = scaled(step, attributes, onsets, bars)
+        result.append((attributes, drop, onsets, bars))
+    return result
 
 
 def _rebar(

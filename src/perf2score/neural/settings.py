@@ -103,6 +103,12 @@ class DecodeConfig:
     # time is within a factor √2 of the windows' median and runs to the end)
     chain_from: str = "first"
     junction_notes: int = 16  # shared notes nearest a window junction that vote on its shift
+    # a decoded window whose tempo in score time (``window_tempo.local_tempo``) is about
+    # twice or half the median of the performance's windows (more than a factor √2 off) has
+    # its onsets and values scaled by ½ or 2 before the windows are joined, so that the
+    # piece is written at one value scale (False: each window keeps its own; needs at least
+    # ``MIN_SCALED_WINDOWS`` windows with a tempo; ``window_tempo.harmonised_scales``)
+    window_scales: bool = False
     # nats added to the drop head's "leave this note out" before its choice (0 = the head's
     # argmax; positive drops more notes: ornaments and slips the score does not have).
     # Validation, shipped model, E_avg / missing / extra: -1 7.913 / 4.46 / 5.84; 0 7.883 /

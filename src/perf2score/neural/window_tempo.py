@@ -26,3 +26,58 @@ def local_tempo(onsets: np.ndarray, seconds: np.ndarray, kept: np.ndarray, gap: 
     if not ok.any():
         return math.nan
     return float(np.median(np.log(score[ok] / played[ok])))
+
+
+MIN_SCALED_WINDOWS = 3  # windows with a tempo that a piece needs before any is rescaled
+SCALED_FIELDS = (
+    "onset_ticks",
+    "measure_start_ticks",
+    "measure_length_ticks",
+    "position_ticks",
+    "duration_ticks",
+)  # the attributes in score time that a window's rescaling multiplies
+
+
+def scale_steps(tempi: list[float]) -> list[int]:
+    """Per window, the power of two (-1, 0 or +1) its score time is multiplied by so that
+    it is written at the value scale of most windows: ``tempi`` the windows' ``local_tempo``
+    (natural log of ticks per performed second; nan: unknown, left alone). A window more
+    than a factor √2 faster in score time than the windows' median is halved, one more than
+    √2 slower doubled; nothing moves with fewer than ``MIN_SCALED_WINDOWS`` known tempi."""
+    known = [t for t in tempi if not math.isnan(t)]
+    if len(known) < MIN_SCALED_WINDOWS:
+        return [0] * len(tempi)
+    middle = float(np.median(known))
+    steps = []
+    for t in tempi:
+        octaves = 0.0 if math.isnan(t) else (middle - t) / math.log(2.0)
+        steps.append(int(np.clip(round(octaves), -1, 1)) if abs(octaves) > 0.5 else 0)
+    return steps
+
+
+def can_scale(step: int, attributes: np.ndarray, onsets: np.ndarray, bars: np.ndarray) -> bool:
+    """Whether a window's score time can be multiplied by 2^``step`` on the tick grid:
+    doubling always can; halving needs every onset, bar line and value even (``attributes``
+    (T,) of ``ATTRIBUTE_DTYPE``, ``onsets`` (T,) and ``bars`` (M + 1,) in ticks)."""
+    if step >= 0:
+        return True
+    parts = [onsets, bars] + [attributes[name] for name in SCALED_FIELDS]
+    return all(not (np.asarray(part) % 2).any() for part in parts)
+
+
+def scaled(
+    step: int, attributes: np.ndarray, onsets: np.ndarray, bars: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(attributes, onsets, bars) with score time multiplied by 2^``step`` (copies; the
+    inputs when ``step`` is 0); halving assumes ``can_scale``."""
+    if step == 0:
+        return attributes, onsets, bars
+    attributes = attributes.copy()
+    for name in SCALED_FIELDS:
+        attributes[name] = _times(attributes[name], step)
+    return attributes, _times(onsets, step), _times(bars, step)
+
+
+def _times(ticks: np.ndarray, step: int) -> np.ndarray:
+    """Integer ticks multiplied by 2^step (step -1 or +1)."""
+    return ticks * 2 if step > 0 else ticks // 2
