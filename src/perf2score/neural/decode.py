@@ -26,7 +26,13 @@ from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
 from perf2score.neural.runtime import NumpyAligned, NumpyMeter, log_softmax
 from perf2score.neural.settings import DecodeConfig
-from perf2score.neural.window_tempo import can_scale, local_tempo, scale_steps, scaled
+from perf2score.neural.window_tempo import (
+    can_scale,
+    interval_tempi,
+    local_tempo,
+    scale_steps,
+    scaled,
+)
 from perf2score.score.barring import assign_measures
 from perf2score.tokens.performance import encode_performance
 from perf2score.tokens.score import BACKWARDS, NATURAL_STEPS, decode_score, meter_ids
@@ -783,7 +789,8 @@ def _stitch(
     previous: tuple[int, np.ndarray, np.ndarray] | None = None  # start, onsets, kept
     frames = [_window_frame(out, b, span, pitches) for b, span in enumerate(spans)]
     if config.window_scales and seconds is not None:
-        frames = _one_scale(frames, spans, seconds, config.apart_seconds)
+        starts = [kept_from(s, config.overlap) for s, _ in spans]
+        frames = _one_scale(frames, spans, starts, seconds, config.apart_seconds)
     for (s, e), (window_attrs, window_drop, window_onsets, window_bars) in zip(
         spans, frames, strict=True
     ):
@@ -826,18 +833,25 @@ def _stitch(
 def _one_scale(
     frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     spans: list[tuple[int, int]],
+    starts: list[int],
     seconds: np.ndarray,
     gap: float,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The windows' frames (``_window_frame``) with each window's score time halved or
-    doubled where its tempo in score time is about twice or half most windows'
+    doubled where its tempo in score time over the notes it keeps (from ``starts``) is
+    about twice or half the piece's, the median over every kept interval
     (``window_tempo.scale_steps``; a window whose ticks cannot be halved stays)."""
-    tempi = [
-        local_tempo(onsets, seconds[s:e], ~drop, gap)
-        for (s, e), (_, drop, onsets, _) in zip(spans, frames, strict=True)
+    # each window's intervals over the notes it keeps (``kept_from``), as the join does
+    ratios = [
+        interval_tempi(onsets[k - s :], seconds[k:e], ~drop[k - s :], gap)
+        for (s, e), k, (_, drop, onsets, _) in zip(spans, starts, frames, strict=True)
     ]
+    tempi = [float(np.median(r)) if len(r) else np.nan for r in ratios]
+    pooled = np.concatenate(ratios)
+    middle = float(np.median(pooled)) if len(pooled) else None
     result = []
-    for step, (attributes, drop, onsets, bars) in zip(scale_steps(tempi), frames, strict=True):
+    steps = scale_steps(tempi, middle)
+    for step, (attributes, drop, onsets, bars) in zip(steps, frames, strict=True):
         if step and can_scale(step, attributes[~drop], onsets[~drop], bars):
             attributes, onsets, bars = scaled(step, attributes, onsets, bars)
         result.append((attributes, drop, onsets, bars))

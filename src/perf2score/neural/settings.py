@@ -107,8 +107,10 @@ class DecodeConfig:
     # twice or half the median of the performance's windows (more than a factor √2 off) has
     # its onsets and values scaled by ½ or 2 before the windows are joined, so that the
     # piece is written at one value scale (False: each window keeps its own; needs at least
-    # ``MIN_SCALED_WINDOWS`` windows with a tempo; ``window_tempo.harmonised_scales``)
-    window_scales: bool = False
+    # ``window_tempo.MIN_SCALED_WINDOWS`` windows with a tempo; ``window_tempo.scale_steps``).
+    # Validation, shipped model, off / on: E_avg 6.963 / 6.948, onset 8.21 / 8.15, downbeat
+    # F 0.348 / 0.362, pickups right 82.6 / 87.2 %, irregular measures 12.65 / 12.13 (README)
+    window_scales: bool = True
     # nats added to the drop head's "leave this note out" before its choice (0 = the head's
     # argmax; positive drops more notes: ornaments and slips the score does not have).
     # Validation, shipped model, E_avg / missing / extra: -1 7.913 / 4.46 / 5.84; 0 7.883 /

@@ -17,15 +17,22 @@ def local_tempo(onsets: np.ndarray, seconds: np.ndarray, kept: np.ndarray, gap: 
     kept notes played more than ``gap`` seconds apart (nan when there are none):
     ``onsets`` (T,) decoded onsets in grid units, ``seconds`` (T,) performed onsets,
     ``kept`` (T,) bool."""
+    ratios = interval_tempi(onsets, seconds, kept, gap)
+    return float(np.median(ratios)) if len(ratios) else math.nan
+
+
+def interval_tempi(
+    onsets: np.ndarray, seconds: np.ndarray, kept: np.ndarray, gap: float
+) -> np.ndarray:
+    """(K,) natural logs of (score interval / performed interval) between consecutive kept
+    notes played more than ``gap`` seconds apart, in the arrays' order (as ``local_tempo``)."""
     rows = np.flatnonzero(kept)
     if len(rows) < 2:
-        return math.nan
+        return np.zeros(0)
     score = np.diff(onsets[rows]).astype(np.float64)
     played = np.diff(seconds[rows])
     ok = (played > gap) & (score > 0)
-    if not ok.any():
-        return math.nan
-    return float(np.median(np.log(score[ok] / played[ok])))
+    return np.log(score[ok] / played[ok])
 
 
 MIN_SCALED_WINDOWS = 3  # windows with a tempo that a piece needs before any is rescaled
@@ -38,16 +45,17 @@ SCALED_FIELDS = (
 )  # the attributes in score time that a window's rescaling multiplies
 
 
-def scale_steps(tempi: list[float]) -> list[int]:
+def scale_steps(tempi: list[float], middle: float | None = None) -> list[int]:
     """Per window, the power of two (-1, 0 or +1) its score time is multiplied by so that
-    it is written at the value scale of most windows: ``tempi`` the windows' ``local_tempo``
-    (natural log of ticks per performed second; nan: unknown, left alone). A window more
-    than a factor √2 faster in score time than the windows' median is halved, one more than
-    √2 slower doubled; nothing moves with fewer than ``MIN_SCALED_WINDOWS`` known tempi."""
+    it is written at the value scale of most of the piece: ``tempi`` the windows'
+    ``local_tempo`` (natural log of ticks per performed second; nan: unknown, left alone),
+    ``middle`` the piece's (default: the windows' median). A window more than a factor √2
+    faster in score time than ``middle`` is halved, one more than √2 slower doubled;
+    nothing moves with fewer than ``MIN_SCALED_WINDOWS`` known tempi."""
     known = [t for t in tempi if not math.isnan(t)]
     if len(known) < MIN_SCALED_WINDOWS:
         return [0] * len(tempi)
-    middle = float(np.median(known))
+    middle = float(np.median(known)) if middle is None else middle
     steps = []
     for t in tempi:
         octaves = 0.0 if math.isnan(t) else (middle - t) / math.log(2.0)
