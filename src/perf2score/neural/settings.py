@@ -104,7 +104,8 @@ class DecodeConfig:
     chain_from: str = "first"
     junction_notes: int = 16  # shared notes nearest a window junction that vote on its shift
     # a decoded window whose tempo in score time (``window_tempo.local_tempo``) is about
-    # twice or half the median of the performance's windows (more than a factor √2 off) has
+    # twice or half the piece's (the median over every window's note intervals; more than a
+    # factor √2 off) has
     # its onsets and values scaled by ½ or 2 before the windows are joined, so that the
     # piece is written at one value scale (False: each window keeps its own; needs at least
     # ``window_tempo.MIN_SCALED_WINDOWS`` windows with a tempo; ``window_tempo.scale_steps``).

@@ -2,7 +2,9 @@
 
 Windows are decoded each from its own start and may write the same music at another value
 scale than their neighbours (``benchmarks/decoded_scale.py`` measures how often); a window
-whose tempo in score time is twice or half the others' is one of them.
+whose tempo in score time is twice or half the others' is one of them. ``scale_steps``
+says which windows to halve or double so that the piece is written at one value scale
+(``DecodeConfig.window_scales``), ``can_scale`` and ``scaled`` do it on the tick grid.
 """
 
 from __future__ import annotations
