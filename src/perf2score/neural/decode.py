@@ -789,8 +789,7 @@ def _stitch(
     previous: tuple[int, np.ndarray, np.ndarray] | None = None  # start, onsets, kept
     frames = [_window_frame(out, b, span, pitches) for b, span in enumerate(spans)]
     if config.window_scales and seconds is not None:
-        starts = [kept_from(s, config.overlap) for s, _ in spans]
-        frames = _one_scale(frames, spans, starts, seconds, config.apart_seconds)
+        frames = _one_scale(frames, spans, config.overlap, seconds, config.apart_seconds)
     for (s, e), (window_attrs, window_drop, window_onsets, window_bars) in zip(
         spans, frames, strict=True
     ):
@@ -833,19 +832,18 @@ def _stitch(
 def _one_scale(
     frames: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     spans: list[tuple[int, int]],
-    starts: list[int],
+    overlap: int,
     seconds: np.ndarray,
     gap: float,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The windows' frames (``_window_frame``) with each window's score time halved or
-    doubled where its tempo in score time over the notes it keeps (from ``starts``) is
+    doubled where its tempo in score time over the notes it keeps (from ``kept_from``) is
     about twice or half the piece's, the median over every kept interval
     (``window_tempo.scale_steps``; a window whose ticks cannot be halved stays)."""
-    # each window's intervals over the notes it keeps (``kept_from``), as the join does
-    ratios = [
-        interval_tempi(onsets[k - s :], seconds[k:e], ~drop[k - s :], gap)
-        for (s, e), k, (_, drop, onsets, _) in zip(spans, starts, frames, strict=True)
-    ]
+    ratios = []
+    for (s, e), (_, drop, onsets, _) in zip(spans, frames, strict=True):
+        k = kept_from(s, overlap) - s  # the notes this window keeps, as the join does
+        ratios.append(interval_tempi(onsets[k:], seconds[s + k : e], ~drop[k:], gap))
     tempi = [float(np.median(r)) if len(r) else np.nan for r in ratios]
     pooled = np.concatenate(ratios)
     middle = float(np.median(pooled)) if len(pooled) else None

@@ -105,10 +105,10 @@ class DecodeConfig:
     junction_notes: int = 16  # shared notes nearest a window junction that vote on its shift
     # a decoded window whose tempo in score time (``window_tempo.local_tempo``) is about
     # twice or half the piece's (the median over every window's note intervals; more than a
-    # factor √2 off) has
-    # its onsets and values scaled by ½ or 2 before the windows are joined, so that the
-    # piece is written at one value scale (False: each window keeps its own; needs at least
-    # ``window_tempo.MIN_SCALED_WINDOWS`` windows with a tempo; ``window_tempo.scale_steps``).
+    # factor √2 off) has its onsets and values scaled by ½ or 2 before the windows are
+    # joined, so that the piece is written at one value scale (False: each window keeps its
+    # own; needs at least ``window_tempo.MIN_SCALED_WINDOWS`` windows with a tempo;
+    # ``window_tempo.scale_steps``).
     # Validation, shipped model, off / on: E_avg 6.963 / 6.948, onset 8.21 / 8.15, downbeat
     # F 0.348 / 0.362, pickups right 82.6 / 87.2 %, irregular measures 12.65 / 12.13 (README)
     window_scales: bool = True

@@ -61,7 +61,7 @@ def scale_steps(tempi: list[float], middle: float | None = None) -> list[int]:
     steps = []
     for t in tempi:
         octaves = 0.0 if math.isnan(t) else (middle - t) / math.log(2.0)
-        steps.append(int(np.clip(round(octaves), -1, 1)) if abs(octaves) > 0.5 else 0)
+        steps.append(int(math.copysign(1, octaves)) if abs(octaves) > 0.5 else 0)
     return steps
 
 
