@@ -224,6 +224,21 @@ def _grid_residual(notes: np.ndarray) -> float:
     return float(np.mean(np.abs(played - written)))
 
 
+def played_beats(performance) -> np.ndarray | None:
+    """(N,) each note's onset in tracked beats, unquantised (the beat it follows plus its
+    fraction of the way to the next; before the first and after the last beat, the
+    nearest beat's period carries on), or None with fewer than two tracked beats. Notes
+    sorted by onset (as read)."""
+    notes = performance.notes
+    if len(notes) < 2:
+        return None
+    beats = tracked_events(notes)[1]
+    if len(beats) < 2:
+        return None
+    k, fraction = beat_fractions(notes["onset_sec"].astype(np.float64), beats)
+    return k + fraction
+
+
 def beat_clock(performance) -> np.ndarray:
     """(N,) each note's onset in tracked beats (float, a quarter-note beat), the
     performance's rubato taken out (``tracked_onsets``). Notes sorted by onset (as read)."""

@@ -18,6 +18,7 @@ from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.downbeats import nudged_odds, sigmoid, track_downbeats
 from perf2score.neural.meter_estimate import TRIPLE, estimate_meter
+from perf2score.neural.segment_scale import OCTAVES, TUPLETS, rescale_segments
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.tracked_bars import regular_bars
 from perf2score.score.assembly import average_tempo
@@ -143,6 +144,10 @@ def piece_barring(
         fine[name] = attributes[name] * factor
     fine_onsets = onsets * factor
     timed = ~drop & ~attributes["is_grace"]
+    if config.segment_scale_cost > 0:
+        fine_onsets, fine["duration_ticks"] = one_scale(
+            fine_onsets, fine, drop, performance, config
+        )
     if odds is None:
         odds = head_odds(meter, performance, config.window, config.overlap)
     seconds = performance.notes["onset_sec"][timed]
@@ -193,7 +198,7 @@ def piece_barring(
         held_cost=config.meter_held_cost,
         beat_weight=config.meter_beat_weight,
         close=config.meter_close_slips,
-        scales=(hinted_scale(tempo, onsets[timed] / GRID_PER_QUARTER, seconds),),
+        scales=(hinted_scale(tempo, fine_onsets[timed] / BAR_TICKS_PER_QUARTER, seconds),),
         meters=(signature,),
     )
     if tracking and config.tracked_bars:
@@ -203,6 +208,39 @@ def piece_barring(
         if regular is not None:
             rebarred, new_onsets = regular
     return rebarred, new_onsets, BAR_TICKS_PER_QUARTER, barring
+
+
+def one_scale(
+    onsets: np.ndarray,
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    performance: Performance,
+    config: DecodeConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(onsets (N,), durations (N,)) in ticks with the stretches the decoder wrote at
+    another scale than the piece's rewritten at its scale (``neural.segment_scale``, as
+    ``config.segment_scale_*`` say): ``onsets`` (N,) and ``attributes``' durations in
+    ticks fine enough to take a half or a third of a 16th."""
+    clock = None
+    if config.segment_scale_clock == "beats":
+        from perf2score.classical.rhythm import played_beats
+
+        clock = played_beats(performance)
+        if clock is None:
+            return onsets, attributes["duration_ticks"]
+    states = TUPLETS if config.segment_scale_states == "tuplets" else OCTAVES
+    new_onsets, durations, _ = rescale_segments(
+        onsets,
+        attributes["duration_ticks"],
+        performance.notes["onset_sec"],
+        ~drop & ~attributes["is_grace"],
+        ~drop,
+        config.apart_seconds,
+        config.segment_scale_cost,
+        states,
+        clock,
+    )
+    return new_onsets, durations
 
 
 LENGTH_ACCENT_CAP = 2.0  # doublings of the played length over the median that count

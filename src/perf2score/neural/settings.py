@@ -112,6 +112,18 @@ class DecodeConfig:
     # Validation, shipped model, off / on: E_avg 6.963 / 6.948, onset 8.21 / 8.15, downbeat
     # F 0.348 / 0.362, pickups right 82.6 / 87.2 %, irregular measures 12.65 / 12.13 (README)
     window_scales: bool = True
+    # a stretch inside a window written at twice or half the piece's value scale (16ths
+    # written as eighths for a few bars, which puts every later bar line out of phase) is
+    # rewritten at the piece's scale before the piece barring: the cost of a change of
+    # scale in the Viterbi labelling of the steps between notes
+    # (``neural.segment_scale``; 0 = off)
+    segment_scale_cost: float = 0.0
+    # the scales a stretch may be found at: "octaves" (½, 1, 2) or "tuplets" (also ¾:
+    # triplet eighths written as 16ths, and 3/2: triplet eighths written as eighths)
+    segment_scale_states: str = "octaves"
+    # what the played steps are measured on: "seconds" or "beats" (the classical
+    # converter's tracked beats, rubato and a section's tempo taken out)
+    segment_scale_clock: str = "seconds"
     # nats added to the drop head's "leave this note out" before its choice (0 = the head's
     # argmax; positive drops more notes: ornaments and slips the score does not have).
     # Validation, shipped model, E_avg / missing / extra: -1 7.913 / 4.46 / 5.84; 0 7.883 /
@@ -378,6 +390,12 @@ class DecodeConfig:
             raise ValueError("need a finite drop_bias")
         if not math.isfinite(self.triple_margin):
             raise ValueError("need a finite triple_margin")
+        if not self.segment_scale_cost >= 0:
+            raise ValueError("need segment_scale_cost >= 0")
+        if self.segment_scale_states not in ("octaves", "tuplets"):
+            raise ValueError("segment_scale_states must be 'octaves' or 'tuplets'")
+        if self.segment_scale_clock not in ("seconds", "beats"):
+            raise ValueError("segment_scale_clock must be 'seconds' or 'beats'")
         if not self.downbeat_tracking >= 0:
             raise ValueError("need downbeat_tracking >= 0")
         self.meter_given()  # a malformed time signature fails here
