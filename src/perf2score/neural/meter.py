@@ -18,7 +18,7 @@ from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.downbeats import nudged_odds, sigmoid, track_downbeats
 from perf2score.neural.meter_estimate import TRIPLE, estimate_meter
-from perf2score.neural.segment_scale import OCTAVES, TUPLETS, rescale_segments
+from perf2score.neural.segment_scale import DOUBLED, OCTAVES, TUPLETS, rescale_segments
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.tracked_bars import regular_bars
 from perf2score.score.assembly import average_tempo
@@ -228,7 +228,9 @@ def one_scale(
         clock = played_beats(performance)
         if clock is None:
             return onsets, attributes["duration_ticks"]
-    states = TUPLETS if config.segment_scale_states == "tuplets" else OCTAVES
+    states = {"octaves": OCTAVES, "tuplets": TUPLETS, "doubled": DOUBLED}[
+        config.segment_scale_states
+    ]
     new_onsets, durations, _ = rescale_segments(
         onsets,
         attributes["duration_ticks"],

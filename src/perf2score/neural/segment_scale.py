@@ -26,6 +26,7 @@ OCTAVES = (-1.0, 0.0, 1.0)  # the stretch written at ½, 1 or 2 times the piece'
 # ... or also as duplets where the score has triplets (¾: triplet eighths written as 16ths)
 # and as triplets' longer neighbours (3/2: triplet eighths written as eighths)
 TUPLETS = (-1.0, math.log2(3 / 4), 0.0, math.log2(3 / 2), 1.0)
+DOUBLED = (0.0, 1.0)  # only stretches written at twice the scale (a slower one may be played so)
 OFFSET_CAP = 2.0  # octaves: an offset costs at most this (ornaments, fermatas, slips)
 MIN_STEPS = 16  # observed steps a piece needs before anything is rewritten
 

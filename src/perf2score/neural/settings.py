@@ -119,7 +119,8 @@ class DecodeConfig:
     # (``neural.segment_scale``; 0 = off)
     segment_scale_cost: float = 0.0
     # the scales a stretch may be found at: "octaves" (½, 1, 2) or "tuplets" (also ¾:
-    # triplet eighths written as 16ths, and 3/2: triplet eighths written as eighths)
+    # triplet eighths written as 16ths, and 3/2: triplet eighths written as eighths) or
+    # "doubled" (1 and 2 only: a slower stretch may be played slower)
     segment_scale_states: str = "octaves"
     # what the played steps are measured on: "seconds" or "beats" (the classical
     # converter's tracked beats, rubato and a section's tempo taken out)
@@ -392,8 +393,8 @@ class DecodeConfig:
             raise ValueError("need a finite triple_margin")
         if not self.segment_scale_cost >= 0:
             raise ValueError("need segment_scale_cost >= 0")
-        if self.segment_scale_states not in ("octaves", "tuplets"):
-            raise ValueError("segment_scale_states must be 'octaves' or 'tuplets'")
+        if self.segment_scale_states not in ("octaves", "tuplets", "doubled"):
+            raise ValueError("segment_scale_states must be 'octaves', 'tuplets' or 'doubled'")
         if self.segment_scale_clock not in ("seconds", "beats"):
             raise ValueError("segment_scale_clock must be 'seconds' or 'beats'")
         if not self.downbeat_tracking >= 0:
