@@ -50,7 +50,7 @@ def test_states_follow_a_long_stretch_and_ignore_a_short_one():
 def test_tuplet_states_find_triplets_written_as_sixteenths():
     offsets = np.zeros(60)
     offsets[20:40] = math.log2(3 / 4)
-    assert (segment_states(offsets, 2.0, TUPLETS)[20:40] == pytest.approx(math.log2(3 / 4)))
+    assert segment_states(offsets, 2.0, TUPLETS)[20:40] == pytest.approx(math.log2(3 / 4))
     assert (segment_states(offsets, 2.0, OCTAVES) == 0).all()  # nearer 1 than ½
 
 
