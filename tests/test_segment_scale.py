@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from builders import played_triple
 
+from perf2score.classical.rhythm import played_beats
 from perf2score.neural.segment_scale import (
     MIN_STEPS,
     OCTAVES,
@@ -15,6 +17,7 @@ from perf2score.neural.segment_scale import (
     rescale_segments,
     segment_states,
 )
+from perf2score.neural.settings import DecodeConfig
 
 EIGHTH, SIXTEENTH = 24, 12  # ticks at 48 a quarter
 
@@ -106,3 +109,30 @@ def test_triplets_written_as_sixteenths_become_triplets():
     durations = np.full(len(seconds), SIXTEENTH)
     onsets, _, _ = rescale_segments(decoded, durations, seconds, timed, timed, 0.07, 2.0, TUPLETS)
     np.testing.assert_array_equal(onsets, truth)
+
+
+def test_the_beat_clock_counts_quarters_of_a_steady_performance():
+    """Onsets of quarters and eighths at 100 a minute, on the tracked beats: steps of one
+    and a half beat in the same proportion as the played ones, rising throughout."""
+    performance = played_triple(48, jitter=0.0)
+    beats = played_beats(performance)
+    steps = np.diff(beats)
+    played = np.diff(performance.notes["onset_sec"])
+    assert (steps > 0).all()
+    ratio = steps / played
+    assert ratio.max() / ratio.min() < 1.2  # one tempo: the clock follows the seconds
+    assert played_beats(played_triple(1, jitter=0.0)) is None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"segment_scale_cost": -1.0},
+        {"segment_scale_states": "thirds"},
+        {"segment_scale_clock": "bars"},
+    ],
+)
+def test_the_settings_are_checked(settings):
+    with pytest.raises(ValueError):
+        DecodeConfig(**settings)
+
