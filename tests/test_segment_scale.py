@@ -135,4 +135,3 @@ def test_the_beat_clock_counts_quarters_of_a_steady_performance():
 def test_the_settings_are_checked(settings):
     with pytest.raises(ValueError):
         DecodeConfig(**settings)
-
