@@ -173,16 +173,22 @@ def quantize(times: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return ticks
 
 
-def tracked_events(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
-    """(onset events, beat times (s), each event's onset in ticks (E,)) of notes (N,)
-    sorted by onset: steps 1, 2, 3 and 5 of the module docstring."""
+def events_and_beats(notes: np.ndarray) -> tuple[Events, np.ndarray]:
+    """(onset events, beat times (s)) of notes (N,) sorted by onset: steps 1, 2 and 3 of
+    the module docstring."""
     events = onset_events(
         notes["onset_sec"],
         notes["offset_sec"],
         notes["pitch"].astype(int),
         notes["velocity"].astype(float),
     )
-    beats = track_beats(events)
+    return events, track_beats(events)
+
+
+def tracked_events(notes: np.ndarray) -> tuple[Events, np.ndarray, np.ndarray]:
+    """(onset events, beat times (s), each event's onset in ticks (E,)) of notes (N,)
+    sorted by onset: steps 1, 2, 3 and 5 of the module docstring."""
+    events, beats = events_and_beats(notes)
     return events, beats, quantize(events.times, beats)
 
 
@@ -232,7 +238,7 @@ def played_beats(performance) -> np.ndarray | None:
     notes = performance.notes
     if len(notes) < 2:
         return None
-    beats = tracked_events(notes)[1]
+    beats = events_and_beats(notes)[1]
     if len(beats) < 2:
         return None
     k, fraction = beat_fractions(notes["onset_sec"].astype(np.float64), beats)

@@ -18,7 +18,7 @@ from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.downbeats import nudged_odds, sigmoid, track_downbeats
 from perf2score.neural.meter_estimate import TRIPLE, estimate_meter
-from perf2score.neural.segment_scale import DOUBLED, OCTAVES, TUPLETS, rescale_segments
+from perf2score.neural.segment_scale import STATE_SETS, rescale_segments
 from perf2score.neural.settings import DecodeConfig
 from perf2score.neural.tracked_bars import regular_bars
 from perf2score.score.assembly import average_tempo
@@ -145,7 +145,7 @@ def piece_barring(
     fine_onsets = onsets * factor
     timed = ~drop & ~attributes["is_grace"]
     if config.segment_scale_cost > 0:
-        fine_onsets, fine["duration_ticks"] = one_scale(
+        fine_onsets, fine["duration_ticks"] = rescaled_stretches(
             fine_onsets, fine, drop, performance, config
         )
     if odds is None:
@@ -210,7 +210,7 @@ def piece_barring(
     return rebarred, new_onsets, BAR_TICKS_PER_QUARTER, barring
 
 
-def one_scale(
+def rescaled_stretches(
     onsets: np.ndarray,
     attributes: np.ndarray,
     drop: np.ndarray,
@@ -228,9 +228,6 @@ def one_scale(
         clock = played_beats(performance)
         if clock is None:
             return onsets, attributes["duration_ticks"]
-    states = {"octaves": OCTAVES, "tuplets": TUPLETS, "doubled": DOUBLED}[
-        config.segment_scale_states
-    ]
     new_onsets, durations, _ = rescale_segments(
         onsets,
         attributes["duration_ticks"],
@@ -239,7 +236,7 @@ def one_scale(
         ~drop,
         config.apart_seconds,
         config.segment_scale_cost,
-        states,
+        STATE_SETS[config.segment_scale_states],
         clock,
     )
     return new_onsets, durations

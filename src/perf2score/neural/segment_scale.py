@@ -22,11 +22,14 @@ import math
 
 import numpy as np
 
+from perf2score.neural.window_tempo import step_tempi
+
 OCTAVES = (-1.0, 0.0, 1.0)  # the stretch written at ½, 1 or 2 times the piece's scale
 # ... or also as duplets where the score has triplets (¾: triplet eighths written as 16ths)
 # and as triplets' longer neighbours (3/2: triplet eighths written as eighths)
 TUPLETS = (-1.0, math.log2(3 / 4), 0.0, math.log2(3 / 2), 1.0)
 DOUBLED = (0.0, 1.0)  # only stretches written at twice the scale (a slower one may be played so)
+STATE_SETS = {"octaves": OCTAVES, "tuplets": TUPLETS, "doubled": DOUBLED}  # by setting
 OFFSET_CAP = 2.0  # octaves: an offset costs at most this (ornaments, fermatas, slips)
 MIN_STEPS = 16  # observed steps a piece needs before anything is rewritten
 
@@ -38,17 +41,13 @@ def octave_offsets(
     (K,) performed, both in playing order): log2(score step / played step) minus the median
     over the observed steps, the played step measured on ``clock`` (K,) (default: the
     seconds; e.g. tracked beats, the rubato taken out); nan where the step is not observed
-    (played ``gap`` seconds or less apart, or a score or clock step ≤ 0) or fewer than
-    ``MIN_STEPS`` are."""
-    clock = seconds if clock is None else clock
-    score = np.diff(onsets).astype(np.float64)
-    played = np.diff(clock).astype(np.float64)
-    seen = (np.diff(seconds) > gap) & (score > 0) & (played > 0)
-    offsets = np.full(len(score), np.nan)
+    (``window_tempo.step_tempi``) or fewer than ``MIN_STEPS`` are."""
+    ratio = step_tempi(onsets, seconds, gap, clock) / math.log(2.0)
+    seen = ~np.isnan(ratio)
+    offsets = np.full(len(ratio), np.nan)
     if seen.sum() < MIN_STEPS:
         return offsets
-    ratio = np.log2(score[seen] / played[seen])
-    offsets[seen] = ratio - np.median(ratio)
+    offsets[seen] = ratio[seen] - np.median(ratio[seen])
     return offsets
 
 

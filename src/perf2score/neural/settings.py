@@ -17,6 +17,7 @@ from pathlib import Path
 from perf2score.constants import APART_SECONDS, CHORD_SECONDS, GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.files import atomic_write
+from perf2score.neural.segment_scale import STATE_SETS
 from perf2score.tokens.spec import DENOMINATORS, SCORE_STREAMS
 
 DECODING_FILE = "decoding.json"
@@ -396,8 +397,8 @@ class DecodeConfig:
             raise ValueError("need a finite triple_margin")
         if not self.segment_scale_cost >= 0:
             raise ValueError("need segment_scale_cost >= 0")
-        if self.segment_scale_states not in ("octaves", "tuplets", "doubled"):
-            raise ValueError("segment_scale_states must be 'octaves', 'tuplets' or 'doubled'")
+        if self.segment_scale_states not in STATE_SETS:
+            raise ValueError(f"segment_scale_states must be one of {sorted(STATE_SETS)}")
         if self.segment_scale_clock not in ("seconds", "beats"):
             raise ValueError("segment_scale_clock must be 'seconds' or 'beats'")
         if not self.downbeat_tracking >= 0:

@@ -31,10 +31,24 @@ def interval_tempi(
     rows = np.flatnonzero(kept)
     if len(rows) < 2:
         return np.zeros(0)
-    score = np.diff(onsets[rows]).astype(np.float64)
-    played = np.diff(seconds[rows])
-    ok = (played > gap) & (score > 0)
-    return np.log(score[ok] / played[ok])
+    tempi = step_tempi(onsets[rows], seconds[rows], gap)
+    return tempi[~np.isnan(tempi)]
+
+
+def step_tempi(
+    onsets: np.ndarray, seconds: np.ndarray, gap: float, clock: np.ndarray | None = None
+) -> np.ndarray:
+    """(K - 1,) natural log of (score step / played step) for each step between
+    consecutive notes (``onsets`` (K,) in ticks, ``seconds`` (K,) performed), the played
+    step measured on ``clock`` (K,) when given (default: the seconds); nan where the notes
+    were played ``gap`` seconds apart or less, or a score or clock step is not positive."""
+    clock = seconds if clock is None else clock
+    score = np.diff(onsets).astype(np.float64)
+    played = np.diff(clock).astype(np.float64)
+    seen = (np.diff(seconds) > gap) & (score > 0) & (played > 0)
+    tempi = np.full(len(score), np.nan)
+    tempi[seen] = np.log(score[seen] / played[seen])
+    return tempi
 
 
 MIN_SCALED_WINDOWS = 3  # windows with a tempo that a piece needs before any is rescaled
