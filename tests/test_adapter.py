@@ -82,6 +82,21 @@ def test_score_finetuning_trains_the_score_lm_and_keeps_the_performance_lm():
     assert not model.performance.training and model.score.training
 
 
+def test_performance_finetuning_trains_the_performance_lm_and_keeps_the_score_lm():
+    model = AlignedModel(*_models(), _adapter(mode="performance-finetune", lora_rank=4))
+    assert not model.config.performance_frozen
+    assert all(p.requires_grad for p in model.performance.parameters())
+    trained_score = {n for n, p in model.score.named_parameters() if p.requires_grad}
+    assert trained_score and all(
+        ".down." in n or ".up." in n or "heads." in n for n in trained_score
+    )
+    assert not any(p.requires_grad for p in model.score.embeddings.parameters())
+    state = adapter_state(model)  # every weight: the performance LM is not the base's
+    assert {f"performance.{n}" for n, _ in model.performance.named_parameters()} <= set(state)
+    model.train()
+    assert model.performance.training
+
+
 def test_pretrained_weights_take_their_own_learning_rate_share():
     from perf2score.train.loop import parameter_groups
 

@@ -204,15 +204,29 @@ def test_the_shipped_model_converts_alike_in_both_runtimes():
     assert convert(performance, model=by_numpy.network).to_musicxml() == expected
 
 
-def test_unknown_runtime_and_a_meter_head_on_another_lm_are_refused(lora_folder):
+def test_unknown_runtime_is_refused(lora_folder):
     with pytest.raises(Perf2ScoreError, match="runtime must be"):
         load_neural_model(runtime="onnx")
-    from perf2score.neural.runtime import with_meter_head
+
+
+def test_a_meter_head_on_another_lm_reads_its_own_copy_of_it(lora_folder):
+    """The shipped meter head was trained on the shipped performance LM, not the tiny
+    model's: the numpy runtime gives it that LM for a pass of its own (as a model whose
+    performance LM was fine-tuned needs), and its odds are the torch head's."""
+    from perf2score.models.meter_head import load_meter
+    from perf2score.neural.decode import decode_many
+    from perf2score.neural.meter import meter_logits
     from perf2score.shipped import SHIPPED_METER
 
-    model = load_numpy_aligned(lora_folder)
-    with pytest.raises(Perf2ScoreError, match="another performance LM"):
-        with_meter_head(model, SHIPPED_METER)
+    decoding = DecodeConfig(window=48, overlap=16)
+    model = load_neural_model(lora_folder, decoding, meter=SHIPPED_METER)
+    assert model.meter.performance is not None and model.meter.shared == 0
+    assert model.meter.performance is not model.network.performance
+    performance = _performance(150)
+    odds: list[np.ndarray] = []
+    decode_many(model.network, [performance], decoding, model.meter, odds)
+    expected = meter_logits(load_meter(SHIPPED_METER), performance, 48, 16)
+    assert np.allclose(odds[0][:, :2], expected, atol=1e-4)
 
 
 def _in_child(job: int) -> tuple[int, int]:

@@ -158,13 +158,17 @@ class AlignedModel(nn.Module):
 
     def set_trainable(self) -> None:
         """Frozen: adapters, LoRA and the score heads train; score-finetune: the score LM in
-        full too; otherwise everything does."""
-        everything = self.config.mode != "frozen"
+        full too; performance-finetune: the performance LM in full too; otherwise everything
+        does."""
+        everything = self.config.mode not in ("frozen", "performance-finetune")
         for p in self.parameters():
             p.requires_grad = everything
         if self.config.performance_frozen:
             for p in self.performance.parameters():
                 p.requires_grad = False
+        if self.config.mode == "performance-finetune":
+            for p in self.performance.parameters():
+                p.requires_grad = True
         for p in self._new_parameters():
             p.requires_grad = True
 

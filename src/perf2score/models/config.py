@@ -88,7 +88,7 @@ def check_token_spec(recorded: str | None, where: Path) -> None:
 
 
 MAPPINGS = ("mix", "one-to-one", "last")
-MODES = ("frozen", "score-finetune", "full-finetune", "scratch")
+MODES = ("frozen", "score-finetune", "performance-finetune", "full-finetune", "scratch")
 
 
 @dataclass
@@ -97,7 +97,8 @@ class AdapterConfig:
 
     mapping: str = "mix"  # mix | one-to-one | last
     # frozen LMs | score-finetune (the performance LM frozen, the score LM trained in full) |
-    # full-finetune (everything) | scratch (no pre-training)
+    # performance-finetune (the performance LM trained in full, the score LM frozen but for
+    # its LoRA and heads) | full-finetune (everything) | scratch (no pre-training)
     mode: str = "frozen"
     rank: int = 64  # width of the low-rank cross-attention
     n_heads: int = 4

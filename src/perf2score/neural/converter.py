@@ -33,7 +33,6 @@ from perf2score.neural.runtime import (
     NumpyAligned,
     NumpyMeter,
     load_numpy_aligned,
-    numpy_reads,
     reads_model_lm,
     with_meter_head,
 )
@@ -109,8 +108,8 @@ def load_neural_model(
     ``hands`` (default: the shipped one), loaded only when ``decoding.staff`` is "hands";
     the step head from the folder ``steps`` (default: the shipped one), loaded only when
     ``decoding.step_weight`` > 0 (the numpy runtime only). ``runtime``: "numpy" (the
-    default; falls back to torch for a meter head that reads another performance LM than
-    the model's) or "torch"."""
+    default) or "torch". A head trained on another performance LM than the model's (a
+    model whose performance LM was fine-tuned) reads the performance through its own."""
     if runtime not in RUNTIMES:
         raise Perf2ScoreError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
     folder = model_folder(folder)
@@ -119,10 +118,9 @@ def load_neural_model(
     if runtime == "numpy":
         network = load_numpy_aligned(folder)
         head_folder = meter_folder(decoding, meter)
-        if head_folder is None or numpy_reads(network, head_folder):
-            network = with_step_head(decoding, numpy_with_head(network, head_folder), steps)
-            network, staves = with_hand_head(decoding, network, hands)
-            return NeuralModel(network, decoding, str(folder), network.meter, passes, staves)
+        network = with_step_head(decoding, numpy_with_head(network, head_folder), steps)
+        network, staves = with_hand_head(decoding, network, hands)
+        return NeuralModel(network, decoding, str(folder), network.meter, passes, staves)
     if decoding.step_weight > 0:
         raise Perf2ScoreError("decoding with step_weight > 0 needs the numpy runtime")
     from perf2score.models.adapter import merge_lora
@@ -162,11 +160,10 @@ def with_hand_head(
 ) -> tuple[NumpyAligned | AlignedModel, NumpyMeter | MeterModel | None]:
     """(network, the hand head it decodes with): none unless ``decoding.staff`` is "hands";
     then the head of the folder ``hands`` when given, else the shipped one (none when the
-    package has none). A numpy ``network`` that reads the head's performance LM comes back
-    with the head attached (its encoder pass feeds it), as does one given a head with a
-    performance LM of its own (read in a pass of its own); otherwise the head is a torch one,
-    sharing a torch network's states where it can (``Perf2ScoreError`` for a head that does
-    not answer "staff")."""
+    package has none). A numpy ``network`` comes back with the head attached (fed by its
+    encoder pass when the head reads the network's performance LM, else by a pass of the
+    head's own LM); a torch network gets a torch head, sharing its states where it can
+    (``Perf2ScoreError`` for a head that does not answer "staff")."""
     if isinstance(network, NumpyAligned) and network.hands is not None:
         return network, network.hands
     if decoding.staff != "hands":
@@ -180,7 +177,7 @@ def with_hand_head(
     _, config = read_meter_json(folder)
     if "staff" not in config.questions:
         raise Perf2ScoreError(f"{folder}: not a hand head (it answers {list(config.questions)})")
-    if isinstance(network, NumpyAligned) and numpy_reads(network, folder):
+    if isinstance(network, NumpyAligned):
         network = with_meter_head(network, folder)
         return network, network.hands
     from perf2score.models.meter_head import load_meter

@@ -751,13 +751,11 @@ def reads_model_lm(model: NumpyAligned, folder: str | os.PathLike) -> bool:
 
 
 def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAligned:
-    """A copy of ``model`` with the head of ``folder``, which must read the model's own
-    performance LM (``reads_model_lm``; ``Perf2ScoreError`` otherwise): as its hand head
-    when the head answers "staff", as its step head when it answers "same_step", else as
-    its meter head."""
-    if not numpy_reads(model, folder):
-        raise Perf2ScoreError(f"{folder}: the meter head reads another performance LM")
-    head = load_numpy_head(folder)
+    """A copy of ``model`` with the head of ``folder``: as its hand head when the head
+    answers "staff", as its step head when it answers "same_step", else as its meter head.
+    A head trained on a performance LM that is not the model's (a model whose performance
+    LM was fine-tuned) reads its own copy of the LM it was trained on, in a pass of its own."""
+    head = load_numpy_head(folder, own_lm=not numpy_reads(model, folder))
     if head.shared and not _same_below(head.performance, model.performance, head.shared):
         raise Perf2ScoreError(f"{folder}: its untrained blocks are not the model's")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
@@ -780,12 +778,13 @@ def has_own_lm(folder: str | os.PathLike) -> bool:
     return config.tune_performance
 
 
-def load_numpy_head(folder: str | os.PathLike) -> NumpyMeter:
+def load_numpy_head(folder: str | os.PathLike, own_lm: bool = False) -> NumpyMeter:
     """The per-note head of ``folder`` (``meter.json`` + ``meter.safetensors``, and its own
-    performance LM when it was trained with one)."""
+    performance LM when it was trained with one, or when ``own_lm``: the LM at its base,
+    read in a pass of its own instead of the decoder's states)."""
     meta, config = read_meter_json(folder)
     performance, shared = None, 0
-    if config.tune_performance:
+    if config.tune_performance or own_lm:
         base = Path(folder) / meta["base"]
         lm_config = LMConfig.from_json(base / "config.json")
         performance = NumpyLM(lm_config, _read(base / "model.safetensors"))
