@@ -53,6 +53,14 @@ def score_ft_folder(tmp_path_factory):
     return _moved_folder(tmp_path_factory.mktemp("score_ft"), config)
 
 
+@pytest.fixture(scope="module")
+def perf_ft_folder(tmp_path_factory):
+    """A tiny aligned model with LoRA whose performance LM was fine-tuned in full
+    (``performance-finetune``): every performance weight moved, the score LM's base frozen."""
+    config = AdapterConfig(rank=8, n_heads=2, lora_rank=4, mode="performance-finetune")
+    return _moved_folder(tmp_path_factory.mktemp("perf_ft"), config)
+
+
 def _moved_folder(folder, config: AdapterConfig):
     """A tiny aligned model whose trained weights (adapters, gates, score heads, LoRA or the
     whole score LM, as ``config`` says) moved from their start, saved like a shipped one."""
@@ -96,11 +104,13 @@ def test_flat_rotation_rows_rotate_as_the_head_tables_do():
         assert np.allclose(flat, heads.reshape(B, -1), atol=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["lora_folder", "score_ft_folder", "ratio_folder"])
+@pytest.mark.parametrize(
+    "kind", ["lora_folder", "score_ft_folder", "ratio_folder", "perf_ft_folder"]
+)
 def test_each_step_gives_the_torch_logits(kind, request):
     """Encoder memory and every step's logits of all score streams, LoRA merged, padding;
-    a model with LoRA, one whose score LM was fine-tuned in full and one that reads the
-    played step ratios."""
+    a model with LoRA, one whose score LM was fine-tuned in full, one that reads the
+    played step ratios and one whose performance LM was fine-tuned in full."""
     folder = request.getfixturevalue(kind)
     torch_model = load_aligned(folder)
     merge_lora(torch_model)
@@ -399,6 +409,22 @@ def test_a_score_finetuned_model_loads_the_score_weights_it_trained(score_ft_fol
     model = load_aligned(score_ft_folder)
     for name, value in model.score.state_dict().items():
         assert np.array_equal(value.numpy(), saved[f"score.{name}"]), name
+
+
+def test_a_performance_finetuned_model_keeps_only_what_it_trained(perf_ft_folder):
+    """The folder holds the whole performance LM, the LoRA and the score heads, but none of
+    the score LM's frozen base weights (read from its base folder); the loaded model is the
+    one saved, and has no performance folder for heads to share."""
+    from safetensors.numpy import load_file
+
+    saved = load_file(str(perf_ft_folder / "adapter.safetensors"))
+    assert any(k.startswith("performance.blocks.") for k in saved)
+    assert not any(k.startswith("score.") and k.endswith(".base.weight") for k in saved)
+    assert "score.embeddings.pitch.weight" not in saved
+    model = load_aligned(perf_ft_folder)
+    for name, value in model.performance.state_dict().items():
+        assert np.array_equal(value.numpy(), saved[f"performance.{name}"]), name
+    assert load_numpy_aligned(perf_ft_folder).performance_folder is None
 
 
 def test_a_step_head_is_read_by_the_decoder_and_refused_where_it_cannot_be(lora_folder):

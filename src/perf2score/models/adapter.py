@@ -266,10 +266,10 @@ class AlignedModel(nn.Module):
 
 
 def adapter_state(model: AlignedModel) -> dict[str, torch.Tensor]:
-    """The weights that differ from the two base LMs (all of them unless the performance LM
-    is frozen)."""
+    """The weights that differ from the two base LMs: the trained ones (all of them when
+    every weight trains)."""
     state = model.state_dict()
-    if not model.config.performance_frozen:
+    if model.config.holds_every_weight:
         return {k: v.detach().contiguous() for k, v in state.items()}
     keep = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().contiguous() for k, v in state.items() if k in keep}

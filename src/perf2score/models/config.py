@@ -116,6 +116,12 @@ class AdapterConfig:
         holds only what was trained, and the meter and hand heads can share its states)."""
         return self.mode in ("frozen", "score-finetune")
 
+    @property
+    def holds_every_weight(self) -> bool:
+        """Whether the weights file holds both LMs in full (every weight trained), so that
+        no pre-trained base is read; otherwise it holds what was trained, over the bases."""
+        return self.mode in ("full-finetune", "scratch")
+
     def __post_init__(self) -> None:
         if self.mapping not in MAPPINGS:
             raise ValueError(f"mapping must be one of {MAPPINGS}, not {self.mapping!r}")

@@ -93,7 +93,7 @@ def load_aligned(folder: str | os.PathLike) -> AlignedModel:
     every weight), then the adapter's."""
     folder = Path(folder)
     config, adapter, lm_configs = read_aligned_configs(folder)
-    if adapter.performance_frozen:
+    if not adapter.holds_every_weight:
         performance = load_model(folder / config["base"]["performance"])
         score = load_model(folder / config["base"]["score"])
     else:
@@ -126,7 +126,7 @@ def ship_aligned(folder: str | os.PathLike, dest: str | os.PathLike) -> dict[str
     config = read_adapter_json(folder)
     for name in ("performance", "score"):
         source = (folder / config["base"][name]).resolve()
-        if model.config.performance_frozen and source != (dest / name).resolve():
+        if not model.config.holds_every_weight and source != (dest / name).resolve():
             sizes[name] = ship_lm(load_model(source), dest / name)
     base = {name: str(dest / name) for name in ("performance", "score")}
     decoding = DecodeConfig.read(folder)  # the defaults where the folder has none

@@ -682,7 +682,7 @@ def load_numpy_aligned(
     trained = _read(folder / "adapter.safetensors")
     perf_weights: Weights = {}
     score_weights: Weights = {}
-    if adapter.performance_frozen:
+    if not adapter.holds_every_weight:
         perf_weights = _read(folder / config["base"]["performance"] / "model.safetensors")
         score_weights = _read(folder / config["base"]["score"] / "model.safetensors")
     perf_weights.update(_part(trained, "performance."))
