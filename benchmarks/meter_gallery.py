@@ -1,7 +1,8 @@
-"""A gallery for judging meter and bar lines by eye: per validation performance, the top of
-the first page of the ground truth, of the neural conversion with each window's own bar
-lines, and of the conversion with bar lines placed per piece, side by side (verovio, the
-package's own engraving).
+"""A gallery for judging meter, bar lines and values by eye: per validation performance, the
+top of the first page of the ground truth beside the shipped neural model's conversion
+(``shipped_<performance>.png``), or, with ``--window-bars``, beside the conversion with each
+window's own bar lines and the one with bar lines placed per piece (``<performance>.png``;
+the fifth session's comparison), side by side (verovio, the package's own engraving).
 
     .venv/bin/python benchmarks/meter_gallery.py --data .cache/prepared --out docs/gallery \
         Chopin/Etudes_op_10/12/Gintov02 Schubert/Impromptu_op.90_D.899/3/Hou06M ...
@@ -39,12 +40,19 @@ def first_page(musicxml: str, label: str) -> Image.Image:
     return framed
 
 
-def gallery_arguments(description: str) -> argparse.Namespace:
-    """The galleries' command line: performance ids, ``--data``, ``--out``."""
+def gallery_arguments(description: str, window_bars: bool = False) -> argparse.Namespace:
+    """The galleries' command line: performance ids, ``--data``, ``--out`` (and, when
+    ``window_bars``, the flag ``--window-bars``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("perf_ids", nargs="+")
     parser.add_argument("--data", default=".cache/prepared")
     parser.add_argument("--out", default="docs/gallery")
+    if window_bars:
+        parser.add_argument(
+            "--window-bars",
+            action="store_true",
+            help="also the conversion with each window's own bar lines (three panels)",
+        )
     return parser.parse_args()
 
 
@@ -77,8 +85,11 @@ def write_gallery(
 
 
 def main() -> None:
-    args = gallery_arguments(__doc__.splitlines()[0])
+    args = gallery_arguments(__doc__.splitlines()[0], window_bars=True)
     piece_model = load_neural_model()
+    if not args.window_bars:
+        write_gallery(args, [("perf2score (shipped model)", piece_model)], prefix="shipped_")
+        return
     window_model = replace(piece_model, decoding=replace(piece_model.decoding, meter="window"))
     write_gallery(
         args,
