@@ -157,18 +157,12 @@ class AlignedModel(nn.Module):
         return adapter_sources(self.config.mapping, i, n_perf, n_score)
 
     def set_trainable(self) -> None:
-        """Frozen: adapters, LoRA and the score heads train; score-finetune: the score LM in
-        full too; performance-finetune: the performance LM in full too; otherwise everything
-        does."""
-        everything = self.config.mode not in ("frozen", "performance-finetune")
-        for p in self.parameters():
-            p.requires_grad = everything
-        if self.config.performance_frozen:
-            for p in self.performance.parameters():
-                p.requires_grad = False
-        if self.config.mode == "performance-finetune":
-            for p in self.performance.parameters():
-                p.requires_grad = True
+        """Adapters, LoRA and the score heads always train; each LM in full unless its mode
+        keeps it frozen (``performance_frozen``, ``score_frozen``)."""
+        for p in self.performance.parameters():
+            p.requires_grad = not self.config.performance_frozen
+        for p in self.score.parameters():
+            p.requires_grad = not self.config.score_frozen
         for p in self._new_parameters():
             p.requires_grad = True
 

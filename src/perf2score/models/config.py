@@ -117,10 +117,15 @@ class AdapterConfig:
         return self.mode in ("frozen", "score-finetune")
 
     @property
+    def score_frozen(self) -> bool:
+        """Whether the score LM keeps its pre-trained weights (its LoRA and heads train)."""
+        return self.mode in ("frozen", "performance-finetune")
+
+    @property
     def holds_every_weight(self) -> bool:
         """Whether the weights file holds both LMs in full (every weight trained), so that
         no pre-trained base is read; otherwise it holds what was trained, over the bases."""
-        return self.mode in ("full-finetune", "scratch")
+        return not (self.performance_frozen or self.score_frozen)
 
     def __post_init__(self) -> None:
         if self.mapping not in MAPPINGS:
