@@ -594,3 +594,68 @@ def test_half_precision_weights_read_as_astype_reads_them():
     assert as_float32(shaped).shape == (3, 4, 5) and as_float32(shaped).dtype == np.float32
     single = np.linspace(-1, 1, 7, dtype=np.float64)
     np.testing.assert_array_equal(as_float32(single), single.astype(np.float32))
+
+
+def test_the_lm_digest_ignores_float16_rounding_and_name_order_only():
+    from perf2score.models.digest import lm_digest
+
+    rng = np.random.default_rng(0)
+    weights = {"b": rng.normal(size=(3, 4)).astype(np.float32), "a": np.float32([1.0, 2.0])}
+    rounded = {k: v.astype(np.float16) for k, v in reversed(weights.items())}
+    assert lm_digest(weights) == lm_digest(rounded)
+    moved = {**weights, "a": np.float32([1.0, 2.5])}
+    renamed = {"c": weights["b"], "a": weights["a"]}
+    reshaped = {**weights, "b": weights["b"].reshape(4, 3)}
+    assert len({lm_digest(w) for w in (weights, moved, renamed, reshaped)}) == 4
+
+
+def test_a_meter_head_on_a_finetuned_lm_shares_the_decoders_pass(perf_ft_folder, tmp_path):
+    """A head trained on the performance LM a model fine-tuned (its base: the aligned
+    folder) records that LM's digest, which ``adapter.json`` records too: both runtimes
+    then hand it the decoder's encoder states, with the odds of the head read alone; it
+    ships beside the model that holds its LM only. Once the folder holds another LM, the
+    head is refused with one sentence instead of reading the wrong states."""
+    import shutil
+
+    from perf2score.models.io import folder_digest, load_performance, performance_digest
+    from perf2score.models.meter_head import MeterModel, load_meter, save_meter, ship_meter
+    from perf2score.neural.decode import decode_many
+    from perf2score.neural.meter import meter_logits
+
+    aligned = tmp_path / "model" / "adapter"
+    shutil.copytree(perf_ft_folder.parent, aligned.parent)
+    lm = load_performance(aligned)
+    recorded = json.loads((aligned / "adapter.json").read_text())["performance_digest"]
+    assert recorded == performance_digest(lm) == folder_digest(aligned)
+    assert recorded != folder_digest(aligned.parent / "performance")  # the pre-trained LM
+    torch.manual_seed(4)
+    head = MeterModel(lm)
+    with torch.no_grad():
+        for parameter in head.head.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    folder = tmp_path / "meter"
+    save_meter(head, folder, aligned)
+    assert json.loads((folder / "meter.json").read_text())["performance_digest"] == recorded
+    config = DecodeConfig(window=48, overlap=16, beam=1)
+    model = load_neural_model(aligned, config, meter=folder)
+    assert model.meter.performance is None  # no pass of its own
+    performance = _performance(150)
+    odds: list[np.ndarray] = []
+    decode_many(model.network, [performance], config, model.meter, odds)
+    expected = meter_logits(load_meter(folder), performance, 48, 16)
+    assert np.allclose(odds[0][:, :2], expected, atol=1e-4)
+    by_torch = load_neural_model(aligned, config, meter=folder, runtime="torch")
+    assert by_torch.meter.performance is by_torch.network.performance
+    shipped = tmp_path / "shipped"
+    ship_meter(folder, shipped / "meter", [aligned.parent / "performance", aligned])
+    assert (
+        json.loads((shipped / "meter" / "meter.json").read_text())["base"] == "../../model/adapter"
+    )
+    with pytest.raises(Perf2ScoreError, match="holds the performance LM the head was trained"):
+        ship_meter(folder, shipped / "meter", [aligned.parent / "performance"])
+    moved = load_aligned(aligned)  # the folder's performance LM trained on: the head is stale
+    with torch.no_grad():
+        moved.performance.blocks[0].attention.qkv.weight.add_(0.1)
+    save_aligned(moved, aligned, {k: aligned.parent / k for k in ("performance", "score")})
+    with pytest.raises(Perf2ScoreError, match="no longer holds the performance LM"):
+        load_neural_model(aligned, config, meter=folder)

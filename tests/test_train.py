@@ -324,7 +324,7 @@ def test_a_meter_head_trains_with_its_own_performance_lm(table, tmp_path):
     expected = model(batch["performance"], padding=batch["padding"])
     got = load_meter(tuned)(batch["performance"], padding=batch["padding"])
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
-    ship_meter(tuned, tmp_path / "shipped", tmp_path / "unused")
+    ship_meter(tuned, tmp_path / "shipped", [tmp_path / "unused"])
     shipped = load_meter(tmp_path / "shipped")
     assert (tmp_path / "shipped" / "performance" / "model.safetensors").is_file()
     got = shipped(batch["performance"], padding=batch["padding"])

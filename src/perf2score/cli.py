@@ -529,7 +529,8 @@ def _run_ship(args) -> int:
         dest = Path(args.out or WEIGHTS_DIR)
         questions = read_meter_json(args.model)[1].questions
         name = "hands" if "staff" in questions else "steps" if "same_step" in questions else "meter"
-        sizes = {name: ship_meter(args.model, dest / name, dest / "performance")}
+        shipped = [dest / "performance", dest / "adapter"]  # the LMs it may read
+        sizes = {name: ship_meter(args.model, dest / name, shipped)}
     elif (Path(args.model) / "voices.json").is_file():  # the voice pass: weights/voices
         from perf2score.models.voice_head import ship_voices
 

@@ -18,6 +18,7 @@ from perf2score.models.config import (
     read_adapter_json,
     read_aligned_configs,
 )
+from perf2score.models.digest import lm_digest
 from perf2score.models.lm import NoteLM
 from perf2score.neural.settings import DecodeConfig
 from perf2score.tokens.spec import spec_fingerprint
@@ -64,6 +65,8 @@ def save_aligned(
         "score": model.score.config.to_dict(),
         "base": {k: os.path.relpath(Path(v).resolve(), folder.resolve()) for k, v in base.items()},
     }
+    if not model.config.performance_frozen:  # heads trained on this LM can share its pass
+        config["performance_digest"] = performance_digest(model.performance)
     state = adapter_state(model)
     if dtype is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
@@ -101,6 +104,35 @@ def load_aligned(folder: str | os.PathLike) -> AlignedModel:
     model = AlignedModel(performance, score, adapter)
     load_aligned_weights(model, folder)
     return model.eval()
+
+
+def load_performance(folder: str | os.PathLike) -> NoteLM:
+    """The performance LM of ``folder``: an LM folder (``config.json`` +
+    ``model.safetensors``) or an aligned-model folder (``adapter.json``: the performance LM
+    it decodes with, fine-tuned or not)."""
+    folder = Path(folder)
+    if (folder / "adapter.json").is_file():
+        return load_aligned(folder).performance
+    return load_model(folder)
+
+
+def performance_digest(lm: NoteLM) -> str:
+    """``perf2score.models.digest.lm_digest`` of an LM's weights (its state dict)."""
+    return lm_digest({k: v.detach().float().numpy() for k, v in lm.state_dict().items()})
+
+
+def folder_digest(folder: str | os.PathLike) -> str | None:
+    """``performance_digest`` of the performance LM of an LM or aligned-model folder (an
+    aligned folder's ``adapter.json`` records it when its performance LM was trained), None
+    for a folder that holds neither."""
+    folder = Path(folder)
+    if (folder / "adapter.json").is_file():
+        recorded = read_adapter_json(folder).get("performance_digest")
+        if recorded:
+            return recorded
+    elif not (folder / "config.json").is_file():
+        return None
+    return performance_digest(load_performance(folder))
 
 
 def ship_lm(lm: NoteLM, dest: str | os.PathLike) -> int:

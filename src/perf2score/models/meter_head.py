@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -213,12 +214,14 @@ def save_meter(
 ) -> None:
     """Write ``meter.safetensors`` (the head; cast to ``dtype`` when given) and
     ``meter.json`` into ``folder``; ``performance``: the folder of the performance LM it
-    reads (stored relative to ``folder``)."""
+    reads (stored relative to ``folder``): an LM folder or an aligned model's
+    (``perf2score.models.io.load_performance``). ``meter.json`` also records that LM's
+    digest (``perf2score.models.digest``)."""
+    from perf2score.models.io import performance_digest, save_model
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if model.config.tune_performance:  # its own performance LM, beside the head
-        from perf2score.models.io import save_model
-
         performance = folder / TUNED_PERFORMANCE
         performance.mkdir(exist_ok=True)
         save_model(_cast(model.performance, dtype), performance)
@@ -232,6 +235,8 @@ def save_meter(
         "meter": asdict(model.config),
         "performance": model.performance.config.to_dict(),
         "base": os.path.relpath(Path(performance).resolve(), folder.resolve()),
+        # the LM it reads, to know a model whose encoder states it can share
+        "performance_digest": performance_digest(model.performance),
     }
     atomic_write(folder / "meter.safetensors", save(state))
     atomic_write(folder / "meter.json", json.dumps(config, indent=2) + "\n")
@@ -302,22 +307,38 @@ def _load_head(model: MeterModel, folder: str | os.PathLike) -> None:
         raise Perf2ScoreError(f"{folder}: meter weights do not fit this head") from exc
 
 
-def ship_meter(folder: str | os.PathLike, dest: str | os.PathLike, performance: Path) -> int:
-    """Copy a trained meter head (``folder``) into ``dest`` with fp16 weights, reading the
-    performance LM in ``performance`` (the one shipped beside it); returns bytes written."""
+def ship_meter(
+    folder: str | os.PathLike, dest: str | os.PathLike, candidates: Sequence[Path]
+) -> int:
+    """Copy a trained meter head (``folder``) into ``dest`` with fp16 weights; returns bytes
+    written. A head trained with its own performance LM takes it along; any other reads the
+    first of ``candidates`` (the package's performance LM and aligned model, shipped beside
+    it) that holds the LM it was trained on, by digest (``Perf2ScoreError`` when none does:
+    a head trained on a fine-tuned LM ships only beside the model that holds that LM)."""
+    from perf2score.models.io import folder_digest, performance_digest
+
     model = load_meter(folder)
     if model.config.tune_performance:
-        performance = Path(dest) / TUNED_PERFORMANCE  # its own LM travels with it
-    save_meter(model, dest, performance, dtype=torch.float16)
+        base = Path(dest) / TUNED_PERFORMANCE  # its own LM travels with it
+    else:
+        mine = performance_digest(model.performance)
+        base = next((c for c in candidates if folder_digest(c) == mine), None)
+        if base is None:
+            names = ", ".join(str(c) for c in candidates)
+            raise Perf2ScoreError(
+                f"{folder}: none of {names} holds the performance LM the head was trained on"
+            )
+    save_meter(model, dest, base, dtype=torch.float16)
     return (Path(dest) / "meter.safetensors").stat().st_size
 
 
 def load_meter(folder: str | os.PathLike) -> MeterModel:
-    """A meter model from ``meter.json`` (its performance LM from the folder named there)."""
-    from perf2score.models.io import load_model
+    """A meter model from ``meter.json`` (its performance LM from the folder named there: an
+    LM folder, or an aligned model's, ``perf2score.models.io.load_performance``)."""
+    from perf2score.models.io import load_performance
 
     folder = Path(folder)
     config, head = read_meter_json(folder)
-    model = MeterModel(load_model(folder / config["base"]), head)  # a tuned LM's own copy
+    model = MeterModel(load_performance(folder / config["base"]), head)  # a tuned LM's own copy
     _load_head(model, folder)
     return model.eval()

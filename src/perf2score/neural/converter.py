@@ -227,8 +227,8 @@ def voice_pass(
 
 def share_states(network: AlignedModel, head: MeterModel | None) -> MeterModel | None:
     """``head``, made to read ``network``'s own performance LM when the two hold the same
-    frozen weights (then decoding hands it the states of its encoder pass)."""
-    if head is None or not network.config.performance_frozen:
+    weights, frozen or fine-tuned (then decoding hands it the states of its encoder pass)."""
+    if head is None:
         return head
     mine, theirs = network.performance.state_dict(), head.performance.state_dict()
     if mine.keys() == theirs.keys() and all(

@@ -27,11 +27,13 @@ from safetensors.numpy import load_file
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.models.config import (
+    AdapterConfig,
     LMConfig,
     adapter_sources,
     read_aligned_configs,
     read_meter_json,
 )
+from perf2score.models.digest import lm_digest
 from perf2score.tokens.spec import STREAMS
 from perf2score.tokens.timing import played_ratio_ids
 
@@ -601,6 +603,8 @@ class NumpyAligned:
         self.hands: NumpyMeter | None = None  # the hand head (``with_meter_head``)
         self.steps: NumpyMeter | None = None  # the step head (``with_meter_head``)
         self.performance_folder: Path | None = None  # where the frozen performance LM is
+        # the digest of a trained (not frozen) performance LM (``perf2score.models.digest``)
+        self.performance_digest: str | None = None
         self.ratio: np.ndarray | None = None  # played step ratio embedding (RATIO_IDS, C)
 
     def heads(self) -> list[NumpyMeter]:
@@ -680,12 +684,10 @@ def load_numpy_aligned(
     folder = Path(folder)
     config, adapter, (perf_config, score_config) = read_aligned_configs(folder)
     trained = _read(folder / "adapter.safetensors")
-    perf_weights: Weights = {}
+    perf_weights = _performance_weights(folder, config, adapter, trained)
     score_weights: Weights = {}
     if not adapter.holds_every_weight:
-        perf_weights = _read(folder / config["base"]["performance"] / "model.safetensors")
         score_weights = _read(folder / config["base"]["score"] / "model.safetensors")
-    perf_weights.update(_part(trained, "performance."))
     score_weights.update(_part(trained, "score."))
     if adapter.lora_rank:
         for key in [k for k in score_weights if k.endswith(".down.weight")]:
@@ -730,7 +732,36 @@ def load_numpy_aligned(
         model.ratio = ratio * np.float32(np.sqrt(ratio.shape[1]))  # as AlignedModel.ratio_inputs
     if adapter.performance_frozen:
         model.performance_folder = (folder / config["base"]["performance"]).resolve()
+    else:  # recorded when saved (older folders: computed, about 25 ms)
+        model.performance_digest = config.get("performance_digest") or lm_digest(perf_weights)
     return model if meter is None else with_meter_head(model, meter)
+
+
+def _performance_weights(
+    folder: Path, config: dict, adapter: AdapterConfig, trained: Weights
+) -> Weights:
+    """The performance LM's weights of the aligned model in ``folder`` (``adapter.json`` as
+    read, its adapter config, its ``adapter.safetensors``): the base LM's, then the
+    trained ones over them."""
+    weights: Weights = {}
+    if not adapter.holds_every_weight:
+        weights = _read(folder / config["base"]["performance"] / "model.safetensors")
+    weights.update(_part(trained, "performance."))
+    return weights
+
+
+def performance_lm(folder: str | os.PathLike) -> tuple[NumpyLM, str | None]:
+    """(the performance LM, its digest or None) of an LM folder (``config.json`` +
+    ``model.safetensors``; no digest) or of an aligned-model folder (``adapter.json``: the
+    LM it decodes with; the digest recorded there, or computed)."""
+    folder = Path(folder)
+    if not (folder / "adapter.json").is_file():
+        lm_config = LMConfig.from_json(folder / "config.json")
+        return NumpyLM(lm_config, _read(folder / "model.safetensors")), None
+    config, adapter, (lm_config, _) = read_aligned_configs(folder)
+    weights = _performance_weights(folder, config, adapter, _read(folder / "adapter.safetensors"))
+    digest = config.get("performance_digest") or lm_digest(weights)
+    return NumpyLM(lm_config, weights), digest
 
 
 def numpy_reads(model: NumpyAligned, folder: str | os.PathLike) -> bool:
@@ -740,11 +771,14 @@ def numpy_reads(model: NumpyAligned, folder: str | os.PathLike) -> bool:
 
 
 def reads_model_lm(model: NumpyAligned, folder: str | os.PathLike) -> bool:
-    """Whether the meter head of ``folder`` reads ``model``'s own (frozen) performance LM:
-    the same folder, or one holding the same weights (``Perf2ScoreError`` for a folder
-    without a valid head)."""
+    """Whether the meter head of ``folder`` reads ``model``'s own performance LM: for a
+    model whose LM was trained, the head recorded that LM's digest; for a frozen one, the
+    head's base is the same folder or one holding the same weights (``Perf2ScoreError``
+    for a folder without a valid head)."""
     folder = Path(folder)
     config, _ = read_meter_json(folder)
+    if model.performance_digest is not None:
+        return config.get("performance_digest") == model.performance_digest
     base = (folder / config["base"]).resolve()
     mine = model.performance_folder
     return mine is not None and (base == mine or _same_weights(base, mine))
@@ -760,6 +794,7 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
         raise Perf2ScoreError(f"{folder}: its untrained blocks are not the model's")
     copy = NumpyAligned(model.performance, model.score, model.adapters)
     copy.performance_folder = model.performance_folder
+    copy.performance_digest = model.performance_digest
     copy.ratio = model.ratio
     copy.meter, copy.hands, copy.steps = model.meter, model.hands, model.steps
     if "staff" in head.questions:
@@ -785,11 +820,15 @@ def load_numpy_head(folder: str | os.PathLike, own_lm: bool = False) -> NumpyMet
     meta, config = read_meter_json(folder)
     performance, shared = None, 0
     if config.tune_performance or own_lm:
-        base = Path(folder) / meta["base"]
-        lm_config = LMConfig.from_json(base / "config.json")
-        performance = NumpyLM(lm_config, _read(base / "model.safetensors"))
+        performance, digest = performance_lm(Path(folder) / meta["base"])
+        recorded = meta.get("performance_digest")
+        if digest is not None and recorded is not None and digest != recorded:
+            raise Perf2ScoreError(
+                f"{folder}: its base {meta['base']} no longer holds the performance LM the "
+                "head was trained on (retrain the head on it, or ship the head's model)"
+            )
         if config.tuned_layers:
-            shared = lm_config.n_layers - config.tuned_layers
+            shared = performance.config.n_layers - config.tuned_layers
     weights = _read(Path(folder) / "meter.safetensors")
     return NumpyMeter(weights, config.questions, performance, shared)
 

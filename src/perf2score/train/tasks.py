@@ -14,7 +14,13 @@ import torch
 from perf2score.errors import Perf2ScoreError
 from perf2score.models.adapter import AlignedModel
 from perf2score.models.config import LMConfig
-from perf2score.models.io import load_aligned_weights, load_model, save_aligned, save_model
+from perf2score.models.io import (
+    load_aligned_weights,
+    load_model,
+    load_performance,
+    save_aligned,
+    save_model,
+)
 from perf2score.models.lm import NoteLM
 from perf2score.models.losses import stream_losses, tuplet_class_weights
 from perf2score.tokens.spec import IGNORE_INDEX
@@ -129,7 +135,7 @@ def build_task(name: str, config: RunConfig) -> Task:
         )
 
         performance = config.base.performance
-        meter = MeterModel(load_model(performance), config.meter)
+        meter = MeterModel(load_performance(performance), config.meter)
         if config.base.head:
             from perf2score.models.meter_head import start_head_from
 
