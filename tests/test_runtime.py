@@ -220,9 +220,9 @@ def test_unknown_runtime_is_refused(lora_folder):
 
 
 def test_a_meter_head_on_another_lm_reads_its_own_copy_of_it(lora_folder):
-    """The shipped meter head was trained on the shipped performance LM, not the tiny
-    model's: the numpy runtime gives it that LM for a pass of its own (as a model whose
-    performance LM was fine-tuned needs), and its odds are the torch head's."""
+    """The shipped meter head was trained on the shipped model's fine-tuned performance LM,
+    not the tiny model's: the numpy runtime gives it that LM (read from the shipped aligned
+    model) for a pass of its own, and its odds are the torch head's."""
     from perf2score.models.meter_head import load_meter
     from perf2score.neural.decode import decode_many
     from perf2score.neural.meter import meter_logits
@@ -659,3 +659,17 @@ def test_a_meter_head_on_a_finetuned_lm_shares_the_decoders_pass(perf_ft_folder,
     save_aligned(moved, aligned, {k: aligned.parent / k for k in ("performance", "score")})
     with pytest.raises(Perf2ScoreError, match="no longer holds the performance LM"):
         load_neural_model(aligned, config, meter=folder)
+
+
+def test_the_shipped_meter_head_reads_the_shipped_models_encoder_states():
+    """The shipped meter head was trained on the shipped model's performance LM (the digests
+    agree), so it reads the decoder's encoder states instead of a pass of its own; a new
+    model shipped without retraining the head fails here."""
+    from perf2score.models.config import read_meter_json
+    from perf2score.shipped import SHIPPED_METER
+
+    model = load_neural_model()
+    assert model.meter is not None and model.meter.performance is None
+    assert model.network.meter is model.meter
+    recorded = read_meter_json(SHIPPED_METER)[0]["performance_digest"]
+    assert recorded == model.network.performance_digest

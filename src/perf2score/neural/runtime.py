@@ -773,15 +773,18 @@ def numpy_reads(model: NumpyAligned, folder: str | os.PathLike) -> bool:
 def reads_model_lm(model: NumpyAligned, folder: str | os.PathLike) -> bool:
     """Whether the meter head of ``folder`` reads ``model``'s own performance LM: for a
     model whose LM was trained, the head recorded that LM's digest; for a frozen one, the
-    head's base is the same folder or one holding the same weights (``Perf2ScoreError``
-    for a folder without a valid head)."""
+    head's base is the same LM folder or one holding the same weights (a head on an
+    aligned model's LM reads its own copy) (``Perf2ScoreError`` for a folder without a
+    valid head)."""
     folder = Path(folder)
     config, _ = read_meter_json(folder)
     if model.performance_digest is not None:
         return config.get("performance_digest") == model.performance_digest
     base = (folder / config["base"]).resolve()
     mine = model.performance_folder
-    return mine is not None and (base == mine or _same_weights(base, mine))
+    if mine is None or (base / "adapter.json").is_file():
+        return False
+    return base == mine or _same_weights(base, mine)
 
 
 def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAligned:
