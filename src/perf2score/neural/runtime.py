@@ -16,6 +16,7 @@ D head width, C model width, R adapter rank, L performance layers + 1, V a vocab
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import threading
@@ -795,18 +796,14 @@ def with_meter_head(model: NumpyAligned, folder: str | os.PathLike) -> NumpyAlig
     head = load_numpy_head(folder, own_lm=not numpy_reads(model, folder))
     if head.shared and not _same_below(head.performance, model.performance, head.shared):
         raise Perf2ScoreError(f"{folder}: its untrained blocks are not the model's")
-    copy = NumpyAligned(model.performance, model.score, model.adapters)
-    copy.performance_folder = model.performance_folder
-    copy.performance_digest = model.performance_digest
-    copy.ratio = model.ratio
-    copy.meter, copy.hands, copy.steps = model.meter, model.hands, model.steps
+    attached = copy.copy(model)  # everything the model carries; one head replaced below
     if "staff" in head.questions:
-        copy.hands = head
+        attached.hands = head
     elif "same_step" in head.questions:
-        copy.steps = head
+        attached.steps = head
     else:
-        copy.meter = head
-    return copy
+        attached.meter = head
+    return attached
 
 
 def has_own_lm(folder: str | os.PathLike) -> bool:
