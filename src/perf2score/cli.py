@@ -660,6 +660,7 @@ def _run_calibrate(args) -> int:
 
 
 def _run_predict(args) -> int:
+    one_math_thread(())  # as in convert: the in-process decoder and its forked windows
     from perf2score.predict import predict_split
 
     result = predict_split(
