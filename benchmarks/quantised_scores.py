@@ -12,7 +12,8 @@ tempo wave, a slowing into every fourth bar line) and N(0, S) seconds of onset n
 steady-but-human input the beat-clock path (``DecodeConfig.steady_residual``) is for.
 
 Run: ``.venv/bin/python benchmarks/quantised_scores.py --data .cache/prepared
-[--split validation] [--qpm 100] [--out DIR] [--decoding D.json] [--jitter 0.012]``
+[--split validation] [--qpm 100] [--out DIR] [--decoding D.json] [--jitter 0.012]
+[--model MODEL_DIR --meter HEAD_DIR] [--backends neural]``
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ def main() -> None:
     parser.add_argument("--qpm", type=float, default=100.0)
     parser.add_argument("--out", default=None, help="keep the MIDI and MusicXML here")
     parser.add_argument("--decoding", default=None, help="neural decoding settings JSON")
+    parser.add_argument("--model", default=None, help="aligned-model folder (default: shipped)")
+    parser.add_argument("--meter", default=None, help="meter-head folder (default: shipped)")
+    parser.add_argument(
+        "--backends", nargs="+", default=["neural", "classical"], choices=["neural", "classical"]
+    )
     parser.add_argument(
         "--jitter",
         type=float,
@@ -95,10 +101,11 @@ def main() -> None:
     args = parser.parse_args()
     asap = Path(load_sources(args.data)["asap"])
     pieces = sorted({row["piece"] for row in load_index(args.data, args.split, required=True)})
-    model = load_neural_model(decoding=DecodeConfig.read(args.decoding) if args.decoding else None)
+    decoding = DecodeConfig.read(args.decoding) if args.decoding else None
+    model = load_neural_model(args.model, decoding=decoding, meter=args.meter)
     folder = Path(args.out) if args.out else Path(tempfile.mkdtemp())
     folder.mkdir(parents=True, exist_ok=True)
-    totals: dict[str, list[float]] = {"neural": [], "classical": []}
+    totals: dict[str, list[float]] = {backend: [] for backend in args.backends}
     for piece in pieces:
         truth = asap / piece / "xml_score.musicxml"
         name = piece.replace("/", "_")
@@ -106,7 +113,7 @@ def main() -> None:
         count = render(truth, midi, args.qpm, args.jitter)
         residual = grid_residual(read_performance(midi))
         cells = []
-        for backend in ("neural", "classical"):
+        for backend in args.backends:
             out = folder / f"{name}-{backend}.musicxml"
             convert(midi, backend=backend, model=model if backend == "neural" else None).save(out)
             result = evaluate(truth, out)

@@ -32,6 +32,11 @@ decoding. Its pickup and irregular-measure figures equal the evaluator's ``picku
     python benchmarks/rebar.py --data .cache/prepared --split validation \
         --cache ../runs/decoded-bars/validation SHIPPED D1.json D2.json
     python benchmarks/rebar.py --split train --cache ../runs/decoded-bars/train --by-meter SHIPPED
+    python benchmarks/rebar.py --cache DIR --model MODEL_DIR --meter HEAD_DIR --decoding D.json SHIPPED
+
+``--model``, ``--meter`` and ``--decoding`` decode with another aligned model, meter head and
+decoding settings than the shipped ones (a cache folder holds one decoding's notes: give
+each its own); ``SHIPPED`` then stands for ``--decoding``'s settings.
 
 ``SHIPPED`` (the word) stands for the shipped ``decoding.json``.
 """
@@ -154,9 +159,13 @@ def main() -> None:
     parser.add_argument(
         "--by-meter", action="store_true", help="main TS and scale per ground-truth signature"
     )
+    parser.add_argument("--model", default=None, help="aligned-model folder (default: shipped)")
+    parser.add_argument("--meter", default=None, help="meter-head folder (default: shipped)")
+    parser.add_argument("--decoding", default=None, help="settings to decode with (default: the model's)")
     parser.add_argument("settings", nargs="+", help="decoding.json files (SHIPPED: the shipped)")
     args = parser.parse_args()
-    model = load_neural_model()
+    decoding = DecodeConfig.read(args.decoding) if args.decoding else None
+    model = load_neural_model(args.model, decoding=decoding, meter=args.meter)
     rows = load_index(args.data, args.split, required=True)
     pieces = []
     for row in rows:

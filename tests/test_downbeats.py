@@ -93,6 +93,32 @@ def test_the_meter_estimate_keeps_the_decoders_meter_unless_three_lead():
     assert short.signature == (6, 8) and short.tempo == 0.0
 
 
+def test_a_triple_meter_the_decoder_wrote_gives_way_to_duple_bars_that_lead():
+    onsets, odds, _ = _played(48, 4, lambda i: 0.5, noise=0.01)  # four beats a bar
+    kept = estimate_meter(onsets, odds, (3, 4), 1.0)  # no duple margin: the decoder's
+    assert kept.signature == (3, 4) and kept.triple_lead == 0.0
+    heard = estimate_meter(onsets, odds, (3, 4), 1.0, duple_margin=1.0, duple=(2, 4))
+    assert heard.signature == (2, 4) and heard.tempo == 0.0 and heard.triple_lead < -1.0
+    far = estimate_meter(onsets, odds, (3, 4), 1.0, duple_margin=-heard.triple_lead + 1.0)
+    assert far.signature == (3, 4)  # the lead is under the margin
+    onsets, odds, _ = _played(48, 3, lambda i: 0.5, noise=0.01, per_beat=1)  # three a bar
+    assert estimate_meter(onsets, odds, (3, 4), 1.0, duple_margin=0.0).signature == (3, 4)
+
+
+def test_the_main_duple_signature_is_the_commonest_with_two_or_four_beats():
+    from perf2score.neural.meter import main_signature
+
+    attributes = np.zeros(6, dtype=[("ts_num", "i4"), ("ts_den", "i4")])
+    attributes["ts_num"] = [3, 3, 3, 6, 2, 2]
+    attributes["ts_den"] = [4, 4, 4, 8, 4, 4]
+    drop = np.array([False, False, False, False, False, True])
+    assert main_signature(attributes, drop) == (3, 4)
+    assert main_signature(attributes, drop, duple=True) in {(6, 8), (2, 4)}  # one each kept
+    drop[3] = True
+    assert main_signature(attributes, drop, duple=True) == (2, 4)
+    assert main_signature(attributes[:3], drop[:3], duple=True) == (4, 4)  # none duple
+
+
 def test_a_triple_meter_the_decoder_wrote_can_take_the_tracked_tempo():
     onsets, odds, _ = _played(48, 3, lambda i: 0.6, noise=0.01, per_beat=1)  # 100 a minute
     assert estimate_meter(onsets, odds, (3, 4), 1.0).tempo == 0.0  # the decoder's scale

@@ -100,15 +100,19 @@ def head_odds(
     return meter_logits(meter, performance, window, overlap)
 
 
-def main_signature(attributes: np.ndarray, drop: np.ndarray) -> tuple[int, int]:
-    """The time signature most kept notes were decoded in (4/4 when none)."""
+def main_signature(
+    attributes: np.ndarray, drop: np.ndarray, duple: bool = False
+) -> tuple[int, int]:
+    """The time signature most kept notes were decoded in (4/4 when none); ``duple``: the
+    one among those with two or four beats a bar."""
     keep = ~drop
-    if not keep.any():
-        return 4, 4
-    pairs = zip(
-        attributes["ts_num"][keep].tolist(), attributes["ts_den"][keep].tolist(), strict=True
+    pairs = Counter(
+        zip(attributes["ts_num"][keep].tolist(), attributes["ts_den"][keep].tolist(), strict=True)
     )
-    return Counter(pairs).most_common(1)[0][0]
+    for pair, _ in pairs.most_common():
+        if not duple or meter_levels(*pair)[0] != TRIPLE:
+            return pair
+    return 4, 4
 
 
 def triple_tempo(decoded: tuple[int, int], performance: Performance, config: DecodeConfig) -> bool:
@@ -161,6 +165,8 @@ def piece_barring(
             decoded,
             config.triple_margin,
             triple_tempo(decoded, performance, config),
+            config.duple_margin if config.duple_margin >= 0 else None,
+            main_signature(attributes, drop, duple=True),
         )
         if signature is None:
             signature, tempo = estimate.signature, tempo or estimate.tempo

@@ -8,8 +8,11 @@ when bars of three explain the meter head's downbeat evidence better than the be
 bars by more than ``triple_margin`` nats a minute and the decoder wrote a duple meter, the
 piece is in 3/4 and the tracked beat rate is its notated tempo, which sets the value scale
 (``neural.meter.hinted_scale``): the decoder's values were decoded in a meter it did not
-hear. Otherwise the decoder's meter and value scale stand (the tracker is no better judge
-of 2 against 4 beats a bar, and its beat is twice the notated one on a quarter of the
+hear. The other way round, when the decoder wrote a triple meter and the best duple bars
+lead bars of three by more than ``duple_margin`` nats a minute, the piece takes the duple
+meter the decoder wrote most (4/4 when it wrote none), at the decoder's value scale.
+Otherwise the decoder's meter and value scale stand (the tracker is no better judge of 2
+against 4 beats a bar, and its beat is twice the notated one on a quarter of the
 validation performances, where the decoder's scale is right on three quarters).
 """
 
@@ -47,23 +50,33 @@ def estimate_meter(
     decoded: tuple[int, int],
     triple_margin: float,
     triple_tempo: bool = False,
+    duple_margin: float | None = None,
+    duple: tuple[int, int] = (4, 4),
 ) -> MeterEstimate:
     """The meter of the onsets ``seconds`` (N,) from the meter head's log-odds ``odds``
     (N, 2) (downbeat, beat): 3/4 at the tracked tempo when bars of three lead by more than
     ``triple_margin`` nats a minute and the decoder's signature ``decoded`` is not triple;
-    a triple ``decoded`` with the tempo tracked in it when ``triple_tempo`` (the value
-    scale from the tracked beat, as for a triple meter the tracker found); else ``decoded``
-    with no tempo (0.0: the decoder's value scale)."""
+    for a triple ``decoded``, the duple signature ``duple`` (the one the decoder wrote most)
+    with no tempo when the best duple bars lead by more than ``duple_margin`` nats a minute
+    (None: never), else ``decoded`` with the tempo tracked in it when
+    ``triple_tempo`` (the value scale from the tracked beat, as for a triple meter the
+    tracker found); else ``decoded`` with no tempo (0.0: the decoder's value scale)."""
     seconds = np.asarray(seconds, dtype=np.float64)
     if len(seconds) < 2:
         return MeterEstimate(decoded, 0.0, 0.0)
-    if meter_levels(*decoded)[0] == TRIPLE:
+    triple = meter_levels(*decoded)[0] == TRIPLE
+    if triple and duple_margin is None:
         tempo = tracked_tempo(seconds, odds, decoded) if triple_tempo else 0.0
         return MeterEstimate(decoded, tempo, 0.0)
     minutes = max(float(np.ptp(seconds)) / 60.0, 1.0 / 60.0)
     tracked = track_bars_each(seconds, odds, (*DUPLE, TRIPLE), fps=ESTIMATE_FPS)
-    duple = max(tracked[beats].log_likelihood for beats in DUPLE)
-    lead = (tracked[TRIPLE].log_likelihood - duple) / minutes
+    best_duple = max(tracked[beats].log_likelihood for beats in DUPLE)
+    lead = (tracked[TRIPLE].log_likelihood - best_duple) / minutes
+    if triple:
+        if lead < -duple_margin:
+            return MeterEstimate(duple, 0.0, lead)
+        tempo = tracked_tempo(seconds, odds, decoded, tracked) if triple_tempo else 0.0
+        return MeterEstimate(decoded, tempo, lead)
     if lead > triple_margin:
         return MeterEstimate((3, 4), tracked_tempo(seconds, odds, (3, 4), tracked), lead)
     return MeterEstimate(decoded, 0.0, lead)
