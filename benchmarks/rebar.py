@@ -32,7 +32,7 @@ decoding. Its pickup and irregular-measure figures equal the evaluator's ``picku
     python benchmarks/rebar.py --data .cache/prepared --split validation \
         --cache ../runs/decoded-bars/validation SHIPPED D1.json D2.json
     python benchmarks/rebar.py --split train --cache ../runs/decoded-bars/train --by-meter SHIPPED
-    python benchmarks/rebar.py --cache DIR --model MODEL_DIR --meter HEAD_DIR --decoding D.json SHIPPED
+    python benchmarks/rebar.py --cache DIR --model MODEL --meter HEAD --decoding D.json SHIPPED
 
 ``--model``, ``--meter`` and ``--decoding`` decode with another aligned model, meter head and
 decoding settings than the shipped ones (a cache folder holds one decoding's notes: give
@@ -161,7 +161,9 @@ def main() -> None:
     )
     parser.add_argument("--model", default=None, help="aligned-model folder (default: shipped)")
     parser.add_argument("--meter", default=None, help="meter-head folder (default: shipped)")
-    parser.add_argument("--decoding", default=None, help="settings to decode with (default: the model's)")
+    parser.add_argument(
+        "--decoding", default=None, help="settings to decode with (default: the model's)"
+    )
     parser.add_argument("settings", nargs="+", help="decoding.json files (SHIPPED: the shipped)")
     args = parser.parse_args()
     decoding = DecodeConfig.read(args.decoding) if args.decoding else None
