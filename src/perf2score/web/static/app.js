@@ -54,7 +54,8 @@ async function follow(id) {
   const answer = await fetch(`/api/jobs/${id}`);
   const job = await answer.json();
   if (!answer.ok) return fail(job.error);
-  document.body.dataset.state = job.state;
+  // "done" only once the score is drawn (showScore), so that whoever waits for it sees it
+  document.body.dataset.state = job.state === "done" ? "drawing" : job.state;
   if (job.state === "failed") return fail(job.error);
   if (job.state === "done") return showScore(job);
   $("stage").textContent = job.state === "queued" && job.position > 0
