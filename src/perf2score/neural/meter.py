@@ -100,19 +100,29 @@ def head_odds(
     return meter_logits(meter, performance, window, overlap)
 
 
+def signature_counts(attributes: np.ndarray, drop: np.ndarray) -> Counter:
+    """How many kept notes were decoded in each time signature (numerator, denominator)."""
+    keep = ~drop
+    return Counter(
+        zip(attributes["ts_num"][keep].tolist(), attributes["ts_den"][keep].tolist(), strict=True)
+    )
+
+
+def commonest_signature(counts: Counter, duple: bool = False) -> tuple[int, int]:
+    """The signature of ``counts`` (``signature_counts``) with the most notes (4/4 when
+    none); ``duple``: the one among those with two or four beats a bar."""
+    for pair, _ in counts.most_common():
+        if not duple or meter_levels(*pair)[0] != TRIPLE:
+            return pair
+    return 4, 4
+
+
 def main_signature(
     attributes: np.ndarray, drop: np.ndarray, duple: bool = False
 ) -> tuple[int, int]:
     """The time signature most kept notes were decoded in (4/4 when none); ``duple``: the
     one among those with two or four beats a bar."""
-    keep = ~drop
-    pairs = Counter(
-        zip(attributes["ts_num"][keep].tolist(), attributes["ts_den"][keep].tolist(), strict=True)
-    )
-    for pair, _ in pairs.most_common():
-        if not duple or meter_levels(*pair)[0] != TRIPLE:
-            return pair
-    return 4, 4
+    return commonest_signature(signature_counts(attributes, drop), duple)
 
 
 def triple_tempo(decoded: tuple[int, int], performance: Performance, config: DecodeConfig) -> bool:
@@ -155,7 +165,8 @@ def piece_barring(
     if odds is None:
         odds = head_odds(meter, performance, config.window, config.overlap)
     seconds = performance.notes["onset_sec"][timed]
-    decoded = main_signature(attributes, drop)
+    counts = signature_counts(attributes, drop)
+    decoded = commonest_signature(counts)
     signature, tempo = config.meter_given(), config.tempo
     estimating = config.meter_estimate == "tracked" and timed.sum() >= 2
     if estimating and (signature is None or tempo <= 0):
@@ -165,8 +176,8 @@ def piece_barring(
             decoded,
             config.triple_margin,
             triple_tempo(decoded, performance, config),
-            config.duple_margin if config.duple_margin >= 0 else None,
-            main_signature(attributes, drop, duple=True),
+            config.duple_margin,
+            commonest_signature(counts, duple=True),
         )
         if signature is None:
             signature, tempo = estimate.signature, tempo or estimate.tempo

@@ -50,7 +50,7 @@ def estimate_meter(
     decoded: tuple[int, int],
     triple_margin: float,
     triple_tempo: bool = False,
-    duple_margin: float | None = None,
+    duple_margin: float = -1.0,
     duple: tuple[int, int] = (4, 4),
 ) -> MeterEstimate:
     """The meter of the onsets ``seconds`` (N,) from the meter head's log-odds ``odds``
@@ -58,14 +58,15 @@ def estimate_meter(
     ``triple_margin`` nats a minute and the decoder's signature ``decoded`` is not triple;
     for a triple ``decoded``, the duple signature ``duple`` (the one the decoder wrote most)
     with no tempo when the best duple bars lead by more than ``duple_margin`` nats a minute
-    (None: never), else ``decoded`` with the tempo tracked in it when
-    ``triple_tempo`` (the value scale from the tracked beat, as for a triple meter the
-    tracker found); else ``decoded`` with no tempo (0.0: the decoder's value scale)."""
+    (negative: never, as ``DecodeConfig.duple_margin``), else ``decoded`` with the tempo
+    tracked in it when ``triple_tempo`` (the value scale from the tracked beat, as for a
+    triple meter the tracker found); else ``decoded`` with no tempo (0.0: the decoder's
+    value scale)."""
     seconds = np.asarray(seconds, dtype=np.float64)
     if len(seconds) < 2:
         return MeterEstimate(decoded, 0.0, 0.0)
     triple = meter_levels(*decoded)[0] == TRIPLE
-    if triple and duple_margin is None:
+    if triple and duple_margin < 0:
         tempo = tracked_tempo(seconds, odds, decoded) if triple_tempo else 0.0
         return MeterEstimate(decoded, tempo, 0.0)
     minutes = max(float(np.ptp(seconds)) / 60.0, 1.0 / 60.0)
