@@ -275,6 +275,33 @@ def test_aligned_examples_mark_rhythm_changes_when_weighted(subset_cache):
     assert not (change[dropped] == 1).any()  # a dropped note has no onset to change
 
 
+def test_aligned_examples_carry_the_rest_target_when_a_head_asks(subset_cache):
+    import torch
+
+    from perf2score.models.config import REST_TARGET, MeterConfig
+    from perf2score.models.meter_head import meter_targets
+    from perf2score.tokens.spec import IGNORE_INDEX
+    from perf2score.train.config import DataConfig, RunConfig
+    from perf2score.train.datasets import AlignData
+
+    cache, _, _ = subset_cache
+    data = DataConfig(prepared=str(cache), window=64, validation_windows=4)
+    plain = AlignData(RunConfig(data=data), "train").sample(np.random.default_rng(0), 4)
+    assert REST_TARGET not in plain["targets"]
+    asked = RunConfig(data=data, meter=MeterConfig(questions=("downbeat", REST_TARGET)))
+    aligned = AlignData(asked, "train")
+    pooled = np.concatenate(aligned.rests)  # per performed note of every performance
+    assert 0 < float((pooled == 1).sum()) / float((pooled >= 0).sum()) < 0.5
+    batch = aligned.sample(np.random.default_rng(0), 8)
+    rest = batch["targets"][REST_TARGET]
+    assert set(rest.unique().tolist()) <= {0, 1, IGNORE_INDEX}
+    assert (rest >= 0).sum() > 0
+    dropped = batch["targets"]["drop"] == 4  # FIRST_VALUE + 1: a dropped note has no value
+    assert (rest[dropped] == IGNORE_INDEX).all()
+    assert (rest[batch["padding"]] == IGNORE_INDEX).all()
+    assert torch.equal(meter_targets(batch["targets"], (REST_TARGET,))[REST_TARGET], rest)
+
+
 def test_unpaired_scores_train_from_pitches_alone(tmp_path, subset_cache):
     from conftest import SHARED_DATA
 

@@ -126,3 +126,29 @@ def test_a_long_gap_closes_only_where_the_note_was_held():
     assert DecodeConfig().long_gap_silence_share == 0.3  # chosen on validation
     with pytest.raises(Perf2ScoreError, match="long_gap_silence_share"):
         DecodeConfig.from_dict({"long_gap_silence_share": 1.5})
+
+
+def test_the_gaps_after_heard_rests_stay_open():
+    # one voice, a quarter (24 ticks) apart, each decoded as an eighth; the head hears a
+    # rest after the second note only
+    attributes, onsets = _attributes([(24 * k, 12, 1, 1, False) for k in range(4)])
+    drop = np.zeros(4, bool)
+    rests = np.array([False, True, False, False])
+    assert close_gaps(attributes, drop, onsets, 24, rests=rests) == 2
+    assert attributes["duration_ticks"].tolist() == [24, 12, 24, 12]
+    # a long gap the performance held stays open too
+    attributes, onsets = _attributes([(0, 24, 2, 1, False), (192, 24, 2, 1, False)])
+    held = Articulation(np.array([0.0, 4.0]), np.array([4.0, 5.0]), 1.0)
+    assert close_gaps(attributes, np.zeros(2, bool), onsets, 96, held=held) == 1
+    attributes, onsets = _attributes([(0, 24, 2, 1, False), (192, 24, 2, 1, False)])
+    kept = np.array([True, False])
+    assert close_gaps(attributes, np.zeros(2, bool), onsets, 96, held=held, rests=kept) == 0
+    # after the split: the melody's gap to its next onset stays open where a rest is heard
+    rows = [(0, 24, 1, 1, False), (24, 12, 1, 2, False), (48, 12, 1, 1, False)]
+    attributes, onsets = _attributes(rows)
+    kept = np.array([True, False, False])
+    assert close_split_gaps(attributes, np.zeros(3, bool), onsets, 48, rests=kept) == 0
+    assert close_split_gaps(attributes, np.zeros(3, bool), onsets, 48) == 1
+    assert DecodeConfig().rest_head is False  # off unless chosen
+    with pytest.raises(Perf2ScoreError, match="rest_odds"):
+        DecodeConfig.from_dict({"rest_odds": float("nan")})

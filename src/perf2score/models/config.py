@@ -219,6 +219,9 @@ SIGNATURE_CLASSES = (
     (3, 2),
 )
 SIGNATURE_QUESTIONS = tuple(f"ts_{num}_{den}" for num, den in SIGNATURE_CLASSES)
+# does a rest follow the note in its own voice (its value ends before the voice's next
+# onset; ``perf2score.data.rests``)? The target rides in the aligned batches' targets.
+REST_TARGET = "rest_after"
 HEAD_QUESTIONS = (
     "downbeat",
     "beat",
@@ -226,6 +229,7 @@ HEAD_QUESTIONS = (
     "second_voice",
     "same_step",
     "longer_step",
+    REST_TARGET,
     *SIGNATURE_QUESTIONS,
 )
 

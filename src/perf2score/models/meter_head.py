@@ -30,6 +30,7 @@ from perf2score.files import atomic_write
 from perf2score.models.config import (
     HEAD_QUESTIONS,
     METER_FORMAT,
+    REST_TARGET,
     SIGNATURE_CLASSES,
     SIGNATURE_QUESTIONS,
     MeterConfig,
@@ -114,8 +115,10 @@ def meter_targets(
     unknown) from score-token targets (``AlignData``): on a downbeat = position 0; on a
     beat = position a multiple of the beat (a denominator unit; three of them in 6/8, 9/8,
     12/8); on the lower staff = staff 2; in a second voice = any voice of its staff but
-    the first; the step questions (``step_targets``, computed only when asked); in each
-    time signature of ``SIGNATURE_CLASSES``. Grace notes, dropped notes and padding are
+    the first; the step questions (``step_targets``, computed only when asked); a rest
+    after the note in its voice (``REST_TARGET``: the batch's own target, which
+    ``AlignData`` adds when its config asks the question; absent otherwise); in each time signature of
+    ``SIGNATURE_CLASSES``. Grace notes, dropped notes and padding are
     unknown (for the staff and the voice: dropped notes and padding)."""
     position = score_targets["position"]
     signature = score_targets["time_signature"]
@@ -137,6 +140,8 @@ def meter_targets(
     out["second_voice"] = torch.where(voice != IGNORE_INDEX, second, IGNORE_INDEX)
     if {"same_step", "longer_step"} & set(questions):
         out.update(step_targets(score_targets))
+    if REST_TARGET in questions and REST_TARGET in score_targets:  # from the whole piece
+        out[REST_TARGET] = score_targets[REST_TARGET]  # (``data.rests``)
     for (num, den), name in zip(SIGNATURE_CLASSES, SIGNATURE_QUESTIONS, strict=True):
         out[name] = torch.where(
             known, ((numerator == num) & (denominator == den)).long(), IGNORE_INDEX

@@ -20,7 +20,7 @@ import numpy as np
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import Performance
-from perf2score.models.config import read_meter_json
+from perf2score.models.config import REST_TARGET, read_meter_json
 from perf2score.neural.hands import (
     HAND_QUESTIONS,
     answers,
@@ -361,7 +361,7 @@ def unbarred_attributes(
         model.network, [performance], model.decoding, head, odds, model.processes
     )[0]
     if hand_odds is not None:
-        for question in HAND_QUESTIONS:
+        for question in (*HAND_QUESTIONS, REST_TARGET):
             if question in questions:
                 hand_odds[question] = odds[0][:, questions.index(question)]
     meter_odds = odds[0][:, [questions.index(q) for q in ("downbeat", "beat")]] if shared else None
@@ -439,14 +439,35 @@ def finish_attributes(
     onset_sec = performance.notes["onset_sec"]
     played = Articulation(onset_sec, sound_end, share) if share < 1 else None
     held = Articulation(onset_sec, sound_end, long_share) if long_share > 0 else None
-    close_gaps(attributes, drop, onsets, min(gap, 2**40), played, held)  # capped: int64 ticks
+    rests = heard_rests(performance, model, hand_odds)
+    close_gaps(attributes, drop, onsets, min(gap, 2**40), played, held, rests)  # int64 ticks
     settle_staves(attributes, drop, onsets, performance, model, hand_odds)
     if model.decoding.voices == "hands":  # after the values: closing them to the new
         settle_voices(attributes, drop, onsets, performance, model, hand_odds)  # voices cost
         split_gap = round(model.decoding.voice_gap_quarters * tpq)  # only the gaps the
-        close_split_gaps(attributes, drop, onsets, split_gap)  # split opened are closed
+        close_split_gaps(attributes, drop, onsets, split_gap, rests=rests)  # split opened
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
+
+
+def heard_rests(
+    performance: Performance, model: NeuralModel, odds: dict[str, np.ndarray]
+) -> np.ndarray | None:
+    """(N,) the notes the meter head hears a rest after (log-odds of its ``rest_after``
+    question above ``decoding.rest_odds``), whose gaps stay open; None when
+    ``decoding.rest_head`` is off or the meter head does not ask the question. ``odds``:
+    the heads' log-odds by question when the decoding read them (else read here)."""
+    meter = model.meter
+    if not model.decoding.rest_head or meter is None or REST_TARGET not in answers(meter):
+        return None
+    rest = odds.get(REST_TARGET)
+    if rest is None:
+        from perf2score.neural.meter import head_odds
+
+        config = model.decoding
+        read = head_odds(meter, performance, config.window, config.overlap)
+        rest = read[:, answers(meter).index(REST_TARGET)]
+    return rest > model.decoding.rest_odds
 
 
 def hand_answer(

@@ -17,6 +17,7 @@ import numpy as np
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.neural.downbeats import nudged_odds, sigmoid, track_downbeats
+from perf2score.neural.hands import answers
 from perf2score.neural.meter_estimate import TRIPLE, estimate_meter
 from perf2score.neural.segment_scale import STATE_SETS, rescale_segments
 from perf2score.neural.settings import DecodeConfig
@@ -163,7 +164,9 @@ def piece_barring(
             fine_onsets, fine, drop, performance, config
         )
     if odds is None:
-        odds = head_odds(meter, performance, config.window, config.overlap)
+        asked = answers(meter)  # a head may ask more (the rest question): its two columns
+        read = head_odds(meter, performance, config.window, config.overlap)
+        odds = read[:, [asked.index("downbeat"), asked.index("beat")]]
     seconds = performance.notes["onset_sec"][timed]
     counts = signature_counts(attributes, drop)
     decoded = commonest_signature(counts)

@@ -156,6 +156,12 @@ class DecodeConfig:
     # Validation, shipped model, offset / E_avg: off 19.30 / 7.561; 0.3 19.25 / 7.552 (44
     # better, 3 worse); 0.5 19.25 / 7.553; 1 (every long gap) 19.30 / 7.562 (README)
     long_gap_silence_share: float = 0.3
+    # no gap is closed after a note that the meter head hears a rest after (its
+    # "rest_after" question, log-odds above rest_odds; perf2score.data.rests): both
+    # closings leave its value as decoded. Needs a meter head that asks the question
+    # (without one: off). (README, "Rests the meter head hears")
+    rest_head: bool = False
+    rest_odds: float = 0.0
     # a note that sounds at least this many quarters past the next onset of its staff gets a
     # voice of its own, before the gaps are closed (0 = off: the voice head's voices; see
     # perf2score.neural.voices). Validation, shipped model, E_avg over 0, 1, 2: 8.43, 9.63,
@@ -367,6 +373,8 @@ class DecodeConfig:
             raise ValueError("need legato_silence_share >= 0")
         if not 0 <= self.long_gap_silence_share <= 1:
             raise ValueError("need 0 <= long_gap_silence_share <= 1")
+        if not math.isfinite(self.rest_odds):
+            raise ValueError("need a finite rest_odds")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass", "hands"):

@@ -17,6 +17,10 @@ Gaps longer than ``max_gap`` (a held bass under a bar or two of running notes in
 staff) are closed only where the performance held the note that long (``held``: an
 ``Articulation`` whose share is the silence allowed before the next onset): a long note the
 performer held is written long, a long rest the performer left stays a rest.
+
+Optionally, the gaps after notes that the meter head hears a rest after (its
+``rest_after`` question, ``DecodeConfig.rest_head``) stay open in both closings
+(``rests``: a mask (N,) of the notes whose gap is kept).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def close_gaps(
     max_gap: int,
     played: Articulation | None = None,
     held: Articulation | None = None,
+    rests: np.ndarray | None = None,
 ) -> int:
     """Extend ``attributes["duration_ticks"]`` in place (see the module docstring).
 
@@ -56,6 +61,7 @@ def close_gaps(
         max_gap: longest gap in ticks that is closed (0: none; a large number: every one).
         played: the performance's articulation (None: close every gap up to ``max_gap``).
         held: the articulation that decides gaps longer than ``max_gap`` (None: they stay).
+        rests: (N,) notes whose gap stays open whatever its length (None: none).
 
     Returns:
         How many values were extended.
@@ -77,6 +83,8 @@ def close_gaps(
         if held is not None:
             long = has_next & (gap > max(max_gap, 0))
             close |= long & ~_detached(held, members, distinct, k, has_next)
+        if rests is not None:
+            close &= ~rests[members]
         attributes["duration_ticks"][members[close]] = (following - starts)[close]
         changed += int(close.sum())
     return changed
@@ -117,6 +125,7 @@ def close_split_gaps(
     onsets: np.ndarray,
     max_gap: int,
     first_only: bool = True,
+    rests: np.ndarray | None = None,
 ) -> int:
     """After a staff's notes are split into voices: extend, in place, each value of the
     first voice (every voice unless ``first_only``) that ends where a note of another voice
@@ -131,6 +140,7 @@ def close_split_gaps(
         onsets: (N,) absolute onsets in ticks.
         max_gap: longest gap in ticks that is closed (0: none).
         first_only: only the first voice of each staff.
+        rests: (N,) notes whose gap stays open (None: none).
 
     Returns:
         How many values were extended.
@@ -154,6 +164,8 @@ def close_split_gaps(
             ends = starts + attributes["duration_ticks"][members]
             gap = following - ends
             close = has_next & (gap > 0) & (gap <= max_gap) & np.isin(ends, others)
+            if rests is not None:
+                close &= ~rests[members]
             attributes["duration_ticks"][members[close]] = (following - starts)[close]
             changed += int(close.sum())
     return changed

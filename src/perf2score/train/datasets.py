@@ -19,8 +19,10 @@ import torch
 
 from perf2score.data.cache import load_index, load_prepared, score_path
 from perf2score.data.corpus import load_corpus_index, load_corpus_score
+from perf2score.data.rests import UNKNOWN, rest_follows
 from perf2score.errors import Perf2ScoreError
 from perf2score.midi.reading import NOTE_DTYPE, Performance
+from perf2score.models.config import REST_TARGET
 from perf2score.models.lm import score_inputs
 from perf2score.models.losses import CHANGE_TARGET, rhythm_changes
 from perf2score.tokens.performance import encode_performance, pitch_ids
@@ -262,11 +264,18 @@ class AlignData(WindowData):
         self.config = config
         cache = Path(config.data.prepared)
         self.items = []
+        # the meter head's rest question: per performed note, does a rest follow it in its
+        # voice (``data.rests``; -1 unknown, dropped notes included)
+        self.rests: list[np.ndarray] | None = [] if REST_TARGET in config.meter.questions else None
         for row in load_index(cache, split, required=True):
             p = load_prepared(cache, row["perf_id"])
             self.items.append(
                 (Performance(p.notes, p.pedal), p.targets(), p.drop, p.ticks_per_quarter)
             )
+            if self.rests is not None:
+                rests = np.full(len(p.notes), UNKNOWN, dtype=np.int8)
+                rests[~p.drop] = rest_follows(p.score)[p.score_index[~p.drop]]
+                self.rests.append(rests)
         self.weights = _weights([len(item[0].notes) for item in self.items])
         self.corpus, self.corpus_weights = [], None
         if config.data.unpaired_share > 0 and split == "train":
@@ -304,16 +313,25 @@ class AlignData(WindowData):
         """A window of a training performance (augmented when ``augment``) as an aligned
         example, with its score rows (n,) and drop flags (n,)."""
         window = self.config.data.window
-        performance, targets, drop, tpq = self.items[rng.choice(len(self.items), p=self.weights)]
+        item = rng.choice(len(self.items), p=self.weights)
+        performance, targets, drop, tpq = self.items[item]
         rows = _crop(rng, len(performance.notes), int(window * 1.05) if augment else window)
         part = Performance(performance.notes[rows], performance.pedal)
         targets, drop = targets[rows], drop[rows]
+        rests = self.rests[item][rows] if self.rests is not None else None
         if augment:
             part, source, shift = augment_performance(rng, part, self.config.augment)
             inserted = source < 0
             targets = transpose_score(targets[np.maximum(source, 0)], shift)
             drop = drop[np.maximum(source, 0)] | inserted
-        return align_example(part, targets, drop, tpq), targets, drop
+            if rests is not None:
+                rests = np.where(inserted, UNKNOWN, rests[np.maximum(source, 0)])
+        example = align_example(part, targets, drop, tpq)
+        if rests is not None:
+            example["targets"][REST_TARGET] = np.where(
+                rests == UNKNOWN, IGNORE_INDEX, rests
+            ).astype(np.int64)
+        return example, targets, drop
 
     def _unpaired(self, rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray]:
         """A window of a corpus score, transposed, as an aligned example whose performance
