@@ -117,8 +117,8 @@ def meter_targets(
     12/8); on the lower staff = staff 2; in a second voice = any voice of its staff but
     the first; the step questions (``step_targets``, computed only when asked); a rest
     after the note in its voice (``REST_TARGET``: the batch's own target, which
-    ``AlignData`` adds when its config asks the question; absent otherwise); in each time signature of
-    ``SIGNATURE_CLASSES``. Grace notes, dropped notes and padding are
+    ``AlignData`` adds when its config asks the question; absent otherwise); in each
+    time signature of ``SIGNATURE_CLASSES``. Grace notes, dropped notes and padding are
     unknown (for the staff and the voice: dropped notes and padding)."""
     position = score_targets["position"]
     signature = score_targets["time_signature"]
