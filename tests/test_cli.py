@@ -52,6 +52,25 @@ def test_midi_conversion_asks_for_one_math_thread(monkeypatch):
     assert __import__("os").environ["OMP_NUM_THREADS"] == "2"
 
 
+def test_serve_asks_for_one_blas_thread(monkeypatch):
+    """serve's workers decode in threads of one process: with BLAS's default two threads
+    each, a 1,000-note conversion through the page took 3.7-11.5 s beside two CPU-bound
+    processes, against 1.7-1.9 s with one; a user's OMP_NUM_THREADS wins."""
+    import perf2score.parallel
+    import perf2score.web.app
+    from perf2score.cli import main
+
+    limited, served = [], []
+    monkeypatch.setattr(perf2score.parallel, "one_blas_thread", lambda: limited.append(True))
+    monkeypatch.setattr(perf2score.web.app, "serve", lambda *a, **k: served.append(True))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert main(["serve"]) == 0
+    assert limited == [True] and served == [True]
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert main(["serve"]) == 0
+    assert limited == [True] and served == [True, True]
+
+
 def test_predict_asks_for_one_math_thread(monkeypatch, tmp_path):
     """predict decodes in this process (--workers 1) and in forked children: with BLAS's
     default two threads beside them a busy machine ran it 12x slower (6 validation

@@ -291,6 +291,10 @@ def _add_serve(sub) -> None:
 def _run_serve(args) -> int:
     from perf2score.web.app import serve
 
+    if "OMP_NUM_THREADS" not in os.environ:  # the workers' decoding: one BLAS thread each
+        from perf2score.parallel import one_blas_thread
+
+        one_blas_thread()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"perf2score: warning: serving on {args.host}: other computers can reach the page",

@@ -192,3 +192,12 @@ def _die_with_parent(parent: int) -> None:
     if os.getppid() != parent:  # the parent ended before the signal was asked for
         os._exit(128 + signal.SIGTERM)
     threading.Thread(target=watch, name="perf2score-parent-watch", daemon=True).start()
+
+
+def one_blas_thread() -> None:
+    """One thread for numpy's BLAS (loaded already), which the numpy decoding runtime's
+    small per-step products use; torch, if it comes later, keeps its own default (the
+    transcriber's large products gain from every core)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
