@@ -368,18 +368,56 @@ def test_shipping_a_hand_head_puts_it_in_weights_hands(tmp_path):
 
 def test_the_decoders_encoder_pass_feeds_the_hand_head(tiny_performance):
     """The shipped hand head is read with the decoder's encoder pass (from its states, or
-    with its own LM beside them): the odds from that pass are those it reads alone."""
+    with its own LM beside them): the odds from that pass are those it reads alone; so is
+    the meter head's rest question, which the closing of values asks."""
+    from perf2score.models.meter_head import load_meter
     from perf2score.neural.converter import decoded_attributes, load_neural_model
+    from perf2score.neural.meter import meter_logits
+    from perf2score.shipped import SHIPPED_METER
 
     model = load_neural_model()
     assert model.network.hands is model.hands and model.network.meter is model.meter
     odds: dict[str, np.ndarray] = {}
     decoded_attributes(tiny_performance, model, odds)
     config = model.decoding
-    assert set(odds) == {"staff", "second_voice"}
-    for question in odds:
+    assert set(odds) == {"staff", "second_voice", "rest_after"}
+    for question in ("staff", "second_voice"):
         alone = hand_logits(
             model.network, model.hands, tiny_performance, config.window, config.overlap, question
         )
         assert odds[question].shape == (len(tiny_performance.notes),)
         np.testing.assert_allclose(odds[question], alone, atol=1e-5)
+    torch_head = load_meter(SHIPPED_METER)  # the same head in torch, read alone
+    alone = meter_logits(torch_head, tiny_performance, config.window, config.overlap)
+    rest = model.meter.questions.index("rest_after")
+    np.testing.assert_allclose(odds["rest_after"], alone[:, rest], atol=1e-4)
+
+
+def test_the_rests_the_meter_head_hears_keep_their_gaps(tiny_performance):
+    """Decoding with the shipped model: a rest heard after every note (odds threshold far
+    below any answer) leaves every value as decoded, as with both closings off; heard after
+    none, the values close as without the rest question; the onsets never move."""
+    from dataclasses import replace
+
+    from perf2score.neural.converter import load_neural_model, neural_attributes
+
+    model = load_neural_model()
+    assert model.decoding.rest_head and "rest_after" in model.meter.questions
+
+    def written(**settings):
+        decoding = replace(model.decoding, **settings)
+        return neural_attributes(tiny_performance, replace(model, decoding=decoding))[0]
+
+    shipped = written()
+    everywhere = written(rest_odds=-1e6)
+    unclosed = written(
+        rest_head=False, legato_gap_quarters=0, long_gap_silence_share=0, voice_gap_quarters=0
+    )
+    nowhere = written(rest_odds=1e6)
+    plain = written(rest_head=False)
+    assert np.array_equal(everywhere["duration_ticks"], unclosed["duration_ticks"])
+    assert np.array_equal(nowhere["duration_ticks"], plain["duration_ticks"])
+    assert (everywhere["duration_ticks"] <= plain["duration_ticks"]).all()
+    assert (everywhere["duration_ticks"] < plain["duration_ticks"]).any()  # closings undone
+    for other in (everywhere, nowhere, plain):
+        assert np.array_equal(other["position_ticks"], shipped["position_ticks"])

@@ -149,6 +149,6 @@ def test_the_gaps_after_heard_rests_stay_open():
     kept = np.array([True, False, False])
     assert close_split_gaps(attributes, np.zeros(3, bool), onsets, 48, rests=kept) == 0
     assert close_split_gaps(attributes, np.zeros(3, bool), onsets, 48) == 1
-    assert DecodeConfig().rest_head is False  # off unless chosen
+    assert DecodeConfig().rest_head is True  # chosen on validation (odds 0)
     with pytest.raises(Perf2ScoreError, match="rest_odds"):
         DecodeConfig.from_dict({"rest_odds": float("nan")})
