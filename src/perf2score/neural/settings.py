@@ -159,9 +159,10 @@ class DecodeConfig:
     # no gap is closed after a note that the meter head hears a rest after (its
     # "rest_after" question, log-odds above rest_odds; perf2score.data.rests): both
     # closings leave its value as decoded. Needs a meter head that asks the question
-    # (without one: off). Validation, shipped model, E_avg / offset over off, odds 2, 1,
-    # 0, -1, -2, -4: 6.498 / 16.86, 6.49 / 16.8, 6.48 / 16.8, 6.465 / 16.69 (shipped),
-    # 6.55 / 17.1, 6.97 / 19.2, 7.5 / 21.9 (README, "Rests the meter head hears")
+    # (without one: off). Validation, shipped model, the rest head used whole, E_avg /
+    # offset over off, odds 2, 1, 0, -1, -2, -4: 6.498 / 16.86, 6.49 / 16.8, 6.48 / 16.8,
+    # 6.465 / 16.69, 6.55 / 17.1, 6.97 / 19.2, 7.5 / 21.9; the shipped merged head at 0:
+    # 6.499 -> 6.467; test 11.217 -> 11.247 (README, "Rests the meter head hears")
     rest_head: bool = True
     rest_odds: float = 0.0
     # a note that sounds at least this many quarters past the next onset of its staff gets a
