@@ -39,7 +39,10 @@ def merged_heads(first: MeterModel, second: MeterModel, take: tuple[str, ...]) -
     questions_a, questions_b = first.config.questions, second.config.questions
     missing = [q for q in take if q not in questions_b or q in questions_a]
     if missing or not take:
-        raise ValueError(f"cannot take {missing or 'nothing'} from {questions_b}")
+        raise ValueError(
+            f"cannot take {missing or 'nothing'}: a question the second head asks "
+            f"{questions_b} and the first does not {questions_a}"
+        )
     if first.config.tune_performance or second.config.tune_performance:
         raise ValueError("only heads on a shared, frozen performance LM can be merged")
     config = replace(
@@ -79,10 +82,16 @@ def main() -> None:
     args = parser.parse_args()
     import json
 
-    bases = [json.loads((f / "meter.json").read_text()) for f in (args.first, args.second)]
-    if bases[0]["performance_digest"] != bases[1]["performance_digest"]:
-        raise SystemExit("the two heads read different performance LMs")
-    merged = merged_heads(load_meter(args.first), load_meter(args.second), tuple(args.take))
+    from perf2score.errors import Perf2ScoreError
+
+    try:
+        bases = [json.loads((f / "meter.json").read_text()) for f in (args.first, args.second)]
+        if bases[0]["performance_digest"] != bases[1]["performance_digest"]:
+            raise ValueError("the two heads read different performance LMs")
+        first, second = load_meter(args.first), load_meter(args.second)
+        merged = merged_heads(first, second, tuple(args.take))
+    except (OSError, KeyError, ValueError, Perf2ScoreError) as exc:  # one line, exit 1
+        raise SystemExit(f"meter_merge: {exc}") from None
     save_meter(merged, args.out, (args.first / bases[0]["base"]).resolve())
     print(f"{args.out}: {merged.config.questions}, hidden {merged.config.hidden}")
 
