@@ -152,12 +152,10 @@ def one_math_thread() -> None:
     """One math thread in this process (torch/numpy would otherwise oversubscribe the
     cores): for torch to come, for a torch already imported (a forked process), and for
     numpy's BLAS, whose thread count is read when numpy is imported."""
-    from threadpoolctl import threadpool_limits
-
     os.environ["OMP_NUM_THREADS"] = "1"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    threadpool_limits(1, user_api="blas")
+    one_blas_thread()
 
 
 def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:

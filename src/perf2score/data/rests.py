@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from perf2score.neural.values import next_onsets
+
 UNKNOWN, NO, YES = -1, 0, 1
 
 
@@ -21,10 +23,7 @@ def rest_follows(score: np.ndarray) -> np.ndarray:
     for stream in np.unique(streams[timed]):
         members = np.flatnonzero(timed & (streams == stream))
         starts = score["onset_ticks"][members].astype(np.int64)
-        distinct = np.unique(starts)
-        k = np.searchsorted(distinct, starts, side="right")  # the next distinct onset
-        has_next = k < len(distinct)
-        following = distinct[np.minimum(k, len(distinct) - 1)]
+        _, _, has_next, following = next_onsets(starts)  # as the closing of values finds it
         ends = starts + score["duration_ticks"][members].astype(np.int64)
         out[members[has_next]] = np.where(ends[has_next] < following[has_next], YES, NO)
     return out

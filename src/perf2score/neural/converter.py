@@ -381,12 +381,19 @@ def decoded_attributes(
     (attributes (N,), drop (N,), onsets (N,) in ticks, ticks per quarter). When the network
     carries a hand head (numpy) and a dict ``hand_odds`` is given, the head's log-odds (N,)
     of yes to each of its questions (``HAND_QUESTIONS``: on the lower staff, in a second
-    voice), read in the same encoder pass, are put in it by question."""
+    voice), read in the same encoder pass, are put in it by question, and so is the meter
+    head's rest question when it asks one (``REST_TARGET``)."""
     attributes, drop, onsets, meter_odds = unbarred_attributes(performance, model, hand_odds)
     tpq = GRID_PER_QUARTER
     if bars_per_piece(model):
-        from perf2score.neural.meter import piece_barring
+        from perf2score.neural.meter import head_odds, piece_barring
 
+        if meter_odds is None:  # a head the decoder's pass did not read: read it once here
+            asked, config = answers(model.meter), model.decoding
+            read = head_odds(model.meter, performance, config.window, config.overlap)
+            meter_odds = read[:, [asked.index("downbeat"), asked.index("beat")]]
+            if hand_odds is not None and REST_TARGET in asked:  # for the closing of values
+                hand_odds[REST_TARGET] = read[:, asked.index(REST_TARGET)]
         attributes, onsets, tpq, _ = piece_barring(
             attributes,
             drop,
@@ -461,12 +468,10 @@ def heard_rests(
     if not model.decoding.rest_head or meter is None or REST_TARGET not in answers(meter):
         return None
     rest = odds.get(REST_TARGET)
-    if rest is None:
-        from perf2score.neural.meter import head_odds
-
+    if rest is None:  # not read with the decoding (bar lines per window)
         config = model.decoding
-        read = head_odds(meter, performance, config.window, config.overlap)
-        rest = read[:, answers(meter).index(REST_TARGET)]
+        network = model.network if isinstance(model.network, NumpyAligned) else None
+        rest = hand_logits(network, meter, performance, config.window, config.overlap, REST_TARGET)
     return rest > model.decoding.rest_odds
 
 

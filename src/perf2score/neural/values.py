@@ -74,7 +74,7 @@ def close_gaps(
     for stream in np.unique(streams[timed]):
         members = np.flatnonzero(timed & (streams == stream))
         starts = onsets[members]
-        distinct, k, has_next, following = _next_onsets(starts)
+        distinct, k, has_next, following = next_onsets(starts)
         ends = starts + attributes["duration_ticks"][members]
         gap = following - ends
         close = has_next & (gap > 0) & (gap <= max_gap)
@@ -90,7 +90,7 @@ def close_gaps(
     return changed
 
 
-def _next_onsets(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def next_onsets(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For the onsets ``starts`` (M,) of one voice's notes: its distinct onsets (D,), each
     note's index (M,) of the next distinct onset after its own, whether there is one (M,),
     and that onset (M,) (the last onset where there is none)."""
@@ -160,7 +160,7 @@ def close_split_gaps(
             members = np.flatnonzero(on_staff & (voice == own))
             others = np.unique(onsets[on_staff & (voice != own)])
             starts = onsets[members]
-            _, _, has_next, following = _next_onsets(starts)
+            _, _, has_next, following = next_onsets(starts)
             ends = starts + attributes["duration_ticks"][members]
             gap = following - ends
             close = has_next & (gap > 0) & (gap <= max_gap) & np.isin(ends, others)
