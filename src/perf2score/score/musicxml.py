@@ -3,7 +3,8 @@
 Per measure and per voice, chords are cut at bar lines (tied), gaps are filled with rests,
 and every note or rest is spelled as notatable values (``notation.split_duration``), tied
 within the measure where one value is not enough; triplet values get ``time-modification``
-and tuplet brackets; grace notes precede their chord. Voices 1–4 are on staff 1, 5–8 on
+and tuplet brackets; grace notes precede their chord. Accidentals are written where a
+reader needs them (``perf2score.score.accidentals``): engravers draw only those named. Voices 1–4 are on staff 1, 5–8 on
 staff 2 (MusicXML convention). Clefs follow the register: a staff switches between treble
 and bass when a measure's median pitch crosses a threshold (with hysteresis). The first
 measure carries the tempo from the performance; a short first measure is a pickup
@@ -19,6 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from perf2score.score.accidentals import WrittenNote, shown_accidentals
 from perf2score.score.assembly import AssembledScore, Chord, Measure
 from perf2score.score.meter import beat_quarters, is_compound
 from perf2score.score.notation import Piece, split_duration
@@ -298,7 +300,10 @@ def _write_piece(
     tuplet: tuple[bool, bool],
     whole_rest: bool,
     beam: str | None = None,
+    accidentals: list[str | None] | None = None,
 ) -> None:
+    """One piece of an event: a rest, or the chord's notes (``accidentals``: what each
+    pitch shows, ``perf2score.score.accidentals``; None: none shown)."""
     xml_voice = voice + (4 if staff == 2 else 0)
     members = event.chord.pitches if event.chord else [None]
     for index, pitch in enumerate(members):
@@ -321,6 +326,8 @@ def _write_piece(
             w.leaf("type", piece.value.type)
             for _ in range(piece.value.dots):
                 w.leaf("dot")
+        if accidentals is not None and accidentals[index] is not None:
+            w.leaf("accidental", accidentals[index])
         if piece.value.tuplet:
             w.open("time-modification")
             w.leaf("actual-notes", 3)
@@ -346,15 +353,45 @@ def _write_piece(
         w.close()
 
 
-def _write_graces(w: XmlWriter, chord: Chord, staff: int, voice: int) -> None:
-    for pitch in chord.grace:
+def _write_graces(
+    w: XmlWriter, chord: Chord, staff: int, voice: int, accidentals: list[str | None]
+) -> None:
+    for pitch, accidental in zip(chord.grace, accidentals, strict=True):
         w.open("note")
         w.leaf("grace", slash="yes")
         _pitch(w, pitch)
         w.leaf("voice", voice + (4 if staff == 2 else 0))
         w.leaf("type", "eighth")
+        if accidental is not None:
+            w.leaf("accidental", accidental)
         w.leaf("staff", staff)
         w.close()
+
+
+def _measure_accidentals(
+    streams: dict[tuple[int, int], list[_Event]], fifths: int
+) -> dict[tuple[int, str], list[str | None]]:
+    """What each note of one measure shows (``shown_accidentals``, per staff): keyed by
+    (id of its event, "notes" or "graces"), one entry per pitch of the chord's list."""
+    by_staff: dict[int, list[tuple[tuple[int, str], WrittenNote]]] = defaultdict(list)
+    for (staff, _), events in streams.items():
+        for event in events:
+            if event.chord is None:
+                continue
+            graces = event.chord.grace if not event.tie_stop else []
+            for index, (_, step, alter, octave) in enumerate(graces):
+                time = event.start - 1 + (index + 1) / (len(graces) + 1)  # before the chord
+                note = WrittenNote(time, step, octave, alter)
+                by_staff[staff].append(((id(event), "graces"), note))
+            for _, step, alter, octave in event.chord.pitches:
+                note = WrittenNote(event.start, step, octave, alter, tied=event.tie_stop)
+                by_staff[staff].append(((id(event), "notes"), note))
+    shown: dict[tuple[int, str], list[str | None]] = {}
+    for entries in by_staff.values():
+        marks = shown_accidentals([note for _, note in entries], fifths)
+        for (key, _), mark in zip(entries, marks, strict=True):
+            shown.setdefault(key, []).append(mark)  # entries are in each chord's pitch order
+    return shown
 
 
 def _barline(w: XmlWriter, location: str, repeat: bool, ending: int, ending_type: str) -> None:
@@ -417,12 +454,16 @@ def to_musicxml(score: AssembledScore) -> str:
         if k == 0:
             _tempo(w, score.tempo_qpm)
         streams = voices_by_measure[k] | {(1, 1), (2, 1)}
-        for index, (staff, voice) in enumerate(sorted(streams)):
+        filled = {
+            stream: _fill_rests(segments.get((k, *stream), []), measure.length)
+            for stream in sorted(streams)
+        }
+        shown = _measure_accidentals(filled, measure.key_fifths)
+        for index, ((staff, voice), events) in enumerate(filled.items()):
             if index:
                 w.open("backup")
                 w.leaf("duration", measure.length)
                 w.close()
-            events = _fill_rests(segments.get((k, staff, voice), []), measure.length)
             compound = is_compound(measure.ts_num)
             rest_dots = 1 if compound else 0
             items = []  # (event, piece, index of the piece in its event, pieces in the event)
@@ -441,7 +482,7 @@ def to_musicxml(score: AssembledScore) -> str:
                 items, beams, tuplets, strict=True
             ):
                 if p_index == 0 and event.chord is not None and not event.tie_stop:
-                    _write_graces(w, event.chord, staff, voice)
+                    _write_graces(w, event.chord, staff, voice, shown.get((id(event), "graces"), []))
                 # one rest filling the whole measure with an exact whole rest (4/4, 2/2)
                 whole_rest = (
                     event.chord is None
@@ -461,6 +502,7 @@ def to_musicxml(score: AssembledScore) -> str:
                     tuplet=tuplet,
                     whole_rest=whole_rest,
                     beam=beam,
+                    accidentals=shown.get((id(event), "notes")) if p_index == 0 else None,
                 )
         stop = ("stop" if measure.ending == 1 else "discontinue") if closes else ""
         _barline(w, "right", measure.repeat_end, measure.ending, stop)  # 2nd: open
