@@ -7,7 +7,13 @@ import partitura as pt
 import pytest
 
 from perf2score.score.attributes import key_mode_code
-from perf2score.score.spelling import estimate_key, key_and_spelling, spell
+from perf2score.score.spelling import (
+    estimate_key,
+    in_key_frame,
+    key_and_spelling,
+    near_local_centre,
+    spell,
+)
 
 
 def _reference(pitches, onsets, durations):
@@ -68,3 +74,39 @@ def test_ticks_interface_and_edge_cases():
     assert spelling["step"].tolist() == ["D", "F", "A"] and spelling["alter"].tolist() == [0, 1, 0]
     assert spelling["octave"].tolist() == [4, 4, 4]
     assert len(spell(np.array([], dtype=int), np.array([]))) == 0
+
+
+def test_the_spelling_lies_on_the_side_of_the_key_found():
+    # ps13 spells relative to the first note's letter: a D-flat major scale that opens on
+    # D-flat comes out in C-sharp major, written under a five-flat signature before
+    pitches = np.array([61, 63, 65, 66, 68, 70, 72, 73, 61, 65, 68, 73])
+    assert set(spell(pitches, np.arange(12.0))["alter"].tolist()) == {1}
+    fifths, _, spelling = key_and_spelling(pitches, 24 * np.arange(12), np.full(12, 24))
+    assert fifths == -5
+    assert "".join(spelling["step"][:8]) == "DEFGABCD"
+    assert spelling["alter"][:8].tolist() == [-1, -1, 0, -1, -1, -1, 0, -1]
+    assert spelling["octave"][:8].tolist() == [4, 4, 4, 4, 4, 4, 5, 5]
+
+
+def test_a_spelling_moves_a_diminished_second_to_the_key():
+    pitches = np.array([66, 68, 70, 71, 73, 75, 77])  # F-sharp major, as ps13 spells it
+    sharps = spell(pitches, np.arange(7.0))
+    assert in_key_frame(sharps, pitches, 6).tolist() == sharps.tolist()  # already there
+    flats = in_key_frame(sharps, pitches, -6)
+    assert "".join(flats["step"]) == "GABCDEF"
+    assert flats["alter"].tolist() == [-1, -1, -1, -1, -1, -1, 0]
+    assert flats["octave"].tolist() == [4, 4, 4, 5, 5, 5, 5]  # C-flat 5 sounds as B4
+
+
+def test_a_note_far_from_its_neighbours_is_written_nearer():
+    # C minor: the sixth degree written G-sharp (12 fifths from A-flat) among flats
+    pitches = np.array([60, 63, 67, 68, 67, 65, 63, 62, 60, 59, 60])
+    written = spell(pitches, np.arange(11.0))
+    written[3] = ("G", 1, 4)
+    near = near_local_centre(written, pitches, np.arange(11.0), -3)
+    assert tuple(near[3].tolist()) == ("A", -1, 4)
+    assert (
+        near[[0, 1, 2, 4, 5, 6, 7, 8, 9, 10]].tolist()
+        == written[[0, 1, 2, 4, 5, 6, 7, 8, 9, 10]].tolist()
+    )  # the leading tone B stays natural
+    assert tuple(near[9].tolist()) == ("B", 0, 3)

@@ -32,6 +32,7 @@ RATE_LABELS = [
     ("offset_er", "offset"),
     ("voice_er", "voice"),
     ("hand_er", "hand"),
+    ("spell_er", "spelling"),
 ]
 
 

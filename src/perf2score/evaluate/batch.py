@@ -32,7 +32,7 @@ from perf2score.score.reading import read_score
 
 TABLE_KEYS = [
     "e_avg", "pitch_er", "missing_rate", "extra_rate", "onset_er", "offset_er",
-    "voice_er", "hand_er", "mv2h", "mv2h_multi_pitch", "mv2h_voice", "mv2h_meter",
+    "voice_er", "hand_er", "spell_er", "mv2h", "mv2h_multi_pitch", "mv2h_voice", "mv2h_meter",
     "mv2h_value", "mv2h_harmony", "beat_f", "downbeat_f", "ts_note_acc", "ts_main_ok",
     "scale_ok", "value_scale", "pickup_ok", "pickup_gt", "irregular_measures",
     "irregular_measures_gt", "key_ok",

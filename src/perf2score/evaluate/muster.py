@@ -23,6 +23,9 @@ ISMIR 2021), all in percent:
   scores; divided by matched notes. (MUSTER's "voicePlus" variant is not published in
   enough detail to reproduce; ours is zero exactly when the voice streams agree.)
 - hand error rate: matched notes whose hand (upper/lower staff) differs / matched notes.
+- spelling error rate (ours; no MUSTER rate sees spelling, E_p compares sounding pitch):
+  matched notes of the same sounding pitch written with another step or alteration
+  (G♯ for A♭) / matched notes of the same sounding pitch.
 
 Deviations from the reference tool, on purpose:
 - The note matcher differs (see ``alignment``); on a score against itself ours gives exactly
@@ -57,6 +60,7 @@ ERROR_RATES = (
     "e_avg",
     "voice_er",
     "hand_er",
+    "spell_er",
 )
 
 
@@ -72,6 +76,7 @@ class MusterResult:
     e_avg: float
     voice_er: float
     hand_er: float
+    spell_er: float
     n_gt: int
     n_est: int
     n_matched: int
@@ -218,6 +223,13 @@ def comparable(
     return gt, est, matching if matching is not None else match_notes(gt, est)
 
 
+def spelling_error_count(gt: np.ndarray, est: np.ndarray) -> int:
+    """Matched pairs (K,) of notes (``SCORE_NOTE_DTYPE``) that sound the same pitch but are
+    written with another step or alteration."""
+    same = gt["pitch"] == est["pitch"]
+    return int(np.sum(same & ((gt["step"] != est["step"]) | (gt["alter"] != est["alter"]))))
+
+
 def evaluate_scores(
     gt: ScoreNotes, est: ScoreNotes, matching: NoteMatching | None = None
 ) -> MusterResult:
@@ -250,6 +262,7 @@ def evaluate_scores(
         e_avg=float(np.mean(list(rates.values()))),
         voice_er=_rate(voice_error_count(gt, est, matching), n_matched),
         hand_er=_rate(int(np.sum(g["hand"] != e["hand"])), n_matched),
+        spell_er=_rate(spelling_error_count(g, e), int(np.sum(g["pitch"] == e["pitch"]))),
         n_gt=len(gt),
         n_est=len(est),
         n_matched=n_matched,

@@ -38,7 +38,7 @@ def evaluate(
     """All whole-score metrics as one flat dict.
 
     Keys: ``pitch_er``, ``missing_rate``, ``extra_rate``, ``onset_er``, ``offset_er``,
-    ``e_avg``, ``voice_er``, ``hand_er`` (percent); ``mv2h`` and ``mv2h_multi_pitch``,
+    ``e_avg``, ``voice_er``, ``hand_er``, ``spell_er`` (percent); ``mv2h`` and ``mv2h_multi_pitch``,
     ``mv2h_voice``, ``mv2h_meter``, ``mv2h_value``, ``mv2h_harmony`` (0–1); counts
     ``n_gt``, ``n_est``, ``n_matched``; the meter metrics of ``evaluate.meter``
     (``ts_note_acc``, ``ts_main_ok``, ``value_scale``, ``scale_ok``, ``pickup_ok``,

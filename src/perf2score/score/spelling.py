@@ -7,7 +7,11 @@
   C minor … B minor). Each key is written with the conventional signature of its tonic
   (F♯ major and D♯ minor with sharps, D♭ major and B♭ minor with flats).
 - Spelling: ps13s1 (Meredith 2006, "The ps13 pitch spelling algorithm", JNMR 35(2)), with a
-  context of the 10 notes before and 40 after each note in (onset, pitch) order.
+  context of the 10 notes before and 40 after each note in (onset, pitch) order. ps13 spells
+  each note relative to the first note's letter, so its spelling can lie a diminished second
+  (12 fifths) away from the key found (G♭ major's notes written as F♯ major's, or in double
+  flats under a G♭ signature): ``key_and_spelling`` moves it onto the key's side
+  (``in_key_frame``).
 
 The same algorithms and settings as partitura 1.9's ``estimate_key(..., key_profiles="kp")`` /
 ``estimate_spelling``
@@ -45,6 +49,10 @@ LETTER_CHROMA = np.array([0, 2, 3, 5, 7, 8, 10])  # A B C D E F G above A
 FIRST_LETTER = np.array([0, 1, 1, 2, 2, 3, 4, 4, 5, 5, 6, 6])  # letter of the first note's chroma
 INTERVAL_LETTERS = np.array([0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6])  # letter steps of each interval
 BEFORE, AFTER = 10, 40  # ps13s1's context, in notes
+LETTER_FIFTHS = np.array([3, 5, 0, 2, 4, -1, 1])  # A … G on the line of fifths (C = 0)
+FIFTHS_LETTERS = np.array([5, 2, 6, 3, 0, 4, 1])  # F C G D A E B: letter index of line -1 … 5
+# near_local_centre: neighbours each side, rounds, the farthest a note stays from their centre
+LOCAL_NOTES, LOCAL_ROUNDS, LOCAL_REACH = 32, 3, 6
 
 
 def estimate_key(
@@ -102,11 +110,75 @@ def spell(pitches: np.ndarray, onsets: np.ndarray) -> np.ndarray:
     return spelling
 
 
+def line_of_fifths(spelling: np.ndarray) -> np.ndarray:
+    """(N,) each spelled note's place on the line of fifths (C 0, G 1, F -1, F♯ 6, G♭ -6)."""
+    letter = np.searchsorted(LETTERS, spelling["step"])
+    return LETTER_FIFTHS[letter] + 7 * spelling["alter"].astype(np.int64)
+
+
+def spelled_at(line: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+    """The spelling (N,) (``step``, ``alter``, ``octave``) of MIDI ``pitches`` at places
+    ``line`` on the line of fifths (each congruent to its pitch's: 7 × place ≡ pitch mod 12)."""
+    spelling = np.empty(len(line), dtype=[("step", "U1"), ("alter", int), ("octave", int)])
+    spelling["step"] = LETTERS[FIFTHS_LETTERS[np.mod(line + 1, 7)]]
+    spelling["alter"] = np.floor_divide(line + 1, 7)
+    spelling["octave"] = np.floor_divide(np.asarray(pitches) - spelling["alter"], 12) - 1
+    return spelling
+
+
+def in_key_frame(spelling: np.ndarray, pitches: np.ndarray, fifths: int) -> np.ndarray:
+    """``spelling`` (N,) (``step``, ``alter``, ``octave`` of MIDI ``pitches``) moved by a whole
+    number of diminished seconds (12 fifths: F♯ ↔ G♭, the sound unchanged) so that the notes'
+    median place on the line of fifths lies nearest the middle of the key signature
+    ``fifths``' seven steps (``fifths`` + 2); a new array."""
+    if len(spelling) == 0:
+        return spelling.copy()
+    line = line_of_fifths(spelling)
+    shift = 12 * int(np.round((fifths + 2 - np.median(line)) / 12))
+    return spelled_at(line + shift, pitches) if shift else spelling.copy()
+
+
+def near_local_centre(
+    spelling: np.ndarray, pitches: np.ndarray, onsets: np.ndarray, fifths: int
+) -> np.ndarray:
+    """``spelling`` with each note more than ``LOCAL_REACH`` fifths from the centre of its
+    neighbours (the mean place on the line of fifths of the ``LOCAL_NOTES`` notes before and
+    after it in (onset, pitch) order) written a diminished second nearer, ``LOCAL_ROUNDS``
+    times. A centre is first moved by 12 fifths to within 6 of the place halfway between
+    C major's (2) and the key's (``fifths`` + 2): a passage in a remote key is written in the
+    signature of fewer accidentals (C♯ minor's sharps in an A♭ major piece). ps13 chooses
+    each note's letter from its context's letters, which keeps whole passages on the far
+    side; this moves them back (tuned on the training split's scores)."""
+    n = len(spelling)
+    if n == 0:
+        return spelling.copy()
+    order = np.lexsort((pitches, onsets))
+    line = line_of_fifths(spelling)[order]
+    nearest = np.mod(7 * np.asarray(pitches)[order], 12)  # 0..11: each pitch's place
+    k = np.arange(n)
+    first, last = np.maximum(k - LOCAL_NOTES, 0), np.minimum(k + LOCAL_NOTES, n)
+    middle = 2 + (fifths + 2 - 2) / 2
+    for _ in range(LOCAL_ROUNDS):
+        sums = np.concatenate([[0], np.cumsum(line)])
+        centre = (sums[last] - sums[first]) / (last - first)
+        centre -= 12 * np.round((centre - middle) / 12)
+        moved = nearest + 12 * np.round((centre - nearest) / 12).astype(np.int64)
+        line = np.where(np.abs(line - centre) > LOCAL_REACH, moved, line)
+    back = np.empty(n, dtype=np.int64)
+    back[order] = k
+    return spelled_at(line[back], pitches)
+
+
 def key_and_spelling(
     pitches: np.ndarray, onsets: np.ndarray, durations: np.ndarray
 ) -> tuple[int, int, np.ndarray]:
     """(key fifths, key mode code, spelling (N,) with step/alter/octave) of notes with onsets
-    and durations in ticks (``GRID_PER_QUARTER`` per quarter)."""
+    and durations in ticks (``GRID_PER_QUARTER`` per quarter); the spelling on the key's
+    side of the line of fifths (``in_key_frame``)."""
     fifths, mode = estimate_key(np.asarray(pitches), np.asarray(durations) / GRID_PER_QUARTER)
     spelling = spell(np.asarray(pitches), np.asarray(onsets) / GRID_PER_QUARTER)
+    spelling = in_key_frame(spelling, pitches, int(fifths))
+    if LOCAL_ROUNDS:
+        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), int(fifths))
+        spelling = in_key_frame(spelling, pitches, int(fifths))
     return int(fifths), key_mode_code("major" if mode == MAJOR else "minor"), spelling
