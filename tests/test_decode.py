@@ -357,6 +357,7 @@ def test_the_tempo_on_the_beat_clock_reads_steps_in_tracked_beats():
 
 
 def test_respelling_picks_the_enharmonic_key_the_model_voted_for():
+    """Between six sharps and six flats the model's vote decides; elsewhere the key found."""
     from perf2score.score.attributes import ATTRIBUTE_DTYPE
 
     scale = [66, 68, 70, 71, 73, 75, 77, 78] * 4  # F# / Gb major
@@ -375,6 +376,19 @@ def test_respelling_picks_the_enharmonic_key_the_model_voted_for():
         assert (table["step"][0], table["alter"][0]) == first
         spelled = np.array([NATURAL[s] for s in table["step"]]) + table["alter"]
         assert np.array_equal(spelled % 12, table["pitch"] % 12)
+    # five sharps against seven flats: the five stay whatever the vote; a D-flat major
+    # scale that opens on D-flat is written in flats (ps13 alone spells it in C-sharp)
+    for scale, voted, fifths, first in (
+        ([71, 73, 75, 76, 78, 80, 82, 83] * 4, -7, 5, ("B", 0)),
+        ([61, 63, 65, 66, 68, 70, 72, 73] * 4, 7, -5, ("D", -1)),
+    ):
+        table = attributes.copy()
+        table["pitch"] = scale
+        table["key_fifths"] = voted
+        respell(table, drop, measure_grid(table, drop)[0])
+        assert set(table["key_fifths"].tolist()) == {fifths}
+        assert (table["step"][0], table["alter"][0]) == first
+        assert set(np.abs(table["alter"]).tolist()) <= {0, 1}
 
 
 def test_the_neural_backend_converts_with_a_given_model(aligned, tmp_path):

@@ -299,7 +299,7 @@ def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> Non
     """Key signature and spelling of the decoded notes (``onsets`` (N,) in ticks), in place:
     the Kostka–Payne key and ps13 spelling (``perf2score.score.spelling``) over the
     decoded onsets and values, which beat the model's own heads on validation; between
-    enharmonic keys (F# / Gb major) the model's key decides."""
+    enharmonic keys of six accidentals each (F# / Gb major) the model's key decides."""
     from perf2score.score.spelling import key_and_spelling
     from perf2score.tokens.score import shift_spelling
 
@@ -311,9 +311,11 @@ def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> Non
     kept = attributes[keep]
     for field in ("step", "alter", "octave"):
         kept[field] = spelling[field]
-    twin = fifths - 12 if fifths > 0 else fifths + 12  # the enharmonic key
+    # the enharmonic key of as many accidentals (F# / Gb major, D# / Eb minor) when the
+    # model votes for it; between 5 and 7 the found key's 5 stay (B major, not C-flat)
+    twin = -fifths
     voted = float(np.median(kept["key_fifths"]))
-    if abs(twin) <= 7 and abs(twin - voted) < abs(fifths - voted):
+    if abs(fifths) == 6 and abs(twin - voted) < abs(fifths - voted):
         shift_spelling(kept, twin - fifths)
         fifths = twin
     kept["key_fifths"], kept["key_mode"] = fifths, mode

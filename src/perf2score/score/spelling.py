@@ -52,7 +52,7 @@ BEFORE, AFTER = 10, 40  # ps13s1's context, in notes
 LETTER_FIFTHS = np.array([3, 5, 0, 2, 4, -1, 1])  # A … G on the line of fifths (C = 0)
 FIFTHS_LETTERS = np.array([5, 2, 6, 3, 0, 4, 1])  # F C G D A E B: letter index of line -1 … 5
 # near_local_centre: neighbours each side, rounds, the farthest a note stays from their centre
-LOCAL_NOTES, LOCAL_ROUNDS, LOCAL_REACH = 32, 3, 6
+LOCAL_NOTES, LOCAL_ROUNDS, LOCAL_REACH = 32, 10, 6
 
 
 def estimate_key(
