@@ -300,7 +300,7 @@ def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> Non
     the Kostka–Payne key and ps13 spelling (``perf2score.score.spelling``) over the
     decoded onsets and values, which beat the model's own heads on validation; between
     enharmonic keys of six accidentals each (F# / Gb major) the model's key decides."""
-    from perf2score.score.spelling import key_and_spelling
+    from perf2score.score.spelling import enharmonic_choice, key_and_spelling
     from perf2score.tokens.score import shift_spelling
 
     keep = ~drop
@@ -311,13 +311,10 @@ def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> Non
     kept = attributes[keep]
     for field in ("step", "alter", "octave"):
         kept[field] = spelling[field]
-    # the enharmonic key of as many accidentals (F# / Gb major, D# / Eb minor) when the
-    # model votes for it; between 5 and 7 the found key's 5 stay (B major, not C-flat)
-    twin = -fifths
-    voted = float(np.median(kept["key_fifths"]))
-    if abs(fifths) == 6 and abs(twin - voted) < abs(fifths - voted):
-        shift_spelling(kept, twin - fifths)
-        fifths = twin
+    written = enharmonic_choice(fifths, float(np.median(kept["key_fifths"])))
+    if written != fifths:
+        shift_spelling(kept, written - fifths)
+        fifths = written
     kept["key_fifths"], kept["key_mode"] = fifths, mode
     attributes[keep] = kept
 

@@ -52,7 +52,7 @@ BEFORE, AFTER = 10, 40  # ps13s1's context, in notes
 LETTER_FIFTHS = np.array([3, 5, 0, 2, 4, -1, 1])  # A … G on the line of fifths (C = 0)
 FIFTHS_LETTERS = np.array([5, 2, 6, 3, 0, 4, 1])  # F C G D A E B: letter index of line -1 … 5
 # near_local_centre: neighbours each side, rounds, the farthest a note stays from their centre
-LOCAL_NOTES, LOCAL_ROUNDS, LOCAL_REACH = 32, 10, 6
+LOCAL_NOTES, LOCAL_ROUNDS, LOCAL_REACH = 32, 10, 6  # training scores: benchmarks/spelling.py
 
 
 def estimate_key(
@@ -139,11 +139,15 @@ def in_key_frame(spelling: np.ndarray, pitches: np.ndarray, fifths: int) -> np.n
 
 
 def near_local_centre(
-    spelling: np.ndarray, pitches: np.ndarray, onsets: np.ndarray, fifths: int
+    spelling: np.ndarray,
+    pitches: np.ndarray,
+    onsets: np.ndarray,
+    fifths: int,
+    rounds: int = LOCAL_ROUNDS,
 ) -> np.ndarray:
     """``spelling`` with each note more than ``LOCAL_REACH`` fifths from the centre of its
     neighbours (the mean place on the line of fifths of the ``LOCAL_NOTES`` notes before and
-    after it in (onset, pitch) order) written a diminished second nearer, ``LOCAL_ROUNDS``
+    after it in (onset, pitch) order) written a diminished second nearer, ``rounds``
     times. A centre is first moved by 12 fifths to within 6 of the place halfway between
     C major's (2) and the key's (``fifths`` + 2): a passage in a remote key is written in the
     signature of fewer accidentals (C♯ minor's sharps in an A♭ major piece). ps13 chooses
@@ -158,7 +162,7 @@ def near_local_centre(
     k = np.arange(n)
     first, last = np.maximum(k - LOCAL_NOTES, 0), np.minimum(k + LOCAL_NOTES, n)
     middle = 2 + (fifths + 2 - 2) / 2
-    for _ in range(LOCAL_ROUNDS):
+    for _ in range(rounds):
         sums = np.concatenate([[0], np.cumsum(line)])
         centre = (sums[last] - sums[first]) / (last - first)
         centre -= 12 * np.round((centre - middle) / 12)
@@ -170,15 +174,29 @@ def near_local_centre(
 
 
 def key_and_spelling(
-    pitches: np.ndarray, onsets: np.ndarray, durations: np.ndarray
+    pitches: np.ndarray,
+    onsets: np.ndarray,
+    durations: np.ndarray,
+    rounds: int = LOCAL_ROUNDS,
+    frame: bool = True,
 ) -> tuple[int, int, np.ndarray]:
     """(key fifths, key mode code, spelling (N,) with step/alter/octave) of notes with onsets
-    and durations in ticks (``GRID_PER_QUARTER`` per quarter); the spelling on the key's
-    side of the line of fifths (``in_key_frame``)."""
+    and durations in ticks (``GRID_PER_QUARTER`` per quarter). ``frame``: the spelling moved
+    to the key's side of the line of fifths (``in_key_frame``); ``rounds``: of
+    ``near_local_centre`` (0: ps13's letters as they are)."""
     fifths, mode = estimate_key(np.asarray(pitches), np.asarray(durations) / GRID_PER_QUARTER)
     spelling = spell(np.asarray(pitches), np.asarray(onsets) / GRID_PER_QUARTER)
-    spelling = in_key_frame(spelling, pitches, int(fifths))
-    if LOCAL_ROUNDS:
-        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), int(fifths))
+    if frame:
+        spelling = in_key_frame(spelling, pitches, int(fifths))
+    if frame and rounds:
+        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), int(fifths), rounds)
         spelling = in_key_frame(spelling, pitches, int(fifths))
     return int(fifths), key_mode_code("major" if mode == MAJOR else "minor"), spelling
+
+
+def enharmonic_choice(fifths: int, voted: float) -> int:
+    """The key signature to write for a key found with ``fifths``: its enharmonic twin of as
+    many accidentals (F♯ / G♭ major, D♯ / E♭ minor: six each) when a vote (the decoder's
+    median key, in fifths) lies nearer the twin; any other key as found (between 5 and 7
+    accidentals the found key's 5 stay: B major, not C♭ major)."""
+    return -fifths if abs(fifths) == 6 and abs(-fifths - voted) < abs(fifths - voted) else fifths
