@@ -68,7 +68,8 @@ def main() -> None:
                 f" rounds {rounds}: {pooled:.2f} % of notes spelled wrong,"
                 f" {np.mean(per_piece):.2f} % a piece"
             )
-            for share, piece in sorted(zip(per_piece, pieces), reverse=True)[: args.worst]:
+            worst = sorted(zip(per_piece, pieces, strict=True), reverse=True)[: args.worst]
+            for share, piece in worst:
                 print(f"    {share:5.1f} %  {piece}")
 
 

@@ -4,11 +4,11 @@ Per measure and per voice, chords are cut at bar lines (tied), gaps are filled w
 and every note or rest is spelled as notatable values (``notation.split_duration``), tied
 within the measure where one value is not enough; triplet values get ``time-modification``
 and tuplet brackets; grace notes precede their chord. Accidentals are written where a
-reader needs them (``perf2score.score.accidentals``): engravers draw only those named. Voices 1–4 are on staff 1, 5–8 on
-staff 2 (MusicXML convention). Clefs follow the register: a staff switches between treble
-and bass when a measure's median pitch crosses a threshold (with hysteresis). The first
-measure carries the tempo from the performance; a short first measure is a pickup
-(``implicit="yes"``, number 0).
+reader needs them (``perf2score.score.accidentals``): engravers draw only those named.
+Voices 1–4 are on staff 1, 5–8 on staff 2 (MusicXML convention). Clefs follow the register:
+a staff switches between treble and bass when a measure's median pitch crosses a threshold
+(with hysteresis). The first measure carries the tempo from the performance; a short first
+measure is a pickup (``implicit="yes"``, number 0).
 """
 
 from __future__ import annotations
@@ -482,7 +482,8 @@ def to_musicxml(score: AssembledScore) -> str:
                 items, beams, tuplets, strict=True
             ):
                 if p_index == 0 and event.chord is not None and not event.tie_stop:
-                    _write_graces(w, event.chord, staff, voice, shown.get((id(event), "graces"), []))
+                    graces = shown.get((id(event), "graces"), [])
+                    _write_graces(w, event.chord, staff, voice, graces)
                 # one rest filling the whole measure with an exact whole rest (4/4, 2/2)
                 whole_rest = (
                     event.chord is None
