@@ -7,8 +7,9 @@ and tuplet brackets; grace notes precede their chord. Accidentals are written wh
 reader needs them (``perf2score.score.accidentals``): engravers draw only those named.
 Voices 1–4 are on staff 1, 5–8 on staff 2 (MusicXML convention). Clefs follow the register:
 a staff switches between treble and bass when a measure's median pitch crosses a threshold
-(with hysteresis). The first measure carries the tempo from the performance; a short first
-measure is a pickup (``implicit="yes"``, number 0).
+(with hysteresis), or halfway through a measure whose halves want different clefs. The first
+measure carries the tempo from the performance; a short first measure is a pickup
+(``implicit="yes"``, number 0).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DOCTYPE = (
 TREBLE_BELOW = 56  # a treble-clef staff turns bass when its measure median falls below
 BASS_ABOVE = 67  # a bass-clef staff turns treble when its measure median rises above
 LOWEST_IN_TREBLE = 52  # ... and no note of the measure lies below E3
+CLEF_CHANGE_LINES = 8  # ledger lines a clef change within a measure must save
 
 
 @dataclass
@@ -78,29 +80,96 @@ def _fill_rests(events: list[_Event], length: int) -> list[_Event]:
     return filled
 
 
-def _clefs(score: AssembledScore) -> list[dict[int, str]]:
-    """Per measure, the clef of each staff ('G' or 'F'), following the register."""
-    pitches: dict[tuple[int, int], list[int]] = defaultdict(list)
+@dataclass
+class _ClefPlan:
+    """One measure's clefs: each staff's at the start and at the end, and changes within."""
+
+    start: dict[int, str]
+    end: dict[int, str]
+    changes: dict[int, list[tuple[int, str]]]  # staff -> [(ticks from the start, clef)]
+
+
+def _next_clef(current: str, pitches: list[int]) -> str:
+    """The clef after notes ``pitches`` (MIDI) on a staff now in ``current`` ('G' or 'F'):
+    treble turns bass when their median falls below ``TREBLE_BELOW``; bass turns treble
+    when it rises above ``BASS_ABOVE`` and no note lies below ``LOWEST_IN_TREBLE``."""
+    if not pitches:
+        return current
+    median = float(np.median(pitches))
+    if current == "G" and median < TREBLE_BELOW:
+        return "F"
+    if current == "F" and median > BASS_ABOVE and min(pitches) >= LOWEST_IN_TREBLE:
+        return "G"
+    return current
+
+
+def _ledger_lines(pitch: tuple[int, str, int, int], clef: str) -> int:
+    """Ledger lines a written note (MIDI pitch, step, alter, octave) needs under ``clef``."""
+    place = pitch[3] * 7 + "CDEFGAB".index(pitch[1])  # diatonic steps from C0
+    bottom, top = (30, 38) if clef == "G" else (18, 26)  # E4–F5, G2–A3
+    return (place - top) // 2 if place > top else ((bottom - place) // 2 if place < bottom else 0)
+
+
+def _clef_path(
+    clef: str, times: np.ndarray, lines: dict[str, np.ndarray], points: list[int]
+) -> list[tuple[int, str]]:
+    """The clef changes (ticks, clef) within a measure that open in ``clef``: at some of
+    ``points`` (where the staff's first voice begins a note or rest), each change paying
+    ``CLEF_CHANGE_LINES``, fewest ledger lines in all (``lines[c]``: each note's under clef
+    c, notes at ``times``). A dynamic programme over the stretches between the points."""
+    bounds = [0, *points]
+    stretch = np.searchsorted(np.asarray(points, dtype=np.int64), times, side="right")
+    cost = {c: np.bincount(stretch, weights=lines[c], minlength=len(bounds)) for c in "GF"}
+    best = {c: (cost[c][0] if c == clef else np.inf) for c in "GF"}
+    came: list[dict[str, str]] = []
+    for i in range(1, len(bounds)):
+        step = {}
+        for c in "GF":
+            o = "F" if c == "G" else "G"
+            stay, turn = best[c], best[o] + CLEF_CHANGE_LINES
+            step[c] = (c, stay) if stay <= turn else (o, turn)
+        came.append({c: step[c][0] for c in "GF"})
+        best = {c: step[c][1] + cost[c][i] for c in "GF"}
+    at = min("GF", key=lambda c: (best[c], c != clef))
+    path = [at]
+    for back in reversed(came):
+        path.append(back[path[-1]])
+    path.reverse()  # the clef of each stretch
+    return [(bounds[i], path[i]) for i in range(1, len(path)) if path[i] != path[i - 1]]
+
+
+def _clefs(score: AssembledScore) -> list[_ClefPlan]:
+    """Per measure, the clef of each staff ('G' or 'F'), following the register: decided on
+    the whole measure (``_next_clef``), then changed within the measure where the staff's
+    first voice begins a note or rest when each change saves at least ``CLEF_CHANGE_LINES``
+    ledger lines (``_clef_path``)."""
     starts = [m.start for m in score.measures]
+    notes: dict[tuple[int, int], list[tuple[int, tuple]]] = defaultdict(list)
+    first_voice: dict[tuple[int, int], set[int]] = defaultdict(set)
     for chord in score.chords:
         k = bisect.bisect_right(starts, chord.onset) - 1
-        pitches[(k, chord.staff)].extend(p[0] for p in chord.pitches)
+        offset = chord.onset - starts[k]
+        notes[(k, chord.staff)].extend((offset, pitch) for pitch in chord.pitches)
+        if chord.voice == 1:  # where the first voice's notes and rests begin
+            first_voice[(k, chord.staff)].update((offset, offset + chord.duration))
     current = {1: "G", 2: "F"}
-    result = []
-    for k in range(len(starts)):
+    plans = []
+    for k, measure in enumerate(score.measures):
+        start, changes = {}, {}
         for staff in (1, 2):
-            if pitches[(k, staff)]:
-                median = float(np.median(pitches[(k, staff)]))
-                if current[staff] == "G" and median < TREBLE_BELOW:
-                    current[staff] = "F"
-                elif (
-                    current[staff] == "F"
-                    and median > BASS_ABOVE
-                    and min(pitches[(k, staff)]) >= LOWEST_IN_TREBLE
-                ):
-                    current[staff] = "G"
-        result.append(dict(current))
-    return result
+            here = notes[(k, staff)]
+            start[staff] = current[staff] = _next_clef(current[staff], [p[0] for _, p in here])
+            points = sorted(t for t in first_voice[(k, staff)] if 0 < t < measure.length)
+            if not here or not points:
+                continue
+            times = np.array([t for t, _ in here], dtype=np.int64)
+            lines = {c: np.array([_ledger_lines(p, c) for _, p in here], float) for c in "GF"}
+            path = _clef_path(start[staff], times, lines, points)
+            if path:
+                changes[staff] = path
+                current[staff] = path[-1][1]
+        plans.append(_ClefPlan(start, dict(current), changes))
+    return plans
 
 
 TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -212,10 +281,21 @@ def _attributes(
     if previous is None:
         w.leaf("staves", 2)
     for staff in changed:
-        w.open("clef", number=staff)
-        w.leaf("sign", clefs[staff])
-        w.leaf("line", 2 if clefs[staff] == "G" else 4)
-        w.close()
+        _clef(w, staff, clefs[staff])
+    w.close()
+
+
+def _clef(w: XmlWriter, staff: int, sign: str) -> None:
+    w.open("clef", number=staff)
+    w.leaf("sign", sign)
+    w.leaf("line", 2 if sign == "G" else 4)
+    w.close()
+
+
+def _clef_change(w: XmlWriter, staff: int, sign: str) -> None:
+    """A clef change within a measure, where the writer now stands in time."""
+    w.open("attributes")
+    _clef(w, staff, sign)
     w.close()
 
 
@@ -450,7 +530,8 @@ def to_musicxml(score: AssembledScore) -> str:
         opens = measure.ending and (previous is None or previous.ending != measure.ending)
         closes = measure.ending and (after is None or after.ending != measure.ending)
         _barline(w, "left", measure.repeat_start, measure.ending, "start" if opens else "")
-        _attributes(w, measure, previous, clefs[k], clefs[k - 1] if k else None, tpq)
+        plan = clefs[k]
+        _attributes(w, measure, previous, plan.start, clefs[k - 1].end if k else None, tpq)
         if k == 0:
             _tempo(w, score.tempo_qpm)
         streams = voices_by_measure[k] | {(1, 1), (2, 1)}
@@ -478,9 +559,12 @@ def to_musicxml(score: AssembledScore) -> str:
                 items.extend((event, piece, i, len(pieces)) for i, piece in enumerate(pieces))
             beams = _beams([(e, p) for e, p, _, _ in items], _beat_ticks(measure, tpq))
             tuplets = _tuplet_marks([p for _, p, _, _ in items])
+            pending = list(plan.changes.get(staff, [])) if voice == 1 else []
             for (event, piece, p_index, count), beam, tuplet in zip(
                 items, beams, tuplets, strict=True
             ):
+                while pending and p_index == 0 and event.start >= pending[0][0]:
+                    _clef_change(w, staff, pending.pop(0)[1])  # the staff's clef from here
                 if p_index == 0 and event.chord is not None and not event.tie_stop:
                     graces = shown.get((id(event), "graces"), [])
                     _write_graces(w, event.chord, staff, voice, graces)
@@ -505,6 +589,8 @@ def to_musicxml(score: AssembledScore) -> str:
                     beam=beam,
                     accidentals=shown.get((id(event), "notes")) if p_index == 0 else None,
                 )
+            for _, sign in pending:  # no event of the first voice starts there: at the end
+                _clef_change(w, staff, sign)
         stop = ("stop" if measure.ending == 1 else "discontinue") if closes else ""
         _barline(w, "right", measure.repeat_end, measure.ending, stop)  # 2nd: open
         w.close()
