@@ -160,10 +160,15 @@ def _clefs(score: AssembledScore) -> list[_ClefPlan]:
             here = notes[(k, staff)]
             start[staff] = current[staff] = _next_clef(current[staff], [p[0] for _, p in here])
             points = sorted(t for t in first_voice[(k, staff)] if 0 < t < measure.length)
-            if not here or not points:
+            kept = [_ledger_lines(p, start[staff]) for _, p in here]
+            if not points or sum(kept) < CLEF_CHANGE_LINES:  # no change could pay
                 continue
+            other = "F" if start[staff] == "G" else "G"
             times = np.array([t for t, _ in here], dtype=np.int64)
-            lines = {c: np.array([_ledger_lines(p, c) for _, p in here], float) for c in "GF"}
+            lines = {
+                start[staff]: np.array(kept, float),
+                other: np.array([_ledger_lines(p, other) for _, p in here], float),
+            }
             path = _clef_path(start[staff], times, lines, points)
             if path:
                 changes[staff] = path
