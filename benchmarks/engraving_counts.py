@@ -20,9 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from perf2score.data.cache import load_index, load_sources
-
-STEPS = "CDEFGAB"
-STAFF_LINES = {"G": (30, 38), "F": (18, 26), "C": (24, 32)}  # lowest, highest line: steps
+from perf2score.score.musicxml import STAFF_LINES, ledger_lines
 
 
 def counts(path: Path) -> tuple[int, int, int, list[int]]:
@@ -43,11 +41,9 @@ def counts(path: Path) -> tuple[int, int, int, list[int]]:
                 elif element.tag == "note" and element.find("pitch") is not None:
                     struck = True
                     pitch = element.find("pitch")
-                    place = int(pitch.findtext("octave")) * 7 + STEPS.index(pitch.findtext("step"))
-                    low, high = STAFF_LINES.get(
-                        clef.get(int(element.findtext("staff") or 1)), (30, 38)
-                    )
-                    ledger.append((place - high) // 2 if place > high else max(low - place, 0) // 2)
+                    sign = clef.get(int(element.findtext("staff") or 1), "G")
+                    step, octave = pitch.findtext("step"), int(pitch.findtext("octave"))
+                    ledger.append(ledger_lines(step, octave, sign if sign in STAFF_LINES else "G"))
     return measures, clefs, within, ledger
 
 

@@ -21,8 +21,7 @@ import numpy as np
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.data.cache import load_index, score_path
-from perf2score.score.spelling import enharmonic_choice, key_and_spelling, line_of_fifths
-from perf2score.tokens.score import shift_spelling
+from perf2score.score.spelling import key_and_spelling, line_of_fifths
 
 
 def written_wrong(table: np.ndarray, ticks: int, rounds: int, frame: bool) -> np.ndarray:
@@ -30,16 +29,9 @@ def written_wrong(table: np.ndarray, ticks: int, rounds: int, frame: bool) -> np
     otherwise than the score spells it."""
     onsets = table["onset_ticks"] * GRID_PER_QUARTER // ticks
     values = np.maximum(table["duration_ticks"] * GRID_PER_QUARTER // ticks, 1)
-    fifths, _, spelling = key_and_spelling(table["pitch"], onsets, values, rounds, frame)
-    ours = np.zeros(len(table), dtype=[("pitch", "i2"), ("step", "U1"), ("alter", "i1"),
-                                       ("octave", "i1")])  # fmt: skip
-    ours["pitch"] = table["pitch"]
-    for field in ("step", "alter", "octave"):
-        ours[field] = spelling[field]
-    written = enharmonic_choice(fifths, float(np.median(table["key_fifths"])))
-    if written != fifths:
-        shift_spelling(ours, written - fifths)
-    return line_of_fifths(ours) != line_of_fifths(table)
+    voted = float(np.median(table["key_fifths"]))
+    _, _, spelling = key_and_spelling(table["pitch"], onsets, values, rounds, frame, voted)
+    return line_of_fifths(spelling) != line_of_fifths(table)
 
 
 def main() -> None:

@@ -300,21 +300,18 @@ def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> Non
     the Kostka–Payne key and ps13 spelling (``perf2score.score.spelling``) over the
     decoded onsets and values, which beat the model's own heads on validation; between
     enharmonic keys of six accidentals each (F# / Gb major) the model's key decides."""
-    from perf2score.score.spelling import enharmonic_choice, key_and_spelling
-    from perf2score.tokens.score import shift_spelling
+    from perf2score.score.spelling import key_and_spelling
 
     keep = ~drop
     if not keep.any():
         return
     durations = np.maximum(attributes["duration_ticks"][keep], 1)
-    fifths, mode, spelling = key_and_spelling(attributes["pitch"][keep], onsets[keep], durations)
     kept = attributes[keep]
+    fifths, mode, spelling = key_and_spelling(
+        kept["pitch"], onsets[keep], durations, voted=float(np.median(kept["key_fifths"]))
+    )
     for field in ("step", "alter", "octave"):
         kept[field] = spelling[field]
-    written = enharmonic_choice(fifths, float(np.median(kept["key_fifths"])))
-    if written != fifths:
-        shift_spelling(kept, written - fifths)
-        fifths = written
     kept["key_fifths"], kept["key_mode"] = fifths, mode
     attributes[keep] = kept
 

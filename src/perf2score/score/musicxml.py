@@ -7,7 +7,7 @@ and tuplet brackets; grace notes precede their chord. Accidentals are written wh
 reader needs them (``perf2score.score.accidentals``): engravers draw only those named.
 Voices 1–4 are on staff 1, 5–8 on staff 2 (MusicXML convention). Clefs follow the register:
 a staff switches between treble and bass when a measure's median pitch crosses a threshold
-(with hysteresis), or halfway through a measure whose halves want different clefs. The first
+(with hysteresis), and within a measure where that saves ledger lines. The first
 measure carries the tempo from the performance; a short first measure is a pickup
 (``implicit="yes"``, number 0).
 """
@@ -34,6 +34,9 @@ TREBLE_BELOW = 56  # a treble-clef staff turns bass when its measure median fall
 BASS_ABOVE = 67  # a bass-clef staff turns treble when its measure median rises above
 LOWEST_IN_TREBLE = 52  # ... and no note of the measure lies below E3
 CLEF_CHANGE_LINES = 8  # ledger lines a clef change within a measure must save
+# each clef's lowest and highest staff line in diatonic steps from C0: treble E4–F5, bass
+# G2–A3, alto F3–G4
+STAFF_LINES = {"G": (30, 38), "F": (18, 26), "C": (24, 32)}
 
 
 @dataclass
@@ -103,11 +106,16 @@ def _next_clef(current: str, pitches: list[int]) -> str:
     return current
 
 
-def _ledger_lines(pitch: tuple[int, str, int, int], clef: str) -> int:
-    """Ledger lines a written note (MIDI pitch, step, alter, octave) needs under ``clef``."""
-    place = pitch[3] * 7 + "CDEFGAB".index(pitch[1])  # diatonic steps from C0
-    bottom, top = (30, 38) if clef == "G" else (18, 26)  # E4–F5, G2–A3
+def ledger_lines(step: str, octave: int, clef: str) -> int:
+    """Ledger lines a note written ``step`` ``octave`` needs under ``clef`` ('G', 'F', 'C')."""
+    place = octave * 7 + "CDEFGAB".index(step)  # diatonic steps from C0
+    bottom, top = STAFF_LINES[clef]
     return (place - top) // 2 if place > top else ((bottom - place) // 2 if place < bottom else 0)
+
+
+def _ledger_lines(pitch: tuple[int, str, int, int], clef: str) -> int:
+    """``ledger_lines`` of a chord's pitch (MIDI pitch, step, alter, octave)."""
+    return ledger_lines(pitch[1], pitch[3], clef)
 
 
 def _clef_path(

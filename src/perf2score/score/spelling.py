@@ -161,7 +161,7 @@ def near_local_centre(
     nearest = np.mod(7 * np.asarray(pitches)[order], 12)  # 0..11: each pitch's place
     k = np.arange(n)
     first, last = np.maximum(k - LOCAL_NOTES, 0), np.minimum(k + LOCAL_NOTES, n)
-    middle = 2 + (fifths + 2 - 2) / 2
+    middle = 2 + fifths / 2  # halfway between C major's middle (2) and the key's
     for _ in range(rounds):
         sums = np.concatenate([[0], np.cumsum(line)])
         centre = (sums[last] - sums[first]) / (last - first)
@@ -179,19 +179,26 @@ def key_and_spelling(
     durations: np.ndarray,
     rounds: int = LOCAL_ROUNDS,
     frame: bool = True,
+    voted: float | None = None,
 ) -> tuple[int, int, np.ndarray]:
     """(key fifths, key mode code, spelling (N,) with step/alter/octave) of notes with onsets
     and durations in ticks (``GRID_PER_QUARTER`` per quarter). ``frame``: the spelling moved
     to the key's side of the line of fifths (``in_key_frame``); ``rounds``: of
-    ``near_local_centre`` (0: ps13's letters as they are)."""
+    ``near_local_centre`` (0: ps13's letters as they are); ``voted``: a vote for the key
+    (in fifths) that may choose the enharmonic key (``enharmonic_choice``), the spelling
+    moved with it."""
     fifths, mode = estimate_key(np.asarray(pitches), np.asarray(durations) / GRID_PER_QUARTER)
+    fifths = int(fifths)
     spelling = spell(np.asarray(pitches), np.asarray(onsets) / GRID_PER_QUARTER)
     if frame:
-        spelling = in_key_frame(spelling, pitches, int(fifths))
+        spelling = in_key_frame(spelling, pitches, fifths)
     if frame and rounds:
-        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), int(fifths), rounds)
-        spelling = in_key_frame(spelling, pitches, int(fifths))
-    return int(fifths), key_mode_code("major" if mode == MAJOR else "minor"), spelling
+        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), fifths, rounds)
+        spelling = in_key_frame(spelling, pitches, fifths)
+    written = fifths if voted is None else enharmonic_choice(fifths, voted)
+    if written != fifths:
+        spelling = spelled_at(line_of_fifths(spelling) + written - fifths, pitches)
+    return written, key_mode_code("major" if mode == MAJOR else "minor"), spelling
 
 
 def enharmonic_choice(fifths: int, voted: float) -> int:
