@@ -262,7 +262,7 @@ def test_long_played_notes_mark_their_onset_as_a_bar_start():
     assert length_accent(np.zeros(0), np.zeros(0)).shape == (0,)
 
 
-def test_key_agreement_reads_the_opening_key_signature():
+def test_key_agreement_reads_the_opening_and_each_notes_key_signature():
     from dataclasses import replace
 
     from perf2score.evaluate import evaluate
@@ -275,6 +275,12 @@ def test_key_agreement_reads_the_opening_key_signature():
     assert evaluate(truth, later, with_mv2h=False)["key_ok"] == 1
     d_major = replace(truth, key_signatures=[(0, 2, 0)])
     assert evaluate(truth, d_major, with_mv2h=False)["key_ok"] == 0
+    # key_note_acc: the notes under the truth's signature (24 notes, 12 after quarter 6)
+    assert evaluate(truth, later, with_mv2h=False)["key_note_acc"] == 1
+    assert evaluate(truth, d_major, with_mv2h=False)["key_note_acc"] == 0
+    changed = replace(truth, key_signatures=[(0, 1, 0), (6 * 4, -2, 0)])
+    halves = evaluate(truth, changed, with_mv2h=False)
+    assert halves["key_ok"] == 1 and halves["key_note_acc"] == 0.5
 
 
 def test_the_shipped_costs_follow_a_beat_lost_eight_bars_before_the_end():

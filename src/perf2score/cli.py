@@ -102,6 +102,12 @@ def _add_convert(sub) -> None:
         "the keys of the README's settings list)",
     )
     conv.add_argument(
+        "--key-changes",
+        action="store_true",
+        help="a new key signature where the music settles in a remote key (neural backend; "
+        "default: the home key's signature throughout, with accidentals)",
+    )
+    conv.add_argument(
         "--written-out",
         action="store_true",
         help="write every note played: a section played twice in a row is not folded "
@@ -232,15 +238,23 @@ def _run_convert(args) -> int:
 
 def _decoding(args, backend: str):
     """The model's decoding settings (or those of the ``--decoding`` file) with the time
-    signature and tempo (``--time-signature``, ``--tempo``) and the beam (``--beam``) the
-    user gave; None when none was given."""
+    signature and tempo (``--time-signature``, ``--tempo``), the beam (``--beam``) and the
+    key changes (``--key-changes``) the user gave; None when none was given."""
     told = args.time_signature is not None or args.tempo is not None
-    if not told and args.beam is None and args.decoding is None:
+    if not told and args.beam is None and args.decoding is None and not args.key_changes:
         return None
     if told and backend != "neural":
         raise Perf2ScoreError("--time-signature and --tempo need the neural backend")
     if backend != "neural":
-        option = "--beam" if args.beam is not None else "--decoding"
+        option = next(
+            name
+            for name, given in (
+                ("--beam", args.beam is not None),
+                ("--key-changes", args.key_changes),
+                ("--decoding", True),
+            )
+            if given
+        )
         raise Perf2ScoreError(f"{option} needs the neural backend")
     from dataclasses import replace
 
@@ -250,6 +264,8 @@ def _decoding(args, backend: str):
     settings = DecodeConfig.read(args.decoding or model_folder(args.model))
     if args.beam is not None:
         settings = replace(settings, beam=args.beam)
+    if args.key_changes:
+        settings = replace(settings, key_changes=True)
     return settings.with_meter(args.time_signature, args.tempo) if told else settings
 
 

@@ -17,7 +17,7 @@ from perf2score.classical.rhythm import choose_meter, quantize, tracked_onsets
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.midi.reading import Performance
 from perf2score.score.attributes import ATTRIBUTE_DTYPE
-from perf2score.score.spelling import key_and_spelling
+from perf2score.score.spelling import key_and_spelling_by_section
 
 SMALLEST = GRID_PER_QUARTER // 4  # a 16th: the shortest quantised value
 
@@ -62,7 +62,6 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     staff = split_hands(pitches, events.of_note)
     durations = legato_durations(onset_ticks, durations, staff)
     voice = assign_voices(onset_ticks, durations, staff, min_overhang=SMALLEST)
-    fifths, mode, spelling = key_and_spelling(pitches, onset_ticks, durations)
 
     # start at the first played beat (the tracker may have added an empty beat before it)
     first_beat = int(onset_ticks.min()) // GRID_PER_QUARTER
@@ -73,6 +72,7 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     shifted = onset_ticks - pickup
     measure = np.where(shifted < 0, 0, shifted // bar + (1 if pickup else 0))
     measure_start = np.where(shifted < 0, 0, (measure - (1 if pickup else 0)) * bar + pickup)
+    fifths, mode, spelling = key_and_spelling_by_section(pitches, onset_ticks, durations, measure)
 
     out = np.zeros(len(notes), dtype=ATTRIBUTE_DTYPE)
     out["id"] = [f"n{k}" for k in range(len(notes))]

@@ -35,7 +35,7 @@ TABLE_KEYS = [
     "voice_er", "hand_er", "spell_er", "mv2h", "mv2h_multi_pitch", "mv2h_voice", "mv2h_meter",
     "mv2h_value", "mv2h_harmony", "beat_f", "downbeat_f", "ts_note_acc", "ts_main_ok",
     "scale_ok", "value_scale", "pickup_ok", "pickup_gt", "irregular_measures",
-    "irregular_measures_gt", "key_ok",
+    "irregular_measures_gt", "key_ok", "key_note_acc",
 ]  # fmt: skip
 
 

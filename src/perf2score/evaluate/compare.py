@@ -30,6 +30,7 @@ HIGHER_IS_BETTER = frozenset(
     {
         "mv2h", "mv2h_multi_pitch", "mv2h_voice", "mv2h_meter", "mv2h_value", "mv2h_harmony",
         "beat_f", "downbeat_f", "ts_note_acc", "ts_main_ok", "scale_ok", "pickup_ok", "key_ok",
+        "key_note_acc",
     }
 )  # fmt: skip
 NOT_COMPARED = frozenset({"value_scale", "pickup_gt", "irregular_measures_gt"})

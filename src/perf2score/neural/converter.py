@@ -295,20 +295,32 @@ def as_neural_model(
     )
 
 
-def respell(attributes: np.ndarray, drop: np.ndarray, onsets: np.ndarray) -> None:
-    """Key signature and spelling of the decoded notes (``onsets`` (N,) in ticks), in place:
-    the Kostka–Payne key and ps13 spelling (``perf2score.score.spelling``) over the
-    decoded onsets and values, which beat the model's own heads on validation; between
-    enharmonic keys of six accidentals each (F# / Gb major) the model's key decides."""
-    from perf2score.score.spelling import key_and_spelling
+def respell(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    signature_changes: bool = False,
+) -> None:
+    """Key signature and spelling of the decoded notes (``onsets`` (N,) in ticks), in
+    place: the home key's signature (or, with ``signature_changes``, each section's) and
+    ps13 spelling pulled toward each section's key
+    (``perf2score.score.spelling.key_and_spelling_by_section``) over the decoded onsets,
+    values and measures, which beat the model's own heads on validation; between enharmonic
+    keys of six accidentals each (F# / Gb major) the model's key decides."""
+    from perf2score.score.spelling import key_and_spelling_by_section
 
     keep = ~drop
     if not keep.any():
         return
     durations = np.maximum(attributes["duration_ticks"][keep], 1)
     kept = attributes[keep]
-    fifths, mode, spelling = key_and_spelling(
-        kept["pitch"], onsets[keep], durations, voted=float(np.median(kept["key_fifths"]))
+    fifths, mode, spelling = key_and_spelling_by_section(
+        kept["pitch"],
+        onsets[keep],
+        durations,
+        kept["measure"],
+        voted=kept["key_fifths"].astype(np.float64),
+        signature_changes=signature_changes,
     )
     for field in ("step", "alter", "octave"):
         kept[field] = spelling[field]
@@ -399,7 +411,7 @@ def decoded_attributes(
             model.decoding,
             meter_odds,
         )
-    respell(attributes, drop, onsets)
+    respell(attributes, drop, onsets, model.decoding.key_changes)
     return attributes, drop, onsets, tpq
 
 

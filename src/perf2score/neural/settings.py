@@ -165,6 +165,13 @@ class DecodeConfig:
     # 6.499 -> 6.467; test 11.217 -> 11.247 (README, "Rests the meter head hears")
     rest_head: bool = True
     rest_odds: float = 0.0
+    # a key signature for each section where the music settles in a remote key
+    # (perf2score.score.key_sections), or the home key's throughout (false); the spelling
+    # follows each section's key either way. Validation, shipped model: notes under the
+    # score's signature (key_note_acc) 96.7 % one signature, 92.1 % a signature a section
+    # (Beethoven's op. 53 written with an E major section where the score keeps C major);
+    # the training split's scores: 81.8 -> 86.2 % (README, "Key signatures per section")
+    key_changes: bool = False
     # a note that sounds at least this many quarters past the next onset of its staff gets a
     # voice of its own, before the gaps are closed (0 = off: the voice head's voices; see
     # perf2score.neural.voices). Validation, shipped model, E_avg over 0, 1, 2: 8.43, 9.63,

@@ -25,23 +25,22 @@ import numpy as np
 
 from perf2score.constants import GRID_PER_QUARTER
 from perf2score.score.attributes import key_mode_code
+from perf2score.score.key_sections import (
+    KP_MAJOR,
+    KP_MINOR,
+    MAJOR,
+    MAJOR_FIFTHS,
+    MINOR,
+    MINOR_FIFTHS,
+    key_sections,
+)
 
-# Kostka–Payne profiles, major and minor, tonic first. Signature right on the first
-# performance of each piece (performed pitches weighted by played seconds;
+# Kostka–Payne profiles (``key_sections``), major and minor, tonic first. Signature right on
+# the first performance of each piece (performed pitches weighted by played seconds;
 # benchmarks/key_profiles.py): train 164 of 182 pieces (90.1 %), validation 15 of 17,
 # where the Krumhansl–Kessler (1982) probe-tone profiles (KK_*) got 141 (77.5 %) and 13
-KP_MAJOR = np.array(
-    [0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400]
-)
-KP_MINOR = np.array(
-    [0.712, 0.048, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330]
-)
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-# signature (fifths) of each tonic pitch class C=0 … B=11
-MAJOR_FIFTHS = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
-MINOR_FIFTHS = (-3, 4, -1, 6, 1, -4, 3, -2, 5, 0, -5, 2)
-MAJOR, MINOR = 0, 1
 
 # ps13 works with chromatic pitch from A0 (MIDI 21) and letters ("morphs") from A
 LETTERS = np.array(list("ABCDEFG"))
@@ -142,7 +141,7 @@ def near_local_centre(
     spelling: np.ndarray,
     pitches: np.ndarray,
     onsets: np.ndarray,
-    fifths: int,
+    fifths: int | np.ndarray,
     rounds: int = LOCAL_ROUNDS,
 ) -> np.ndarray:
     """``spelling`` with each note more than ``LOCAL_REACH`` fifths from the centre of its
@@ -152,7 +151,8 @@ def near_local_centre(
     C major's (2) and the key's (``fifths`` + 2): a passage in a remote key is written in the
     signature of fewer accidentals (C♯ minor's sharps in an A♭ major piece). ps13 chooses
     each note's letter from its context's letters, which keeps whole passages on the far
-    side; this moves them back (tuned on the training split's scores)."""
+    side; this moves them back (tuned on the training split's scores). ``fifths``: the key's
+    signature, or each note's (N,) where the key changes (``key_sections``)."""
     n = len(spelling)
     if n == 0:
         return spelling.copy()
@@ -161,7 +161,8 @@ def near_local_centre(
     nearest = np.mod(7 * np.asarray(pitches)[order], 12)  # 0..11: each pitch's place
     k = np.arange(n)
     first, last = np.maximum(k - LOCAL_NOTES, 0), np.minimum(k + LOCAL_NOTES, n)
-    middle = 2 + fifths / 2  # halfway between C major's middle (2) and the key's
+    keys = np.broadcast_to(np.asarray(fifths, dtype=np.float64), (n,))[order]
+    middle = 2 + keys / 2  # halfway between C major's middle (2) and the key's
     for _ in range(rounds):
         sums = np.concatenate([[0], np.cumsum(line)])
         centre = (sums[last] - sums[first]) / (last - first)
@@ -207,3 +208,59 @@ def enharmonic_choice(fifths: int, voted: float) -> int:
     median key, in fifths) lies nearer the twin; any other key as found (between 5 and 7
     accidentals the found key's 5 stay: B major, not C♭ major)."""
     return -fifths if abs(fifths) == 6 and abs(-fifths - voted) < abs(fifths - voted) else fifths
+
+
+def key_and_spelling_by_section(
+    pitches: np.ndarray,
+    onsets: np.ndarray,
+    durations: np.ndarray,
+    measures: np.ndarray,
+    rounds: int = LOCAL_ROUNDS,
+    voted: np.ndarray | None = None,
+    signature_changes: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key fifths (N,), key mode code (N,), spelling (N,) with step/alter/octave) of notes
+    with onsets and durations in ticks (``GRID_PER_QUARTER`` a quarter) and their
+    ``measures`` (N,). The spelling is ``key_and_spelling``'s with each note framed and
+    pulled toward its own section's key (``key_sections``: a section where the music
+    settles in a remote key; the key found over the whole piece, ``estimate_key``, is the
+    home key). The key written is the home key's for every note, or each section's with
+    ``signature_changes``. ``voted`` (N,): each note's vote for its key (the decoder's, in
+    fifths); the median vote of a signature's notes (of all notes, for the home key) may
+    choose its enharmonic twin (``enharmonic_choice``), the spelling moved with it."""
+    pitches = np.asarray(pitches)
+    home, home_mode = estimate_key(pitches, np.asarray(durations) / GRID_PER_QUARTER)
+    fifths, modes = key_sections(pitches, measures, int(home))
+    spelling = spell(pitches, np.asarray(onsets) / GRID_PER_QUARTER)
+    spelling = _framed_by_signature(spelling, pitches, fifths)
+    if rounds:
+        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), fifths, rounds)
+        spelling = _framed_by_signature(spelling, pitches, fifths)
+    written = fifths.copy()
+    if voted is not None:
+        for signature in np.unique(fifths):
+            members = fifths == signature
+            written[members] = enharmonic_choice(
+                int(signature), float(np.median(np.asarray(voted)[members]))
+            )
+        if (written != fifths).any():
+            spelling = spelled_at(line_of_fifths(spelling) + written - fifths, pitches)
+    if signature_changes:
+        codes = np.where(modes == MINOR, key_mode_code("minor"), key_mode_code("major"))
+        return written, codes, spelling
+    home = int(home) if voted is None else enharmonic_choice(int(home), float(np.median(voted)))
+    code = key_mode_code("minor" if home_mode == MINOR else "major")
+    return np.full(len(pitches), home), np.full(len(pitches), code), spelling
+
+
+def _framed_by_signature(
+    spelling: np.ndarray, pitches: np.ndarray, fifths: np.ndarray
+) -> np.ndarray:
+    """``spelling`` (N,) with the notes of each signature of ``fifths`` (N,) moved together
+    to its side of the line of fifths (``in_key_frame``); a new array."""
+    line = line_of_fifths(spelling)
+    for signature in np.unique(fifths):
+        members = fifths == signature
+        framed = in_key_frame(spelling[members], pitches[members], int(signature))
+        line[members] = line_of_fifths(framed)
+    return spelled_at(line, pitches)
