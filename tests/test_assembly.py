@@ -1,3 +1,4 @@
+import re
 from itertools import pairwise
 
 import numpy as np
@@ -146,3 +147,27 @@ def test_the_writer_writes_what_elementtree_writes():
         w.text()
     w.close()
     assert w.text() == expected
+
+
+@pytest.mark.parametrize(
+    ("signature", "mark"),
+    [
+        ((6, 8), "<beat-unit>quarter</beat-unit><beat-unit-dot/><per-minute>80</per-minute>"),
+        ((6, 4), "<beat-unit>half</beat-unit><beat-unit-dot/><per-minute>40</per-minute>"),
+        ((12, 16), "<beat-unit>eighth</beat-unit><beat-unit-dot/><per-minute>160</per-minute>"),
+        ((3, 4), "<beat-unit>quarter</beat-unit><per-minute>120</per-minute>"),
+        ((2, 2), "<beat-unit>quarter</beat-unit><per-minute>120</per-minute>"),
+    ],
+)
+def test_the_metronome_mark_counts_the_dotted_beat_of_a_compound_meter(signature, mark):
+    """120 quarters a minute: ♩. = 80 in 6/8, 𝅗𝅥. = 40 in 6/4, ♪. = 160 in 12/16, ♩ = 120
+    in a simple meter; the sound's tempo stays in quarters."""
+    from perf2score.score.assembly import AssembledScore, Chord, Measure
+
+    tpq = 4
+    length = signature[0] * 4 * tpq // signature[1]
+    score = AssembledScore(
+        [Measure(0, length, *signature, 0, 0)], [Chord(0, tpq, 1, 1, [(60, "C", 0, 4)])], tpq, 120.0
+    )
+    xml = re.sub(r">\s+<", "><", to_musicxml(score))
+    assert mark in xml and '<sound tempo="120.0"' in xml

@@ -312,12 +312,32 @@ def _clef_change(w: XmlWriter, staff: int, sign: str) -> None:
     w.close()
 
 
-def _tempo(w: XmlWriter, qpm: float) -> None:
+# note types by length in quarters, for a metronome mark's beat unit
+_BEAT_UNIT_TYPES = {4.0: "whole", 2.0: "half", 1.0: "quarter", 0.5: "eighth", 0.25: "16th"}
+
+
+def metronome_beat(ts_num: int, ts_den: int) -> tuple[str, bool, float]:
+    """(note type, dotted, length in quarters) of the metronome mark's beat in a time
+    signature: the dotted beat of a compound meter (6/8: a dotted quarter, 6/4: a dotted
+    half, 12/16: a dotted eighth), a quarter otherwise (as before, 2/2 included)."""
+    if is_compound(ts_num) and ts_den in (2, 4, 8, 16):
+        undotted = 8.0 / ts_den  # two of the signature's units
+        return _BEAT_UNIT_TYPES[undotted], True, 1.5 * undotted
+    return "quarter", False, 1.0
+
+
+def _tempo(w: XmlWriter, qpm: float, ts_num: int = 4, ts_den: int = 4) -> None:
+    """The metronome mark over the first measure: ``qpm`` quarters a minute, written in the
+    beat of the time signature ``ts_num``/``ts_den`` (``metronome_beat``); the sound's
+    tempo is in quarters a minute whatever the mark."""
+    unit, dotted, quarters = metronome_beat(ts_num, ts_den)
     w.open("direction", placement="above")
     w.open("direction-type")
     w.open("metronome")
-    w.leaf("beat-unit", "quarter")
-    w.leaf("per-minute", round(qpm))
+    w.leaf("beat-unit", unit)
+    if dotted:
+        w.leaf("beat-unit-dot")
+    w.leaf("per-minute", round(qpm / quarters))
     w.close()
     w.close()
     w.leaf("staff", 1)
@@ -546,7 +566,7 @@ def to_musicxml(score: AssembledScore) -> str:
         plan = clefs[k]
         _attributes(w, measure, previous, plan.start, clefs[k - 1].end if k else None, tpq)
         if k == 0:
-            _tempo(w, score.tempo_qpm)
+            _tempo(w, score.tempo_qpm, measure.ts_num, measure.ts_den)
         streams = voices_by_measure[k] | {(1, 1), (2, 1)}
         filled = {
             stream: _fill_rests(segments.get((k, *stream), []), measure.length)
