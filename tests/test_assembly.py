@@ -171,3 +171,24 @@ def test_the_metronome_mark_counts_the_dotted_beat_of_a_compound_meter(signature
     )
     xml = re.sub(r">\s+<", "><", to_musicxml(score))
     assert mark in xml and '<sound tempo="120.0"' in xml
+
+
+def test_a_rest_filling_a_measure_is_a_measure_rest_in_every_meter():
+    """The empty lower staff: a whole (measure) rest in 3/4 and 6/8 as in 4/4, named a
+    whole only in 4/4; a pickup's rest keeps its value."""
+    from perf2score.score.assembly import AssembledScore, Chord, Measure
+
+    tpq = 4
+    for signature, named in (((3, 4), False), ((6, 8), False), ((4, 4), True)):
+        length = signature[0] * 4 * tpq // signature[1]
+        measures = [Measure(0, tpq, *signature, 0, 0), Measure(tpq, length, *signature, 0, 0)]
+        chords = [
+            Chord(0, tpq, 1, 1, [(60, "C", 0, 4)]),
+            Chord(tpq, length, 1, 1, [(62, "D", 0, 4)]),
+        ]
+        xml = re.sub(r">\s+<", "><", to_musicxml(AssembledScore(measures, chords, tpq)))
+        lower = [n for n in re.findall(r"<note>.*?</note>", xml) if "<staff>2</staff>" in n]
+        pickup, full = lower
+        assert 'measure="yes"' not in pickup and "<type>quarter</type>" in pickup
+        assert f'<rest measure="yes"/><duration>{length}</duration>' in full
+        assert ("<type>whole</type>" in full) == named

@@ -24,7 +24,7 @@ import numpy as np
 from perf2score.score.accidentals import WrittenNote, shown_accidentals
 from perf2score.score.assembly import AssembledScore, Chord, Measure
 from perf2score.score.meter import beat_quarters, is_compound
-from perf2score.score.notation import Piece, split_duration
+from perf2score.score.notation import Piece, Value, split_duration
 
 DOCTYPE = (
     '<!DOCTYPE score-partwise PUBLIC "-//Recordare//DTD MusicXML 4.0 Partwise//EN" '
@@ -402,6 +402,17 @@ def _beams(items: list[tuple[_Event, Piece]], beat_ticks: int) -> list[str | Non
     return marks
 
 
+# the value of a measure rest: drawn as a whole rest (a breve rest in 4/2) whatever the
+# measure's length, as engravers do; MusicXML names its type only where it is a whole's
+MEASURE_REST = Value("whole", 0, False, Fraction(4), Fraction(1))
+
+
+def measure_rest(start: int, length: int) -> Piece:
+    """The one piece of a rest that fills a whole measure of its time signature (3/4, 6/8,
+    4/4 alike): ``MEASURE_REST``, written ``<rest measure="yes"/>``."""
+    return Piece(start, length, MEASURE_REST, True)
+
+
 def _write_piece(
     w: XmlWriter,
     event: _Event,
@@ -414,9 +425,11 @@ def _write_piece(
     whole_rest: bool,
     beam: str | None = None,
     accidentals: list[str | None] | None = None,
+    named_whole: bool = True,
 ) -> None:
     """One piece of an event: a rest, or the chord's notes (``accidentals``: what each
-    pitch shows, ``perf2score.score.accidentals``; None: none shown)."""
+    pitch shows, ``perf2score.score.accidentals``; None: none shown). ``whole_rest``: a
+    measure rest, its type named only with ``named_whole`` (it lasts a whole)."""
     xml_voice = voice + (4 if staff == 2 else 0)
     members = event.chord.pitches if event.chord else [None]
     for index, pitch in enumerate(members):
@@ -434,7 +447,8 @@ def _write_piece(
             w.leaf("tie", type="start")
         w.leaf("voice", xml_voice)
         if whole_rest:
-            w.leaf("type", "whole")
+            if named_whole:  # a whole's length (4/4, 2/2): named, as before
+                w.leaf("type", "whole")
         else:
             w.leaf("type", piece.value.type)
             for _ in range(piece.value.dots):
@@ -581,14 +595,18 @@ def to_musicxml(score: AssembledScore) -> str:
             compound = is_compound(measure.ts_num)
             rest_dots = 1 if compound else 0
             items = []  # (event, piece, index of the piece in its event, pieces in the event)
+            full = measure.length == measure.ts_num * 4 * tpq // max(measure.ts_den, 1)
             for event in events:
-                pieces = split_duration(
-                    event.start,
-                    event.length,
-                    tpq,
-                    2 if event.chord else rest_dots,
-                    half_on_beats=event.chord is not None and not compound,
-                )
+                if full and event.chord is None and event.length == measure.length:
+                    pieces = [measure_rest(event.start, event.length)]  # a whole rest
+                else:
+                    pieces = split_duration(
+                        event.start,
+                        event.length,
+                        tpq,
+                        2 if event.chord else rest_dots,
+                        half_on_beats=event.chord is not None and not compound,
+                    )
                 items.extend((event, piece, i, len(pieces)) for i, piece in enumerate(pieces))
             beams = _beams([(e, p) for e, p, _, _ in items], _beat_ticks(measure, tpq))
             tuplets = _tuplet_marks([p for _, p, _, _ in items])
@@ -601,14 +619,8 @@ def to_musicxml(score: AssembledScore) -> str:
                 if p_index == 0 and event.chord is not None and not event.tie_stop:
                     graces = shown.get((id(event), "graces"), [])
                     _write_graces(w, event.chord, staff, voice, graces)
-                # one rest filling the whole measure with an exact whole rest (4/4, 2/2)
-                whole_rest = (
-                    event.chord is None
-                    and event.length == measure.length
-                    and count == 1
-                    and piece.value.type == "whole"
-                    and not piece.value.tuplet
-                )
+                # one rest filling a whole measure of its time signature: a measure rest
+                whole_rest = piece.value is MEASURE_REST
                 _write_piece(
                     w,
                     event,
@@ -621,6 +633,7 @@ def to_musicxml(score: AssembledScore) -> str:
                     whole_rest=whole_rest,
                     beam=beam,
                     accidentals=shown.get((id(event), "notes")) if p_index == 0 else None,
+                    named_whole=piece.length == 4 * tpq,
                 )
             for _, sign in pending:  # no event of the first voice starts there: at the end
                 _clef_change(w, staff, sign)
