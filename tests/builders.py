@@ -128,3 +128,16 @@ def played_triple(count: int, jitter: float, seed: int = 0) -> Performance:
     notes["onset_sec"] = np.sort(seconds)
     notes["offset_sec"] = notes["onset_sec"] + 0.5 * values
     return Performance(notes=notes, pedal=np.zeros((0, 2)))
+
+
+def modulating_performance(path: Path) -> Path:
+    """A MIDI file of 48 bars played at 4 notes a second (slightly uneven): 16 bars in C
+    major, 16 in A-flat major and 16 in C major again, each bar the scale up and its tonic
+    (eight notes)."""
+    import numpy as np
+
+    scale = np.array([0, 2, 4, 5, 7, 9, 11, 12])
+    pitches = np.concatenate([np.tile(60 + tonic + scale, 16) for tonic in (0, 8, 0)])
+    onsets = np.arange(len(pitches)) * 0.25 + np.random.default_rng(3).normal(0, 0.01, len(pitches))
+    notes = [(int(p), float(t), float(t) + 0.22, 70) for p, t in zip(pitches, onsets, strict=True)]
+    return write_midi(path, [notes])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -221,6 +222,20 @@ def test_serve_on_a_taken_port_is_one_line(capsys):
     assert err.startswith(f"perf2score: error: cannot serve on 127.0.0.1:{port}")
     assert "serving on" not in out
     assert err.count("\n") == 1
+
+
+def test_key_changes_are_written_when_asked(client, tmp_path):
+    from builders import modulating_performance
+
+    midi = modulating_performance(tmp_path / "in.mid").read_bytes()
+    found = {}
+    for asked in (False, True):
+        params = {"backend": "neural", "name": "x.mid", "key_changes": str(asked).lower()}
+        job = _finish(client, client.post("/api/jobs", params=params, content=midi).json())
+        assert job["state"] == "done", job["error"]
+        xml = client.get(job["downloads"]["musicxml"]["url"]).text
+        found[asked] = [int(f) for f in re.findall(r"<fifths>(-?\d+)</fifths>", xml)]
+    assert found == {False: [0], True: [0, -4, 0]}
 
 
 def test_a_told_time_signature_is_written_and_bad_ones_are_refused(client, tmp_path):

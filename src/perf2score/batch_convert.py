@@ -32,6 +32,7 @@ class Job:
     decoding: DecodeConfig | None = None  # decoding settings (neural), None = the model's
     auto: bool = False  # the user asked for "auto": a file played exactly goes to classical
     repeats: bool = True  # a section played twice in a row is written once, with repeat signs
+    key_changes: bool = False  # a new key signature where the music settles in a remote key
 
     @property
     def held(self) -> tuple[str, str | None, DecodeConfig | None]:
@@ -79,12 +80,14 @@ def plan(
     decoding: DecodeConfig | None = None,
     auto: bool = False,
     repeats: bool = True,
+    key_changes: bool = False,
 ) -> tuple[list[Job], list[Path]]:
     """(the conversions to run: which file goes where, in which formats; the input files
     named more than once, which are converted once). ``auto``: the user asked for the
     "auto" backend (``backend`` is what it resolved to), so a file played exactly as written
     goes to the classical converter (``conversion.played_exactly``). ``repeats``: sections
     played twice in a row are written once between repeat signs (False: every note played).
+    ``key_changes``: a new key signature where the music settles in a remote key.
 
     Raises ``Perf2ScoreError`` (before anything is converted) when two inputs would write
     the same output file, or an output would replace an input."""
@@ -98,7 +101,7 @@ def plan(
         else:
             base = Path(out_dir) / relative if out_dir else source
             outputs = [(base.with_suffix(EXTENSIONS[f]), f) for f in formats]
-        jobs.append(Job(source, outputs, backend, model, decoding, auto, repeats))
+        jobs.append(Job(source, outputs, backend, model, decoding, auto, repeats, key_changes))
     _refuse_collisions(jobs)
     return jobs, repeated
 
@@ -181,7 +184,13 @@ def run_job(job: Job) -> Outcome:
     try:
         model = held_model(job.backend, job.model)
         chosen = "auto" if job.auto and job.backend == "neural" else job.backend
-        score = convert(job.source, backend=chosen, model=model, repeats=job.repeats)
+        score = convert(
+            job.source,
+            backend=chosen,
+            model=model,
+            repeats=job.repeats,
+            key_changes=job.key_changes,
+        )
         written = []
         for path, fmt in job.outputs:
             written.extend(str(p) for p in score.save(path, fmt))

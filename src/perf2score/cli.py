@@ -104,8 +104,8 @@ def _add_convert(sub) -> None:
     conv.add_argument(
         "--key-changes",
         action="store_true",
-        help="a new key signature where the music settles in a remote key (neural backend; "
-        "default: the home key's signature throughout, with accidentals)",
+        help="a new key signature where the music settles in a remote key (default: the "
+        "home key's signature throughout, with accidentals)",
     )
     conv.add_argument(
         "--written-out",
@@ -192,6 +192,7 @@ def _run_convert(args) -> int:
         decoding,
         auto,
         repeats=not args.written_out,
+        key_changes=args.key_changes,
     )
     check_destinations(jobs)
     for path in repeated:
@@ -238,23 +239,15 @@ def _run_convert(args) -> int:
 
 def _decoding(args, backend: str):
     """The model's decoding settings (or those of the ``--decoding`` file) with the time
-    signature and tempo (``--time-signature``, ``--tempo``), the beam (``--beam``) and the
-    key changes (``--key-changes``) the user gave; None when none was given."""
+    signature and tempo (``--time-signature``, ``--tempo``) and the beam (``--beam``) the
+    user gave; None when none was given."""
     told = args.time_signature is not None or args.tempo is not None
-    if not told and args.beam is None and args.decoding is None and not args.key_changes:
+    if not told and args.beam is None and args.decoding is None:
         return None
     if told and backend != "neural":
         raise Perf2ScoreError("--time-signature and --tempo need the neural backend")
     if backend != "neural":
-        option = next(
-            name
-            for name, given in (
-                ("--beam", args.beam is not None),
-                ("--key-changes", args.key_changes),
-                ("--decoding", True),
-            )
-            if given
-        )
+        option = "--beam" if args.beam is not None else "--decoding"
         raise Perf2ScoreError(f"{option} needs the neural backend")
     from dataclasses import replace
 
@@ -264,8 +257,6 @@ def _decoding(args, backend: str):
     settings = DecodeConfig.read(args.decoding or model_folder(args.model))
     if args.beam is not None:
         settings = replace(settings, beam=args.beam)
-    if args.key_changes:
-        settings = replace(settings, key_changes=True)
     return settings.with_meter(args.time_signature, args.tempo) if told else settings
 
 

@@ -157,6 +157,7 @@ def convert(
     time_signature: str | None = None,
     tempo: float | None = None,
     repeats: bool = True,
+    key_changes: bool = False,
 ) -> Score:
     """Convert a performance MIDI file, an audio recording (WAV, FLAC, MP3, Ogg, AIFF:
     transcribed first, with the ``audio`` extra) or an already read ``Performance`` to a
@@ -179,6 +180,10 @@ def convert(
     ``repeats``: a section the performer played twice in a row is written once between
     repeat bar lines, with first and second endings where the passes end differently
     (``perf2score.score.repeats``); False writes every note played.
+
+    ``key_changes``: a new key signature where the music settles in a remote key
+    (``perf2score.score.key_sections``) instead of the home key's throughout; the spelling
+    follows each section's key either way.
     """
     performance = source if isinstance(source, Performance) else read_input(source)
     performance = check_performance(performance)
@@ -191,7 +196,7 @@ def convert(
     if chosen == "classical":
         from perf2score.classical import classical_attributes
 
-        attributes, tpq, played_qpm = classical_attributes(performance)
+        attributes, tpq, played_qpm = classical_attributes(performance, key_changes)
         drop = None
     else:
         from perf2score.neural.converter import as_neural_model, neural_attributes, with_meter
@@ -199,6 +204,8 @@ def convert(
         neural = as_neural_model(model)
         if given:
             neural = with_meter(neural, time_signature, tempo)
+        if key_changes:
+            neural = replace(neural, decoding=replace(neural.decoding, key_changes=True))
         attributes, tpq, played_qpm, drop = neural_attributes(performance, neural)
     title = Path(performance.source).stem if performance.source else "Transcription"
     assembled = assemble(

@@ -45,10 +45,14 @@ def legato_durations(onsets: np.ndarray, durations: np.ndarray, staff: np.ndarra
     return out
 
 
-def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, float]:
+def classical_attributes(
+    performance: Performance, key_changes: bool = False
+) -> tuple[np.ndarray, int, float]:
     """(attributes (N,), ticks per quarter, tempo in quarters per minute) for a performance.
 
-    Rows follow the performance's note order; nothing is dropped.
+    Rows follow the performance's note order; nothing is dropped. The notes are spelled
+    toward each section's key; ``key_changes``: each section's key signature written
+    (``perf2score.score.key_sections``), else the home key's throughout.
     """
     notes = performance.notes
     offsets = notes["offset_sec"]
@@ -72,7 +76,9 @@ def classical_attributes(performance: Performance) -> tuple[np.ndarray, int, flo
     shifted = onset_ticks - pickup
     measure = np.where(shifted < 0, 0, shifted // bar + (1 if pickup else 0))
     measure_start = np.where(shifted < 0, 0, (measure - (1 if pickup else 0)) * bar + pickup)
-    fifths, mode, spelling = key_and_spelling_by_section(pitches, onset_ticks, durations, measure)
+    fifths, mode, spelling = key_and_spelling_by_section(
+        pitches, onset_ticks, durations, measure, signature_changes=key_changes
+    )
 
     out = np.zeros(len(notes), dtype=ATTRIBUTE_DTYPE)
     out["id"] = [f"n{k}" for k in range(len(notes))]

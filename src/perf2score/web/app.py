@@ -3,10 +3,11 @@
 Routes (all under the page's own origin; nothing is fetched from elsewhere):
 
 - ``GET /``: the page; ``GET /static/...``: its script and style sheet.
-- ``POST /api/jobs?backend=auto|neural|classical&name=FILE[&time_signature=3/4][&tempo=100]``:
-  the body is the file itself (a performance MIDI or an audio recording), at most
-  ``max_upload_bytes``; answers the job. The time signature and tempo (quarters per minute)
-  are what the user knows of the piece (neural model; see ``perf2score.convert``).
+- ``POST /api/jobs?backend=auto|neural|classical&name=FILE[&time_signature=3/4][&tempo=100]
+  [&key_changes=true]``: the body is the file itself (a performance MIDI or an audio
+  recording), at most ``max_upload_bytes``; answers the job. The time signature and tempo
+  (quarters per minute) are what the user knows of the piece (neural model); key changes:
+  a new key signature where the music settles in a remote key (see ``perf2score.convert``).
 - ``GET /api/jobs/{id}``: state, stage, queue position, pages, the error when it failed.
 - ``GET /api/jobs/{id}/pages/{k}.svg``: page ``k`` (from 1) of the engraved score.
 - ``GET /api/jobs/{id}/score.{musicxml,mid,pdf}``: the downloads; ``.../notes.json``: the
@@ -83,7 +84,7 @@ class Converter:
         model = self.model() if backend == "neural" else None
         told = {"time_signature": job.time_signature or None, "tempo": job.tempo or None}
         asked = "auto" if job.backend == "auto" else backend  # auto: exact files classical
-        score = convert(performance, asked, model, **told)  # told: what the user knows
+        score = convert(performance, asked, model, **told, key_changes=job.key_changes)
         job.chosen_backend = score.backend
         job.stage = "engraving"
         pages = svg_pages(score.assembled)
@@ -176,6 +177,7 @@ def create_app(
         name: str = "",
         time_signature: str = "",
         tempo: str = "",
+        key_changes: bool = False,
     ):
         if backend not in BACKENDS:
             return refuse(400, f"unknown backend '{backend}' (use {', '.join(BACKENDS)})")
@@ -192,6 +194,7 @@ def create_app(
         except Perf2ScoreError as exc:
             return refuse(503, str(exc))
         job.time_signature, job.tempo = meter
+        job.key_changes = key_changes
         part = job.output("upload.part")
         size = 0
         try:

@@ -72,6 +72,7 @@ class Job:
     chosen_backend: str = ""
     time_signature: str = ""  # what the user told of the piece ("" / 0: nothing)
     tempo: float = 0.0
+    key_changes: bool = False  # a new key signature where the music settles in a remote key
     created: float = field(default_factory=time.monotonic)
     started: float = 0.0
     finished: float = 0.0

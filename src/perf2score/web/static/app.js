@@ -39,6 +39,7 @@ async function upload(file) {
     const value = $(field).value.trim(); // what the user knows of the piece, when given
     if (value) query.set(key, value);
   }
+  if ($("key-changes").checked) query.set("key_changes", "true");
   let answer;
   try {
     answer = await fetch(`/api/jobs?${query}`, { method: "POST", body: file });
