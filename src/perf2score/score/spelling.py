@@ -12,6 +12,9 @@
   (12 fifths) away from the key found (G♭ major's notes written as F♯ major's, or in double
   flats under a G♭ signature): ``key_and_spelling`` moves it onto the key's side
   (``in_key_frame``).
+- Sections: ``key_and_spelling_by_section`` (what both converters use) frames and pulls
+  each note toward the key of its section (``perf2score.score.key_sections``: where the
+  music settles in a remote key), and writes the home key's signature or each section's.
 
 The same algorithms and settings as partitura 1.9's ``estimate_key(..., key_profiles="kp")`` /
 ``estimate_spelling``
