@@ -125,3 +125,24 @@ def test_the_command_line_writes_key_changes_on_request(tmp_path, capsys):
     for backend in ("neural", "classical"):
         assert keys[backend, "one"] == [0]
         assert keys[backend, "sections"] == [0, -4, 0]
+
+
+def test_a_passage_on_the_far_side_of_a_flat_key_is_not_written_in_double_flats():
+    """G-flat major (the key finder's F-sharp, the notes' votes for flats) with 8 bars of C
+    major inside: the spelling is pulled toward the signature written, so the C major bars
+    keep their naturals; moving an F-sharp spelling by 12 fifths after wrote them in double
+    flats (D-double-flat major: 48 double accidentals)."""
+    pitches, measures = _piece((6, 16), (0, 8), (6, 16))
+    onsets, durations = np.arange(len(pitches)) * 12, np.full(len(pitches), 12)
+    votes = np.full(len(pitches), -6.0)
+    fifths, _, spelling = key_and_spelling_by_section(
+        pitches, onsets, durations, measures, voted=votes
+    )
+    middle = (measures >= 16) & (measures < 24)
+    assert (fifths == -6).all()
+    assert (np.abs(spelling["alter"][middle]) < 2).all()
+    assert (spelling["alter"][middle] == 0).mean() > 0.95  # C major's naturals (a C-flat
+    # where the passage meets the G-flat bars)
+    assert (np.abs(spelling["alter"][~middle]) < 2).all()
+    _, _, shifted = key_and_spelling(pitches, onsets, durations, voted=-6.0)
+    assert (np.abs(shifted["alter"][middle]) == 2).sum() == 48

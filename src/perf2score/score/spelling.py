@@ -230,15 +230,11 @@ def key_and_spelling_by_section(
     home key). The key written is the home key's for every note, or each section's with
     ``signature_changes``. ``voted`` (N,): each note's vote for its key (the decoder's, in
     fifths); the median vote of a signature's notes (of all notes, for the home key) may
-    choose its enharmonic twin (``enharmonic_choice``), the spelling moved with it."""
+    choose its enharmonic twin (``enharmonic_choice``), which the spelling is then framed
+    and pulled toward."""
     pitches = np.asarray(pitches)
     home, home_mode = estimate_key(pitches, np.asarray(durations) / GRID_PER_QUARTER)
     fifths, modes = key_sections(pitches, measures, int(home))
-    spelling = spell(pitches, np.asarray(onsets) / GRID_PER_QUARTER)
-    spelling = _framed_by_signature(spelling, pitches, fifths)
-    if rounds:
-        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), fifths, rounds)
-        spelling = _framed_by_signature(spelling, pitches, fifths)
     written = fifths.copy()
     if voted is not None:
         for signature in np.unique(fifths):
@@ -246,8 +242,14 @@ def key_and_spelling_by_section(
             written[members] = enharmonic_choice(
                 int(signature), float(np.median(np.asarray(voted)[members]))
             )
-        if (written != fifths).any():
-            spelling = spelled_at(line_of_fifths(spelling) + written - fifths, pitches)
+    # framed and pulled toward the signature written: a passage in a remote key inside a
+    # G-flat piece stays on its own side, where moving the whole spelling by 12 fifths
+    # after (as ``key_and_spelling`` does) wrote it in double flats
+    spelling = spell(pitches, np.asarray(onsets) / GRID_PER_QUARTER)
+    spelling = _framed_by_signature(spelling, pitches, written)
+    if rounds:
+        spelling = near_local_centre(spelling, pitches, np.asarray(onsets), written, rounds)
+        spelling = _framed_by_signature(spelling, pitches, written)
     if signature_changes:
         codes = np.where(modes == MINOR, key_mode_code("minor"), key_mode_code("major"))
         return written, codes, spelling
