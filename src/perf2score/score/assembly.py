@@ -102,7 +102,8 @@ def _mode(values) -> int:
     return Counter(values).most_common(1)[0][0]
 
 
-def _nominal(ts_num: int, ts_den: int, tpq: int) -> int:
+def nominal_length(ts_num: int, ts_den: int, tpq: int) -> int:
+    """Ticks (``tpq`` a quarter) of a full measure of ``ts_num``/``ts_den``."""
     return max(1, ts_num * 4 * tpq // max(ts_den, 1))
 
 
@@ -160,7 +161,7 @@ def build_measures(attrs: np.ndarray, tpq: int, repairs: list[str]) -> list[Meas
                 ts_num, ts_den = 4, 4
             length = _mode(sel["measure_length_ticks"].tolist())
             if length <= 0:
-                length = _nominal(ts_num, ts_den, tpq)
+                length = nominal_length(ts_num, ts_den, tpq)
                 repairs.append(f"measure {m}: non-positive length -> {length} ticks")
             fifths, mode = _mode(
                 zip(sel["key_fifths"].tolist(), sel["key_mode"].tolist(), strict=True)
@@ -170,7 +171,7 @@ def build_measures(attrs: np.ndarray, tpq: int, repairs: list[str]) -> list[Meas
                 fifths = 0
         else:
             ts_num, ts_den = previous.ts_num, previous.ts_den
-            length = _nominal(ts_num, ts_den, tpq)
+            length = nominal_length(ts_num, ts_den, tpq)
             fifths, mode = previous.key_fifths, previous.key_mode
         previous = Measure(start, int(length), int(ts_num), int(ts_den), int(fifths), int(mode))
         measures.append(previous)
@@ -277,7 +278,7 @@ def assemble(
             measures.append(
                 Measure(
                     last.start + last.length,
-                    _nominal(last.ts_num, last.ts_den, tpq),
+                    nominal_length(last.ts_num, last.ts_den, tpq),
                     last.ts_num,
                     last.ts_den,
                     last.key_fifths,

@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 
 from perf2score.score.accidentals import WrittenNote, shown_accidentals
-from perf2score.score.assembly import AssembledScore, Chord, Measure
+from perf2score.score.assembly import AssembledScore, Chord, Measure, nominal_length
 from perf2score.score.meter import beat_quarters, is_compound
 from perf2score.score.notation import Piece, Value, split_duration
 
@@ -321,8 +321,8 @@ def metronome_beat(ts_num: int, ts_den: int) -> tuple[str, bool, float]:
     signature: the dotted beat of a compound meter (6/8: a dotted quarter, 6/4: a dotted
     half, 12/16: a dotted eighth), a quarter otherwise (as before, 2/2 included)."""
     if is_compound(ts_num) and ts_den in (2, 4, 8, 16):
-        undotted = 8.0 / ts_den  # two of the signature's units
-        return _BEAT_UNIT_TYPES[undotted], True, 1.5 * undotted
+        quarters = float(beat_quarters(ts_num, ts_den))  # three of the signature's units
+        return _BEAT_UNIT_TYPES[quarters / 1.5], True, quarters
     return "quarter", False, 1.0
 
 
@@ -595,7 +595,7 @@ def to_musicxml(score: AssembledScore) -> str:
             compound = is_compound(measure.ts_num)
             rest_dots = 1 if compound else 0
             items = []  # (event, piece, index of the piece in its event, pieces in the event)
-            full = measure.length == measure.ts_num * 4 * tpq // max(measure.ts_den, 1)
+            full = measure.length == nominal_length(measure.ts_num, measure.ts_den, tpq)
             for event in events:
                 if full and event.chord is None and event.length == measure.length:
                     pieces = [measure_rest(event.start, event.length)]  # a whole rest
