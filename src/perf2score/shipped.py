@@ -6,7 +6,8 @@
 head that places the bar lines (``meter.json`` + ``meter.safetensors``); ``weights/hands``: the
 hand head that chooses the staves (the same files); ``weights/steps``: the step head that
 holds the decoder to the played rhythm (the same files); ``weights/voices``: the
-voice pass (``voices.json`` + ``voices.safetensors``).
+voice pass (``voices.json`` + ``voices.safetensors``); ``weights/values``: the value chooser
+(``value_choice.json`` + ``value_choice.safetensors``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ SHIPPED_METER = WEIGHTS_DIR / "meter"
 SHIPPED_HANDS = WEIGHTS_DIR / "hands"
 SHIPPED_STEPS = WEIGHTS_DIR / "steps"
 SHIPPED_VOICES = WEIGHTS_DIR / "voices"
+SHIPPED_VALUES = WEIGHTS_DIR / "values"
 SHIPPED_LMS = {"performance": WEIGHTS_DIR / "performance", "score": WEIGHTS_DIR / "score"}
 
 

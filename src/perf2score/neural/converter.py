@@ -44,6 +44,7 @@ from perf2score.shipped import (
     SHIPPED_HANDS,
     SHIPPED_METER,
     SHIPPED_STEPS,
+    SHIPPED_VALUES,
     SHIPPED_VOICES,
 )
 from perf2score.tokens.performance import pedal_extended_offsets
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded
     from perf2score.models.adapter import AlignedModel
     from perf2score.models.meter_head import MeterModel
     from perf2score.models.voice_head import VoiceModel
+    from perf2score.neural.value_choice import ValueChooser
 
 
 @dataclass
@@ -62,7 +64,8 @@ class NeuralModel:
     window's own bar lines), the voice pass (``None``: the decoder's voice head), the
     hand head that chooses the staves (``None``: as ``decoding.staff`` says without it) and
     how many processes decode one performance's windows side by side (forked; the same
-    score whatever the number)."""
+    score whatever the number), and the value chooser (``None``: the values as closed;
+    loaded when ``decoding.value_choice``)."""
 
     network: NumpyAligned | AlignedModel
     decoding: DecodeConfig
@@ -71,6 +74,7 @@ class NeuralModel:
     voices: VoiceModel | None = None
     hands: NumpyMeter | MeterModel | None = None
     processes: int = 1
+    values: ValueChooser | None = None
 
     def describe(self) -> dict:
         """What made a conversion: the model folder, the runtime and the decoding settings."""
@@ -120,7 +124,15 @@ def load_neural_model(
         head_folder = meter_folder(decoding, meter)
         network = with_step_head(decoding, numpy_with_head(network, head_folder), steps)
         network, staves = with_hand_head(decoding, network, hands)
-        return NeuralModel(network, decoding, str(folder), network.meter, passes, staves)
+        return NeuralModel(
+            network,
+            decoding,
+            str(folder),
+            network.meter,
+            passes,
+            staves,
+            values=value_chooser(decoding),
+        )
     if decoding.step_weight > 0:
         raise Perf2ScoreError("decoding with step_weight > 0 needs the numpy runtime")
     from perf2score.models.adapter import merge_lora
@@ -130,7 +142,22 @@ def load_neural_model(
     merge_lora(torch_network)
     head = share_states(torch_network, meter_head(decoding, meter))
     _, staves = with_hand_head(decoding, torch_network, hands)
-    return NeuralModel(torch_network, decoding, str(folder), head, passes, staves)
+    return NeuralModel(
+        torch_network, decoding, str(folder), head, passes, staves, values=value_chooser(decoding)
+    )
+
+
+def value_chooser(decoding: DecodeConfig) -> ValueChooser | None:
+    """The shipped value chooser when ``decoding.value_choice`` asks for it (None otherwise;
+    ``Perf2ScoreError`` when the package has none)."""
+    if not decoding.value_choice:
+        return None
+    from perf2score.neural.value_choice import load_value_chooser
+
+    chooser = load_value_chooser(SHIPPED_VALUES)
+    if chooser is None:
+        raise Perf2ScoreError("decoding value_choice needs the value chooser (weights/values)")
+    return chooser
 
 
 def with_step_head(
@@ -431,6 +458,7 @@ def finish_attributes(
     hand head's log-odds (N,) by question when the decoding computed them (else read
     here)."""
     hand_odds = {} if hand_odds is None else hand_odds
+    decoded = attributes["duration_ticks"].copy()  # the decoder's values, for the chooser
     if model.voices is not None:
         from perf2score.neural.voice_pass import assign_voices
 
@@ -461,8 +489,57 @@ def finish_attributes(
         settle_voices(attributes, drop, onsets, performance, model, hand_odds)  # voices cost
         split_gap = round(model.decoding.voice_gap_quarters * tpq)  # only the gaps the
         close_split_gaps(attributes, drop, onsets, split_gap, rests=rests)  # split opened
+    if model.values is not None:
+        chosen_values(attributes, drop, onsets, tpq, decoded, performance, model, hand_odds)
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
+
+
+def chosen_values(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    tpq: int,
+    decoded: np.ndarray,
+    performance: Performance,
+    model: NeuralModel,
+    hand_odds: dict[str, np.ndarray],
+) -> int:
+    """Each kept note's value chosen by ``model.values`` among the later onsets
+    (``neural.value_choice``), in place; ``decoded`` (N,): the decoder's values in ticks.
+    Returns how many values changed."""
+    from perf2score.neural.value_choice import choose_values, value_options
+
+    notes = performance.notes
+    options = value_options(
+        attributes,
+        drop,
+        onsets,
+        tpq,
+        notes["onset_sec"],
+        notes["offset_sec"],
+        pedal_extended_offsets(performance),
+        decoded,
+        rest_logits(performance, model, hand_odds),
+    )
+    return choose_values(attributes, options, model.values, model.decoding.value_choice_margin)
+
+
+def rest_logits(
+    performance: Performance, model: NeuralModel, odds: dict[str, np.ndarray]
+) -> np.ndarray | None:
+    """(N,) the meter head's log-odds of a rest after each note (its ``rest_after``
+    question; None when the head does not ask it). ``odds``: the heads' log-odds by
+    question when the decoding read them (else read here)."""
+    meter = model.meter
+    if meter is None or REST_TARGET not in answers(meter):
+        return None
+    rest = odds.get(REST_TARGET)
+    if rest is None:  # not read with the decoding (bar lines per window)
+        config = model.decoding
+        network = model.network if isinstance(model.network, NumpyAligned) else None
+        rest = hand_logits(network, meter, performance, config.window, config.overlap, REST_TARGET)
+    return rest
 
 
 def heard_rests(
@@ -472,15 +549,10 @@ def heard_rests(
     question above ``decoding.rest_odds``), whose gaps stay open; None when
     ``decoding.rest_head`` is off or the meter head does not ask the question. ``odds``:
     the heads' log-odds by question when the decoding read them (else read here)."""
-    meter = model.meter
-    if not model.decoding.rest_head or meter is None or REST_TARGET not in answers(meter):
+    if not model.decoding.rest_head:
         return None
-    rest = odds.get(REST_TARGET)
-    if rest is None:  # not read with the decoding (bar lines per window)
-        config = model.decoding
-        network = model.network if isinstance(model.network, NumpyAligned) else None
-        rest = hand_logits(network, meter, performance, config.window, config.overlap, REST_TARGET)
-    return rest > model.decoding.rest_odds
+    rest = rest_logits(performance, model, odds)
+    return None if rest is None else rest > model.decoding.rest_odds
 
 
 def hand_answer(

@@ -165,6 +165,12 @@ class DecodeConfig:
     # 6.499 -> 6.467; test 11.217 -> 11.247 (README, "Rests the meter head hears")
     rest_head: bool = True
     rest_odds: float = 0.0
+    # after voices, values and staves are settled: each kept note's value chosen among the
+    # later decoded onsets by the learned value chooser (perf2score.neural.value_choice,
+    # weights/values); written only where its best option outscores the value the note
+    # has by more than value_choice_margin (score units of the chooser)
+    value_choice: bool = False
+    value_choice_margin: float = 0.0
     # a key signature for each section where the music settles in a remote key
     # (perf2score.score.key_sections), or the home key's throughout (false); the spelling
     # follows each section's key either way. Validation, shipped model: notes under the
@@ -385,6 +391,8 @@ class DecodeConfig:
             raise ValueError("need 0 <= long_gap_silence_share <= 1")
         if not math.isfinite(self.rest_odds):
             raise ValueError("need a finite rest_odds")
+        if not math.isfinite(self.value_choice_margin):
+            raise ValueError("need a finite value_choice_margin")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass", "hands"):

@@ -1,0 +1,350 @@
+"""Note values chosen among the decoded onsets that follow: a learned, non-autoregressive pass.
+
+The decoder writes a note's value before it has decoded the onsets that come after it, and
+the gap closing (``neural.values``) can only extend a value to the next onset of its own
+voice. Yet a notated value nearly always ends where some later onset of the score begins:
+on the validation decodings, for 63 % of the notes whose offset is wrong one of the next
+eight distinct onsets of the piece is exactly where the ground truth ends it
+(``benchmarks/value_choice.py``). So, once every onset, staff and voice is decoded, each
+kept note gets ``OPTIONS`` options for its end: the next ``CANDIDATES`` distinct onsets of
+the piece (any staff) that do not pass the next onset of its own staff and voice (the
+writer would cut them there), and the value it has now. A small network scores each option
+from how the note was played against the performed time of that end (the key's release, and
+the sustain pedal's), the option's value, whether it is the voice's next onset, the
+decoder's own value, the meter head's rest question and the note's place in its chord; the
+best-scored option is written. It is trained on the training split's decodings by the
+ground truth's ends (``benchmarks/value_choice.py``).
+
+Shapes: N notes of a piece; M the kept, timed notes that get options; ``OPTIONS`` options
+each; ``FEATURES`` numbers an option.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CANDIDATES = 8  # later distinct onsets offered as a note's end
+OPTIONS = CANDIDATES + 1  # and the value the note has now
+MIN_SECONDS = 0.02  # floor of a performed span in the log ratios (seconds)
+RATIO_CLIP = 3.0  # |log| ratios clipped to this
+FEATURE_NAMES = (
+    "release_ratio",  # log(played length / performed time to the option's end)
+    "pedal_ratio",  # the same with the sustain pedal's hold
+    "release_ratio_abs",
+    "pedal_ratio_abs",
+    "value_log2",  # log2 of the option's value in quarters
+    "is_current",  # the value the note has now
+    "is_decoded",  # the value the decoder wrote (before any closing)
+    "is_voice_next",  # the next onset of the note's staff and voice
+    "before_voice_next",  # short of it (a rest in the voice follows)
+    "own_staff_onset",  # a note of its staff starts there
+    "rest_odds",  # the meter head's log-odds of a rest after the note (0 when none)
+    "rest_before_next",  # rest_odds where the option is short of the voice's next onset
+    "rank",  # the option's place among the later onsets / CANDIDATES (1 for the current)
+    "is_top",  # the highest note of its staff's chord
+    "is_bottom",  # the lowest
+    "lower_staff",
+    "voice_gap_log2",  # log2 quarters to the voice's next onset (4 when none)
+    "held_past",  # the key (pedal aside) still down at the option's end
+    "ends_on_downbeat",  # the option's end is a bar line
+    "ends_on_beat",  # ... a beat of its time signature
+    "plain_value",  # a value of one notehead: 1/16, 1/8, ..., 4 quarters
+    "dotted_value",  # a dotted one
+    "nearest_release",  # the option whose performed end is nearest the key's release
+    "nearest_pedal",  # ... nearest the end of the sound under the pedal
+    "short_of_voice_log2",  # log2 quarters from the option's end to the voice's next onset
+    "other_staff_onset",  # a note of the other staff starts there
+)
+PLAIN_QUARTERS = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+FEATURES = len(FEATURE_NAMES)
+
+
+@dataclass(frozen=True)
+class ValueOptions:
+    """The options of one piece's notes: ``notes`` (M,) indices into the piece's notes,
+    ``starts`` (M,) their onsets in ticks, ``chords`` (M,) which chord each is in (the
+    notes of one staff and voice at one onset, which the score writes with one value and
+    which share their options), ``ends`` (M, OPTIONS) onset ticks of each option's end,
+    ``valid`` (M, OPTIONS) which options exist, ``features`` (M, OPTIONS, FEATURES)
+    float32. The current value of a chord is its longest note's, cut at the next onset of
+    its voice: as the score writes it (``score.assembly``)."""
+
+    notes: np.ndarray
+    starts: np.ndarray
+    chords: np.ndarray
+    ends: np.ndarray
+    valid: np.ndarray
+    features: np.ndarray
+
+
+def performed_times(onsets: np.ndarray, seconds: np.ndarray, kept: np.ndarray):
+    """(distinct onset ticks (D,), their mean performed seconds (D,)) of the ``kept`` notes
+    (``onsets`` (N,) ticks, ``seconds`` (N,))."""
+    distinct, inverse = np.unique(onsets[kept], return_inverse=True)
+    total = np.zeros(len(distinct))
+    np.add.at(total, inverse, seconds[kept])
+    return distinct, total / np.bincount(inverse, minlength=len(distinct))
+
+
+def seconds_at(ticks: np.ndarray, distinct: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Performed seconds of score times ``ticks`` (any shape), linear between the distinct
+    onsets ``distinct`` (D,) at ``times`` (D,), past the last at the piece's mean pace."""
+    if len(distinct) < 2:
+        return np.zeros(np.shape(ticks)) + (times[0] if len(times) else 0.0)
+    inside = np.interp(ticks, distinct, times)
+    pace = (times[-1] - times[0]) / max(float(distinct[-1] - distinct[0]), 1.0)
+    past = times[-1] + (np.asarray(ticks, dtype=np.float64) - distinct[-1]) * pace
+    return np.where(ticks > distinct[-1], past, inside)
+
+
+def value_options(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    ticks_per_quarter: int,
+    onset_sec: np.ndarray,
+    release_sec: np.ndarray,
+    pedal_sec: np.ndarray,
+    decoded_durations: np.ndarray,
+    rest_odds: np.ndarray | None = None,
+) -> ValueOptions:
+    """Every kept, timed note's options for its end (module docstring).
+
+    Args:
+        attributes: (N,) ``ATTRIBUTE_DTYPE`` rows with staves, voices and values settled.
+        drop: (N,) notes left out of the score.
+        onsets: (N,) absolute onsets in ticks.
+        ticks_per_quarter: the ticks' resolution.
+        onset_sec, release_sec, pedal_sec: (N,) performed onsets, key releases and ends
+            held by the sustain pedal, in seconds.
+        decoded_durations: (N,) the decoder's values in ticks, before any closing.
+        rest_odds: (N,) the meter head's log-odds of a rest after each note (None: 0).
+    """
+    onsets = np.asarray(onsets, dtype=np.int64)
+    timed = ~drop & ~attributes["is_grace"]
+    notes = np.flatnonzero(timed)
+    m = len(notes)
+    ends = np.zeros((m, OPTIONS), np.int64)
+    valid = np.zeros((m, OPTIONS), bool)
+    features = np.zeros((m, OPTIONS, FEATURES), np.float32)
+    if m == 0:
+        return ValueOptions(
+            notes, np.zeros(0, np.int64), np.zeros(0, np.int64), ends, valid, features
+        )
+    distinct, times = performed_times(onsets, onset_sec, timed)
+    starts = onsets[notes]
+    staff = attributes["staff"][notes].astype(np.int64)
+    stream = staff * 1000 + attributes["voice"][notes]
+    voice_next = np.full(m, -1, np.int64)  # next onset of the note's staff and voice
+    for value in np.unique(stream):
+        members = np.flatnonzero(stream == value)
+        own = np.unique(starts[members])
+        at = np.searchsorted(own, starts[members], side="right")
+        has = at < len(own)
+        voice_next[members[has]] = own[at[has]]
+    first = np.searchsorted(distinct, starts, side="right")
+    for k in range(CANDIDATES):
+        at = first + k
+        ok = at < len(distinct)
+        ends[ok, k] = distinct[np.minimum(at, len(distinct) - 1)][ok]
+        valid[:, k] = ok & ((voice_next < 0) | (ends[:, k] <= voice_next))
+        features[:, k, FEATURE_NAMES.index("rank")] = k / CANDIDATES
+    _, chords = np.unique(np.stack([stream, starts]), axis=1, return_inverse=True)
+    chords = chords.reshape(-1)
+    current = np.zeros(chords.max() + 1, np.int64)
+    np.maximum.at(current, chords, starts + attributes["duration_ticks"][notes])
+    current = current[chords]  # the chord's longest value, cut at the voice's next onset:
+    current = np.where(voice_next >= 0, np.minimum(current, voice_next), current)  # as written
+    ends[:, CANDIDATES] = current
+    valid[:, CANDIDATES] = current > starts
+    features[:, CANDIDATES, FEATURE_NAMES.index("rank")] = 1.0
+    # the current value as a candidate too: the same end is one option, the candidate's
+    valid[:, CANDIDATES] &= ~(
+        (ends[:, :CANDIDATES] == current[:, None]) & valid[:, :CANDIDATES]
+    ).any(1)
+
+    staff_onsets = {
+        int(s): np.unique(onsets[timed & (attributes["staff"] == s)]) for s in np.unique(staff)
+    }
+    own_staff = np.zeros((m, OPTIONS), bool)
+    other_staff = np.zeros((m, OPTIONS), bool)
+    for s, own in staff_onsets.items():
+        rows = staff == s
+        own_staff[rows] = np.isin(ends[rows], own)
+        other = np.unique(starts[staff != s])
+        other_staff[rows] = np.isin(ends[rows], other)
+
+    span = seconds_at(ends, distinct, times) - onset_sec[notes, None]  # (M, OPTIONS)
+    span = np.maximum(span, MIN_SECONDS)
+    played = np.maximum(release_sec[notes] - onset_sec[notes], MIN_SECONDS)[:, None]
+    pedal = np.maximum(pedal_sec[notes] - onset_sec[notes], MIN_SECONDS)[:, None]
+    release_ratio = np.clip(np.log(played / span), -RATIO_CLIP, RATIO_CLIP)
+    pedal_ratio = np.clip(np.log(pedal / span), -RATIO_CLIP, RATIO_CLIP)
+    value = np.maximum(ends - starts[:, None], 1) / ticks_per_quarter
+    rest = np.zeros(m) if rest_odds is None else np.clip(rest_odds[notes], -10, 10)
+    before_next = (voice_next[:, None] >= 0) & (ends < voice_next[:, None])
+    chord = staff * 10**12 + starts
+    order = np.lexsort((attributes["pitch"][notes], chord))
+    top = np.zeros(m, bool)
+    bottom = np.zeros(m, bool)
+    keys = chord[order]
+    bottom[order[np.r_[True, keys[1:] != keys[:-1]]]] = True
+    top[order[np.r_[keys[1:] != keys[:-1], True]]] = True
+    gap = np.where(voice_next >= 0, (voice_next - starts) / ticks_per_quarter, 16.0)
+    column = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    features[..., column["release_ratio"]] = release_ratio
+    features[..., column["pedal_ratio"]] = pedal_ratio
+    features[..., column["release_ratio_abs"]] = np.abs(release_ratio)
+    features[..., column["pedal_ratio_abs"]] = np.abs(pedal_ratio)
+    features[..., column["value_log2"]] = np.clip(np.log2(value), -6, 4)
+    features[..., column["is_current"]] = ends == current[:, None]
+    decoded = starts + decoded_durations[notes]
+    features[..., column["is_decoded"]] = ends == decoded[:, None]
+    features[..., column["is_voice_next"]] = ends == voice_next[:, None]
+    features[..., column["before_voice_next"]] = before_next
+    features[..., column["own_staff_onset"]] = own_staff
+    features[..., column["rest_odds"]] = rest[:, None]
+    features[..., column["rest_before_next"]] = rest[:, None] * before_next
+    features[..., column["is_top"]] = top[:, None]
+    features[..., column["is_bottom"]] = bottom[:, None]
+    features[..., column["lower_staff"]] = (staff == 2)[:, None]
+    features[..., column["voice_gap_log2"]] = np.clip(np.log2(np.maximum(gap, 1e-3)), -6, 4)[
+        :, None
+    ]
+    features[..., column["held_past"]] = (release_sec[notes, None] - onset_sec[notes, None]) > span
+    downbeat, beat = metric_places(attributes, notes, starts, ends, ticks_per_quarter)
+    features[..., column["ends_on_downbeat"]] = downbeat
+    features[..., column["ends_on_beat"]] = beat
+    features[..., column["plain_value"]] = np.isin(value, PLAIN_QUARTERS)
+    features[..., column["dotted_value"]] = np.isin(value, np.array(PLAIN_QUARTERS) * 1.5)
+    for name, ratio in (("nearest_release", release_ratio), ("nearest_pedal", pedal_ratio)):
+        distance = np.where(valid, np.abs(ratio), np.inf)
+        features[..., column[name]] = distance == distance.min(1, keepdims=True)
+    short = np.where(before_next, (voice_next[:, None] - ends) / ticks_per_quarter, 0.0)
+    features[..., column["short_of_voice_log2"]] = np.where(
+        before_next, np.clip(np.log2(np.maximum(short, 1e-3)), -6, 4), -7.0
+    )
+    features[..., column["other_staff_onset"]] = other_staff
+    features[~valid] = 0.0
+    return ValueOptions(notes, starts, chords, ends, valid, features)
+
+
+def metric_places(
+    attributes: np.ndarray,
+    notes: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    ticks_per_quarter: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(on a bar line (M, OPTIONS), on a beat (M, OPTIONS)) of the options' ``ends``: an end
+    at a decoded onset (one of ``starts`` (M,)) takes the place of that onset's notes; another
+    end is placed in its note's measure (past its end: into the next measure of the same
+    length)."""
+    position = attributes["position_ticks"][notes].astype(np.int64)
+    length = np.maximum(attributes["measure_length_ticks"][notes].astype(np.int64), 1)
+    num = attributes["ts_num"][notes].astype(np.int64)
+    den = np.maximum(attributes["ts_den"][notes].astype(np.int64), 1)
+    compound = (num % 3 == 0) & (num > 3)
+    beat = np.maximum(np.where(compound, 3, 1) * 4 * ticks_per_quarter // den, 1)  # (M,)
+    place = (position[:, None] + ends - starts[:, None]) % length[:, None]
+    # an end at a decoded onset: the place of the first note decoded there
+    onset_values, first = np.unique(starts, return_index=True)  # == distinct
+    at = np.clip(np.searchsorted(onset_values, ends), 0, len(onset_values) - 1)
+    at_onset = onset_values[at] == ends
+    own = attributes["position_ticks"][notes[first[at]]].astype(np.int64)
+    place = np.where(at_onset, own, place)
+    return place == 0, place % beat[:, None] == 0
+
+
+@dataclass(frozen=True)
+class ValueChooser:
+    """A two-layer network that scores each option (``FEATURES`` → ``hidden`` → 1, GELU
+    between): ``w1`` (FEATURES, H), ``b1`` (H,), ``w2`` (H,), ``mean``/``scale``
+    (FEATURES,) the features' standardisation; float32."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """(..., OPTIONS) scores of ``features`` (..., OPTIONS, FEATURES)."""
+        x = (features - self.mean) / self.scale
+        h = x @ self.w1 + self.b1
+        h = 0.5 * h * (1.0 + np.tanh(0.7978845608 * (h + 0.044715 * h**3)))
+        return h @ self.w2
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """``value_choice.safetensors`` and ``value_choice.json`` in ``folder``."""
+        from safetensors.numpy import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {name: getattr(self, name).astype(np.float32) for name in TENSORS}
+        save_file(tensors, str(folder / "value_choice.safetensors"))
+        config = {"features": list(FEATURE_NAMES), "candidates": CANDIDATES}
+        (folder / "value_choice.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+TENSORS = ("w1", "b1", "w2", "mean", "scale")
+
+
+def load_value_chooser(folder: str | os.PathLike) -> ValueChooser | None:
+    """The chooser saved in ``folder`` (None when there is none); refuses one trained on
+    other features."""
+    folder = Path(folder)
+    path = folder / "value_choice.safetensors"
+    if not path.is_file():
+        return None
+    from safetensors.numpy import load_file
+
+    config = json.loads((folder / "value_choice.json").read_text())
+    if tuple(config["features"]) != FEATURE_NAMES or config["candidates"] != CANDIDATES:
+        raise ValueError(f"{folder}: a value chooser of other features")
+    tensors = load_file(str(path))
+    return ValueChooser(**{name: tensors[name].astype(np.float32) for name in TENSORS})
+
+
+def choose_values(
+    attributes: np.ndarray, options: ValueOptions, chooser: ValueChooser, margin: float = 0.0
+) -> int:
+    """Write each chord's best end into ``attributes["duration_ticks"]`` of its notes (in
+    place), where it beats the chord's current value by more than ``margin``: an option's
+    score for a chord is the sum over its notes of the option's log-probability among the
+    note's options. Returns how many values changed."""
+    if not len(options.notes):
+        return 0
+    log_p = chord_log_probabilities(options, chooser.scores(options.features))
+    best = log_p.argmax(1)
+    rows = np.arange(len(best))
+    is_current = options.features[..., FEATURE_NAMES.index("is_current")] > 0
+    current = np.where(is_current & options.valid, log_p, -np.inf).max(1)
+    change = np.isfinite(log_p[rows, best]) & (log_p[rows, best] > current + margin)
+    new = options.ends[rows, best] - options.starts
+    before = attributes["duration_ticks"][options.notes[change]].copy()
+    attributes["duration_ticks"][options.notes[change]] = new[change]
+    return int((before != new[change]).sum())
+
+
+def chord_log_probabilities(options: ValueOptions, scores: np.ndarray) -> np.ndarray:
+    """(M, OPTIONS) per note, its chord's summed log-probabilities of each option
+    (``scores`` (M, OPTIONS) softmaxed over each note's valid options; -inf where the
+    option is not valid for every note of the chord)."""
+    scores = np.where(options.valid, scores, -np.inf)
+    top = scores.max(1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    log_z = top + np.log(np.exp(scores - top).sum(1, keepdims=True) + 1e-30)
+    log_p = np.where(options.valid, scores - log_z, -np.inf)
+    total = np.zeros((int(options.chords.max()) + 1, OPTIONS))
+    np.add.at(total, options.chords, np.where(options.valid, log_p, 0.0))
+    everywhere = np.zeros(total.shape, np.int64)
+    np.add.at(everywhere, options.chords, options.valid.astype(np.int64))
+    size = np.bincount(options.chords, minlength=len(total))[:, None]
+    total = np.where(everywhere == size, total, -np.inf)
+    return total[options.chords]
