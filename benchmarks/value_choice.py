@@ -245,6 +245,8 @@ def train(args: argparse.Namespace) -> None:
     b1 = torch.nn.Parameter(torch.zeros(hidden))
     w2 = torch.nn.Parameter(torch.randn(hidden) / hidden**0.5)
     optimizer = torch.optim.Adam([w1, b1, w2], lr=args.lr)
+    steps = args.epochs * -(-len(x) // args.batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps)
     m, s = torch.from_numpy(mean), torch.from_numpy(scale)
     best, kept = None, None
     print(json.dumps({"train_notes": len(x), "features": FEATURES}), flush=True)
@@ -259,6 +261,7 @@ def train(args: argparse.Namespace) -> None:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            schedule.step()
         chooser = ValueChooser(
             w1.detach().numpy().copy(),
             b1.detach().numpy().copy(),
@@ -271,7 +274,7 @@ def train(args: argparse.Namespace) -> None:
             json.dumps(
                 {
                     "epoch": epoch + 1,
-                    "loss": round(float(loss), 4),
+                    "loss": round(loss.item(), 4),
                     "validation_offset_now": round(now, 2),
                     "validation_offset_chosen": round(chosen, 2),
                 }

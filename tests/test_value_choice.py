@@ -124,3 +124,45 @@ def test_chooser_round_trip_and_refusal(tmp_path):
     (tmp_path / "value_choice.json").write_text(config)
     with pytest.raises(ValueError, match="other features"):
         load_value_chooser(tmp_path)
+
+
+def test_shipped_chooser_runs_in_the_conversion_and_changes_values_only(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import perf2score.neural.converter as converter
+    from perf2score.conversion import convert
+    from perf2score.midi.reading import NOTE_DTYPE, Performance
+    from perf2score.score.reading import read_score
+
+    rng = np.random.default_rng(3)
+    n = 96  # a melody in eighths over a bass in quarters, some melody notes detached
+    notes = np.zeros(n, dtype=NOTE_DTYPE)
+    melody = np.arange(64)
+    notes["pitch"][:64] = 72 + rng.integers(-5, 6, 64)
+    notes["onset_sec"][:64] = 0.1 + melody * 0.25 + rng.normal(0, 0.01, 64)
+    notes["offset_sec"][:64] = notes["onset_sec"][:64] + np.where(melody % 4 == 3, 0.1, 0.24)
+    notes["pitch"][64:] = 48 + rng.integers(-5, 6, 32)
+    notes["onset_sec"][64:] = 0.1 + np.arange(32) * 0.5 + rng.normal(0, 0.01, 32)
+    notes["offset_sec"][64:] = notes["onset_sec"][64:] + 0.45
+    notes["velocity"] = 64
+    performance = Performance(notes[np.argsort(notes["onset_sec"], kind="stable")], np.zeros((0, 2)))
+    model = converter.load_neural_model(None)
+    assert (model.values is not None) == model.decoding.value_choice  # loaded only when asked
+    asked = replace(model.decoding, value_choice=True)
+    on = replace(model, decoding=asked, values=converter.value_chooser(asked))
+    assert on.values is not None  # the package ships the chooser
+    off = replace(model, decoding=replace(model.decoding, value_choice=False), values=None)
+    calls = []
+    chosen_values = converter.chosen_values
+    monkeypatch.setattr(
+        converter, "chosen_values", lambda *a: calls.append(chosen_values(*a)) or calls[-1]
+    )
+    scores = []
+    for chosen in (off, on):
+        path = convert(performance, backend="neural", model=chosen).save(tmp_path / "x.musicxml")
+        scores.append(np.sort(read_score(path[0]).notes, order=["onset_ticks", "pitch"]))
+    assert len(calls) == 1 and calls[0] >= 0  # called for the conversion that asked only
+    a, b = scores
+    assert a["pitch"].tolist() == b["pitch"].tolist()
+    assert a["onset_ticks"].tolist() == b["onset_ticks"].tolist()
+    assert (b["offset_ticks"] > b["onset_ticks"]).all()

@@ -59,6 +59,8 @@ FEATURE_NAMES = (
     "nearest_pedal",  # ... nearest the end of the sound under the pedal
     "short_of_voice_log2",  # log2 quarters from the option's end to the voice's next onset
     "other_staff_onset",  # a note of the other staff starts there
+    "legato_log",  # log(played length / performed time to the voice's next onset), per note
+    "pitch_height",  # (pitch - 60) / 24
 )
 PLAIN_QUARTERS = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
 FEATURES = len(FEATURE_NAMES)
@@ -230,6 +232,11 @@ def value_options(
         before_next, np.clip(np.log2(np.maximum(short, 1e-3)), -6, 4), -7.0
     )
     features[..., column["other_staff_onset"]] = other_staff
+    voice_span = seconds_at(np.maximum(voice_next, 0), distinct, times) - onset_sec[notes]
+    legato = np.log(played[:, 0] / np.maximum(voice_span, MIN_SECONDS))
+    legato = np.where(voice_next >= 0, np.clip(legato, -RATIO_CLIP, RATIO_CLIP), 0.0)
+    features[..., column["legato_log"]] = legato[:, None]
+    features[..., column["pitch_height"]] = ((attributes["pitch"][notes] - 60) / 24.0)[:, None]
     features[~valid] = 0.0
     return ValueOptions(notes, starts, chords, ends, valid, features)
 
