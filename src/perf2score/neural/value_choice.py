@@ -282,10 +282,11 @@ class ValueChooser:
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """(..., OPTIONS) scores of ``features`` (..., OPTIONS, FEATURES)."""
-        x = (features - self.mean) / self.scale
+        shape = features.shape[:-1]
+        x = (features.reshape(-1, FEATURES) - self.mean) / self.scale  # one 2-D product
         h = x @ self.w1 + self.b1
-        h = 0.5 * h * (1.0 + np.tanh(0.7978845608 * (h + 0.044715 * h**3)))
-        return h @ self.w2
+        h = 0.5 * h * (1.0 + np.tanh(0.7978845608 * (h + 0.044715 * h * h * h)))
+        return (h @ self.w2).reshape(shape)
 
     def save(self, folder: str | os.PathLike) -> None:
         """``value_choice.safetensors`` and ``value_choice.json`` in ``folder``."""
@@ -327,7 +328,9 @@ def choose_values(
     note's options. Returns how many values changed."""
     if not len(options.notes):
         return 0
-    log_p = chord_log_probabilities(options, chooser.scores(options.features))
+    scores = np.full(options.valid.shape, -np.inf)
+    scores[options.valid] = chooser.scores(options.features[options.valid])  # (V,) rows only
+    log_p = chord_log_probabilities(options, scores)
     best = log_p.argmax(1)
     rows = np.arange(len(best))
     is_current = options.features[..., FEATURE_NAMES.index("is_current")] > 0
