@@ -145,7 +145,9 @@ def test_shipped_chooser_runs_in_the_conversion_and_changes_values_only(tmp_path
     notes["onset_sec"][64:] = 0.1 + np.arange(32) * 0.5 + rng.normal(0, 0.01, 32)
     notes["offset_sec"][64:] = notes["onset_sec"][64:] + 0.45
     notes["velocity"] = 64
-    performance = Performance(notes[np.argsort(notes["onset_sec"], kind="stable")], np.zeros((0, 2)))
+    performance = Performance(
+        notes[np.argsort(notes["onset_sec"], kind="stable")], np.zeros((0, 2))
+    )
     model = converter.load_neural_model(None)
     assert (model.values is not None) == model.decoding.value_choice  # loaded only when asked
     asked = replace(model.decoding, value_choice=True)
@@ -166,3 +168,50 @@ def test_shipped_chooser_runs_in_the_conversion_and_changes_values_only(tmp_path
     assert a["pitch"].tolist() == b["pitch"].tolist()
     assert a["onset_ticks"].tolist() == b["onset_ticks"].tolist()
     assert (b["offset_ticks"] > b["onset_ticks"]).all()
+
+
+def test_a_chord_is_one_choice_at_its_written_value():
+    attributes, onsets, onset_sec, release = _piece()
+    attributes["duration_ticks"][3] = 6  # the bass's first note a 16th; a second note...
+    extra = attributes[3:4].copy()
+    extra["pitch"], extra["duration_ticks"] = 43, 36  # ...in its chord runs past its voice
+    attributes = np.concatenate([attributes, extra])
+    onsets = np.append(onsets, 0)
+    onset_sec, release = np.append(onset_sec, 0.0), np.append(release, 0.24)
+    options = _options(attributes, onsets, onset_sec, release)
+    chord = options.chords[np.isin(options.notes, [3, 9])]
+    assert chord[0] == chord[1]  # one chord
+    # written with its longest value cut at the voice's next onset (12): one option, 12
+    rows = np.flatnonzero(np.isin(options.notes, [3, 9]))
+    assert (options.ends[rows, 0] == 12).all() and (options.valid[rows].sum(1) == 1).all()
+    assert options.features[rows, 0, COLUMN["is_current"]].tolist() == [1, 1]
+    # its only option is the value it is written with: it stays (the writer unifies it);
+    # the melody's first note, written an eighth, takes the longer of its two options
+    assert choose_values(attributes, options, _preferring("value_log2")) == 1
+    assert attributes["duration_ticks"][[0, 3, 9]].tolist() == [24, 6, 36]
+
+
+def test_degenerate_pieces():
+    attributes, onsets, onset_sec, release = _piece()
+    everything = np.ones(len(attributes), bool)  # every note dropped
+    decoded = attributes["duration_ticks"].copy()
+    options = value_options(
+        attributes, everything, onsets, TPQ, onset_sec, release, release, decoded
+    )
+    assert options.features.shape == (0, OPTIONS, FEATURES)
+    assert choose_values(attributes, options, _preferring("rank")) == 0
+    one = attributes[:1].copy()  # one note, released as it starts
+    options = value_options(
+        one,
+        np.zeros(1, bool),
+        onsets[:1],
+        TPQ,
+        onset_sec[:1],
+        onset_sec[:1],
+        onset_sec[:1],
+        decoded[:1],
+    )
+    assert options.valid.tolist() == [[False] * CANDIDATES + [True]]
+    assert np.isfinite(options.features).all()
+    assert choose_values(one, options, _preferring("rank")) == 0
+    assert one["duration_ticks"][0] == 12
