@@ -18,6 +18,10 @@ option (the most a choice among these options can give).
         --validation ../runs/value-options/validation --out src/perf2score/weights/values
     python benchmarks/value_choice.py report --options ../runs/value-options/validation \
         --chooser src/perf2score/weights/values
+
+For a model of one's own: ``extract --model RUN/best`` (with a cache folder of its own), then
+``train --out RUN/best``: a model folder that holds a chooser decodes with it (else with the
+shipped one) when its ``decoding.json`` says ``"value_choice": true``.
 """
 
 from __future__ import annotations
@@ -96,7 +100,7 @@ def extract(args: argparse.Namespace) -> None:
     from perf2score.neural.runtime import NumpyAligned
     from perf2score.tokens.performance import pedal_extended_offsets
 
-    model = load_neural_model(None)
+    model = load_neural_model(args.model)
     config = model.decoding
     rows = load_index(args.data, args.split, required=True)[args.part :: args.parts]
     out = Path(args.out)
@@ -308,6 +312,7 @@ def main() -> None:
     one.add_argument("--split", default="validation")
     one.add_argument("--cache", required=True, help="folder of the cached decodings")
     one.add_argument("--out", required=True)
+    one.add_argument("--model", default=None, help="aligned-model folder (default: shipped)")
     one.add_argument("--part", type=int, default=0)
     one.add_argument("--parts", type=int, default=1)
     two = commands.add_parser("train")

@@ -215,3 +215,17 @@ def test_degenerate_pieces():
     assert np.isfinite(options.features).all()
     assert choose_values(one, options, _preferring("rank")) == 0
     assert one["duration_ticks"][0] == 12
+
+
+def test_a_model_folder_s_own_chooser_comes_first(tmp_path):
+    from perf2score.neural.converter import value_chooser
+    from perf2score.neural.settings import DecodeConfig
+
+    asked = DecodeConfig.from_dict({"value_choice": True})
+    assert value_chooser(DecodeConfig.from_dict({"value_choice": False}), tmp_path) is None
+    shipped = value_chooser(asked, tmp_path)  # nothing in the folder: the shipped one
+    assert shipped is not None
+    own = _preferring("rank")
+    own.save(tmp_path)
+    assert np.array_equal(value_chooser(asked, tmp_path).w1, own.w1)
+    assert not np.array_equal(shipped.w1.shape, own.w1.shape)

@@ -131,7 +131,7 @@ def load_neural_model(
             network.meter,
             passes,
             staves,
-            values=value_chooser(decoding),
+            values=value_chooser(decoding, folder),
         )
     if decoding.step_weight > 0:
         raise Perf2ScoreError("decoding with step_weight > 0 needs the numpy runtime")
@@ -143,18 +143,29 @@ def load_neural_model(
     head = share_states(torch_network, meter_head(decoding, meter))
     _, staves = with_hand_head(decoding, torch_network, hands)
     return NeuralModel(
-        torch_network, decoding, str(folder), head, passes, staves, values=value_chooser(decoding)
+        torch_network,
+        decoding,
+        str(folder),
+        head,
+        passes,
+        staves,
+        values=value_chooser(decoding, folder),
     )
 
 
-def value_chooser(decoding: DecodeConfig) -> ValueChooser | None:
-    """The shipped value chooser when ``decoding.value_choice`` asks for it (None otherwise;
-    ``Perf2ScoreError`` when the package has none)."""
+def value_chooser(
+    decoding: DecodeConfig, folder: str | os.PathLike | None = None
+) -> ValueChooser | None:
+    """The value chooser when ``decoding.value_choice`` asks for it (None otherwise): the
+    one saved in the model folder ``folder`` (``value_choice.json`` + ``.safetensors``,
+    trained on that model's decodings by ``benchmarks/value_choice.py``), else the shipped
+    one (``Perf2ScoreError`` when there is none)."""
     if not decoding.value_choice:
         return None
     from perf2score.neural.value_choice import load_value_chooser
 
-    chooser = load_value_chooser(SHIPPED_VALUES)
+    chooser = load_value_chooser(folder) if folder else None
+    chooser = chooser or load_value_chooser(SHIPPED_VALUES)
     if chooser is None:
         raise Perf2ScoreError("decoding value_choice needs the value chooser (weights/values)")
     return chooser
