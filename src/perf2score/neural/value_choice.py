@@ -3,9 +3,9 @@
 The decoder writes a note's value before it has decoded the onsets that come after it, and
 the gap closing (``neural.values``) can only extend a value to the next onset of its own
 voice. Yet a notated value nearly always ends where some later onset of the score begins:
-on the validation decodings, for 63 % of the notes whose offset is wrong one of the next
-eight distinct onsets of the piece is exactly where the ground truth ends it
-(``benchmarks/value_choice.py``). So, once every onset, staff and voice is decoded, each
+on the validation decodings, 15.2 % of the notes end where the ground truth does not, and
+10.9 % would if each chord took the best of the options below (``benchmarks/value_choice.py
+report``). So, once every onset, staff and voice is decoded, each
 kept note gets ``OPTIONS`` options for its end: the next ``CANDIDATES`` distinct onsets of
 the piece (any staff) that do not pass the next onset of its own staff and voice (the
 writer would cut them there), and the value it has now. A small network scores each option
@@ -130,74 +130,106 @@ def value_options(
     onsets = np.asarray(onsets, dtype=np.int64)
     timed = ~drop & ~attributes["is_grace"]
     notes = np.flatnonzero(timed)
+    options = option_ends(attributes, notes, onsets[notes])
+    if len(notes):
+        timing = Timing(onset_sec[notes], release_sec[notes], pedal_sec[notes])
+        option_features(
+            options, attributes, ticks_per_quarter, timing, decoded_durations[notes], rest_odds
+        )
+    return options
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the M notes were played: onsets, key releases and pedal-held ends (M,), seconds."""
+
+    onset: np.ndarray
+    release: np.ndarray
+    pedal: np.ndarray
+
+
+def voice_next_onsets(streams: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """(M,) the next onset of each note's stream (staff and voice), -1 where none;
+    ``streams``/``starts`` (M,)."""
+    following = np.full(len(starts), -1, np.int64)
+    for value in np.unique(streams):
+        members = np.flatnonzero(streams == value)
+        own = np.unique(starts[members])
+        at = np.searchsorted(own, starts[members], side="right")
+        has = at < len(own)
+        following[members[has]] = own[at[has]]
+    return following
+
+
+def option_ends(attributes: np.ndarray, notes: np.ndarray, starts: np.ndarray) -> ValueOptions:
+    """The options' ends and validity of the notes ``notes`` (M,) at ``starts`` (M,) ticks,
+    their chords, and features all zero but ``rank`` (filled by ``option_features``)."""
     m = len(notes)
     ends = np.zeros((m, OPTIONS), np.int64)
     valid = np.zeros((m, OPTIONS), bool)
     features = np.zeros((m, OPTIONS, FEATURES), np.float32)
     if m == 0:
-        return ValueOptions(
-            notes, np.zeros(0, np.int64), np.zeros(0, np.int64), ends, valid, features
-        )
-    distinct, times = performed_times(onsets, onset_sec, timed)
-    starts = onsets[notes]
-    staff = attributes["staff"][notes].astype(np.int64)
-    stream = staff * 1000 + attributes["voice"][notes]
-    voice_next = np.full(m, -1, np.int64)  # next onset of the note's staff and voice
-    for value in np.unique(stream):
-        members = np.flatnonzero(stream == value)
-        own = np.unique(starts[members])
-        at = np.searchsorted(own, starts[members], side="right")
-        has = at < len(own)
-        voice_next[members[has]] = own[at[has]]
+        return ValueOptions(notes, starts, np.zeros(0, np.int64), ends, valid, features)
+    distinct = np.unique(starts)
+    streams = attributes["staff"][notes].astype(np.int64) * 1000 + attributes["voice"][notes]
+    voice_next = voice_next_onsets(streams, starts)
     first = np.searchsorted(distinct, starts, side="right")
+    rank = FEATURE_NAMES.index("rank")
     for k in range(CANDIDATES):
         at = first + k
         ok = at < len(distinct)
         ends[ok, k] = distinct[np.minimum(at, len(distinct) - 1)][ok]
         valid[:, k] = ok & ((voice_next < 0) | (ends[:, k] <= voice_next))
-        features[:, k, FEATURE_NAMES.index("rank")] = k / CANDIDATES
-    _, chords = np.unique(np.stack([stream, starts]), axis=1, return_inverse=True)
+        features[:, k, rank] = k / CANDIDATES
+    _, chords = np.unique(np.stack([streams, starts]), axis=1, return_inverse=True)
     chords = chords.reshape(-1)
     current = np.zeros(chords.max() + 1, np.int64)
     np.maximum.at(current, chords, starts + attributes["duration_ticks"][notes])
     current = current[chords]  # the chord's longest value, cut at the voice's next onset:
     current = np.where(voice_next >= 0, np.minimum(current, voice_next), current)  # as written
     ends[:, CANDIDATES] = current
-    valid[:, CANDIDATES] = current > starts
-    features[:, CANDIDATES, FEATURE_NAMES.index("rank")] = 1.0
-    # the current value as a candidate too: the same end is one option, the candidate's
-    valid[:, CANDIDATES] &= ~(
-        (ends[:, :CANDIDATES] == current[:, None]) & valid[:, :CANDIDATES]
-    ).any(1)
+    features[:, CANDIDATES, rank] = 1.0
+    # the current value is one option: where a candidate ends there, the candidate's
+    same = ((ends[:, :CANDIDATES] == current[:, None]) & valid[:, :CANDIDATES]).any(1)
+    valid[:, CANDIDATES] = (current > starts) & ~same
+    return ValueOptions(notes, starts, chords, ends, valid, features)
 
-    staff_onsets = {
-        int(s): np.unique(onsets[timed & (attributes["staff"] == s)]) for s in np.unique(staff)
-    }
+
+def option_features(
+    options: ValueOptions,
+    attributes: np.ndarray,
+    ticks_per_quarter: int,
+    timing: Timing,
+    decoded_durations: np.ndarray,
+    rest_odds: np.ndarray | None,
+) -> None:
+    """Fill ``options.features`` (in place) of the notes ``options.notes`` (M,) from how
+    they were played (``timing``), the decoder's values ``decoded_durations`` (M,) in ticks
+    and the rest question's log-odds ``rest_odds`` (N,) of the piece's notes (None: 0)."""
+    notes, starts, ends, valid = options.notes, options.starts, options.ends, options.valid
+    features, m = options.features, len(notes)
+    distinct, times = performed_times(starts, timing.onset, np.ones(m, bool))
+    staff = attributes["staff"][notes].astype(np.int64)
+    streams = staff * 1000 + attributes["voice"][notes]
+    voice_next = voice_next_onsets(streams, starts)
     own_staff = np.zeros((m, OPTIONS), bool)
     other_staff = np.zeros((m, OPTIONS), bool)
-    for s, own in staff_onsets.items():
-        rows = staff == s
-        own_staff[rows] = np.isin(ends[rows], own)
-        other = np.unique(starts[staff != s])
-        other_staff[rows] = np.isin(ends[rows], other)
-
-    span = seconds_at(ends, distinct, times) - onset_sec[notes, None]  # (M, OPTIONS)
+    for number in np.unique(staff):
+        rows = staff == number
+        own_staff[rows] = np.isin(ends[rows], np.unique(starts[rows]))
+        other_staff[rows] = np.isin(ends[rows], np.unique(starts[~rows]))
+    span = seconds_at(ends, distinct, times) - timing.onset[:, None]  # (M, OPTIONS)
     span = np.maximum(span, MIN_SECONDS)
-    played = np.maximum(release_sec[notes] - onset_sec[notes], MIN_SECONDS)[:, None]
-    pedal = np.maximum(pedal_sec[notes] - onset_sec[notes], MIN_SECONDS)[:, None]
+    played = np.maximum(timing.release - timing.onset, MIN_SECONDS)[:, None]
+    pedal = np.maximum(timing.pedal - timing.onset, MIN_SECONDS)[:, None]
     release_ratio = np.clip(np.log(played / span), -RATIO_CLIP, RATIO_CLIP)
     pedal_ratio = np.clip(np.log(pedal / span), -RATIO_CLIP, RATIO_CLIP)
     value = np.maximum(ends - starts[:, None], 1) / ticks_per_quarter
     rest = np.zeros(m) if rest_odds is None else np.clip(rest_odds[notes], -10, 10)
     before_next = (voice_next[:, None] >= 0) & (ends < voice_next[:, None])
-    chord = staff * 10**12 + starts
-    order = np.lexsort((attributes["pitch"][notes], chord))
-    top = np.zeros(m, bool)
-    bottom = np.zeros(m, bool)
-    keys = chord[order]
-    bottom[order[np.r_[True, keys[1:] != keys[:-1]]]] = True
-    top[order[np.r_[keys[1:] != keys[:-1], True]]] = True
+    top, bottom = chord_edges(staff, starts, attributes["pitch"][notes])
     gap = np.where(voice_next >= 0, (voice_next - starts) / ticks_per_quarter, 16.0)
+    current = ends[:, CANDIDATES]
     column = {name: i for i, name in enumerate(FEATURE_NAMES)}
     features[..., column["release_ratio"]] = release_ratio
     features[..., column["pedal_ratio"]] = pedal_ratio
@@ -205,8 +237,7 @@ def value_options(
     features[..., column["pedal_ratio_abs"]] = np.abs(pedal_ratio)
     features[..., column["value_log2"]] = np.clip(np.log2(value), -6, 4)
     features[..., column["is_current"]] = ends == current[:, None]
-    decoded = starts + decoded_durations[notes]
-    features[..., column["is_decoded"]] = ends == decoded[:, None]
+    features[..., column["is_decoded"]] = ends == (starts + decoded_durations)[:, None]
     features[..., column["is_voice_next"]] = ends == voice_next[:, None]
     features[..., column["before_voice_next"]] = before_next
     features[..., column["own_staff_onset"]] = own_staff
@@ -218,7 +249,7 @@ def value_options(
     features[..., column["voice_gap_log2"]] = np.clip(np.log2(np.maximum(gap, 1e-3)), -6, 4)[
         :, None
     ]
-    features[..., column["held_past"]] = (release_sec[notes, None] - onset_sec[notes, None]) > span
+    features[..., column["held_past"]] = (timing.release - timing.onset)[:, None] > span
     downbeat, beat = metric_places(attributes, notes, starts, ends, ticks_per_quarter)
     features[..., column["ends_on_downbeat"]] = downbeat
     features[..., column["ends_on_beat"]] = beat
@@ -232,13 +263,25 @@ def value_options(
         before_next, np.clip(np.log2(np.maximum(short, 1e-3)), -6, 4), -7.0
     )
     features[..., column["other_staff_onset"]] = other_staff
-    voice_span = seconds_at(np.maximum(voice_next, 0), distinct, times) - onset_sec[notes]
+    voice_span = seconds_at(np.maximum(voice_next, 0), distinct, times) - timing.onset
     legato = np.log(played[:, 0] / np.maximum(voice_span, MIN_SECONDS))
     legato = np.where(voice_next >= 0, np.clip(legato, -RATIO_CLIP, RATIO_CLIP), 0.0)
     features[..., column["legato_log"]] = legato[:, None]
     features[..., column["pitch_height"]] = ((attributes["pitch"][notes] - 60) / 24.0)[:, None]
     features[~valid] = 0.0
-    return ValueOptions(notes, starts, chords, ends, valid, features)
+
+
+def chord_edges(staff: np.ndarray, starts: np.ndarray, pitch: np.ndarray):
+    """(top (M,), bottom (M,)): whether each note is the highest / lowest of the notes of
+    its staff at its onset."""
+    chord = staff * 10**12 + starts
+    order = np.lexsort((pitch, chord))
+    keys = chord[order]
+    top = np.zeros(len(chord), bool)
+    bottom = np.zeros(len(chord), bool)
+    bottom[order[np.r_[True, keys[1:] != keys[:-1]]]] = True
+    top[order[np.r_[keys[1:] != keys[:-1], True]]] = True
+    return top, bottom
 
 
 def metric_places(
