@@ -254,14 +254,33 @@ def train(args: argparse.Namespace) -> None:
     m, s = torch.from_numpy(mean), torch.from_numpy(scale)
     best, kept = None, None
     print(json.dumps({"train_notes": len(x), "features": FEATURES}), flush=True)
+    def note_log_p(features_batch, valid_batch):
+        h = torch.nn.functional.gelu((features_batch - m) / s @ w1 + b1, approximate="tanh")
+        return torch.log_softmax((h @ w2).masked_fill(~valid_batch, -1e9), 1)
+
+    batches = chord_batches(notes["chords"], args.batch) if args.chord_loss else None
+    all_x, all_v = torch.from_numpy(features), torch.from_numpy(valid)
+    all_r = torch.from_numpy(right & answerable[:, None])
     for epoch in range(args.epochs):
         order = torch.randperm(len(x))
         for start in range(0, len(x), args.batch):
-            pick = order[start : start + args.batch]
-            h = torch.nn.functional.gelu((x[pick] - m) / s @ w1 + b1, approximate="tanh")
-            scores = (h @ w2).masked_fill(~v[pick], -1e9)
-            log_p = torch.log_softmax(scores, 1)
-            loss = -torch.logsumexp(log_p.masked_fill(~r[pick], -1e9), 1).mean()
+            if batches is None:  # note by note
+                pick = order[start : start + args.batch]
+                log_p = note_log_p(x[pick], v[pick])
+                loss = -torch.logsumexp(log_p.masked_fill(~r[pick], -1e9), 1).mean()
+            else:  # chord by chord: the chord's summed log-probabilities, as decoded
+                pick, local, size = batches()
+                pick, local = torch.from_numpy(pick), torch.from_numpy(local)
+                log_p = note_log_p(all_x[pick], all_v[pick])
+                total = torch.zeros(size, OPTIONS).index_add_(
+                    0, local, log_p.masked_fill(~all_v[pick], 0.0)
+                )
+                chord_valid = torch.zeros(size, OPTIONS, dtype=torch.bool)
+                chord_valid[local] = all_v[pick]
+                chord_log_p = torch.log_softmax(total.masked_fill(~chord_valid, -1e9), 1)
+                wanted = all_r[pick]
+                per_note = torch.logsumexp(chord_log_p[local].masked_fill(~wanted, -1e9), 1)
+                loss = -per_note[wanted.any(1)].mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -289,6 +308,25 @@ def train(args: argparse.Namespace) -> None:
             best, kept = chosen, chooser
     kept.save(args.out)
     print(json.dumps({"saved": args.out, "validation_offset_chosen": round(best, 2)}))
+
+
+def chord_batches(chords: np.ndarray, batch: int):
+    """A function giving random batches of whole chords, about ``batch`` notes each:
+    (note indices (B,), their chord's place in the batch (B,), chords in the batch)."""
+    order = np.argsort(chords, kind="stable")
+    count = int(chords.max()) + 1
+    bounds = np.searchsorted(chords[order], np.arange(count + 1))
+    rng = np.random.default_rng(0)
+    per_batch = max(1, int(batch * count / len(chords)))
+
+    def draw():
+        picked = rng.choice(count, per_batch, replace=False)
+        lengths = bounds[picked + 1] - bounds[picked]
+        offsets = np.repeat(bounds[picked] - np.cumsum(lengths) + lengths, lengths)
+        notes = order[offsets + np.arange(int(lengths.sum()))]
+        return notes, np.repeat(np.arange(len(picked)), lengths), len(picked)
+
+    return draw
 
 
 def report(args: argparse.Namespace) -> None:
@@ -325,6 +363,9 @@ def main() -> None:
     two.add_argument("--batch", type=int, default=512)
     two.add_argument("--lr", type=float, default=3e-3)
     two.add_argument("--seed", type=int, default=0)
+    two.add_argument(
+        "--chord-loss", action="store_true", help="train on whole chords' summed choices"
+    )
     three = commands.add_parser("report")
     three.add_argument("--data", default=".cache/prepared")
     three.add_argument("--options", required=True)
