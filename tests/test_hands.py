@@ -404,8 +404,8 @@ def test_the_rests_the_meter_head_hears_keep_their_gaps(tiny_performance):
     model = load_neural_model()
     assert model.decoding.rest_head and "rest_after" in model.meter.questions
 
-    def written(**settings):
-        decoding = replace(model.decoding, **settings)
+    def written(**settings):  # the closings alone: the value chooser after them off
+        decoding = replace(model.decoding, value_choice=False, **settings)
         return neural_attributes(tiny_performance, replace(model, decoding=decoding))[0]
 
     shipped = written()

@@ -64,8 +64,8 @@ class NeuralModel:
     window's own bar lines), the voice pass (``None``: the decoder's voice head), the
     hand head that chooses the staves (``None``: as ``decoding.staff`` says without it) and
     how many processes decode one performance's windows side by side (forked; the same
-    score whatever the number), and the value chooser (``None``: the values as closed;
-    loaded when ``decoding.value_choice``)."""
+    score whatever the number), and the value chooser (loaded when
+    ``decoding.value_choice``; used while it says so; ``None``: the values as closed)."""
 
     network: NumpyAligned | AlignedModel
     decoding: DecodeConfig
@@ -304,7 +304,7 @@ def as_neural_model(
 ) -> NeuralModel:
     """A ``NeuralModel`` from what a caller holds: one already (returned as is), a bare
     network (numpy ``NumpyAligned`` or torch ``AlignedModel``; default decoding settings,
-    the shipped meter head), or a folder (``None``: the shipped one)."""
+    the shipped meter head and value chooser), or a folder (``None``: the shipped one)."""
     if isinstance(model, NeuralModel):
         return model
     if model is None or isinstance(model, (str, os.PathLike)):
@@ -314,7 +314,12 @@ def as_neural_model(
         network = numpy_with_head(model, meter_folder(settings))
         network, staves = with_hand_head(settings, network)
         return NeuralModel(
-            network, settings, meter=network.meter, voices=voice_pass(settings), hands=staves
+            network,
+            settings,
+            meter=network.meter,
+            voices=voice_pass(settings),
+            hands=staves,
+            values=value_chooser(settings),
         )
     from perf2score.models.adapter import AlignedModel
 
@@ -326,6 +331,7 @@ def as_neural_model(
             meter=share_states(model, meter_head(settings)),
             voices=voice_pass(settings),
             hands=with_hand_head(settings, model)[1],
+            values=value_chooser(settings),
         )
     raise Perf2ScoreError(
         "model must be a folder, a NeuralModel, a NumpyAligned or an AlignedModel, not"
@@ -500,7 +506,7 @@ def finish_attributes(
         settle_voices(attributes, drop, onsets, performance, model, hand_odds)  # voices cost
         split_gap = round(model.decoding.voice_gap_quarters * tpq)  # only the gaps the
         close_split_gaps(attributes, drop, onsets, split_gap, rests=rests)  # split opened
-    if model.values is not None:
+    if model.values is not None and model.decoding.value_choice:
         chosen_values(attributes, drop, onsets, tpq, decoded, performance, model, hand_odds)
     timed = ~drop & ~attributes["is_grace"]
     return average_tempo(onsets[timed] / tpq, performance.notes["onset_sec"][timed])
