@@ -254,6 +254,7 @@ def train(args: argparse.Namespace) -> None:
     m, s = torch.from_numpy(mean), torch.from_numpy(scale)
     best, kept = None, None
     print(json.dumps({"train_notes": len(x), "features": FEATURES}), flush=True)
+
     def note_log_p(features_batch, valid_batch):
         h = torch.nn.functional.gelu((features_batch - m) / s @ w1 + b1, approximate="tanh")
         return torch.log_softmax((h @ w2).masked_fill(~valid_batch, -1e9), 1)
