@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf2score.data.cache import atomic_save_npz, load_index, load_prepared
 from perf2score.evaluate.muster import offset_deviations, rhythm_correction
 from perf2score.neural.value_choice import (
+    FEATURE_NAMES,
     FEATURES,
     OPTIONS,
     ValueChooser,
@@ -211,20 +212,25 @@ def stacked(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return out
 
 
-def fixed_share(chooser: ValueChooser, notes: dict[str, np.ndarray]) -> tuple[float, float]:
-    """(offset errors now, offset errors with ``chooser``'s choices per chord) in % of the
+def fixed_share(
+    chooser: ValueChooser, notes: dict[str, np.ndarray], margin: float = 0.0
+) -> tuple[float, float]:
+    """(offset errors now, offset errors with ``chooser``'s choices per chord where they
+    beat the current value by more than ``margin``, as ``choose_values``) in % of the
     matched notes."""
+    features, valid = notes["features"], notes["valid"]
     options = ValueOptions(
-        notes["chords"],
-        notes["chords"],
-        notes["chords"],
-        notes["valid"],
-        notes["valid"],
-        notes["features"],
+        notes["chords"], notes["chords"], notes["chords"], valid, valid, features
     )
-    log_p = chord_log_probabilities(options, chooser.scores(notes["features"]))
+    scores = np.full(valid.shape, -np.inf)
+    scores[valid] = chooser.scores(features[valid])
+    log_p = chord_log_probabilities(options, scores)
+    rows = np.arange(len(log_p))
     best = log_p.argmax(1)
-    chosen_right = notes["right"][np.arange(len(best)), best]
+    is_current = (features[..., FEATURE_NAMES.index("is_current")] > 0) & valid
+    current = np.where(is_current, log_p, -np.inf).max(1)
+    change = log_p[rows, best] > current + margin
+    chosen_right = np.where(change, notes["right"][rows, best], notes["now_right"])
     matched = notes["matched"]
     return 100 * (1 - notes["now_right"][matched].mean()), 100 * (1 - chosen_right[matched].mean())
 
@@ -339,7 +345,8 @@ def report(args: argparse.Namespace) -> None:
         "offset_best_option": round(100 * (1 - notes["right"][matched].any(1).mean()), 2),
     }
     if args.chooser:
-        line["offset_chosen"] = round(fixed_share(load_value_chooser(args.chooser), notes)[1], 2)
+        chooser = load_value_chooser(args.chooser)
+        line["offset_chosen"] = round(fixed_share(chooser, notes, args.margin)[1], 2)
     print(json.dumps(line))
 
 
@@ -371,6 +378,7 @@ def main() -> None:
     three.add_argument("--data", default=".cache/prepared")
     three.add_argument("--options", required=True)
     three.add_argument("--chooser", default=None)
+    three.add_argument("--margin", type=float, default=0.5, help="as value_choice_margin")
     args = parser.parse_args()
     {"extract": extract, "train": train, "report": report}[args.command](args)
 
