@@ -52,3 +52,61 @@ def test_the_step_parts_are_a_blocks_operations_on_the_rows_asked():
         assert out.shape[0] == 6, name
         assert np.isfinite(out).all(), name
     assert step_parts.timed(lambda: None, 3) >= 0.0
+
+
+def test_value_choice_labels_options_by_the_evaluator_s_offset_rule():
+    """benchmarks/value_choice.py: an option is right where it ends the note where the
+    ground truth does; the current value is judged as written; a chooser that takes the
+    voice's next onset fixes the one note the ground truth holds longer."""
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(BENCHMARKS.parent / "tests"))
+    try:
+        from test_value_choice import TPQ, _options, _piece, _preferring
+    finally:
+        sys.path.remove(str(BENCHMARKS.parent / "tests"))
+    module = _benchmark("value_choice")
+    attributes, onsets, onset_sec, release = _piece()
+    options = _options(attributes, onsets, onset_sec, release)
+    truth = np.zeros(
+        len(attributes),
+        dtype=[
+            ("onset_ticks", np.int64),
+            ("duration_ticks", np.int64),
+            ("pitch", np.int16),
+            ("is_grace", bool),
+        ],
+    )
+    truth["onset_ticks"], truth["pitch"] = onsets, attributes["pitch"]
+    truth["duration_ticks"] = attributes["duration_ticks"]
+    truth["duration_ticks"][0] = 24  # the score holds the melody's first note a quarter
+    prepared = SimpleNamespace(
+        targets=lambda: truth, drop=np.zeros(len(truth), bool), ticks_per_quarter=TPQ
+    )
+    matched, right, now_right = module.option_labels(
+        prepared, attributes, np.zeros(len(truth), bool), onsets, TPQ, options
+    )
+    assert matched.all()
+    assert now_right.tolist() == [False] + [True] * 8
+    first = np.flatnonzero(options.notes == 0)[0]
+    assert right[first].tolist()[:2] == [False, True]  # onset 24, not 12
+    notes = module.stacked(
+        [
+            {
+                "features": options.features,
+                "valid": options.valid,
+                "right": right,
+                "matched": matched,
+                "now_right": now_right,
+                "chords": options.chords,
+            }
+        ]
+    )
+    now, chosen = module.fixed_share(_preferring("is_voice_next"), notes, margin=0.5)
+    assert round(now, 3) == round(100 / 9, 3) and chosen == 0.0
+    draw = module.chord_batches(options.chords, batch=4)
+    picked, local, size = draw()
+    assert len(np.unique(options.chords[picked])) == size == local.max() + 1  # whole chords
+    assert (np.diff(local) >= 0).all()  # each chord's notes together
+    for chord in np.unique(options.chords[picked]):
+        assert (options.chords[picked] == chord).sum() == (options.chords == chord).sum()
