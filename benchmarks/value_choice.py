@@ -39,12 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf2score.data.cache import atomic_save_npz, load_index, load_prepared
 from perf2score.evaluate.muster import offset_deviations, rhythm_correction
 from perf2score.neural.value_choice import (
-    FEATURE_NAMES,
     FEATURES,
     OPTIONS,
     ValueChooser,
-    ValueOptions,
-    chord_log_probabilities,
+    chosen_options,
     load_value_chooser,
     value_options,
 )
@@ -86,23 +84,23 @@ def option_labels(prepared, attributes, drop, onsets, tpq, options) -> tuple[np.
 
 
 def extract(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     from rebar import cached_decoding
 
     from perf2score.midi import Performance
-    from perf2score.models.config import REST_TARGET
     from perf2score.neural.converter import (
-        answers,
         finish_attributes,
         load_neural_model,
         respell,
+        rest_logits,
     )
-    from perf2score.neural.hands import hand_logits
     from perf2score.neural.meter import piece_barring
-    from perf2score.neural.runtime import NumpyAligned
     from perf2score.tokens.performance import pedal_extended_offsets
 
     model = load_neural_model(args.model)
-    config = model.decoding
+    config = replace(model.decoding, value_choice=False)  # the values the chooser starts from
+    model = replace(model, decoding=config)
     rows = load_index(args.data, args.split, required=True)[args.part :: args.parts]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,13 +124,9 @@ def extract(args: argparse.Namespace) -> None:
         )
         respell(attributes, drop, onsets, config.key_changes)
         decoded = attributes["duration_ticks"].copy()
-        network = model.network if isinstance(model.network, NumpyAligned) else None
-        rest = None
-        if model.meter is not None and REST_TARGET in answers(model.meter):
-            rest = hand_logits(
-                network, model.meter, performance, config.window, config.overlap, REST_TARGET
-            )
-        finish_attributes(attributes, drop, onsets, tpq, performance, model, {})
+        odds: dict[str, np.ndarray] = {}  # the rest question, read once for both
+        finish_attributes(attributes, drop, onsets, tpq, performance, model, odds)
+        rest = rest_logits(performance, model, odds)
         notes = performance.notes
         inputs = {
             "attributes": attributes,
@@ -215,22 +209,11 @@ def stacked(pieces: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def fixed_share(
     chooser: ValueChooser, notes: dict[str, np.ndarray], margin: float = 0.0
 ) -> tuple[float, float]:
-    """(offset errors now, offset errors with ``chooser``'s choices per chord where they
-    beat the current value by more than ``margin``, as ``choose_values``) in % of the
-    matched notes."""
-    features, valid = notes["features"], notes["valid"]
-    options = ValueOptions(
-        notes["chords"], notes["chords"], notes["chords"], valid, valid, features
-    )
-    scores = np.full(valid.shape, -np.inf)
-    scores[valid] = chooser.scores(features[valid])
-    log_p = chord_log_probabilities(options, scores)
-    rows = np.arange(len(log_p))
-    best = log_p.argmax(1)
-    is_current = (features[..., FEATURE_NAMES.index("is_current")] > 0) & valid
-    current = np.where(is_current, log_p, -np.inf).max(1)
-    change = log_p[rows, best] > current + margin
-    chosen_right = np.where(change, notes["right"][rows, best], notes["now_right"])
+    """(offset errors now, offset errors with ``chooser``'s choices at ``margin``, as
+    ``choose_values`` makes them) in % of the matched notes."""
+    chosen = chosen_options(notes["chords"], notes["valid"], notes["features"], chooser, margin)
+    taken = notes["right"][np.arange(len(chosen)), np.maximum(chosen, 0)]
+    chosen_right = np.where(chosen >= 0, taken, notes["now_right"])
     matched = notes["matched"]
     return 100 * (1 - notes["now_right"][matched].mean()), 100 * (1 - chosen_right[matched].mean())
 

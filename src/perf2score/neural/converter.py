@@ -547,7 +547,8 @@ def rest_logits(
 ) -> np.ndarray | None:
     """(N,) the meter head's log-odds of a rest after each note (its ``rest_after``
     question; None when the head does not ask it). ``odds``: the heads' log-odds by
-    question when the decoding read them (else read here)."""
+    question when the decoding read them (else read here once, and kept in ``odds`` for
+    the closings and the value chooser both)."""
     meter = model.meter
     if meter is None or REST_TARGET not in answers(meter):
         return None
@@ -556,6 +557,7 @@ def rest_logits(
         config = model.decoding
         network = model.network if isinstance(model.network, NumpyAligned) else None
         rest = hand_logits(network, meter, performance, config.window, config.overlap, REST_TARGET)
+        odds[REST_TARGET] = rest
     return rest
 
 

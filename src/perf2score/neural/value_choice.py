@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from perf2score.score.meter import beat_quarters
+
 CANDIDATES = 8  # later distinct onsets offered as a note's end
 OPTIONS = CANDIDATES + 1  # and the value the note has now
 MIN_SECONDS = 0.02  # floor of a performed span in the log ratios (seconds)
@@ -130,11 +132,12 @@ def value_options(
     onsets = np.asarray(onsets, dtype=np.int64)
     timed = ~drop & ~attributes["is_grace"]
     notes = np.flatnonzero(timed)
-    options = option_ends(attributes, notes, onsets[notes])
+    options, voice_next = option_ends(attributes, notes, onsets[notes])
     if len(notes):
         timing = Timing(onset_sec[notes], release_sec[notes], pedal_sec[notes])
+        decoded = decoded_durations[notes]
         option_features(
-            options, attributes, ticks_per_quarter, timing, decoded_durations[notes], rest_odds
+            options, voice_next, attributes, ticks_per_quarter, timing, decoded, rest_odds
         )
     return options
 
@@ -161,15 +164,19 @@ def voice_next_onsets(streams: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return following
 
 
-def option_ends(attributes: np.ndarray, notes: np.ndarray, starts: np.ndarray) -> ValueOptions:
-    """The options' ends and validity of the notes ``notes`` (M,) at ``starts`` (M,) ticks,
-    their chords, and features all zero but ``rank`` (filled by ``option_features``)."""
+def option_ends(
+    attributes: np.ndarray, notes: np.ndarray, starts: np.ndarray
+) -> tuple[ValueOptions, np.ndarray]:
+    """(the options' ends and validity of the notes ``notes`` (M,) at ``starts`` (M,) ticks
+    with their chords, features all zero but ``rank`` (filled by ``option_features``); the
+    next onset of each note's voice (M,), -1 where none)."""
     m = len(notes)
     ends = np.zeros((m, OPTIONS), np.int64)
     valid = np.zeros((m, OPTIONS), bool)
     features = np.zeros((m, OPTIONS, FEATURES), np.float32)
     if m == 0:
-        return ValueOptions(notes, starts, np.zeros(0, np.int64), ends, valid, features)
+        empty = np.zeros(0, np.int64)
+        return ValueOptions(notes, starts, empty, ends, valid, features), empty
     distinct = np.unique(starts)
     streams = attributes["staff"][notes].astype(np.int64) * 1000 + attributes["voice"][notes]
     voice_next = voice_next_onsets(streams, starts)
@@ -192,26 +199,26 @@ def option_ends(attributes: np.ndarray, notes: np.ndarray, starts: np.ndarray) -
     # the current value is one option: where a candidate ends there, the candidate's
     same = ((ends[:, :CANDIDATES] == current[:, None]) & valid[:, :CANDIDATES]).any(1)
     valid[:, CANDIDATES] = (current > starts) & ~same
-    return ValueOptions(notes, starts, chords, ends, valid, features)
+    return ValueOptions(notes, starts, chords, ends, valid, features), voice_next
 
 
 def option_features(
     options: ValueOptions,
+    voice_next: np.ndarray,
     attributes: np.ndarray,
     ticks_per_quarter: int,
     timing: Timing,
     decoded_durations: np.ndarray,
     rest_odds: np.ndarray | None,
 ) -> None:
-    """Fill ``options.features`` (in place) of the notes ``options.notes`` (M,) from how
-    they were played (``timing``), the decoder's values ``decoded_durations`` (M,) in ticks
+    """Fill ``options.features`` (in place) of the notes ``options.notes`` (M,), whose
+    voices next begin at ``voice_next`` (M,) (``option_ends``), from how they were played
+    (``timing``), the decoder's values ``decoded_durations`` (M,) in ticks
     and the rest question's log-odds ``rest_odds`` (N,) of the piece's notes (None: 0)."""
     notes, starts, ends, valid = options.notes, options.starts, options.ends, options.valid
     features, m = options.features, len(notes)
     distinct, times = performed_times(starts, timing.onset, np.ones(m, bool))
     staff = attributes["staff"][notes].astype(np.int64)
-    streams = staff * 1000 + attributes["voice"][notes]
-    voice_next = voice_next_onsets(streams, starts)
     own_staff = np.zeros((m, OPTIONS), bool)
     other_staff = np.zeros((m, OPTIONS), bool)
     for number in np.unique(staff):
@@ -297,10 +304,13 @@ def metric_places(
     length)."""
     position = attributes["position_ticks"][notes].astype(np.int64)
     length = np.maximum(attributes["measure_length_ticks"][notes].astype(np.int64), 1)
-    num = attributes["ts_num"][notes].astype(np.int64)
-    den = np.maximum(attributes["ts_den"][notes].astype(np.int64), 1)
-    compound = (num % 3 == 0) & (num > 3)
-    beat = np.maximum(np.where(compound, 3, 1) * 4 * ticks_per_quarter // den, 1)  # (M,)
+    signatures, which = np.unique(
+        np.stack([attributes["ts_num"][notes], np.maximum(attributes["ts_den"][notes], 1)]),
+        axis=1,
+        return_inverse=True,
+    )
+    beats = [int(beat_quarters(int(n), int(d)) * ticks_per_quarter) for n, d in signatures.T]
+    beat = np.maximum(np.array(beats, np.int64)[which.reshape(-1)], 1)  # (M,) ticks
     place = (position[:, None] + ends - starts[:, None]) % length[:, None]
     # an end at a decoded onset: the place of the first note decoded there
     onset_values, first = np.unique(starts, return_index=True)  # == distinct
@@ -365,39 +375,54 @@ def load_value_chooser(folder: str | os.PathLike) -> ValueChooser | None:
 def choose_values(
     attributes: np.ndarray, options: ValueOptions, chooser: ValueChooser, margin: float = 0.0
 ) -> int:
-    """Write each chord's best end into ``attributes["duration_ticks"]`` of its notes (in
-    place), where it beats the chord's current value by more than ``margin``: an option's
-    score for a chord is the sum over its notes of the option's log-probability among the
-    note's options. Returns how many values changed."""
+    """Write each chord's chosen end (``chosen_options``) into ``attributes["duration_ticks"]``
+    of its notes (in place); returns how many values changed."""
     if not len(options.notes):
         return 0
-    scores = np.full(options.valid.shape, -np.inf)
-    scores[options.valid] = chooser.scores(options.features[options.valid])  # (V,) rows only
-    log_p = chord_log_probabilities(options, scores)
+    chosen = chosen_options(options.chords, options.valid, options.features, chooser, margin)
+    change = chosen >= 0
+    new = options.ends[np.flatnonzero(change), chosen[change]] - options.starts[change]
+    before = attributes["duration_ticks"][options.notes[change]].copy()
+    attributes["duration_ticks"][options.notes[change]] = new
+    return int((before != new).sum())
+
+
+def chosen_options(
+    chords: np.ndarray,
+    valid: np.ndarray,
+    features: np.ndarray,
+    chooser: ValueChooser,
+    margin: float = 0.0,
+) -> np.ndarray:
+    """(M,) per note, the option its chord takes, or -1 where it keeps its current value:
+    an option's score for a chord is the sum over its notes of the option's log-probability
+    among the note's options (``chord_log_probabilities``), and the best is taken where it
+    beats the current value's by more than ``margin``. ``chords`` (M,), ``valid`` (M,
+    OPTIONS), ``features`` (M, OPTIONS, FEATURES) as in ``ValueOptions``."""
+    scores = np.full(valid.shape, -np.inf)
+    scores[valid] = chooser.scores(features[valid])  # (V,) rows only
+    log_p = chord_log_probabilities(chords, valid, scores)
     best = log_p.argmax(1)
     rows = np.arange(len(best))
-    is_current = options.features[..., FEATURE_NAMES.index("is_current")] > 0
-    current = np.where(is_current & options.valid, log_p, -np.inf).max(1)
+    is_current = features[..., FEATURE_NAMES.index("is_current")] > 0
+    current = np.where(is_current & valid, log_p, -np.inf).max(1)
     change = np.isfinite(log_p[rows, best]) & (log_p[rows, best] > current + margin)
-    new = options.ends[rows, best] - options.starts
-    before = attributes["duration_ticks"][options.notes[change]].copy()
-    attributes["duration_ticks"][options.notes[change]] = new[change]
-    return int((before != new[change]).sum())
+    return np.where(change, best, -1)
 
 
-def chord_log_probabilities(options: ValueOptions, scores: np.ndarray) -> np.ndarray:
-    """(M, OPTIONS) per note, its chord's summed log-probabilities of each option
-    (``scores`` (M, OPTIONS) softmaxed over each note's valid options; -inf where the
-    option is not valid for every note of the chord)."""
-    scores = np.where(options.valid, scores, -np.inf)
+def chord_log_probabilities(chords: np.ndarray, valid: np.ndarray, scores: np.ndarray):
+    """(M, OPTIONS) per note, its chord's (``chords`` (M,)) summed log-probabilities of each
+    option (``scores`` (M, OPTIONS) softmaxed over each note's ``valid`` options; -inf where
+    the option is not valid for every note of the chord)."""
+    scores = np.where(valid, scores, -np.inf)
     top = scores.max(1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     log_z = top + np.log(np.exp(scores - top).sum(1, keepdims=True) + 1e-30)
-    log_p = np.where(options.valid, scores - log_z, -np.inf)
-    total = np.zeros((int(options.chords.max()) + 1, OPTIONS))
-    np.add.at(total, options.chords, np.where(options.valid, log_p, 0.0))
+    log_p = np.where(valid, scores - log_z, -np.inf)
+    total = np.zeros((int(chords.max()) + 1, OPTIONS))
+    np.add.at(total, chords, np.where(valid, log_p, 0.0))
     everywhere = np.zeros(total.shape, np.int64)
-    np.add.at(everywhere, options.chords, options.valid.astype(np.int64))
-    size = np.bincount(options.chords, minlength=len(total))[:, None]
+    np.add.at(everywhere, chords, valid.astype(np.int64))
+    size = np.bincount(chords, minlength=len(total))[:, None]
     total = np.where(everywhere == size, total, -np.inf)
-    return total[options.chords]
+    return total[chords]
