@@ -110,3 +110,57 @@ def test_value_choice_labels_options_by_the_evaluator_s_offset_rule():
     assert (np.diff(local) >= 0).all()  # each chord's notes together
     for chord in np.unique(options.chords[picked]):
         assert (options.chords[picked] == chord).sum() == (options.chords == chord).sum()
+
+
+def test_voice_choice_labels_and_voice_errors_follow_the_evaluator_s_rule():
+    """benchmarks/voice_choice.py: a note is labelled second where the ground truth writes it
+    in another voice than the commonest of its staff in its measure; the voice errors are
+    the matched notes whose voice successors differ, zero for the ground truth's own
+    voices, and the rule's one voice per staff breaks the lines of a two-voice measure."""
+    from types import SimpleNamespace
+
+    from perf2score.score.attributes import ATTRIBUTE_DTYPE
+
+    module = _benchmark("voice_choice")
+    # one staff, one measure: a melody in half notes (voice 1) over quarters (voice 2);
+    # voice 2 has more notes, so it is the measure's commonest
+    onsets = np.array([0, 0, 24, 48, 48, 72])
+    voice = np.array([1, 2, 2, 1, 2, 2])
+    pitch = np.array([76, 67, 65, 77, 64, 62])
+    truth = np.zeros(
+        len(onsets),
+        dtype=[
+            ("onset_ticks", np.int64),
+            ("staff", np.int8),
+            ("voice", np.int16),
+            ("measure", np.int32),
+            ("is_grace", bool),
+        ],
+    )
+    truth["onset_ticks"], truth["staff"], truth["voice"] = onsets, 1, voice
+    prepared = SimpleNamespace(targets=lambda: truth, drop=np.zeros(len(truth), bool))
+    attributes = np.zeros(len(onsets), dtype=ATTRIBUTE_DTYPE)
+    attributes["staff"], attributes["pitch"] = 1, pitch
+    attributes["staff"][5] = 2  # the decoding put the last note on the other staff
+    matched, usable, second = module.voice_labels(prepared, attributes, np.zeros(6, bool))
+    assert matched.all() and usable.tolist() == [True] * 5 + [False]
+    assert second.tolist() == [True, False, False, True, False, False]  # voice 1: the fewer
+    piece = {
+        "matched": matched,
+        "staff": np.ones(6, np.int64),
+        "onsets": onsets,
+        "truth_voice": voice.astype(np.int64),
+        "truth_onsets": onsets,
+    }
+    assert module.voice_error_count(piece, voice) == 0  # the ground truth's own voices
+    # one voice: the melody's first note is followed by the quarter at 24, not by its next
+    # half note (wrong); the quarter at 0 by the one at 24 (right); the quarter at 24 by
+    # both notes at 48, not its quarter alone (wrong); the melody's last note by the
+    # quarter at 72, where its voice ends (wrong); the rest right
+    assert module.voice_error_count(piece, np.ones(6, np.int64)) == 3
+    assert module.voice_error_count(piece, np.where(second, 2, 1)) == 0
+    assert module.successors(np.array([1, 1, 2]), np.array([0, 5, 0])) == [
+        frozenset({1}),
+        frozenset(),
+        frozenset(),
+    ]

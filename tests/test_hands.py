@@ -183,7 +183,8 @@ def test_hand_voices_need_the_question_else_the_decoders_stay(tiny_performance, 
 def test_notes_struck_under_a_held_melody_note_go_to_the_second_voice():
     """The shipped decoding adds ``second_voice_held_weight`` to the second-voice evidence of
     notes struck under a held higher note of their staff: with a large weight every such
-    note is in the staff's second voice; the value settings are checked too."""
+    note is in the staff's second voice (the voice chooser off); the value settings are
+    checked too."""
     from dataclasses import replace
 
     from perf2score.midi.reading import NOTE_DTYPE
@@ -204,7 +205,9 @@ def test_notes_struck_under_a_held_melody_note_go_to_the_second_voice():
     shipped = load_neural_model()
     assert shipped.decoding.second_voice_held_weight == 2.0
     assert shipped.decoding.voice_gap_quarters == 4.0
-    forced = replace(shipped, decoding=replace(shipped.decoding, second_voice_held_weight=50.0))
+    # the rule's voices alone (the voice chooser, which reads them, is tested on its own)
+    rule = replace(shipped.decoding, second_voice_held_weight=50.0, voice_choice=False)
+    forced = replace(shipped, decoding=rule)
     attributes, _, _, drop = neural_attributes(performance, forced)
     under = held_above(performance, attributes["staff"].astype(np.int64), ~drop)
     assert under.sum() >= 40
@@ -404,8 +407,8 @@ def test_the_rests_the_meter_head_hears_keep_their_gaps(tiny_performance):
     model = load_neural_model()
     assert model.decoding.rest_head and "rest_after" in model.meter.questions
 
-    def written(**settings):  # the closings alone: the value chooser after them off
-        decoding = replace(model.decoding, value_choice=False, **settings)
+    def written(**settings):  # the closings alone: the value and voice choosers off
+        decoding = replace(model.decoding, value_choice=False, voice_choice=False, **settings)
         return neural_attributes(tiny_performance, replace(model, decoding=decoding))[0]
 
     shipped = written()

@@ -7,7 +7,8 @@ head that places the bar lines (``meter.json`` + ``meter.safetensors``); ``weigh
 hand head that chooses the staves (the same files); ``weights/steps``: the step head that
 holds the decoder to the played rhythm (the same files); ``weights/voices``: the
 voice pass (``voices.json`` + ``voices.safetensors``); ``weights/values``: the value chooser
-(``value_choice.json`` + ``value_choice.safetensors``).
+(``value_choice.json`` + ``value_choice.safetensors``); ``weights/voice_choice``: the voice
+chooser (``voice_choice.json`` + ``voice_choice.safetensors``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SHIPPED_HANDS = WEIGHTS_DIR / "hands"
 SHIPPED_STEPS = WEIGHTS_DIR / "steps"
 SHIPPED_VOICES = WEIGHTS_DIR / "voices"
 SHIPPED_VALUES = WEIGHTS_DIR / "values"
+SHIPPED_VOICE_CHOICE = WEIGHTS_DIR / "voice_choice"
 SHIPPED_LMS = {"performance": WEIGHTS_DIR / "performance", "score": WEIGHTS_DIR / "score"}
 
 

@@ -45,6 +45,7 @@ from perf2score.shipped import (
     SHIPPED_METER,
     SHIPPED_STEPS,
     SHIPPED_VALUES,
+    SHIPPED_VOICE_CHOICE,
     SHIPPED_VOICES,
 )
 from perf2score.tokens.performance import pedal_extended_offsets
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded
     from perf2score.models.meter_head import MeterModel
     from perf2score.models.voice_head import VoiceModel
     from perf2score.neural.value_choice import ValueChooser
+    from perf2score.neural.voice_choice import VoiceChooser
 
 
 @dataclass
@@ -65,7 +67,9 @@ class NeuralModel:
     hand head that chooses the staves (``None``: as ``decoding.staff`` says without it) and
     how many processes decode one performance's windows side by side (forked; the same
     score whatever the number), and the value chooser (loaded when
-    ``decoding.value_choice``; used while it says so; ``None``: the values as closed)."""
+    ``decoding.value_choice``; used while it says so; ``None``: the values as closed), and
+    the voice chooser (loaded when ``decoding.voice_choice``; used while it says so, with
+    ``voices`` "hands"; ``None``: the second voices of the head's odds alone)."""
 
     network: NumpyAligned | AlignedModel
     decoding: DecodeConfig
@@ -75,6 +79,7 @@ class NeuralModel:
     hands: NumpyMeter | MeterModel | None = None
     processes: int = 1
     values: ValueChooser | None = None
+    voice_chooser: VoiceChooser | None = None
 
     def describe(self) -> dict:
         """What made a conversion: the model folder, the runtime and the decoding settings."""
@@ -132,6 +137,7 @@ def load_neural_model(
             passes,
             staves,
             values=value_chooser(decoding, folder),
+            voice_chooser=voice_chooser(decoding, folder),
         )
     if decoding.step_weight > 0:
         raise Perf2ScoreError("decoding with step_weight > 0 needs the numpy runtime")
@@ -150,6 +156,7 @@ def load_neural_model(
         passes,
         staves,
         values=value_chooser(decoding, folder),
+        voice_chooser=voice_chooser(decoding, folder),
     )
 
 
@@ -168,6 +175,27 @@ def value_chooser(
     chooser = chooser or load_value_chooser(SHIPPED_VALUES)
     if chooser is None:
         raise Perf2ScoreError("decoding value_choice needs the value chooser (weights/values)")
+    return chooser
+
+
+def voice_chooser(
+    decoding: DecodeConfig, folder: str | os.PathLike | None = None
+) -> VoiceChooser | None:
+    """The voice chooser when ``decoding.voice_choice`` asks for it and the voices come from
+    the hand head (None otherwise): the one saved in the model folder ``folder``
+    (``voice_choice.json`` + ``.safetensors``, trained on that model's decodings by
+    ``benchmarks/voice_choice.py``), else the shipped one (``Perf2ScoreError`` when there
+    is none)."""
+    if not decoding.voice_choice or decoding.voices != "hands":
+        return None
+    from perf2score.neural.voice_choice import load_voice_chooser
+
+    chooser = load_voice_chooser(folder) if folder else None
+    chooser = chooser or load_voice_chooser(SHIPPED_VOICE_CHOICE)
+    if chooser is None:
+        raise Perf2ScoreError(
+            "decoding voice_choice needs the voice chooser (weights/voice_choice)"
+        )
     return chooser
 
 
@@ -320,6 +348,7 @@ def as_neural_model(
             voices=voice_pass(settings),
             hands=staves,
             values=value_chooser(settings),
+            voice_chooser=voice_chooser(settings),
         )
     from perf2score.models.adapter import AlignedModel
 
@@ -332,6 +361,7 @@ def as_neural_model(
             voices=voice_pass(settings),
             hands=with_hand_head(settings, model)[1],
             values=value_chooser(settings),
+            voice_chooser=voice_chooser(settings),
         )
     raise Perf2ScoreError(
         "model must be a folder, a NeuralModel, a NumpyAligned or an AlignedModel, not"
@@ -503,7 +533,7 @@ def finish_attributes(
     close_gaps(attributes, drop, onsets, min(gap, 2**40), played, held, rests)  # int64 ticks
     settle_staves(attributes, drop, onsets, performance, model, hand_odds)
     if model.decoding.voices == "hands":  # after the values: closing them to the new
-        settle_voices(attributes, drop, onsets, performance, model, hand_odds)  # voices cost
+        settle_voices(attributes, drop, onsets, tpq, performance, model, hand_odds)  # cost
         split_gap = round(model.decoding.voice_gap_quarters * tpq)  # only the gaps the
         close_split_gaps(attributes, drop, onsets, split_gap, rests=rests)  # split opened
     if model.values is not None and model.decoding.value_choice:
@@ -596,20 +626,52 @@ def settle_voices(
     attributes: np.ndarray,
     drop: np.ndarray,
     onsets: np.ndarray,
+    tpq: int,
     performance: Performance,
     model: NeuralModel,
     hand_odds: dict[str, np.ndarray],
 ) -> None:
-    """The voice of each kept note within its (chosen) staff from the hand head's
-    "second_voice" log-odds (``hand_answer``) plus ``decoding.second_voice_bias``, plus
-    ``decoding.second_voice_held_weight`` for a note struck under a held higher note of
-    its staff (``neural.hands.held_above``), cut per onset and staff
-    (``neural.hands.second_voices``, tracked with ``decoding.second_voice_continuity``), in
-    place; without a hand head that answers the question (a model of one's own, or a
-    staff-only head) the decoder's voices stay, as ``staff = "hands"`` falls back to the
-    classical split without a hand head. The values stay as closed."""
+    """The voice of each kept note within its (chosen) staff, in place: the rule's
+    (``rule_voices``), or, with ``model.voice_chooser`` (and ``decoding.voice_choice``), the
+    chooser's log-odds over the rule's voices and the decoded piece (``voice_inputs``,
+    ``neural.voice_choice.chosen_voices``) cut per onset and staff. Without a hand head that
+    answers "second_voice" (a model of one's own, or a staff-only head) the decoder's voices
+    stay, as ``staff = "hands"`` falls back to the classical split without a hand head. The
+    values stay as closed; ``tpq``: ticks per quarter."""
     if model.hands is None or "second_voice" not in answers(model.hands):
         return
+    config = model.decoding
+    voices, odds = rule_voices(attributes, drop, onsets, performance, model, hand_odds)
+    if model.voice_chooser is not None and config.voice_choice:
+        from perf2score.neural.voice_choice import chosen_voices
+
+        features = voice_inputs(attributes, drop, onsets, tpq, performance, odds, voices)
+        voices = chosen_voices(
+            attributes,
+            ~drop,
+            onsets,
+            features,
+            model.voice_chooser,
+            config.voice_choice_bias,
+            config.voice_choice_continuity,
+        )
+    attributes["voice"][~drop] = voices[~drop]
+
+
+def rule_voices(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    performance: Performance,
+    model: NeuralModel,
+    hand_odds: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(voices (N,) 1 or 2, the hand head's second-voice log-odds (N,)): the head's
+    "second_voice" log-odds (``hand_answer``) plus ``decoding.second_voice_bias``, plus
+    ``decoding.second_voice_held_weight`` for a note struck under a held higher note of its
+    staff (``neural.hands.held_above``), cut per onset and staff
+    (``neural.hands.second_voices``, tracked with ``decoding.second_voice_continuity``).
+    Needs a hand head that asks "second_voice"."""
     config = model.decoding
     odds = hand_answer(performance, model, hand_odds, "second_voice")
     evidence = odds + config.second_voice_bias
@@ -618,7 +680,35 @@ def settle_voices(
         under = held_above(performance, staff, ~drop, config.second_voice_held_margin)
         evidence = evidence + config.second_voice_held_weight * under
     voices = second_voices(evidence, onsets, attributes, ~drop, config.second_voice_continuity)
-    attributes["voice"][~drop] = voices[~drop]
+    return voices, odds
+
+
+def voice_inputs(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    tpq: int,
+    performance: Performance,
+    odds: np.ndarray,
+    voices: np.ndarray,
+) -> np.ndarray:
+    """(N, FEATURES) the voice chooser's features (``neural.voice_choice.voice_features``)
+    of the kept notes, from the performance, the head's log-odds ``odds`` (N,) and the
+    rule's ``voices`` (N,)."""
+    from perf2score.neural.voice_choice import voice_features
+
+    notes = performance.notes
+    return voice_features(
+        attributes,
+        ~drop,
+        onsets,
+        tpq,
+        notes["onset_sec"],
+        notes["offset_sec"],
+        notes["velocity"],
+        odds,
+        voices,
+    )
 
 
 def settle_staves(

@@ -217,6 +217,15 @@ class DecodeConfig:
     # same route, held weight 2, the shipped hand head: offset 18.18 (off) -> 17.88 (4 or
     # 8); every voice, not only the first: 19.03 (README, "Melody over accompaniment")
     voice_gap_quarters: float = 4.0
+    # with voices "hands": the second voices chosen by the learned voice chooser
+    # (perf2score.neural.voice_choice; the model folder's own, else weights/voice_choice)
+    # from the head's odds, the rule's voices and the decoded piece around each note: its
+    # log-odds plus voice_choice_bias, cut per onset and staff (voice_choice_continuity:
+    # nats per semitone, 0 a cut per onset). Validation, shipped model, cached decodings:
+    # voice error 24.88 -> see README, "Second voices chosen by a learned pass"
+    voice_choice: bool = False
+    voice_choice_bias: float = 0.0
+    voice_choice_continuity: float = 0.0
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
@@ -396,6 +405,10 @@ class DecodeConfig:
             raise ValueError("need a finite rest_odds")
         if not math.isfinite(self.value_choice_margin):
             raise ValueError("need a finite value_choice_margin")
+        if not math.isfinite(self.voice_choice_bias):
+            raise ValueError("need a finite voice_choice_bias")
+        if not self.voice_choice_continuity >= 0:
+            raise ValueError("need voice_choice_continuity >= 0")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass", "hands"):
