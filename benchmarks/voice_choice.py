@@ -144,19 +144,14 @@ def voice_labels(prepared, attributes: np.ndarray, drop: np.ndarray) -> tuple[np
     index = np.flatnonzero(matched)
     second = np.zeros(len(attributes), bool)
     if len(index):
-        place = (staff[index] * 100_000 + targets["measure"][index].astype(np.int64)) * 100
-        pairs, counts = np.unique(place + voice[index], return_counts=True)
+        place = staff[index] * 100_000 + targets["measure"][index].astype(np.int64)
+        pairs, counts = np.unique(np.stack([place, voice[index]], 1), axis=0, return_counts=True)
         # per staff-measure, the voice with the most notes (the first such on a tie)
-        order = np.lexsort((-counts, pairs // 100))
-        first = np.r_[True, (pairs[order] // 100)[1:] != (pairs[order] // 100)[:-1]]
-        main = dict(
-            zip(
-                (pairs[order][first] // 100).tolist(),
-                (pairs[order][first] % 100).tolist(),
-                strict=True,
-            )
-        )
-        wanted = np.array([main[k] for k in (place // 100).tolist()])
+        order = np.lexsort((-counts, pairs[:, 0]))
+        ranked = pairs[order]
+        first = np.r_[True, ranked[1:, 0] != ranked[:-1, 0]]
+        main = dict(zip(ranked[first, 0].tolist(), ranked[first, 1].tolist(), strict=True))
+        wanted = np.array([main[k] for k in place.tolist()])
         second[index] = voice[index] != wanted
     usable = matched & (attributes["staff"].astype(np.int64) == staff)
     return matched, usable, second

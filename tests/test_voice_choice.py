@@ -71,7 +71,7 @@ def _preferring(name: str, weight: float = 10.0) -> VoiceChooser:
 
 
 def test_notes_struck_under_a_held_note_are_seen():
-    attributes, onsets, onset_sec, release, _ = _piece()
+    attributes, _, onset_sec, release, _ = _piece()
     keep = np.ones(len(attributes), bool)
     staff = attributes["staff"].astype(np.int64)
     pitch = attributes["pitch"].astype(np.int64)

@@ -221,8 +221,9 @@ class DecodeConfig:
     # (perf2score.neural.voice_choice; the model folder's own, else weights/voice_choice)
     # from the head's odds, the rule's voices and the decoded piece around each note: its
     # log-odds plus voice_choice_bias, cut per onset and staff (voice_choice_continuity:
-    # nats per semitone, 0 a cut per onset). Validation, shipped model, cached decodings:
-    # voice error 24.88 -> see README, "Second voices chosen by a learned pass"
+    # nats per semitone, 0 a cut per onset). Off by default: validation, shipped model,
+    # voice error 24.88 -> 23.99 but offset 15.69 -> 15.89 and E_avg 6.266 -> 6.307 (README,
+    # "Second voices chosen by a learned pass (measured, not shipped)")
     voice_choice: bool = False
     voice_choice_bias: float = 0.0
     voice_choice_continuity: float = 0.0
