@@ -202,3 +202,32 @@ def test_shipped_chooser_runs_in_the_conversion_and_changes_voices_only(tmp_path
     assert a["pitch"].tolist() == b["pitch"].tolist()
     assert a["onset_ticks"].tolist() == b["onset_ticks"].tolist()
     assert a["staff"].tolist() == b["staff"].tolist()
+
+
+def test_voice_gap_all_closes_the_gaps_of_every_voice(monkeypatch):
+    """``voice_gap_all`` asks ``close_split_gaps`` for every voice of a staff, not the first
+    only (the values of the notes the voice chooser moves to a second voice)."""
+    from dataclasses import replace
+
+    import perf2score.neural.converter as converter
+    from perf2score.midi.reading import NOTE_DTYPE, Performance
+
+    notes = np.zeros(64, dtype=NOTE_DTYPE)  # a melody over a bass, a note of each a beat
+    notes["pitch"] = np.tile([76, 43], 32) + np.repeat(np.arange(32) % 5, 2)
+    notes["onset_sec"] = np.repeat(np.arange(32) * 0.5, 2) + np.tile([0.0, 0.002], 32)
+    notes["offset_sec"] = notes["onset_sec"] + np.tile([0.45, 0.9], 32)
+    notes["velocity"] = 64
+    performance = Performance(notes, np.zeros((0, 2)))
+    seen = []
+    closing = converter.close_split_gaps
+
+    def spy(*args, first_only=True, **kwargs):
+        seen.append(first_only)
+        return closing(*args, first_only=first_only, **kwargs)
+
+    monkeypatch.setattr(converter, "close_split_gaps", spy)
+    model = converter.load_neural_model()
+    for every in (False, True):
+        decoding = replace(model.decoding, voice_gap_all=every)
+        converter.neural_attributes(performance, replace(model, decoding=decoding))
+    assert seen == [True, False]

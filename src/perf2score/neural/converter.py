@@ -535,7 +535,14 @@ def finish_attributes(
     if model.decoding.voices == "hands":  # after the values: closing them to the new
         settle_voices(attributes, drop, onsets, tpq, performance, model, hand_odds)  # cost
         split_gap = round(model.decoding.voice_gap_quarters * tpq)  # only the gaps the
-        close_split_gaps(attributes, drop, onsets, split_gap, rests=rests)  # split opened
+        close_split_gaps(
+            attributes,
+            drop,
+            onsets,
+            split_gap,
+            first_only=not model.decoding.voice_gap_all,
+            rests=rests,
+        )  # split opened
     if model.values is not None and model.decoding.value_choice:
         chosen_values(attributes, drop, onsets, tpq, decoded, performance, model, hand_odds)
     timed = ~drop & ~attributes["is_grace"]

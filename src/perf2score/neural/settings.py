@@ -217,6 +217,10 @@ class DecodeConfig:
     # same route, held weight 2, the shipped hand head: offset 18.18 (off) -> 17.88 (4 or
     # 8); every voice, not only the first: 19.03 (README, "Melody over accompaniment")
     voice_gap_quarters: float = 4.0
+    # close those gaps in every voice of the staff, not only the first (with the voice
+    # chooser: the values of the notes it moves to the second voice reach their own
+    # voice's next onset; under the rule alone it cost offsets, 17.88 -> 19.03)
+    voice_gap_all: bool = False
     # with voices "hands": the second voices chosen by the learned voice chooser
     # (perf2score.neural.voice_choice; the model folder's own, else weights/voice_choice)
     # from the head's odds, the rule's voices and the decoded piece around each note: its
