@@ -219,16 +219,19 @@ class DecodeConfig:
     voice_gap_quarters: float = 4.0
     # close those gaps in every voice of the staff, not only the first (with the voice
     # chooser: the values of the notes it moves to the second voice reach their own
-    # voice's next onset; under the rule alone it cost offsets, 17.88 -> 19.03)
-    voice_gap_all: bool = False
+    # voice's next onset; under the rule alone it cost offsets, 17.88 -> 19.03). Shipped
+    # with voice_choice (twenty-seventh session; README, "Second voices chosen by a learned
+    # pass"): validation E_avg 6.266 -> 6.250, offset 15.69 -> 15.61, voice 24.88 -> 23.99
+    voice_gap_all: bool = True
     # with voices "hands": the second voices chosen by the learned voice chooser
     # (perf2score.neural.voice_choice; the model folder's own, else weights/voice_choice)
     # from the head's odds, the rule's voices and the decoded piece around each note: its
     # log-odds plus voice_choice_bias, cut per onset and staff (voice_choice_continuity:
-    # nats per semitone, 0 a cut per onset). Off by default: validation, shipped model,
-    # voice error 24.88 -> 23.99 but offset 15.69 -> 15.89 and E_avg 6.266 -> 6.307 (README,
-    # "Second voices chosen by a learned pass (measured, not shipped)")
-    voice_choice: bool = False
+    # nats per semitone, 0 a cut per onset). Validation, shipped model: voice error 24.88
+    # -> 23.99; with the first voice's gaps closed only, offset 15.69 -> 15.89 and E_avg
+    # 6.266 -> 6.307; with every voice's (voice_gap_all, shipped) 15.61 and 6.250 (README,
+    # "Second voices chosen by a learned pass")
+    voice_choice: bool = True
     voice_choice_bias: float = 0.0
     voice_choice_continuity: float = 0.0
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
