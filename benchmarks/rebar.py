@@ -78,6 +78,30 @@ def cached_decoding(model, cache: Path, perf_id: str, performance: Performance) 
     return found
 
 
+def barred_decoding(
+    model, cache: Path, perf_id: str, performance: Performance
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The cached decoding (``cached_decoding``) barred per piece and spelled with
+    ``model.decoding``, as a conversion has it before voices, values and staves:
+    (attributes (N,), drop (N,), onsets (N,) ticks, ticks per quarter)."""
+    from perf2score.neural.converter import respell
+
+    found = cached_decoding(model, cache, perf_id, performance)
+    drop = found["drop"]
+    config = model.decoding
+    attributes, onsets, tpq, _ = piece_barring(
+        found["attributes"],
+        drop,
+        found["onsets"],
+        performance,
+        model.meter,
+        config,
+        found.get("odds"),
+    )
+    respell(attributes, drop, onsets, config.key_changes)
+    return attributes, drop, onsets, tpq
+
+
 def truth_downbeats(prepared) -> tuple[np.ndarray, np.ndarray]:
     """(N,) notes with a timed score partner, (N,) those on a downbeat (pickup excluded)."""
     targets = prepared.targets()

@@ -86,16 +86,14 @@ def option_labels(prepared, attributes, drop, onsets, tpq, options) -> tuple[np.
 def extract(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from rebar import cached_decoding
+    from rebar import barred_decoding
 
     from perf2score.midi import Performance
     from perf2score.neural.converter import (
         finish_attributes,
         load_neural_model,
-        respell,
         rest_logits,
     )
-    from perf2score.neural.meter import piece_barring
     from perf2score.tokens.performance import pedal_extended_offsets
 
     model = load_neural_model(args.model)
@@ -111,18 +109,9 @@ def extract(args: argparse.Namespace) -> None:
             continue
         prepared = load_prepared(args.data, perf_id)
         performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
-        found = cached_decoding(model, Path(args.cache), perf_id, performance)
-        drop = found["drop"]
-        attributes, onsets, tpq, _ = piece_barring(
-            found["attributes"],
-            drop,
-            found["onsets"],
-            performance,
-            model.meter,
-            config,
-            found.get("odds"),
+        attributes, drop, onsets, tpq = barred_decoding(
+            model, Path(args.cache), perf_id, performance
         )
-        respell(attributes, drop, onsets, config.key_changes)
         decoded = attributes["duration_ticks"].copy()
         odds: dict[str, np.ndarray] = {}  # the rest question, read once for both
         finish_attributes(attributes, drop, onsets, tpq, performance, model, odds)

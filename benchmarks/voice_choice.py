@@ -57,17 +57,15 @@ from perf2score.neural.voice_choice import (
 def extract(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from rebar import cached_decoding
+    from rebar import barred_decoding
 
     from perf2score.midi import Performance
     from perf2score.neural.converter import (
         finish_attributes,
         load_neural_model,
         model_folder,
-        respell,
         rule_voices,
     )
-    from perf2score.neural.meter import piece_barring
     from perf2score.neural.settings import DecodeConfig
 
     shipped = DecodeConfig.read(model_folder(args.model))
@@ -86,18 +84,9 @@ def extract(args: argparse.Namespace) -> None:
             continue
         prepared = load_prepared(args.data, perf_id)
         performance = Performance(prepared.notes, prepared.pedal, source=perf_id)
-        found = cached_decoding(model, Path(args.cache), perf_id, performance)
-        drop = found["drop"]
-        attributes, onsets, tpq, _ = piece_barring(
-            found["attributes"],
-            drop,
-            found["onsets"],
-            performance,
-            model.meter,
-            config,
-            found.get("odds"),
+        attributes, drop, onsets, tpq = barred_decoding(
+            model, Path(args.cache), perf_id, performance
         )
-        respell(attributes, drop, onsets, config.key_changes)
         odds: dict[str, np.ndarray] = {}
         finish_attributes(attributes, drop, onsets, tpq, performance, model, odds)
         voices, head = rule_voices(attributes, drop, onsets, performance, model, odds)

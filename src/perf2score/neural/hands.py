@@ -197,20 +197,41 @@ def held_above(
     (``staff`` (N,)), struck more than ``lead`` seconds before it, is still held (its key
     down: the performed offset, not the pedal) ``margin`` seconds past its onset: a melody
     note held over the accompaniment struck beneath it. Times in seconds."""
-    onset = performance.notes["onset_sec"]
-    release = performance.notes["offset_sec"]
-    pitch = performance.notes["pitch"].astype(np.int64)
-    out = np.zeros(len(onset), dtype=bool)
-    order = np.argsort(onset, kind="stable")
+    notes = performance.notes
+    pitch = notes["pitch"].astype(np.int64)
+    return held_beside(notes["onset_sec"], notes["offset_sec"], pitch, staff, keep, margin, lead)[0]
+
+
+def held_beside(
+    onset_sec: np.ndarray,
+    release_sec: np.ndarray,
+    pitch: np.ndarray,
+    staff: np.ndarray,
+    keep: np.ndarray,
+    margin: float = 0.1,
+    lead: float = 0.03,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(above (N,) bool, below (N,) bool, held (N,) int): for each kept note, whether a
+    higher / lower kept note of its staff (``staff`` (N,)), struck more than ``lead``
+    seconds before it, is still held (key down, ``release_sec``) ``margin`` seconds past
+    its onset, and how many such notes there are. Times in seconds."""
+    n = len(onset_sec)
+    above, below = np.zeros(n, bool), np.zeros(n, bool)
+    held = np.zeros(n, np.int64)
+    order = np.argsort(onset_sec, kind="stable")
     for number in np.unique(staff[keep]).tolist():
         sounding: list[int] = []  # notes that may still be held past a later onset
         for i in order[keep[order] & (staff[order] == number)].tolist():
-            now = onset[i]
+            now = onset_sec[i]
             # onsets only grow, so a note released by now + margin is done with for good
-            sounding = [j for j in sounding if release[j] > now + margin]
-            out[i] = any(pitch[j] > pitch[i] and now - onset[j] > lead for j in sounding)
+            sounding = [j for j in sounding if release_sec[j] > now + margin]
+            earlier = [pitch[j] for j in sounding if now - onset_sec[j] > lead]
+            if earlier:
+                above[i] = max(earlier) > pitch[i]
+                below[i] = min(earlier) < pitch[i]
+                held[i] = len(earlier)
             sounding.append(i)
-    return out
+    return above, below, held
 
 
 def choose_staff(

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from perf2score.neural.hands import held_beside
+
 ODDS_CLIP = 10.0  # |head log-odds| clipped to this (nats)
 LOCAL_ONSETS = 4  # onsets each side for the local pitch and loudness
 PASSAGE_ONSETS = 8  # onsets each side for the passage's odds and held share
@@ -63,35 +65,6 @@ FEATURE_NAMES = (
 )
 FEATURES = len(FEATURE_NAMES)
 TENSORS = ("w1", "b1", "w2", "b2", "w3", "mean", "scale")
-
-
-def held_beside(
-    onset_sec: np.ndarray,
-    release_sec: np.ndarray,
-    pitch: np.ndarray,
-    staff: np.ndarray,
-    keep: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(above (N,) bool, below (N,) bool, sounding (N,) int): for each kept note, whether a
-    higher / lower kept note of its staff (``staff`` (N,)), struck at least ``HELD_LEAD`` s
-    before it, is still held (key down, ``release_sec``) ``HELD_MARGIN`` s past its onset,
-    and how many such notes there are. Times in seconds."""
-    n = len(onset_sec)
-    above, below = np.zeros(n, bool), np.zeros(n, bool)
-    sounding = np.zeros(n, np.int64)
-    order = np.argsort(onset_sec, kind="stable")
-    for number in np.unique(staff[keep]).tolist():
-        held: list[int] = []  # notes that may still be held past a later onset
-        for i in order[keep[order] & (staff[order] == number)].tolist():
-            now = onset_sec[i]
-            held = [j for j in held if release_sec[j] > now + HELD_MARGIN]
-            earlier = [pitch[j] for j in held if now - onset_sec[j] > HELD_LEAD]
-            if earlier:
-                above[i] = max(earlier) > pitch[i]
-                below[i] = min(earlier) < pitch[i]
-                sounding[i] = len(earlier)
-            held.append(i)
-    return above, below, sounding
 
 
 def _window_mean(values: np.ndarray, reach: int) -> np.ndarray:
@@ -147,7 +120,9 @@ def voice_features(
     pitch = attributes["pitch"].astype(np.int64)
     onsets = onsets.astype(np.int64)
     odds = np.clip(head_odds.astype(np.float64), -ODDS_CLIP, ODDS_CLIP) / 4
-    above, below, sounding = held_beside(onset_sec, release_sec, pitch, staff, keep)
+    above, below, sounding = held_beside(
+        onset_sec, release_sec, pitch, staff, keep, HELD_MARGIN, HELD_LEAD
+    )
     velocity = velocity.astype(np.float64)
     value_ticks = attributes["duration_ticks"]
     column = {name: k for k, name in enumerate(FEATURE_NAMES)}
