@@ -186,6 +186,7 @@ def load_inputs(folder: str, data: str) -> list[dict[str, np.ndarray]]:
         targets = prepared.targets()
         pieces.append(
             {
+                "perf_id": perf_id,
                 "features": features_of(inputs),
                 "matched": matched,
                 "usable": usable,

@@ -164,3 +164,52 @@ def test_voice_choice_labels_and_voice_errors_follow_the_evaluator_s_rule():
         frozenset(),
         frozenset(),
     ]
+
+
+def test_voice_links_labels_and_decisions_follow_the_ground_truth_s_lines():
+    """benchmarks/voice_links.py: a pair is a link where the ground truth puts the later note
+    among the earlier one's successors (at one onset: in one voice); a pair past the onset
+    where the earlier note's voice went on teaches nothing; the tracker's decisions, taken
+    on the ground truth's voices, offer each voice open on the staff and a new one, and the
+    tracker on the ground truth's own links gives its voices back (no voice errors)."""
+    from perf2score.neural.voice_links import link_pairs, staffed
+
+    module = _benchmark("voice_links")
+    choice = _benchmark("voice_choice")
+    # one staff: a melody in half notes (voice 1) over quarters (voice 2)
+    onsets = np.array([0, 0, 24, 48, 48, 72])
+    voice = np.array([1, 2, 2, 1, 2, 2])
+    pitch = np.array([76, 67, 65, 77, 64, 62])
+    keep = np.ones(6, bool)
+    grouped = staffed(onsets, np.ones(6, np.int64), pitch, keep)
+    pairs = link_pairs(grouped, 4)
+    piece = {
+        "matched": keep,
+        "usable": keep,
+        "staff": np.ones(6, np.int64),
+        "onsets": onsets,
+        "keep": keep,
+        "truth_voice": voice.astype(np.int64),
+        "truth_onsets": onsets,
+        "grouped": grouped,
+        "pairs": pairs,
+        "reach": 4,
+    }
+    label, usable = module.link_labels(piece, grouped, pairs)
+    named = {
+        (int(grouped.order[a]), int(grouped.order[b])): (bool(x), bool(u))
+        for a, b, x, u in zip(*pairs[:2], label, usable, strict=True)
+    }
+    assert named[(0, 3)] == (True, True)  # the melody's half notes
+    assert named[(0, 1)] == (False, True)  # at one onset, two voices
+    assert named[(1, 2)] == (True, True) and named[(1, 4)] == (False, False)  # went on at 24
+    assert named[(2, 4)] == (True, True) and named[(0, 2)] == (False, True)
+    piece["link_labels"], piece["link_usable"] = label, usable
+    assert choice.voice_error_count(piece, module.truth_voices(piece)) == 0
+    pair, candidate, choices, answer = module.decisions(piece, 4)
+    assert choices.shape == (6, module.WIDEST) and len(answer) == 6
+    # the first note: only a new voice; the quarter at 24: the voices 1 and 2 open, and 2 is its
+    assert (choices[0] == module.NEW).sum() == 1 and answer[0] == 0
+    third = (choices[2] == 0).sum()
+    assert third == 2 and answer[2] < third
+    assert len(pair) == len(candidate) and (candidate // module.WIDEST < 6).all()

@@ -8,7 +8,8 @@ hand head that chooses the staves (the same files); ``weights/steps``: the step 
 holds the decoder to the played rhythm (the same files); ``weights/voices``: the
 voice pass (``voices.json`` + ``voices.safetensors``); ``weights/values``: the value chooser
 (``value_choice.json`` + ``value_choice.safetensors``); ``weights/voice_choice``: the voice
-chooser (``voice_choice.json`` + ``voice_choice.safetensors``).
+chooser (``voice_choice.json`` + ``voice_choice.safetensors``); ``weights/voice_links``: the
+voice linker (``voice_links.json`` + ``voice_links.safetensors``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ SHIPPED_STEPS = WEIGHTS_DIR / "steps"
 SHIPPED_VOICES = WEIGHTS_DIR / "voices"
 SHIPPED_VALUES = WEIGHTS_DIR / "values"
 SHIPPED_VOICE_CHOICE = WEIGHTS_DIR / "voice_choice"
+SHIPPED_VOICE_LINKS = WEIGHTS_DIR / "voice_links"
 SHIPPED_LMS = {"performance": WEIGHTS_DIR / "performance", "score": WEIGHTS_DIR / "score"}
 
 

@@ -46,6 +46,7 @@ from perf2score.shipped import (
     SHIPPED_STEPS,
     SHIPPED_VALUES,
     SHIPPED_VOICE_CHOICE,
+    SHIPPED_VOICE_LINKS,
     SHIPPED_VOICES,
 )
 from perf2score.tokens.performance import pedal_extended_offsets
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded
     from perf2score.models.voice_head import VoiceModel
     from perf2score.neural.value_choice import ValueChooser
     from perf2score.neural.voice_choice import VoiceChooser
+    from perf2score.neural.voice_links import VoiceLinker
 
 
 @dataclass
@@ -69,7 +71,9 @@ class NeuralModel:
     score whatever the number), and the value chooser (loaded when
     ``decoding.value_choice``; used while it says so; ``None``: the values as closed), and
     the voice chooser (loaded when ``decoding.voice_choice``; used while it says so, with
-    ``voices`` "hands"; ``None``: the second voices of the head's odds alone)."""
+    ``voices`` "hands"; ``None``: the second voices of the head's odds alone), and the voice
+    linker (loaded when ``decoding.voice_links`` with the chooser; ``None``: the chooser's
+    first and second voices)."""
 
     network: NumpyAligned | AlignedModel
     decoding: DecodeConfig
@@ -80,6 +84,7 @@ class NeuralModel:
     processes: int = 1
     values: ValueChooser | None = None
     voice_chooser: VoiceChooser | None = None
+    voice_linker: VoiceLinker | None = None
 
     def describe(self) -> dict:
         """What made a conversion: the model folder, the runtime and the decoding settings."""
@@ -138,6 +143,7 @@ def load_neural_model(
             staves,
             values=value_chooser(decoding, folder),
             voice_chooser=voice_chooser(decoding, folder),
+            voice_linker=voice_linker(decoding, folder),
         )
     if decoding.step_weight > 0:
         raise Perf2ScoreError("decoding with step_weight > 0 needs the numpy runtime")
@@ -157,6 +163,7 @@ def load_neural_model(
         staves,
         values=value_chooser(decoding, folder),
         voice_chooser=voice_chooser(decoding, folder),
+        voice_linker=voice_linker(decoding, folder),
     )
 
 
@@ -349,6 +356,7 @@ def as_neural_model(
             hands=staves,
             values=value_chooser(settings),
             voice_chooser=voice_chooser(settings),
+            voice_linker=voice_linker(settings),
         )
     from perf2score.models.adapter import AlignedModel
 
@@ -362,6 +370,7 @@ def as_neural_model(
             hands=with_hand_head(settings, model)[1],
             values=value_chooser(settings),
             voice_chooser=voice_chooser(settings),
+            voice_linker=voice_linker(settings),
         )
     raise Perf2ScoreError(
         "model must be a folder, a NeuralModel, a NumpyAligned or an AlignedModel, not"
@@ -653,6 +662,12 @@ def settle_voices(
         from perf2score.neural.voice_choice import chosen_voices
 
         features = voice_inputs(attributes, drop, onsets, tpq, performance, odds, voices)
+        if model.voice_linker is not None and config.voice_links:
+            voices = linker_voices(
+                attributes, drop, onsets, tpq, performance, odds, features, model
+            )
+            attributes["voice"][~drop] = voices[~drop]
+            return
         voices = chosen_voices(
             attributes,
             ~drop,
@@ -663,6 +678,38 @@ def settle_voices(
             config.voice_choice_continuity,
         )
     attributes["voice"][~drop] = voices[~drop]
+
+
+def linker_voices(
+    attributes: np.ndarray,
+    drop: np.ndarray,
+    onsets: np.ndarray,
+    tpq: int,
+    performance: Performance,
+    odds: np.ndarray,
+    features: np.ndarray,
+    model: NeuralModel,
+) -> np.ndarray:
+    """(N,) the voices of ``model.voice_linker`` (``neural.voice_links.tracked_voices``):
+    each note linked to the notes that follow it in its voice, from the performance, the
+    head's log-odds ``odds`` (N,) and the voice chooser's log-odds of its ``features``
+    (N, FEATURES); a note opens a voice of its own below ``decoding.voice_links_new`` nats."""
+    from perf2score.neural.voice_links import tracked_voices
+
+    notes = performance.notes
+    return tracked_voices(
+        attributes,
+        ~drop,
+        onsets,
+        tpq,
+        notes["onset_sec"],
+        notes["offset_sec"],
+        notes["velocity"],
+        odds,
+        model.voice_chooser.log_odds(features),
+        model.voice_linker,
+        model.decoding.voice_links_new,
+    )
 
 
 def rule_voices(
@@ -716,6 +763,24 @@ def voice_inputs(
         odds,
         voices,
     )
+
+
+def voice_linker(
+    decoding: DecodeConfig, folder: str | os.PathLike | None = None
+) -> VoiceLinker | None:
+    """The voice linker when ``decoding.voice_links`` asks for it beside the voice chooser
+    (None otherwise): the one saved in the model folder ``folder`` (``voice_links.json`` +
+    ``.safetensors``, trained on that model's decodings by ``benchmarks/voice_links.py``),
+    else the shipped one (``Perf2ScoreError`` when there is none)."""
+    if not decoding.voice_links or voice_chooser(decoding, None) is None:
+        return None
+    from perf2score.neural.voice_links import load_voice_linker
+
+    linker = load_voice_linker(folder) if folder else None
+    linker = linker or load_voice_linker(SHIPPED_VOICE_LINKS)
+    if linker is None:
+        raise Perf2ScoreError("decoding voice_links needs the voice linker (weights/voice_links)")
+    return linker
 
 
 def settle_staves(

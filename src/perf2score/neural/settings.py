@@ -234,6 +234,16 @@ class DecodeConfig:
     voice_choice: bool = True
     voice_choice_bias: float = 0.0
     voice_choice_continuity: float = 0.0
+    # with voice_choice: the voices as lines instead (perf2score.neural.voice_links; the
+    # model folder's own linker, else weights/voice_links): every note linked to the notes
+    # that follow it in its voice, the chooser's log-odds among what the links read, and a
+    # tracker over each staff's onsets; a note with no link of voice_links_new nats opens a
+    # voice of its own (up to 4 a staff). Shipped (twenty-eighth session; README, "Voices
+    # as lines"): validation E_avg 6.250 -> 6.073, offset 15.61 -> 14.73, voice 23.99 ->
+    # 22.01; new-voice threshold chosen on validation by the pooled proxy (-1: 24.42, -0.5:
+    # 24.16, 0: 24.51 per-performance mean)
+    voice_links: bool = True
+    voice_links_new: float = -0.5
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
@@ -417,6 +427,8 @@ class DecodeConfig:
             raise ValueError("need a finite voice_choice_bias")
         if not self.voice_choice_continuity >= 0:
             raise ValueError("need voice_choice_continuity >= 0")
+        if not math.isfinite(self.voice_links_new):
+            raise ValueError("need a finite voice_links_new")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass", "hands"):
