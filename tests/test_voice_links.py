@@ -11,6 +11,7 @@ from perf2score.neural.voice_links import (
     link_pairs,
     linked_voices,
     load_voice_linker,
+    numbered_by_register,
     staffed,
     tracked_voices,
 )
@@ -149,6 +150,14 @@ def test_tracker_follows_two_lines():
     assert voices[0] == voices[5] != voices[1]
     assert voices[1] == voices[2] == voices[3] == voices[4] == voices[6]
     assert voices[7] == voices[8]
+    # numbered as a score numbers them: in each measure and staff the highest voice is 1
+    attributes = _piece()[0]
+    attributes["measure"][[5, 6]] = 1  # the chord in a measure of its own
+    renumbered = numbered_by_register(voices + 1, attributes, np.ones(9, bool))
+    assert renumbered[[0, 1, 7]].tolist() == [1, 2, 1]
+    assert renumbered[5] == 1 and renumbered[6] == 2  # G5's line over G4's
+    alone = numbered_by_register(np.full(9, 3), attributes, np.ones(9, bool))
+    assert set(alone.tolist()) == {1}  # a measure's only voice is voice 1
     # a reach of 2 closes the held line before G5, which then goes on in the other voice or
     # opens a new one: never E5's voice through a step it cannot see
     short = link_pairs(grouped, reach=2)

@@ -342,7 +342,7 @@ def tracked_voices(
     """(N,) voice per note within its staff (1..MAX_VOICES; 1 where not ``keep`` or a grace
     note): ``linked_voices`` over the ``linker``'s log-odds of every pair of kept notes
     (``link_pairs`` within its reach; ``link_features`` of the arguments, as documented
-    there)."""
+    there), numbered by register in each measure (``numbered_by_register``)."""
     timed = keep & ~attributes["is_grace"]
     grouped = staffed(
         onsets, attributes["staff"].astype(np.int64), attributes["pitch"].astype(np.int64), timed
@@ -352,4 +352,33 @@ def tracked_voices(
         grouped, pairs, attributes, onsets, tpq, onset_sec, release_sec, velocity, odds, second
     )
     link_odds = linker.log_odds(features).astype(np.float64)
-    return linked_voices(grouped, pairs, link_odds, len(attributes), new_voice, linker.reach)
+    voices = linked_voices(grouped, pairs, link_odds, len(attributes), new_voice, linker.reach)
+    return numbered_by_register(voices, attributes, timed)
+
+
+def numbered_by_register(
+    voices: np.ndarray, attributes: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    """(N,) ``voices`` renumbered within each measure and staff (``attributes["measure"]``,
+    ``["staff"]``) as a score numbers them: the voice of the highest mean pitch there is 1,
+    the next 2, and so on; a measure's only voice is voice 1 (the tracker's own numbers
+    drift as lines open and close, and a measure without a voice 1 is written with a whole
+    rest in it). ``keep`` (N,): the notes renumbered."""
+    out = voices.copy()
+    index = np.flatnonzero(keep)
+    if not len(index):
+        return out
+    staff = attributes["staff"].astype(np.int64)[index]
+    measure = attributes["measure"].astype(np.int64)[index]
+    pitch = attributes["pitch"].astype(np.float64)[index]
+    key = (measure * 8 + staff) * (MAX_VOICES + 1) + voices.astype(np.int64)[index]
+    unique, inverse = np.unique(key, return_inverse=True)
+    mean = np.bincount(inverse, pitch) / np.bincount(inverse)
+    place = unique // (MAX_VOICES + 1)  # the measure and staff
+    ranked = np.lexsort((-mean, place))
+    first = np.r_[True, place[ranked][1:] != place[ranked][:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(ranked)), 0))
+    number = np.empty(len(unique), np.int64)
+    number[ranked] = np.arange(len(ranked)) - start + 1
+    out[index] = number[inverse]
+    return out
