@@ -238,10 +238,11 @@ class DecodeConfig:
     # model folder's own linker, else weights/voice_links): every note linked to the notes
     # that follow it in its voice, the chooser's log-odds among what the links read, and a
     # tracker over each staff's onsets; a note with no link of voice_links_new nats opens a
-    # voice of its own (up to 4 a staff). Shipped (twenty-eighth session; README, "Voices
-    # as lines"): validation E_avg 6.250 -> 6.073, offset 15.61 -> 14.73, voice 23.99 ->
-    # 22.01; new-voice threshold chosen on validation by the pooled proxy (-1: 24.42, -0.5:
-    # 24.16, 0: 24.51 per-performance mean)
+    # voice of its own (up to 4 a staff); the voices then numbered by register in each
+    # measure. Shipped (twenty-eighth session; README, "Voices as lines"): validation E_avg
+    # 6.250 -> 6.114, offset 15.61 -> 14.93, voice 23.99 -> 22.93; new-voice threshold
+    # chosen on validation by the proxy (mean over performances, -1: 24.42, -0.5: 24.16,
+    # 0: 24.51)
     voice_links: bool = True
     voice_links_new: float = -0.5
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
