@@ -45,6 +45,7 @@ from perf2score.neural.voice_links import (
     link_pairs,
     linked_voices,
     load_voice_linker,
+    numbered_by_register,
     staffed,
 )
 
@@ -111,12 +112,17 @@ def link_labels(piece: dict, grouped, pairs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def tracker_voices(linker: VoiceLinker, new_voice: float = 0.0):
-    """``voices_of`` for ``pooled_errors``: the tracker's voices."""
+    """``voices_of`` for ``pooled_errors``: the tracker's voices numbered by register in each
+    measure, as a conversion writes them (``tracked_voices``)."""
 
     def voices_of(piece):
         odds = linker.log_odds(piece["link_features"]).astype(np.float64)
         size = len(piece["keep"])
-        return linked_voices(piece["grouped"], piece["pairs"], odds, size, new_voice, linker.reach)
+        voices = linked_voices(
+            piece["grouped"], piece["pairs"], odds, size, new_voice, linker.reach
+        )
+        timed = piece["keep"] & ~piece["attributes"]["is_grace"]
+        return numbered_by_register(voices, piece["attributes"], timed)
 
     return voices_of
 
