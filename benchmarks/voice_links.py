@@ -50,13 +50,16 @@ from perf2score.neural.voice_links import (
 )
 
 
-def piece_links(folder: str, data: str, limit: int | None = None, reach: int = 8) -> list[dict]:
-    """``voice_choice.load_inputs`` with each piece's grouping, pairs, features and labels."""
+def piece_links(
+    folder: str, data: str, limit: int | None = None, reach: int = 8, every: int = 1
+) -> list[dict]:
+    """``voice_choice.load_inputs`` with each piece's grouping, pairs, features and labels:
+    every ``every``-th performance, the first ``limit`` of them."""
     from perf2score.neural.voice_choice import load_voice_chooser
     from perf2score.shipped import SHIPPED_VOICE_CHOICE
 
     chooser = load_voice_chooser(SHIPPED_VOICE_CHOICE)
-    pieces = load_inputs(folder, data)[:limit]
+    pieces = load_inputs(folder, data)[::every][:limit]
     for piece in pieces:
         path = Path(folder) / f"{piece['perf_id'].replace('/', '__')}.npz"
         with np.load(path) as stored:
@@ -132,7 +135,7 @@ def train(args: argparse.Namespace) -> None:
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
-    pieces = piece_links(args.train, args.data, args.limit, args.reach)
+    pieces = piece_links(args.train, args.data, args.limit, args.reach, args.every)
     x = np.concatenate([p["link_features"][p["link_usable"]] for p in pieces])
     y = np.concatenate([p["link_labels"][p["link_usable"]] for p in pieces]).astype(np.float32)
     del pieces
@@ -222,6 +225,7 @@ def main() -> None:
     two.add_argument("--validation", required=True)
     two.add_argument("--out", required=True)
     two.add_argument("--limit", type=int, help="the first LIMIT training performances")
+    two.add_argument("--every", type=int, default=1, help="every EVERY-th performance")
     two.add_argument("--hidden", type=int, default=64)
     two.add_argument("--epochs", type=int, default=6)
     two.add_argument("--batch", type=int, default=2048)
