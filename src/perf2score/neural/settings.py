@@ -240,7 +240,7 @@ class DecodeConfig:
     # tracker over each staff's onsets; a note with no link of voice_links_new nats opens a
     # voice of its own (up to 4 a staff); the voices then numbered by register in each
     # measure. Shipped (twenty-eighth session; README, "Voices as lines"): validation E_avg
-    # 6.250 -> 6.114, offset 15.61 -> 14.93, voice 23.99 -> 22.93; new-voice threshold
+    # 6.250 -> 6.116, offset 15.61 -> 14.94, voice 23.99 -> 22.86; new-voice threshold
     # chosen on validation by the proxy (mean over performances, -1: 24.42, -0.5: 24.16,
     # 0: 24.51)
     voice_links: bool = True
