@@ -130,6 +130,34 @@ def tracker_voices(linker: VoiceLinker, new_voice: float = 0.0):
     return voices_of
 
 
+def _network(hidden: int):
+    """The linker's network in torch: LINK_FEATURES → hidden → hidden → 1, GELU (tanh)."""
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(LINK_FEATURES, hidden),
+        torch.nn.GELU(approximate="tanh"),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.GELU(approximate="tanh"),
+        torch.nn.Linear(hidden, 1, bias=False),
+    )
+
+
+def _linker_of(network, mean: np.ndarray, scale: np.ndarray, reach: int) -> VoiceLinker:
+    """The numpy ``VoiceLinker`` of a torch ``_network`` and its standardisation."""
+    first, middle, last = network[0], network[2], network[4]
+    return VoiceLinker(
+        first.weight.detach().numpy().T.copy(),
+        first.bias.detach().numpy().copy(),
+        middle.weight.detach().numpy().T.copy(),
+        middle.bias.detach().numpy().copy(),
+        last.weight.detach().numpy()[0].copy(),
+        mean,
+        scale,
+        reach,
+    )
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -143,13 +171,7 @@ def train(args: argparse.Namespace) -> None:
     held_out = piece_links(args.validation, args.data, reach=args.reach)
     print(json.dumps({"train_pairs": len(x), "link_share": round(float(y.mean()), 4)}), flush=True)
     hidden = args.hidden
-    network = torch.nn.Sequential(
-        torch.nn.Linear(LINK_FEATURES, hidden),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(hidden, hidden),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(hidden, 1, bias=False),
-    )
+    network = _network(hidden)
     optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=1e-4)
     xt = torch.from_numpy((x - mean) / scale)
     yt = torch.from_numpy(y)
@@ -163,17 +185,7 @@ def train(args: argparse.Namespace) -> None:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        first, middle, last = network[0], network[2], network[4]
-        linker = VoiceLinker(
-            first.weight.detach().numpy().T.copy(),
-            first.bias.detach().numpy().copy(),
-            middle.weight.detach().numpy().T.copy(),
-            middle.bias.detach().numpy().copy(),
-            last.weight.detach().numpy()[0].copy(),
-            mean.astype(np.float32),
-            scale.astype(np.float32),
-            args.reach,
-        )
+        linker = _linker_of(network, mean.astype(np.float32), scale.astype(np.float32), args.reach)
         errors = pooled_errors(held_out, tracker_voices(linker, args.new_voice))
         line = {
             "epoch": epoch + 1,
@@ -329,13 +341,7 @@ def train_listwise(args: argparse.Namespace) -> None:
         batches.append((x.astype(np.float32), pair, candidate, choices, answer))
     del pieces
     held_out = piece_links(args.validation, args.data, reach=init.reach)
-    network = torch.nn.Sequential(
-        torch.nn.Linear(LINK_FEATURES, init.w1.shape[1]),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(init.w1.shape[1], init.w1.shape[1]),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(init.w1.shape[1], 1, bias=False),
-    )
+    network = _network(init.w1.shape[1])
     with torch.no_grad():
         network[0].weight.copy_(torch.from_numpy(init.w1.T))
         network[0].bias.copy_(torch.from_numpy(init.b1))
@@ -365,17 +371,7 @@ def train_listwise(args: argparse.Namespace) -> None:
             loss.backward()
             optimizer.step()
             total, count = total + loss.item(), count + 1
-        first, middle, last = network[0], network[2], network[4]
-        linker = VoiceLinker(
-            first.weight.detach().numpy().T.copy(),
-            first.bias.detach().numpy().copy(),
-            middle.weight.detach().numpy().T.copy(),
-            middle.bias.detach().numpy().copy(),
-            last.weight.detach().numpy()[0].copy(),
-            init.mean,
-            init.scale,
-            init.reach,
-        )
+        linker = _linker_of(network, init.mean, init.scale, init.reach)
         threshold = float(new_score.item())
         errors = pooled_errors(held_out, tracker_voices(linker, threshold))
         line = {
