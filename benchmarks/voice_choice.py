@@ -173,10 +173,13 @@ def voice_error_count(piece: dict[str, np.ndarray], voices: np.ndarray) -> int:
     return sum(a != b for a, b in zip(mine, theirs, strict=True))
 
 
-def load_inputs(folder: str, data: str) -> list[dict[str, np.ndarray]]:
-    """Every performance's stored inputs in ``folder`` with its features and labels."""
+def load_inputs(
+    folder: str, data: str, limit: int | None = None, every: int = 1
+) -> list[dict[str, np.ndarray]]:
+    """The stored inputs (``inputs``) of every ``every``-th performance in ``folder``, the
+    first ``limit`` of them, with their features and labels."""
     pieces = []
-    for path in sorted(Path(folder).glob("*.npz")):
+    for path in sorted(Path(folder).glob("*.npz"))[::every][:limit]:
         with np.load(path) as stored:
             inputs = {name: stored[name] for name in stored.files}
         perf_id = str(inputs.get("perf_id", path.stem.replace("__", "/")))
@@ -187,6 +190,7 @@ def load_inputs(folder: str, data: str) -> list[dict[str, np.ndarray]]:
         pieces.append(
             {
                 "perf_id": perf_id,
+                "inputs": inputs,
                 "features": features_of(inputs),
                 "matched": matched,
                 "usable": usable,
@@ -222,6 +226,33 @@ def chooser_voices(chooser: VoiceChooser, bias: float = 0.0, continuity: float =
     return voices_of
 
 
+def torch_network(features: int, hidden: int):
+    """A torch network of two hidden layers, ``features`` → ``hidden`` → ``hidden`` → 1,
+    GELU (tanh form) between: the shape of ``neural.voice_choice.TwoLayerNetwork``."""
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(features, hidden),
+        torch.nn.GELU(approximate="tanh"),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.GELU(approximate="tanh"),
+        torch.nn.Linear(hidden, 1, bias=False),
+    )
+
+
+def network_layers(network) -> tuple[np.ndarray, ...]:
+    """(w1, b1, w2, b2, w3) of a ``torch_network`` as numpy copies, for a
+    ``TwoLayerNetwork``."""
+    first, middle, last = network[0], network[2], network[4]
+    return (
+        first.weight.detach().numpy().T.copy(),
+        first.bias.detach().numpy().copy(),
+        middle.weight.detach().numpy().T.copy(),
+        middle.bias.detach().numpy().copy(),
+        last.weight.detach().numpy()[0].copy(),
+    )
+
+
 def train(args: argparse.Namespace) -> None:
     import torch
 
@@ -236,13 +267,7 @@ def train(args: argparse.Namespace) -> None:
         json.dumps({"train_notes": len(x), "second_share": round(float(y.mean()), 4)}), flush=True
     )
     hidden = args.hidden
-    network = torch.nn.Sequential(
-        torch.nn.Linear(FEATURES, hidden),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(hidden, hidden),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(hidden, 1, bias=False),
-    )
+    network = torch_network(FEATURES, hidden)
     optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=1e-4)
     xt = torch.from_numpy((x - mean) / scale)
     yt = torch.from_numpy(y)
@@ -256,15 +281,8 @@ def train(args: argparse.Namespace) -> None:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        first, _, last = network[0], network[2], network[4]
         chooser = VoiceChooser(
-            first.weight.detach().numpy().T.copy(),
-            first.bias.detach().numpy().copy(),
-            network[2].weight.detach().numpy().T.copy(),
-            network[2].bias.detach().numpy().copy(),
-            last.weight.detach().numpy()[0].copy(),
-            mean.astype(np.float32),
-            scale.astype(np.float32),
+            *network_layers(network), mean.astype(np.float32), scale.astype(np.float32)
         )
         errors = pooled_errors(held_out, chooser_voices(chooser))
         print(

@@ -36,17 +36,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from voice_choice import load_inputs, pooled_errors, successors
+from voice_choice import load_inputs, network_layers, pooled_errors, successors, torch_network
 
 from perf2score.neural.voice_links import (
     LINK_FEATURES,
     VoiceLinker,
-    link_features,
-    link_pairs,
+    link_inputs,
     linked_voices,
     load_voice_linker,
-    numbered_by_register,
-    staffed,
+    written_voices,
 )
 
 
@@ -59,25 +57,12 @@ def piece_links(
     from perf2score.shipped import SHIPPED_VOICE_CHOICE
 
     chooser = load_voice_chooser(SHIPPED_VOICE_CHOICE)
-    pieces = load_inputs(folder, data)[::every][:limit]
+    pieces = load_inputs(folder, data, limit, every)
     for piece in pieces:
-        path = Path(folder) / f"{piece['perf_id'].replace('/', '__')}.npz"
-        with np.load(path) as stored:
-            inputs = {name: stored[name] for name in stored.files}
-        attributes = inputs["attributes"]
-        keep = ~inputs["drop"] & ~attributes["is_grace"]
-        grouped = staffed(
-            inputs["onsets"],
-            attributes["staff"].astype(np.int64),
-            attributes["pitch"].astype(np.int64),
-            keep,
-        )
-        pairs = link_pairs(grouped, reach)
-        piece["grouped"], piece["pairs"], piece["reach"] = grouped, pairs, reach
-        piece["link_features"] = link_features(
-            grouped,
-            pairs,
-            attributes,
+        inputs = piece.pop("inputs")
+        grouped, pairs, piece["link_features"] = link_inputs(
+            inputs["attributes"],
+            ~inputs["drop"],
             inputs["onsets"],
             int(inputs["tpq"]),
             inputs["onset_sec"],
@@ -85,7 +70,9 @@ def piece_links(
             inputs["velocity"],
             inputs["odds"],
             chooser.log_odds(piece["features"]),
+            reach,
         )
+        piece["grouped"], piece["pairs"], piece["reach"] = grouped, pairs, reach
         piece["link_labels"], piece["link_usable"] = link_labels(piece, grouped, pairs)
     return pieces
 
@@ -116,46 +103,19 @@ def link_labels(piece: dict, grouped, pairs) -> tuple[np.ndarray, np.ndarray]:
 
 def tracker_voices(linker: VoiceLinker, new_voice: float = 0.0):
     """``voices_of`` for ``pooled_errors``: the tracker's voices numbered by register in each
-    measure, as a conversion writes them (``tracked_voices``)."""
+    measure, as a conversion writes them (``written_voices``)."""
 
     def voices_of(piece):
         odds = linker.log_odds(piece["link_features"]).astype(np.float64)
-        size = len(piece["keep"])
-        voices = linked_voices(
-            piece["grouped"], piece["pairs"], odds, size, new_voice, linker.reach
-        )
-        timed = piece["keep"] & ~piece["attributes"]["is_grace"]
-        return numbered_by_register(voices, piece["attributes"], timed)
+        grouped, pairs = piece["grouped"], piece["pairs"]
+        return written_voices(grouped, pairs, odds, piece["attributes"], new_voice, linker.reach)
 
     return voices_of
 
 
-def _network(hidden: int):
-    """The linker's network in torch: LINK_FEATURES → hidden → hidden → 1, GELU (tanh)."""
-    import torch
-
-    return torch.nn.Sequential(
-        torch.nn.Linear(LINK_FEATURES, hidden),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(hidden, hidden),
-        torch.nn.GELU(approximate="tanh"),
-        torch.nn.Linear(hidden, 1, bias=False),
-    )
-
-
 def _linker_of(network, mean: np.ndarray, scale: np.ndarray, reach: int) -> VoiceLinker:
-    """The numpy ``VoiceLinker`` of a torch ``_network`` and its standardisation."""
-    first, middle, last = network[0], network[2], network[4]
-    return VoiceLinker(
-        first.weight.detach().numpy().T.copy(),
-        first.bias.detach().numpy().copy(),
-        middle.weight.detach().numpy().T.copy(),
-        middle.bias.detach().numpy().copy(),
-        last.weight.detach().numpy()[0].copy(),
-        mean,
-        scale,
-        reach,
-    )
+    """The numpy ``VoiceLinker`` of a torch ``voice_choice.torch_network``."""
+    return VoiceLinker(*network_layers(network), mean, scale, reach)
 
 
 def train(args: argparse.Namespace) -> None:
@@ -171,7 +131,7 @@ def train(args: argparse.Namespace) -> None:
     held_out = piece_links(args.validation, args.data, reach=args.reach)
     print(json.dumps({"train_pairs": len(x), "link_share": round(float(y.mean()), 4)}), flush=True)
     hidden = args.hidden
-    network = _network(hidden)
+    network = torch_network(LINK_FEATURES, hidden)
     optimizer = torch.optim.AdamW(network.parameters(), lr=args.lr, weight_decay=1e-4)
     xt = torch.from_numpy((x - mean) / scale)
     yt = torch.from_numpy(y)
@@ -341,7 +301,7 @@ def train_listwise(args: argparse.Namespace) -> None:
         batches.append((x.astype(np.float32), pair, candidate, choices, answer))
     del pieces
     held_out = piece_links(args.validation, args.data, reach=init.reach)
-    network = _network(init.w1.shape[1])
+    network = torch_network(LINK_FEATURES, init.w1.shape[1])
     with torch.no_grad():
         network[0].weight.copy_(torch.from_numpy(init.w1.T))
         network[0].bias.copy_(torch.from_numpy(init.b1))

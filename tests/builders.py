@@ -141,3 +141,13 @@ def modulating_performance(path: Path) -> Path:
     onsets = np.arange(len(pitches)) * 0.25 + np.random.default_rng(3).normal(0, 0.01, len(pitches))
     notes = [(int(p), float(t), float(t) + 0.22, 70) for p, t in zip(pitches, onsets, strict=True)]
     return write_midi(path, [notes])
+
+
+def written_notes(performance: Performance, model, folder: Path) -> np.ndarray:
+    """The notes of ``performance`` converted by the neural ``model`` (a ``NeuralModel``),
+    written as MusicXML in ``folder`` and read back, sorted by onset and pitch."""
+    from perf2score.conversion import convert
+    from perf2score.score.reading import read_score
+
+    path = convert(performance, backend="neural", model=model).save(folder / "x.musicxml")
+    return np.sort(read_score(path[0]).notes, order=["onset_ticks", "pitch"])

@@ -238,11 +238,11 @@ def test_a_model_folder_s_own_linker_comes_first(tmp_path):
 def test_shipped_linker_runs_in_the_conversion_and_changes_voices_only(tmp_path, monkeypatch):
     from dataclasses import replace
 
+    from builders import written_notes
+
     import perf2score.neural.converter as converter
     import perf2score.neural.voice_links as voice_links
-    from perf2score.conversion import convert
     from perf2score.midi.reading import NOTE_DTYPE, Performance
-    from perf2score.score.reading import read_score
 
     rng = np.random.default_rng(7)
     n = 80  # a melody in held half notes over running eighths, and a bass in quarters
@@ -276,10 +276,7 @@ def test_shipped_linker_runs_in_the_conversion_and_changes_voices_only(tmp_path,
     monkeypatch.setattr(
         voice_links, "tracked_voices", lambda *a: calls.append(tracked(*a)) or calls[-1]
     )
-    scores = []
-    for each in (off, on):
-        path = convert(performance, backend="neural", model=each).save(tmp_path / "x.musicxml")
-        scores.append(np.sort(read_score(path[0]).notes, order=["onset_ticks", "pitch"]))
+    scores = [written_notes(performance, each, tmp_path) for each in (off, on)]
     assert len(calls) == 1 and set(np.unique(calls[0])) <= {1, 2, 3, 4}  # asked once
     a, b = scores
     assert a["pitch"].tolist() == b["pitch"].tolist()

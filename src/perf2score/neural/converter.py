@@ -666,17 +666,16 @@ def settle_voices(
             voices = linker_voices(
                 attributes, drop, onsets, tpq, performance, odds, features, model
             )
-            attributes["voice"][~drop] = voices[~drop]
-            return
-        voices = chosen_voices(
-            attributes,
-            ~drop,
-            onsets,
-            features,
-            model.voice_chooser,
-            config.voice_choice_bias,
-            config.voice_choice_continuity,
-        )
+        else:
+            voices = chosen_voices(
+                attributes,
+                ~drop,
+                onsets,
+                features,
+                model.voice_chooser,
+                config.voice_choice_bias,
+                config.voice_choice_continuity,
+            )
     attributes["voice"][~drop] = voices[~drop]
 
 

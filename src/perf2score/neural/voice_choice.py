@@ -185,11 +185,11 @@ def voice_features(
 
 
 @dataclass
-class VoiceChooser:
-    """A network of two hidden layers that gives each note's log-odds of a second voice
-    (``FEATURES`` → H → H → 1, GELU between): ``w1`` (FEATURES, H), ``b1`` (H,), ``w2``
-    (H, H), ``b2`` (H,), ``w3`` (H,); ``mean``/``scale`` (FEATURES,) the features'
-    standardisation; float32."""
+class TwoLayerNetwork:
+    """The weights of a network of two hidden layers over F features (F → H → H → 1, GELU
+    between): ``w1`` (F, H), ``b1`` (H,), ``w2`` (H, H), ``b2`` (H,), ``w3`` (H,);
+    ``mean``/``scale`` (F,) the features' standardisation; float32. Shared by the voice
+    chooser and the voice linker (``neural.voice_links``)."""
 
     w1: np.ndarray
     b1: np.ndarray
@@ -198,6 +198,43 @@ class VoiceChooser:
     w3: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
+
+
+def save_network(network: TwoLayerNetwork, folder: str | os.PathLike, stem: str, config: dict):
+    """``{stem}.safetensors`` (the network's ``TENSORS``, float32) and ``{stem}.json``
+    (``config``) in ``folder``."""
+    from safetensors.numpy import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {name: getattr(network, name).astype(np.float32) for name in TENSORS}
+    save_file(tensors, str(folder / f"{stem}.safetensors"))
+    (folder / f"{stem}.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def load_network(
+    folder: str | os.PathLike, stem: str, features: tuple[str, ...], what: str
+) -> tuple[dict[str, np.ndarray], dict] | None:
+    """(the ``TENSORS`` as float32, the config) saved by ``save_network`` in ``folder``
+    (None when there is none); refuses one trained on other ``features`` (``ValueError``
+    naming ``what``)."""
+    folder = Path(folder)
+    path = folder / f"{stem}.safetensors"
+    if not path.is_file():
+        return None
+    from safetensors.numpy import load_file
+
+    config = json.loads((folder / f"{stem}.json").read_text())
+    if tuple(config["features"]) != features:
+        raise ValueError(f"{folder}: a {what} of other features")
+    tensors = load_file(str(path))
+    return {name: tensors[name].astype(np.float32) for name in TENSORS}, config
+
+
+@dataclass
+class VoiceChooser(TwoLayerNetwork):
+    """The ``TwoLayerNetwork`` over the ``FEATURES`` of ``voice_features`` that gives each
+    note's log-odds of a second voice."""
 
     def log_odds(self, features: np.ndarray) -> np.ndarray:
         """(N,) log-odds (nats) of a second voice for ``features`` (N, FEATURES)."""
@@ -208,14 +245,7 @@ class VoiceChooser:
 
     def save(self, folder: str | os.PathLike) -> None:
         """``voice_choice.safetensors`` and ``voice_choice.json`` in ``folder``."""
-        from safetensors.numpy import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {name: getattr(self, name).astype(np.float32) for name in TENSORS}
-        save_file(tensors, str(folder / "voice_choice.safetensors"))
-        config = {"features": list(FEATURE_NAMES)}
-        (folder / "voice_choice.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_network(self, folder, "voice_choice", {"features": list(FEATURE_NAMES)})
 
 
 def _gelu(h: np.ndarray) -> np.ndarray:
@@ -226,17 +256,8 @@ def _gelu(h: np.ndarray) -> np.ndarray:
 def load_voice_chooser(folder: str | os.PathLike) -> VoiceChooser | None:
     """The chooser saved in ``folder`` (None when there is none); refuses one trained on
     other features."""
-    folder = Path(folder)
-    path = folder / "voice_choice.safetensors"
-    if not path.is_file():
-        return None
-    from safetensors.numpy import load_file
-
-    config = json.loads((folder / "voice_choice.json").read_text())
-    if tuple(config["features"]) != FEATURE_NAMES:
-        raise ValueError(f"{folder}: a voice chooser of other features")
-    tensors = load_file(str(path))
-    return VoiceChooser(**{name: tensors[name].astype(np.float32) for name in TENSORS})
+    loaded = load_network(folder, "voice_choice", FEATURE_NAMES, "voice chooser")
+    return None if loaded is None else VoiceChooser(**loaded[0])
 
 
 def chosen_voices(

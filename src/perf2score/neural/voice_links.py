@@ -17,12 +17,12 @@ successors (``benchmarks/voice_links.py``).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from perf2score.neural.voice_choice import TwoLayerNetwork, load_network, save_network
 
 REACH = 8  # onsets of its staff ahead of a note that its successors may be at (default)
 STEP_SCALE = 8.0  # the step feature's unit (onsets)
@@ -58,7 +58,6 @@ LINK_FEATURE_NAMES = (
     "second_m",
 )
 LINK_FEATURES = len(LINK_FEATURE_NAMES)
-TENSORS = ("w1", "b1", "w2", "b2", "w3", "mean", "scale")
 
 
 @dataclass
@@ -239,20 +238,12 @@ def _gelu_in_place(h: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class VoiceLinker:
-    """A network of two hidden layers that gives each pair's log-odds of a link
-    (``LINK_FEATURES`` → H → H → 1, GELU between): ``w1`` (LINK_FEATURES, H), ``b1`` (H,),
-    ``w2`` (H, H), ``b2`` (H,), ``w3`` (H,); ``mean``/``scale`` (LINK_FEATURES,) the
-    features' standardisation; float32. ``reach``: the onsets ahead it links (``link_pairs``)."""
+class VoiceLinker(TwoLayerNetwork):
+    """The ``TwoLayerNetwork`` (``neural.voice_choice``) over the ``LINK_FEATURES`` of
+    ``link_features`` that gives each pair's log-odds of a link; ``reach``: the onsets
+    ahead it links (``link_pairs``)."""
 
-    w1: np.ndarray
-    b1: np.ndarray
-    w2: np.ndarray
-    b2: np.ndarray
-    w3: np.ndarray
-    mean: np.ndarray
-    scale: np.ndarray
-    reach: int = REACH  # the onsets ahead it was trained to link
+    reach: int = REACH
 
     def log_odds(self, features: np.ndarray) -> np.ndarray:
         """(P,) log-odds (nats) of a link for ``features`` (P, LINK_FEATURES) float32; the
@@ -269,31 +260,18 @@ class VoiceLinker:
 
     def save(self, folder: str | os.PathLike) -> None:
         """``voice_links.safetensors`` and ``voice_links.json`` in ``folder``."""
-        from safetensors.numpy import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {name: getattr(self, name).astype(np.float32) for name in TENSORS}
-        save_file(tensors, str(folder / "voice_links.safetensors"))
         config = {"features": list(LINK_FEATURE_NAMES), "reach": self.reach}
-        (folder / "voice_links.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_network(self, folder, "voice_links", config)
 
 
 def load_voice_linker(folder: str | os.PathLike) -> VoiceLinker | None:
     """The linker saved in ``folder`` (None when there is none); refuses one trained on
     other features."""
-    folder = Path(folder)
-    path = folder / "voice_links.safetensors"
-    if not path.is_file():
+    loaded = load_network(folder, "voice_links", LINK_FEATURE_NAMES, "voice linker")
+    if loaded is None:
         return None
-    from safetensors.numpy import load_file
-
-    config = json.loads((folder / "voice_links.json").read_text())
-    if tuple(config["features"]) != LINK_FEATURE_NAMES:
-        raise ValueError(f"{folder}: a voice linker of other features")
-    tensors = load_file(str(path))
-    arrays = {name: tensors[name].astype(np.float32) for name in TENSORS}
-    return VoiceLinker(**arrays, reach=int(config["reach"]))
+    tensors, config = loaded
+    return VoiceLinker(**tensors, reach=int(config["reach"]))
 
 
 def linked_voices(
@@ -343,6 +321,48 @@ def linked_voices(
     return voices
 
 
+def link_inputs(
+    attributes: np.ndarray,
+    keep: np.ndarray,
+    onsets: np.ndarray,
+    tpq: int,
+    onset_sec: np.ndarray,
+    release_sec: np.ndarray,
+    velocity: np.ndarray,
+    odds: np.ndarray,
+    second: np.ndarray,
+    reach: int = REACH,
+) -> tuple[Staffed, tuple[np.ndarray, ...], np.ndarray]:
+    """(grouped, pairs, features): the ``keep`` notes that are not grace notes grouped by
+    staff and onset (``staffed``), their pairs within ``reach`` onsets (``link_pairs``) and
+    the pairs' features (``link_features`` of the arguments, as documented there)."""
+    timed = keep & ~attributes["is_grace"]
+    staff, pitch = attributes["staff"].astype(np.int64), attributes["pitch"].astype(np.int64)
+    grouped = staffed(onsets, staff, pitch, timed)
+    pairs = link_pairs(grouped, reach)
+    features = link_features(
+        grouped, pairs, attributes, onsets, tpq, onset_sec, release_sec, velocity, odds, second
+    )
+    return grouped, pairs, features
+
+
+def written_voices(
+    grouped: Staffed,
+    pairs: tuple[np.ndarray, ...],
+    link_odds: np.ndarray,
+    attributes: np.ndarray,
+    new_voice: float = 0.0,
+    reach: int = REACH,
+) -> np.ndarray:
+    """(N,) the voices a conversion writes: ``linked_voices`` of the pairs' ``link_odds``
+    (P,), numbered by register in each measure (``numbered_by_register``); 1 for the notes
+    not in ``grouped``."""
+    voices = linked_voices(grouped, pairs, link_odds, len(attributes), new_voice, reach)
+    timed = np.zeros(len(attributes), bool)
+    timed[grouped.order] = True
+    return numbered_by_register(voices, attributes, timed)
+
+
 def tracked_voices(
     attributes: np.ndarray,
     keep: np.ndarray,
@@ -357,20 +377,12 @@ def tracked_voices(
     new_voice: float = 0.0,
 ) -> np.ndarray:
     """(N,) voice per note within its staff (1..MAX_VOICES; 1 where not ``keep`` or a grace
-    note): ``linked_voices`` over the ``linker``'s log-odds of every pair of kept notes
-    (``link_pairs`` within its reach; ``link_features`` of the arguments, as documented
-    there), numbered by register in each measure (``numbered_by_register``)."""
-    timed = keep & ~attributes["is_grace"]
-    grouped = staffed(
-        onsets, attributes["staff"].astype(np.int64), attributes["pitch"].astype(np.int64), timed
-    )
-    pairs = link_pairs(grouped, linker.reach)
-    features = link_features(
-        grouped, pairs, attributes, onsets, tpq, onset_sec, release_sec, velocity, odds, second
-    )
+    note): ``written_voices`` over the ``linker``'s log-odds of the pairs of ``link_inputs``
+    (the arguments as documented there)."""
+    inputs = (attributes, keep, onsets, tpq, onset_sec, release_sec, velocity, odds, second)
+    grouped, pairs, features = link_inputs(*inputs, linker.reach)
     link_odds = linker.log_odds(features).astype(np.float64)
-    voices = linked_voices(grouped, pairs, link_odds, len(attributes), new_voice, linker.reach)
-    return numbered_by_register(voices, attributes, timed)
+    return written_voices(grouped, pairs, link_odds, attributes, new_voice, linker.reach)
 
 
 def numbered_by_register(
