@@ -1,9 +1,14 @@
+import warnings
+
 import numpy as np
+import partitura as pt
 import pytest
 from builders import build_part, write_musicxml
 
 from perf2score import Perf2ScoreError
+from perf2score.data.targets import score_targets
 from perf2score.score import read_score
+from perf2score.score.reading import staff_hands
 from perf2score.score.meter import meter_levels
 
 
@@ -49,3 +54,37 @@ def test_meter_levels():
     assert meter_levels(6, 8)[:2] == (2, 3)
     assert meter_levels(6, 4)[:2] == (2, 3)
     assert meter_levels(3, 4)[:2] == (3, 2)
+
+
+def test_staff_hands_follow_the_main_grand_staff():
+    # a plain grand staff; one staff only
+    assert staff_hands(np.array([1, 2, 1, 2])).tolist() == [0, 1, 0, 1]
+    assert staff_hands(np.array([2, 2])).tolist() == [0, 0]
+    # an ossia pair above the music (staves 3-4 hold it): the ossia goes with the right hand
+    assert staff_hands(np.array([1, 2, 3, 3, 3, 4, 4])).tolist() == [0, 0, 0, 0, 0, 1, 1]
+    # an extra bass staff below the grand staff: left hand
+    assert staff_hands(np.array([1, 1, 1, 2, 2, 3])).tolist() == [0, 0, 0, 1, 1, 1]
+    # a third staff above the grand staff: right hand
+    assert staff_hands(np.array([1, 2, 2, 2, 3, 3])).tolist() == [0, 0, 0, 0, 1, 1]
+
+
+def test_a_staff_written_as_its_own_part_above_the_grand_staff(tmp_path):
+    top = pt.score.Part("P0", "Piano", quarter_duration=12)
+    top.add(pt.score.TimeSignature(3, 4), 12)
+    for k, start in enumerate((12, 24, 36)):
+        top.add(pt.score.Note(step="A", octave=5, alter=0, voice=1, id=f"t{k}"), start, start + 12)
+    top.add(pt.score.Measure(number=1), 0, 12)
+    pt.score.add_measures(top)
+    path = tmp_path / "three.musicxml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pt.save_musicxml([top, build_part(grace=False)], str(path))
+    score = read_score(path)
+    hand = {str(n["id"]): int(n["hand"]) for n in score.notes}
+    staff = {str(n["id"]): int(n["staff"]) for n in score.notes}
+    # the top part's staff is staff 1, the grand staff's 2 and 3: hands by the grand staff
+    assert staff["t0"] == 1 and staff["n0"] == 2 and staff["n3"] == 3
+    assert hand["t0"] == 0 and hand["n0"] == 0 and hand["n3"] == 1
+    table, _, _ = score_targets(path)
+    targets = {str(row["id"]): int(row["staff"]) for row in table}  # ids of the unfolded part
+    assert targets["t0-1"] == 1 and targets["n0-1"] == 1 and targets["n3-1"] == 2

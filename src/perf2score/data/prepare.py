@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 SPLIT_COLUMN = "m2st_split"
 SPLITS = ("train", "validation", "test")
 ONSET_MATCH_SEC = 0.005  # alignment TSV onsets vs our reader's onsets
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: staves by hand across parts (score.reading.staff_hands)
 
 
 @dataclass
@@ -121,14 +121,24 @@ def _grid_counts(table: np.ndarray, tpq: int) -> dict[str, list[int]]:
     return out
 
 
+def _stored_table(path: Path) -> tuple[np.ndarray, int] | None:
+    """(table, ticks_per_quarter) of a score table stored by this ``CACHE_VERSION``, else None."""
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        if "version" not in stored.files or int(stored["version"]) != CACHE_VERSION:
+            return None
+        return stored["table"], int(stored["ticks_per_quarter"])
+
+
 def prepare_piece(job: PieceJob) -> PieceResult:
     """Prepare every performance of one piece (runs in a worker process)."""
     result = PieceResult(job.piece)
     spath = score_path(job.cache, job.piece)
     try:
-        if spath.exists() and not job.force:
-            with np.load(spath) as stored:
-                table, tpq = stored["table"], int(stored["ticks_per_quarter"])
+        stored = _stored_table(spath) if not job.force else None
+        if stored is not None:
+            table, tpq = stored
         else:
             table, tpq, anacrusis = score_targets(job.score_file)
             atomic_save_npz(

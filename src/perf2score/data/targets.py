@@ -18,7 +18,7 @@ import partitura as pt
 
 from perf2score.errors import Perf2ScoreError
 from perf2score.score.attributes import ATTRIBUTE_DTYPE, key_mode_code
-from perf2score.score.reading import _TickMap, load_musicxml
+from perf2score.score.reading import _TickMap, global_staves, load_musicxml, staff_hands
 
 
 def _unfold(part: pt.score.Part) -> pt.score.Part:
@@ -62,6 +62,7 @@ def score_targets(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
     ts_at = np.array([t for t, _, _ in ts])
     ks_at = np.array([t for t, _, _ in ks])
 
+    above = global_staves(parts)
     rows = []
     for index, (part, tick_map) in enumerate(zip(parts, maps, strict=True)):
         for note in part.notes:  # every written note, tied continuations included
@@ -70,7 +71,7 @@ def score_targets(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
             t_ = ts[max(int(np.searchsorted(ts_at, onset, side="right")) - 1, 0)]
             k_ = ks[max(int(np.searchsorted(ks_at, onset, side="right")) - 1, 0)]
             grace = isinstance(note, pt.score.GraceNote)
-            staff = max(int(note.staff or 1), 1) if len(parts) == 1 else index + 1
+            staff = max(int(note.staff or 1), 1) + above[index]  # from the top, all parts
             rows.append(
                 (
                     str(note.id),
@@ -97,6 +98,7 @@ def score_targets(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
                 )
             )
     table = np.array(rows, dtype=ATTRIBUTE_DTYPE)
+    table["staff"] = staff_hands(table["staff"]) + 1  # the hand's staff: 1 upper, 2 lower
     table = table[np.lexsort((table["pitch"], table["onset_ticks"]))]
     nominal = ts[0][1] * tpq * 4 // ts[0][2]
     first_length = int(m_end[0] - m_start[0])

@@ -5,9 +5,13 @@ MusicXML divisions), so every onset and duration is an exact fraction of a quart
 Tied notes are merged into one note (onset of the first, offset of the last), as partitura's
 ``note_array`` does. Grace notes are kept with zero duration and ``is_grace`` set.
 
-Hands: in a one-part score the staff gives the hand (the topmost staff in use → 0 = right
-hand, every staff below → 1 = left hand); in a score with several parts (P1/P2 piano
-encodings) the part index does.
+Hands: the staves of all parts are numbered from the top (a part's staves after those of
+the parts above it), and the main grand staff is the pair of adjacent staves holding the
+most notes; its upper staff and every staff above it are the right hand (0), its lower staff
+and every staff below it the left hand (1) (``staff_hands``). So an ossia pair above the
+music (Liszt's sixth Hungarian Rhapsody), a third staff written as a second part above the
+grand staff (Ravel's *Ondine*) or below it (Scriabin's fifth Sonata) take the hand of the
+music they sit beside, not of their part's index.
 Voices are made unique across parts and staves: ``voice = part * 100 + musicxml_voice``.
 """
 
@@ -119,26 +123,53 @@ class _TickMap:
         return self.quarter_starts[k] + Fraction(t - self.times[k], self.divs[k])
 
 
+def global_staves(parts: list[pt.score.Part]) -> list[int]:
+    """Per part, how many staves of the parts above it there are: a note's staff numbered
+    from the top across all ``parts`` is its own (1 where unset) plus its part's entry."""
+    above, out = 0, []
+    for part in parts:
+        out.append(above)
+        above += max([int(n.staff or 1) for n in part.notes_tied] or [1])
+    return out
+
+
+def staff_hands(staves: np.ndarray) -> np.ndarray:
+    """(N,) hand (0 right, 1 left) of notes on ``staves`` (N,) (numbered from the top across
+    all parts, ``global_staves``): 0 above the lower staff of the main grand staff (the pair
+    of adjacent staves holding the most notes), 1 from it down; all 0 on a single staff."""
+    staves = np.asarray(staves, dtype=np.int64)
+    if len(staves) == 0:
+        return np.zeros(0, np.int8)
+    counts = np.bincount(staves, minlength=int(staves.max()) + 2)
+    used = np.flatnonzero(counts)
+    if len(used) == 1:
+        return np.zeros(len(staves), np.int8)
+    pairs = counts[1:-1] + counts[2:]  # the pair (s, s + 1) at index s - 1
+    lower = int(np.argmax(pairs)) + 2  # the first of the fullest pairs: its lower staff
+    return (staves >= lower).astype(np.int8)
+
+
 def score_notes_from_part(parts: list[pt.score.Part], source: str = "") -> ScoreNotes:
     """Build a ``ScoreNotes`` from one or more partitura parts (one piano in all)."""
     import partitura as pt
 
     maps = [_TickMap(p) for p in parts]
     tpq = math.lcm(*[d for m in maps for d in m.divs])
+    above = global_staves(parts)
     rows = []
     for index, (part, tick_map) in enumerate(zip(parts, maps, strict=True)):
         for note in part.notes_tied:
             onset = tick_map.quarters(note.start.t)
             offset = tick_map.quarters(note.end_tied.t)
-            staff = max(int(note.staff or 1), 1)
+            staff = max(int(note.staff or 1), 1) + above[index]
             rows.append(
                 (
                     int(note.midi_pitch),
                     int(onset * tpq),
                     int(offset * tpq),
                     index * 100 + int(note.voice or 1),
-                    int(staff >= 2) if len(parts) == 1 else min(index, 1),
-                    staff if len(parts) == 1 else index + 1,
+                    0,  # the hand: staff_hands below, once every staff is known
+                    staff,
                     isinstance(note, pt.score.GraceNote),
                     note.step,
                     int(note.alter or 0),
@@ -148,10 +179,7 @@ def score_notes_from_part(parts: list[pt.score.Part], source: str = "") -> Score
                 )
             )
     notes = np.array(rows, dtype=SCORE_NOTE_DTYPE)
-    if len(parts) == 1 and len(notes):
-        # scores with ossia or extra staves (4 staves, music on 3-4): the topmost staff in
-        # use is the right hand, every staff below it the left
-        notes["hand"] = (notes["staff"] > notes["staff"].min()).astype(np.int8)
+    notes["hand"] = staff_hands(notes["staff"])
     notes = notes[np.lexsort((notes["offset_ticks"], notes["pitch"], notes["onset_ticks"]))]
 
     first, first_map = parts[0], maps[0]
