@@ -8,8 +8,8 @@ from builders import build_part, write_musicxml
 from perf2score import Perf2ScoreError
 from perf2score.data.targets import score_targets
 from perf2score.score import read_score
-from perf2score.score.reading import staff_hands
 from perf2score.score.meter import meter_levels
+from perf2score.score.reading import staff_hands
 
 
 def test_exact_ticks_ties_merged_hands_and_grace(tmp_path):
