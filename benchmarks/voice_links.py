@@ -22,7 +22,7 @@ new decoding is needed; the shipped voice chooser's log-odds are among the featu
         --validation ../runs/voice-inputs/validation --out src/perf2score/weights/voice_links \\
         --limit 400 --reach 16 --epochs 4 --new-voice -1
     python benchmarks/voice_links.py report --inputs ../runs/voice-inputs/validation \\
-        --linker src/perf2score/weights/voice_links --new-voice -1 -0.5 0
+        --linker src/perf2score/weights/voice_links --new-voice -1 -0.5 0 --chord max mean
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from voice_choice import load_inputs, network_layers, pooled_errors, successors, torch_network
 
 from perf2score.neural.voice_links import (
+    CHORD_RULES,
     LINK_FEATURES,
     VoiceLinker,
     link_inputs,
@@ -101,14 +102,14 @@ def link_labels(piece: dict, grouped, pairs) -> tuple[np.ndarray, np.ndarray]:
     return label, usable
 
 
-def tracker_voices(linker: VoiceLinker, new_voice: float = 0.0):
+def tracker_voices(linker: VoiceLinker, new_voice: float = 0.0, chord: str = "mean"):
     """``voices_of`` for ``pooled_errors``: the tracker's voices numbered by register in each
-    measure, as a conversion writes them (``written_voices``)."""
+    measure, as a conversion writes them (``written_voices``; ``chord`` as there)."""
 
     def voices_of(piece):
         odds = linker.log_odds(piece["link_features"]).astype(np.float64)
-        grouped, pairs = piece["grouped"], piece["pairs"]
-        return written_voices(grouped, pairs, odds, piece["attributes"], new_voice, linker.reach)
+        grouped, pairs, attributes = piece["grouped"], piece["pairs"], piece["attributes"]
+        return written_voices(grouped, pairs, odds, attributes, new_voice, linker.reach, chord)
 
     return voices_of
 
@@ -166,17 +167,18 @@ def report(args: argparse.Namespace) -> None:
     from perf2score.shipped import SHIPPED_VOICE_CHOICE
 
     linker = load_voice_linker(args.linker)
-    pieces = piece_links(args.inputs, args.data, reach=linker.reach)
+    pieces = piece_links(args.inputs, args.data, reach=linker.reach, every=args.every)
     chooser = load_voice_chooser(SHIPPED_VOICE_CHOICE)
     line = {
         "notes": int(sum(p["matched"].sum() for p in pieces)),
         "voice_chooser": round(pooled_errors(pieces, chooser_voices(chooser)), 2),
         "voice_truth_links": round(pooled_errors(pieces, truth_voices), 2),
     }
-    for new_voice in args.new_voice:
-        line[f"voice_linked_{new_voice:g}"] = round(
-            pooled_errors(pieces, tracker_voices(linker, new_voice)), 2
-        )
+    for chord in args.chord:
+        for new_voice in args.new_voice:
+            line[f"voice_linked_{chord}_{new_voice:g}"] = round(
+                pooled_errors(pieces, tracker_voices(linker, new_voice, chord)), 2
+            )
     print(json.dumps(line))
 
 
@@ -220,7 +222,11 @@ def main() -> None:
     three.add_argument("--data", default=".cache/prepared")
     three.add_argument("--inputs", required=True)
     three.add_argument("--linker", required=True)
+    three.add_argument("--every", type=int, default=1, help="every EVERY-th performance")
     three.add_argument("--new-voice", type=float, nargs="+", default=[0.0])
+    three.add_argument(
+        "--chord", nargs="+", default=["mean"], choices=CHORD_RULES, help="linked_voices' chord"
+    )
     args = parser.parse_args()
     {"train": train, "listwise": train_listwise, "report": report}[args.command](args)
 

@@ -167,6 +167,26 @@ def test_tracker_follows_two_lines():
     assert voices[1] == voices[2] == voices[3] == voices[4]
 
 
+def test_a_note_joins_a_chord_only_when_it_belongs_with_the_notes_in_it():
+    grouped = _grouped()
+    pairs = link_pairs(grouped, reach=8)
+    a, b = grouped.order[pairs[0]], grouped.order[pairs[1]]
+    # E5 -> G5 and the eighths' line C5 D5 C5 B4 as before; the held E5 also links to G4
+    # (3 nats), B4 to G4 weakly (1), and G4 does not belong with G5 (-4 at their onset)
+    given = {(0, 5): 4.0, (1, 2): 4.0, (2, 3): 4.0, (3, 4): 4.0, (7, 8): 4.0}
+    given.update({(0, 6): 3.0, (4, 6): 1.0, (5, 6): -4.0})
+    pairs_at = zip(a.tolist(), b.tolist(), strict=True)
+    odds = np.array([given.get(pair, -4.0) for pair in pairs_at])
+    # the stronger link: E5's line alone takes G4 into G5's voice, a chord
+    voices = linked_voices(grouped, pairs, odds, 9, new_voice=-1.0, reach=8, chord="max")
+    assert voices[6] == voices[5]
+    # the mean of the line's link and G5's (-0.5) loses to B4's: G4 ends the eighths' line
+    voices = linked_voices(grouped, pairs, odds, 9, new_voice=-1.0, reach=8, chord="mean")
+    assert voices[6] == voices[4] != voices[5]
+    with pytest.raises(ValueError, match="chord must be one of"):
+        linked_voices(grouped, pairs, odds, 9, chord="min")
+
+
 def test_at_most_four_voices_and_chords_join_one_voice():
     grouped = _grouped()
     pairs = link_pairs(grouped, reach=8)

@@ -692,7 +692,8 @@ def linker_voices(
     """(N,) the voices of ``model.voice_linker`` (``neural.voice_links.tracked_voices``):
     each note linked to the notes that follow it in its voice, from the performance, the
     head's log-odds ``odds`` (N,) and the voice chooser's log-odds of its ``features``
-    (N, FEATURES); a note opens a voice of its own below ``decoding.voice_links_new`` nats."""
+    (N, FEATURES); a note opens a voice of its own below ``decoding.voice_links_new`` nats
+    and joins a chord by ``decoding.voice_links_chord``."""
     from perf2score.neural.voice_links import tracked_voices
 
     notes = performance.notes
@@ -708,6 +709,7 @@ def linker_voices(
         model.voice_chooser.log_odds(features),
         model.voice_linker,
         model.decoding.voice_links_new,
+        model.decoding.voice_links_chord,
     )
 
 

@@ -242,9 +242,16 @@ class DecodeConfig:
     # measure. Shipped (twenty-eighth session; README, "Voices as lines"): validation E_avg
     # 6.250 -> 6.116, offset 15.61 -> 14.94, voice 23.99 -> 22.86; new-voice threshold
     # chosen on validation by the proxy (mean over performances, -1: 24.42, -0.5: 24.16,
-    # 0: 24.51)
+    # 0: 24.51). voice_links_chord: how a note weighs joining a voice a note above it at
+    # its onset already joined (neural.voice_links.linked_voices): "max" (the twenty-eighth
+    # session's) the stronger of the link from that note and the one from the voice's last
+    # chord, "mean" their mean. Twenty-ninth session (README, "A chord joined by both its
+    # links"): the proxy pooled, max at -0.5 / mean at -0.5 / -1.0 / -1.5 / -2.0: validation
+    # 24.03 / 23.52 / 23.46 / 23.69 / 23.97, training (every 4th) 28.96 / 28.03 / 27.92 /
+    # 28.15 / 28.57
     voice_links: bool = True
-    voice_links_new: float = -0.5
+    voice_links_new: float = -1.0
+    voice_links_chord: str = "mean"
     # the staff of each note, set after its value is settled (perf2score.neural.hands):
     # "decoder" (the decoder's staff head), "split" (the classical hand split), "hands" (the
     # hand head cut per decoded onset, the split's vote added with hand_split_weight; needs
@@ -430,6 +437,8 @@ class DecodeConfig:
             raise ValueError("need voice_choice_continuity >= 0")
         if not math.isfinite(self.voice_links_new):
             raise ValueError("need a finite voice_links_new")
+        if self.voice_links_chord not in ("mean", "max"):
+            raise ValueError("voice_links_chord must be 'mean' or 'max'")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass", "hands"):

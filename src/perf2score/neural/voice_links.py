@@ -27,6 +27,7 @@ from perf2score.neural.voice_choice import TwoLayerNetwork, load_network, save_n
 REACH = 8  # onsets of its staff ahead of a note that its successors may be at (default)
 STEP_SCALE = 8.0  # the step feature's unit (onsets)
 MAX_VOICES = 4  # voices per staff (assembly clamps to 1-4)
+CHORD_RULES = ("mean", "max")  # how a note's links weigh joining a voice at its own onset
 ODDS_CLIP = 10.0  # |head log-odds| clipped to this (nats)
 MIN_SECONDS = 0.02  # floor of a performed span in the log ratios (seconds)
 RELEASE_SLACK = 0.05  # an onset counts as held over when struck this long before the release
@@ -281,14 +282,22 @@ def linked_voices(
     size: int,
     new_voice: float = 0.0,
     reach: int = REACH,
+    chord: str = "mean",
 ) -> np.ndarray:
     """(size,) voice per note within its staff (1..MAX_VOICES; 1 for notes not in
     ``grouped``). Each staff's onsets are walked in order, each chord from its top note; a
     note takes the best of: an open voice, scored by the strongest link (``link_odds`` (P,)
-    per pair of ``pairs``) from that voice's last chord, or from a note above it at this
-    onset that already joined it (step 0: the same voice); a voice of its own, at
-    ``new_voice`` nats, numbered with the lowest free number (with none free, the best
-    other). A voice not joined for ``reach`` onsets is closed."""
+    per pair of ``pairs``) from that voice's last chord; a voice a note above it at this
+    onset already joined, scored by the strongest link from those notes (step 0: the same
+    voice) and the one from the voice's last chord, combined by ``chord`` (``CHORD_RULES``:
+    "mean" their mean, so a note joins a chord only when it belongs with the notes already
+    in it as well as with the line; "max" the stronger, where a link from the line alone
+    could add it); a voice of its own, at ``new_voice`` nats, numbered with the lowest free
+    number (with none free, the best other). A voice not joined for ``reach`` onsets is
+    closed."""
+    if chord not in CHORD_RULES:
+        raise ValueError(f"chord must be one of {CHORD_RULES}, not {chord!r}")
+    mean = chord == "mean"
     src, dst, _ = pairs
     width = len(grouped.order) + 1
     links = dict(zip((src * width + dst).tolist(), link_odds.tolist(), strict=True))
@@ -309,7 +318,11 @@ def linked_voices(
                 scores[number] = max(links.get(a * width + place, -np.inf) for a in chord)
             for number, here in joined.items():
                 together = max(links.get(a * width + place, -np.inf) for a in here)
-                scores[number] = max(scores.get(number, -np.inf), together)
+                line = scores.get(number, -np.inf)
+                if mean and line > -np.inf:
+                    scores[number] = (line + together) / 2
+                else:
+                    scores[number] = max(line, together)
             free = [n for n in range(1, MAX_VOICES + 1) if n not in open_voices and n not in joined]
             best = max(scores, key=scores.get) if scores else None
             if free and (best is None or scores[best] < new_voice):
@@ -353,11 +366,12 @@ def written_voices(
     attributes: np.ndarray,
     new_voice: float = 0.0,
     reach: int = REACH,
+    chord: str = "mean",
 ) -> np.ndarray:
     """(N,) the voices a conversion writes: ``linked_voices`` of the pairs' ``link_odds``
-    (P,), numbered by register in each measure (``numbered_by_register``); 1 for the notes
-    not in ``grouped``."""
-    voices = linked_voices(grouped, pairs, link_odds, len(attributes), new_voice, reach)
+    (P,) (``new_voice``, ``reach``, ``chord`` as there), numbered by register in each
+    measure (``numbered_by_register``); 1 for the notes not in ``grouped``."""
+    voices = linked_voices(grouped, pairs, link_odds, len(attributes), new_voice, reach, chord)
     timed = np.zeros(len(attributes), bool)
     timed[grouped.order] = True
     return numbered_by_register(voices, attributes, timed)
@@ -375,14 +389,15 @@ def tracked_voices(
     second: np.ndarray,
     linker: VoiceLinker,
     new_voice: float = 0.0,
+    chord: str = "mean",
 ) -> np.ndarray:
     """(N,) voice per note within its staff (1..MAX_VOICES; 1 where not ``keep`` or a grace
     note): ``written_voices`` over the ``linker``'s log-odds of the pairs of ``link_inputs``
-    (the arguments as documented there)."""
+    (the arguments as documented there; ``new_voice`` and ``chord`` as ``linked_voices``)."""
     inputs = (attributes, keep, onsets, tpq, onset_sec, release_sec, velocity, odds, second)
     grouped, pairs, features = link_inputs(*inputs, linker.reach)
     link_odds = linker.log_odds(features).astype(np.float64)
-    return written_voices(grouped, pairs, link_odds, attributes, new_voice, linker.reach)
+    return written_voices(grouped, pairs, link_odds, attributes, new_voice, linker.reach, chord)
 
 
 def numbered_by_register(
