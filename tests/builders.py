@@ -151,3 +151,23 @@ def written_notes(performance: Performance, model, folder: Path) -> np.ndarray:
 
     path = convert(performance, backend="neural", model=model).save(folder / "x.musicxml")
     return np.sort(read_score(path[0]).notes, order=["onset_ticks", "pitch"])
+
+
+def layered_performance(seed: int, layers: list[tuple[int, int, int, float, float, float]]):
+    """A performance of lines played at once, each ``(count, pitch, spread, step, held,
+    jitter)``: ``count`` notes at ``pitch`` ± ``spread`` semitones (random), one every
+    ``step`` seconds from 0.1 s, each held ``held`` seconds, onsets jittered by
+    ``jitter`` seconds (normal; none at 0), velocity 64; random draws from ``seed``."""
+    rng = np.random.default_rng(seed)
+    notes = np.zeros(sum(layer[0] for layer in layers), dtype=NOTE_DTYPE)
+    first = 0
+    for count, pitch, spread, step, held, jitter in layers:
+        line = slice(first, first + count)
+        notes["pitch"][line] = pitch + rng.integers(-spread, spread + 1, count)
+        notes["onset_sec"][line] = 0.1 + np.arange(count) * step
+        if jitter:
+            notes["onset_sec"][line] += rng.normal(0, jitter, count)
+        notes["offset_sec"][line] = notes["onset_sec"][line] + held
+        first += count
+    notes["velocity"] = 64
+    return Performance(notes[np.argsort(notes["onset_sec"], kind="stable")], np.zeros((0, 2)))

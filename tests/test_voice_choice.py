@@ -160,27 +160,14 @@ def test_a_model_folder_s_own_chooser_comes_first(tmp_path):
 def test_shipped_chooser_runs_in_the_conversion_and_changes_voices_only(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from builders import written_notes
+    from builders import layered_performance, written_notes
 
     import perf2score.neural.converter as converter
     import perf2score.neural.voice_choice as voice_choice
-    from perf2score.midi.reading import NOTE_DTYPE, Performance
 
-    rng = np.random.default_rng(5)
-    n = 96  # a melody in held quarters over eighths below it, and a bass
-    notes = np.zeros(n, dtype=NOTE_DTYPE)
-    notes["pitch"][:16] = 79 + rng.integers(-2, 3, 16)
-    notes["onset_sec"][:16] = 0.1 + np.arange(16) * 1.0
-    notes["offset_sec"][:16] = notes["onset_sec"][:16] + 0.95
-    notes["pitch"][16:64] = 67 + rng.integers(-4, 5, 48)
-    notes["onset_sec"][16:64] = 0.1 + np.arange(48) * 0.333 + rng.normal(0, 0.01, 48)
-    notes["offset_sec"][16:64] = notes["onset_sec"][16:64] + 0.3
-    notes["pitch"][64:] = 43 + rng.integers(-5, 6, 32)
-    notes["onset_sec"][64:] = 0.1 + np.arange(32) * 0.5
-    notes["offset_sec"][64:] = notes["onset_sec"][64:] + 0.45
-    notes["velocity"] = 64
-    performance = Performance(
-        notes[np.argsort(notes["onset_sec"], kind="stable")], np.zeros((0, 2))
+    # a melody in held quarters over eighths below it, and a bass
+    performance = layered_performance(
+        5, [(16, 79, 2, 1.0, 0.95, 0), (48, 67, 4, 0.333, 0.3, 0.01), (32, 43, 5, 0.5, 0.45, 0)]
     )
     model = converter.load_neural_model(None)
     assert (model.voice_chooser is not None) == model.decoding.voice_choice

@@ -258,27 +258,14 @@ def test_a_model_folder_s_own_linker_comes_first(tmp_path):
 def test_shipped_linker_runs_in_the_conversion_and_changes_voices_only(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from builders import written_notes
+    from builders import layered_performance, written_notes
 
     import perf2score.neural.converter as converter
     import perf2score.neural.voice_links as voice_links
-    from perf2score.midi.reading import NOTE_DTYPE, Performance
 
-    rng = np.random.default_rng(7)
-    n = 80  # a melody in held half notes over running eighths, and a bass in quarters
-    notes = np.zeros(n, dtype=NOTE_DTYPE)
-    notes["pitch"][:8] = 79 + rng.integers(-3, 4, 8)
-    notes["onset_sec"][:8] = 0.1 + np.arange(8) * 1.0
-    notes["offset_sec"][:8] = notes["onset_sec"][:8] + 0.97
-    notes["pitch"][8:64] = 67 + rng.integers(-4, 5, 56)
-    notes["onset_sec"][8:64] = 0.1 + np.arange(56) * 0.143 + rng.normal(0, 0.005, 56)
-    notes["offset_sec"][8:64] = notes["onset_sec"][8:64] + 0.12
-    notes["pitch"][64:] = 43 + rng.integers(-5, 6, 16)
-    notes["onset_sec"][64:] = 0.1 + np.arange(16) * 0.5
-    notes["offset_sec"][64:] = notes["onset_sec"][64:] + 0.45
-    notes["velocity"] = 64
-    performance = Performance(
-        notes[np.argsort(notes["onset_sec"], kind="stable")], np.zeros((0, 2))
+    # a melody in held half notes over running eighths, and a bass in quarters
+    performance = layered_performance(
+        7, [(8, 79, 3, 1.0, 0.97, 0), (56, 67, 4, 0.143, 0.12, 0.005), (16, 43, 5, 0.5, 0.45, 0)]
     )
     model = converter.load_neural_model(None)
     assert (model.voice_linker is not None) == model.decoding.voice_links

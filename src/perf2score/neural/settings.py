@@ -437,8 +437,10 @@ class DecodeConfig:
             raise ValueError("need voice_choice_continuity >= 0")
         if not math.isfinite(self.voice_links_new):
             raise ValueError("need a finite voice_links_new")
-        if self.voice_links_chord not in ("mean", "max"):
-            raise ValueError("voice_links_chord must be 'mean' or 'max'")
+        from perf2score.neural.voice_links import CHORD_RULES  # its one list of the rules
+
+        if self.voice_links_chord not in CHORD_RULES:
+            raise ValueError(f"voice_links_chord must be one of {CHORD_RULES}")
         if not self.held_voice_quarters >= 0:
             raise ValueError("need held_voice_quarters >= 0")
         if self.voices not in ("head", "pass", "hands"):

@@ -124,12 +124,13 @@ class _TickMap:
 
 
 def global_staves(parts: list[pt.score.Part]) -> list[int]:
-    """Per part, how many staves of the parts above it there are: a note's staff numbered
-    from the top across all ``parts`` is its own (1 where unset) plus its part's entry."""
+    """Per part, how many staves of the parts above it there are (partitura's
+    ``number_of_staves``): a note's staff numbered from the top across all ``parts`` is its
+    own (1 where unset) plus its part's entry."""
     above, out = 0, []
     for part in parts:
         out.append(above)
-        above += max([int(n.staff or 1) for n in part.notes_tied] or [1])
+        above += part.number_of_staves
     return out
 
 
